@@ -1,0 +1,102 @@
+//! The command line: every subcommand and flag, with its help text. The
+//! single source for `--help` (and later the man page and completions).
+
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ovs-offline",
+    version,
+    about = "Rootless offline replicas of Open vSwitch / OVN nodes",
+    long_about = "Rebuilds an offline replica of an Open vSwitch / OVN node from collected databases and flow dumps, \
+                  using the locally installed ovsdb-server and ovs-vswitchd (dummy datapath) in private user, mount, \
+                  network and PID namespaces: no root, no containers, no network."
+)]
+pub struct Cli {
+    /// Working directory holding collected data and the running replica
+    #[arg(short, long, global = true, env = "OVS_DBG_WORKDIR", default_value = crate::workdir::DEFAULT_WORKDIR)]
+    pub workdir: PathBuf,
+
+    /// Verbose logs and the full chain of causes on errors
+    #[arg(short, long, global = true)]
+    pub debug: bool,
+
+    /// Accepted for compatibility with the container-based ovs-offline (no container runtime is used)
+    #[arg(short = 'p', long = "podman", global = true)]
+    pub podman: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect an Open_vSwitch database file (conf.db)
+    CollectDbOvs(CollectDb),
+    /// Collect an OVN_Northbound database file (ovnnb_db.db)
+    CollectDbOvnNb(CollectDb),
+    /// Collect an OVN_Southbound database file (ovnsb_db.db)
+    CollectDbOvnSb(CollectDb),
+    /// Start the replica of what is collected; returns when it is ready
+    Start(Start),
+    /// Stop the replica; collected data is kept unless --purge
+    Stop(Stop),
+    /// Print the replica's sockets and ready-to-paste commands
+    Show(JsonFlag),
+    /// Print the state of the replica's daemons, databases and bridges
+    Status(JsonFlag),
+    /// Run a command with the replica's environment (no need to source bin/activate)
+    Exec(Exec),
+    /// Internal: lock a pidfile with the host pid, then exec a daemon
+    #[command(name = "__launch", hide = true)]
+    Launch(Launch),
+}
+
+#[derive(Debug, Args)]
+pub struct CollectDb {
+    /// The database file (standalone or clustered)
+    pub file: PathBuf,
+    /// Replace a database of this type collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Start {
+    /// Seconds each daemon may take to become ready
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct Stop {
+    /// Also remove the whole working directory, collected data included
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct Launch {
+    #[arg(long)]
+    pub pidfile: PathBuf,
+    #[arg(long)]
+    pub pid_arg: Option<String>,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<OsString>,
+}

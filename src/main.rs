@@ -1,0 +1,51 @@
+//! The `ovs-offline` binary: parse the command line, run one subcommand,
+//! turn an error into one line (the whole chain with `-d`) and exit code 1.
+
+use clap::Parser;
+use ovs_offline::capture::DbKind;
+use ovs_offline::cli::{Cli, Command};
+use ovs_offline::commands;
+use ovs_offline::workdir::Workdir;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.debug);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            if cli.debug {
+                eprintln!("ovs-offline: error: {err:#}");
+            } else {
+                eprintln!("ovs-offline: error: {err}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.podman {
+        eprintln!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
+    }
+    let workdir = Workdir::new(&cli.workdir)?;
+    match &cli.command {
+        Command::CollectDbOvs(args) => commands::collect_db(&workdir, DbKind::Ovs, args),
+        Command::CollectDbOvnNb(args) => commands::collect_db(&workdir, DbKind::OvnNb, args),
+        Command::CollectDbOvnSb(args) => commands::collect_db(&workdir, DbKind::OvnSb, args),
+        Command::Start(args) => commands::start(&workdir, args),
+        Command::Stop(args) => commands::stop(&workdir, args),
+        Command::Show(args) => commands::show(&workdir, args),
+        Command::Status(args) => commands::status(&workdir, args),
+        Command::Exec(args) => commands::exec(&workdir, args),
+        Command::Launch(args) => commands::launch(args),
+    }
+}
+
+/// Logs go to stderr: warnings by default, everything with `-d`.
+fn init_logging(debug: bool) {
+    let level = if debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OVS_OFFLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

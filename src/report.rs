@@ -1,0 +1,276 @@
+//! What `start`, `show` and `status` print: the sockets and commands of a
+//! replica (as the original tool printed them) and the state of its
+//! daemons, databases and bridges, as text or JSON.
+
+use crate::capture::{CollectedDb, DbKind};
+use crate::ovsdb::client;
+use crate::state::{DaemonState, PreparedDb, State};
+use crate::workdir::Workdir;
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Sockets and entry points of a replica.
+#[derive(Debug, Serialize)]
+pub struct Show {
+    pub workdir: PathBuf,
+    pub running: bool,
+    pub collected: Vec<DbKind>,
+    pub vswitchd_ctl: Option<PathBuf>,
+    pub db_sockets: BTreeMap<DbKind, PathBuf>,
+    pub mgmt_sockets: BTreeMap<String, PathBuf>,
+    pub activate: Option<PathBuf>,
+}
+
+impl Show {
+    pub fn gather(workdir: &Workdir) -> Result<Show> {
+        let state = workdir.load_state()?;
+        let running = workdir.exists() && workdir.is_running()?;
+        let run = state.run.as_ref().filter(|_| running);
+        let vswitchd_ctl = run.and_then(|r| daemon(&r.daemons, "ovs-vswitchd")).and_then(|d| d.ctl.clone());
+        let db_sockets = run.map(|r| r.dbs.iter().map(|d| (d.kind, d.socket.clone())).collect()).unwrap_or_default();
+        let mgmt_sockets = if running { mgmt_sockets(&workdir.run_dir(DbKind::Ovs)) } else { BTreeMap::new() };
+        let activate = Some(workdir.activate_script()).filter(|p| running && p.exists());
+        Ok(Show {
+            workdir: workdir.root().to_path_buf(),
+            running,
+            collected: state.collected.keys().copied().collect(),
+            vswitchd_ctl,
+            db_sockets,
+            mgmt_sockets,
+            activate,
+        })
+    }
+
+    /// The listing of sockets and commands, as the original tool printed it.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let w = self.workdir.display();
+        if !self.running {
+            let collected: Vec<String> = self.collected.iter().map(|k| k.to_string()).collect();
+            let collected = if collected.is_empty() { "nothing".to_string() } else { collected.join(", ") };
+            let _ = writeln!(s, "Offline OVS Debugging is not running in {w} (collected: {collected}).");
+            let _ = writeln!(s, "Start it with: ovs-offline -w {w} start");
+            return s;
+        }
+        let _ = writeln!(s, "Working directory: {w}:");
+        if let Some(ctl) = &self.vswitchd_ctl {
+            let _ = writeln!(s, "* openvswitch control found at {}", ctl.display());
+            let _ = writeln!(s, "You can run ovs-appctl commands as:");
+            let _ = writeln!(s, "ovs-appctl --target={} [...]", ctl.display());
+        }
+        for (kind, socket) in &self.db_sockets {
+            let _ = writeln!(s, "* {kind} ovsdb-server socket found at {}", socket.display());
+            let _ = writeln!(s, "You can run commands such as:");
+            let _ = writeln!(s, "{} --db unix:{} [...]", kind.ctl_tool(), socket.display());
+            let _ = writeln!(s, "or");
+            let _ = writeln!(s, "ovsdb-client [...] unix:{}", socket.display());
+        }
+        if !self.mgmt_sockets.is_empty() {
+            let paths: Vec<String> = self.mgmt_sockets.values().map(|p| p.display().to_string()).collect();
+            let _ = writeln!(s, "* openflow bridge management sockets found at {}", paths.join("\n"));
+            let _ = writeln!(s, "You can run ofproto commands such as:");
+            for path in &paths {
+                let _ = writeln!(s, "ovs-ofctl [...] {path}");
+            }
+        }
+        if let Some(activate) = &self.activate {
+            let _ = writeln!(s, "* You can also run offline commands directly with the following:");
+            let _ = writeln!(s, "source {}", activate.display());
+        }
+        s
+    }
+}
+
+fn daemon<'a>(daemons: &'a [DaemonState], name: &str) -> Option<&'a DaemonState> {
+    daemons.iter().find(|d| d.name == name)
+}
+
+/// `<bridge>.mgmt` sockets vswitchd created, by bridge name.
+fn mgmt_sockets(dir: &Path) -> BTreeMap<String, PathBuf> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".mgmt")?.to_string();
+            Some((name, e.path()))
+        })
+        .collect()
+}
+
+/// The state of a replica, for `status`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub workdir: PathBuf,
+    pub running: bool,
+    pub supervisor_pid: Option<i32>,
+    pub started_at: Option<String>,
+    pub uptime_secs: Option<u64>,
+    pub rootless: Option<bool>,
+    pub daemons: Vec<DaemonStatus>,
+    pub dbs: Vec<DbStatus>,
+    pub bridges: Vec<BridgeStatus>,
+    pub collected: BTreeMap<DbKind, CollectedDb>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    pub name: String,
+    pub pid: i32,
+    /// `running`, `exited` or `gone` (ended without a recorded exit).
+    pub state: &'static str,
+    pub uptime_secs: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub exited_at: Option<String>,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DbStatus {
+    pub kind: DbKind,
+    pub schema: String,
+    pub collected_version: String,
+    pub served_version: String,
+    pub converted: bool,
+    pub socket: PathBuf,
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BridgeStatus {
+    pub name: String,
+    pub ports: usize,
+}
+
+impl Status {
+    pub fn gather(workdir: &Workdir) -> Result<Status> {
+        let State { collected, run } = workdir.load_state()?;
+        let running = workdir.exists() && workdir.is_running()?;
+        let run = run.filter(|_| running);
+        let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
+            bridge_ports(&workdir.db_socket(DbKind::Ovs))
+        } else {
+            Vec::new()
+        };
+        Ok(Status {
+            workdir: workdir.root().to_path_buf(),
+            running,
+            supervisor_pid: run.as_ref().map(|r| r.supervisor_pid),
+            uptime_secs: run.as_ref().and_then(|r| uptime(&r.started_at)),
+            started_at: run.as_ref().map(|r| r.started_at.clone()),
+            rootless: run.as_ref().map(|r| r.rootless),
+            daemons: run.as_ref().map(|r| r.daemons.iter().map(daemon_status).collect()).unwrap_or_default(),
+            dbs: run.as_ref().map(|r| r.dbs.iter().map(db_status).collect()).unwrap_or_default(),
+            bridges,
+            collected,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let w = self.workdir.display();
+        if !self.running {
+            let _ = writeln!(s, "Replica in {w}: not running");
+        } else {
+            let _ = writeln!(
+                s,
+                "Replica in {w}: running since {} (up {}), supervisor pid {}, {}",
+                self.started_at.as_deref().unwrap_or("?"),
+                duration(self.uptime_secs),
+                self.supervisor_pid.unwrap_or_default(),
+                if self.rootless == Some(true) { "rootless" } else { "as root" }
+            );
+        }
+        if !self.daemons.is_empty() {
+            let _ = writeln!(s, "Daemons:");
+            for d in &self.daemons {
+                let state = match d.state {
+                    "running" => format!("running, up {}", duration(d.uptime_secs)),
+                    "exited" => match (d.exit_code, d.signal) {
+                        (Some(code), _) => format!("exited with code {code} at {}", d.exited_at.as_deref().unwrap_or("?")),
+                        (_, Some(sig)) => format!("killed by signal {sig} at {}", d.exited_at.as_deref().unwrap_or("?")),
+                        _ => "exited".into(),
+                    },
+                    other => other.to_string(),
+                };
+                let _ = writeln!(s, "  {:<20} pid {:<8} {state}", d.name, d.pid);
+            }
+        }
+        if !self.dbs.is_empty() {
+            let _ = writeln!(s, "Databases:");
+            for db in &self.dbs {
+                let conversion = if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
+                let _ = writeln!(s, "  {:<7} {} {}{conversion}  unix:{}", db.kind, db.schema, db.served_version, db.socket.display());
+            }
+        }
+        if !self.bridges.is_empty() {
+            let _ = writeln!(s, "Bridges:");
+            for b in &self.bridges {
+                let _ = writeln!(s, "  {:<20} {} ports", b.name, b.ports);
+            }
+        }
+        if !self.running {
+            let _ = writeln!(s, "Collected:");
+            for (kind, c) in &self.collected {
+                let _ = writeln!(s, "  {:<7} {} {} from {} ({})", kind, c.schema, c.version, c.source.display(), c.collected_at);
+            }
+        }
+        s
+    }
+}
+
+fn daemon_status(d: &DaemonState) -> DaemonStatus {
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid), None).is_ok();
+    let state = match (&d.exit, alive) {
+        (Some(_), _) => "exited",
+        (None, true) => "running",
+        (None, false) => "gone",
+    };
+    DaemonStatus {
+        name: d.name.clone(),
+        pid: d.pid,
+        state,
+        uptime_secs: if state == "running" { uptime(&d.started_at) } else { None },
+        exit_code: d.exit.as_ref().and_then(|e| e.code),
+        signal: d.exit.as_ref().and_then(|e| e.signal),
+        exited_at: d.exit.as_ref().map(|e| e.at.clone()),
+        log: d.log.clone(),
+    }
+}
+
+fn db_status(db: &PreparedDb) -> DbStatus {
+    DbStatus {
+        kind: db.kind,
+        schema: db.schema.clone(),
+        collected_version: db.collected_version.clone(),
+        served_version: db.served_version.clone(),
+        converted: db.converted(),
+        socket: db.socket.clone(),
+        changes: db.changes.clone(),
+    }
+}
+
+fn bridge_ports(socket: &Path) -> Vec<BridgeStatus> {
+    let rows = client::select(socket, "Open_vSwitch", "Bridge", &["name", "ports"]).unwrap_or_default();
+    let mut bridges: Vec<BridgeStatus> = rows
+        .iter()
+        .map(|r| BridgeStatus {
+            name: r["name"].as_str().unwrap_or_default().to_string(),
+            ports: client::set_elements(&r["ports"]).len(),
+        })
+        .collect();
+    bridges.sort_by(|a, b| a.name.cmp(&b.name));
+    bridges
+}
+
+fn uptime(since: &str) -> Option<u64> {
+    let start = humantime::parse_rfc3339(since).ok()?;
+    SystemTime::now().duration_since(start).ok().map(|d| d.as_secs())
+}
+
+fn duration(secs: Option<u64>) -> String {
+    secs.map(|s| humantime::format_duration(Duration::from_secs(s)).to_string()).unwrap_or_else(|| "?".into())
+}
