@@ -1,0 +1,247 @@
+//! Shared test support: a live "production" lab node built by
+//! `lab-node.sh` from real OVS/OVN daemons, and the built `ovs-offline`
+//! binary run as an unprivileged user (CI runs as root).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const TEST_USER: &str = "ovs-offline-test";
+
+/// A live OVN node (NB/SB/OVS ovsdb-servers, ovn-northd, ovs-vswitchd
+/// dummy, ovn-controller) in a temp dir, stopped on drop.
+pub struct LabNode {
+    pub dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lab-node.sh")
+}
+
+impl LabNode {
+    pub fn start() -> LabNode {
+        let dir = tempfile::Builder::new().prefix("lab-node-").tempdir().unwrap();
+        run_ok(Command::new("bash").arg(script()).arg("start").arg(dir.path()));
+        let text = std::fs::read_to_string(dir.path().join("env")).unwrap();
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        LabNode { dir, env }
+    }
+
+    pub fn var(&self, name: &str) -> &str {
+        self.env.get(name).unwrap_or_else(|| panic!("{name} not in lab env"))
+    }
+
+    /// Runs an OVS/OVN client against the lab node.
+    pub fn tool(&self, tool: &str, args: &[&str]) -> String {
+        let db = match tool {
+            "ovn-nbctl" => format!("--db={}", self.var("LAB_NB_DB")),
+            "ovn-sbctl" => format!("--db={}", self.var("LAB_SB_DB")),
+            "ovs-vsctl" => format!("--db={}", self.var("LAB_OVS_DB")),
+            _ => String::new(),
+        };
+        let mut cmd = Command::new(tool);
+        if !db.is_empty() {
+            cmd.arg(db);
+        }
+        cmd.args(args).env("OVS_RUNDIR", self.var("LAB_OVS_RUNDIR"));
+        stdout(run_ok(&mut cmd))
+    }
+
+    /// A clustered copy of one of the lab's DB files.
+    pub fn clustered(&self, db_file: &str, out: &Path) {
+        run_ok(Command::new("bash").arg(script()).arg("clustered").arg(self.dir.path()).arg(db_file).arg(out));
+    }
+
+    pub fn save_flows(&self, out: &Path) {
+        run_ok(Command::new("bash").arg(script()).arg("save-flows").arg(self.dir.path()).arg(out));
+    }
+}
+
+impl Drop for LabNode {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(self.dir.path()).output();
+    }
+}
+
+/// True when tests run as root and so must drop to [`TEST_USER`].
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+fn test_user() -> &'static (u32, u32) {
+    static USER: OnceLock<(u32, u32)> = OnceLock::new();
+    USER.get_or_init(|| {
+        if !is_root() {
+            return (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        }
+        if nix::unistd::User::from_name(TEST_USER).unwrap().is_none() {
+            let _ = Command::new("useradd").args(["--system", "--no-create-home", TEST_USER]).output();
+        }
+        let user = nix::unistd::User::from_name(TEST_USER).unwrap().expect("cannot create the test user");
+        (user.uid.as_raw(), user.gid.as_raw())
+    })
+}
+
+pub fn test_uid() -> u32 {
+    test_user().0
+}
+
+/// A temp dir the unprivileged test user owns (world-readable).
+pub fn user_dir(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (uid, gid) = *test_user();
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    dir
+}
+
+/// The built binary, copied where the unprivileged user can run it (a
+/// checkout under /root is not readable to other users).
+fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("ovs-offline-bin-").tempdir().unwrap().keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("ovs-offline");
+        std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), &bin).unwrap();
+        bin
+    })
+}
+
+/// Copies a file into `dir` for the test user to read; returns the copy.
+pub fn give(file: &Path, dir: &Path) -> PathBuf {
+    let dest = dir.join(file.file_name().unwrap());
+    std::fs::copy(file, &dest).unwrap();
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+    dest
+}
+
+/// The workdir of one replica, driven through the built binary as the
+/// unprivileged user.
+pub struct Replica {
+    pub base: tempfile::TempDir,
+    pub workdir: PathBuf,
+}
+
+impl Replica {
+    pub fn new() -> Replica {
+        let base = user_dir("ovs-offline-test-");
+        let workdir = base.path().join("work");
+        Replica { base, workdir }
+    }
+
+    /// `ovs-offline -w WORKDIR args…` as the test user.
+    pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", TEST_USER, "--"]).arg(binary());
+            c
+        } else {
+            Command::new(binary())
+        };
+        cmd.arg("-w").arg(&self.workdir).args(args).current_dir(self.base.path()).env_remove("OVS_OFFLINE_ENV");
+        cmd
+    }
+
+    pub fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        stdout(run_ok(&mut self.cmd(args)))
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "expected failure of {:?}, got: {}", self.cmd(args), String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Collects the lab node's three databases (copies the test user can read).
+    pub fn collect_lab(&self, lab: &LabNode) {
+        for (cmd, var) in [("collect-db-ovs", "LAB_OVS_DB_FILE"), ("collect-db-ovn-nb", "LAB_NB_DB_FILE"), ("collect-db-ovn-sb", "LAB_SB_DB_FILE")] {
+            let copy = give(Path::new(lab.var(var)), self.base.path());
+            self.ok(&[OsStr::new(cmd), copy.as_os_str()]);
+        }
+    }
+
+    pub fn socket(&self, kind: &str) -> String {
+        format!("unix:{}/var-run/{kind}/db.sock", self.workdir.display())
+    }
+
+    /// Runs an OVS/OVN client against the replica (as the test runner).
+    pub fn tool(&self, tool: &str, args: &[&str]) -> String {
+        let db = match tool {
+            "ovn-nbctl" => format!("--db={}", self.socket("ovn_nb")),
+            "ovn-sbctl" => format!("--db={}", self.socket("ovn_sb")),
+            "ovs-vsctl" => format!("--db={}", self.socket("ovs")),
+            _ => String::new(),
+        };
+        let mut cmd = Command::new(tool);
+        if !db.is_empty() {
+            cmd.arg(db);
+        }
+        cmd.args(args).env("OVS_RUNDIR", self.workdir.join("var-run/ovs"));
+        stdout(run_ok(&mut cmd))
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    /// Host pids of the replica's daemons and supervisor.
+    pub fn pids(&self) -> Vec<i32> {
+        let status = self.status();
+        let mut pids: Vec<i32> = status["daemons"].as_array().unwrap().iter().map(|d| d["pid"].as_i64().unwrap() as i32).collect();
+        pids.push(status["supervisor_pid"].as_i64().unwrap() as i32);
+        pids
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["stop"]).output();
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(out: Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True while a process with this host pid exists (and is no zombie).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+pub fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap();
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
