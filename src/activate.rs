@@ -3,7 +3,7 @@
 
 use crate::capture::DbKind;
 use crate::workdir::Workdir;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Variables that point OVS/OVN clients at the replica.
 pub fn environment(workdir: &Workdir) -> Vec<(&'static str, String)> {
@@ -19,7 +19,7 @@ pub fn environment(workdir: &Workdir) -> Vec<(&'static str, String)> {
 
 /// True when the calling shell has this workdir's replica activated.
 pub fn is_active_here(workdir: &Workdir) -> bool {
-    std::env::var_os("OVS_OFFLINE_ENV").is_some_and(|v| PathBuf::from(v) == workdir.root())
+    std::env::var_os("OVS_OFFLINE_ENV").is_some_and(|v| Path::new(&v) == workdir.root())
 }
 
 /// The bash/zsh script written to `bin/activate`.

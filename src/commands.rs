@@ -69,7 +69,11 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
             .with_context(|| format!("cannot remove {}", workdir.root().display()))?;
         println!("Removed {}", workdir.root().display());
     } else if was_running {
-        println!("Collected data kept in {} (remove it with 'ovs-offline -w {} stop --purge')", workdir.root().display(), workdir.root().display());
+        println!(
+            "Collected data kept in {} (remove it with 'ovs-offline -w {} stop --purge')",
+            workdir.root().display(),
+            workdir.root().display()
+        );
     }
     Ok(())
 }
@@ -97,7 +101,11 @@ pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
 /// Replaces this process with the command, in the replica's environment.
 pub fn exec(workdir: &Workdir, args: &cli::Exec) -> Result<()> {
     if !workdir.exists() || !workdir.is_running()? {
-        bail!("no replica running in {}; start it with 'ovs-offline -w {} start'", workdir.root().display(), workdir.root().display());
+        bail!(
+            "no replica running in {}; start it with 'ovs-offline -w {} start'",
+            workdir.root().display(),
+            workdir.root().display()
+        );
     }
     let (program, rest) = args.command.split_first().context("no command given")?;
     let err = Command::new(program).args(rest).envs(activate::environment(workdir)).exec();

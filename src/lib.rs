@@ -10,6 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod collect;
 pub mod commands;
+pub mod ofp_text;
 pub mod ovsdb;
 pub mod replica;
 pub mod report;

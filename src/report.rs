@@ -190,8 +190,12 @@ impl Status {
                 let state = match d.state {
                     "running" => format!("running, up {}", duration(d.uptime_secs)),
                     "exited" => match (d.exit_code, d.signal) {
-                        (Some(code), _) => format!("exited with code {code} at {}", d.exited_at.as_deref().unwrap_or("?")),
-                        (_, Some(sig)) => format!("killed by signal {sig} at {}", d.exited_at.as_deref().unwrap_or("?")),
+                        (Some(code), _) => {
+                            format!("exited with code {code} at {}", d.exited_at.as_deref().unwrap_or("?"))
+                        }
+                        (_, Some(sig)) => {
+                            format!("killed by signal {sig} at {}", d.exited_at.as_deref().unwrap_or("?"))
+                        }
                         _ => "exited".into(),
                     },
                     other => other.to_string(),
@@ -202,8 +206,16 @@ impl Status {
         if !self.dbs.is_empty() {
             let _ = writeln!(s, "Databases:");
             for db in &self.dbs {
-                let conversion = if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
-                let _ = writeln!(s, "  {:<7} {} {}{conversion}  unix:{}", db.kind, db.schema, db.served_version, db.socket.display());
+                let conversion =
+                    if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
+                let _ = writeln!(
+                    s,
+                    "  {:<7} {} {}{conversion}  unix:{}",
+                    db.kind,
+                    db.schema,
+                    db.served_version,
+                    db.socket.display()
+                );
             }
         }
         if !self.bridges.is_empty() {
@@ -215,7 +227,15 @@ impl Status {
         if !self.running {
             let _ = writeln!(s, "Collected:");
             for (kind, c) in &self.collected {
-                let _ = writeln!(s, "  {:<7} {} {} from {} ({})", kind, c.schema, c.version, c.source.display(), c.collected_at);
+                let _ = writeln!(
+                    s,
+                    "  {:<7} {} {} from {} ({})",
+                    kind,
+                    c.schema,
+                    c.version,
+                    c.source.display(),
+                    c.collected_at
+                );
             }
         }
         s

@@ -49,7 +49,10 @@ impl Workdir {
                 .with_context(|| format!("cannot create working directory {}", self.root.display()))?;
             fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
         } else if !self.root.is_dir() {
-            bail!("working directory {} exists and is not a directory; choose another with -w DIR", self.root.display());
+            bail!(
+                "working directory {} exists and is not a directory; choose another with -w DIR",
+                self.root.display()
+            );
         }
         for kind in DbKind::ALL {
             mkdir(&self.db_dir(kind))?;
@@ -184,9 +187,8 @@ impl Workdir {
     pub fn load_state(&self) -> Result<State> {
         let path = self.state_file();
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-                format!("state file {} is damaged; remove it and collect again", path.display())
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("state file {} is damaged; remove it and collect again", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }

@@ -31,10 +31,16 @@ fn replica_matches_live_node() {
     let hashes: Vec<_> = collected.iter().map(|f| support::sha256(f)).collect();
     let out = replica.ok(&["start"]);
     assert!(out.contains("Offline OVS Debugging started"), "{out}");
-    assert!(out.contains(&format!("* ovs ovsdb-server socket found at {}/var-run/ovs/db.sock", replica.workdir.display())), "{out}");
+    assert!(
+        out.contains(&format!("* ovs ovsdb-server socket found at {}/var-run/ovs/db.sock", replica.workdir.display())),
+        "{out}"
+    );
     assert!(out.contains("/var-run/ovs/br-int.mgmt"), "{out}");
 
-    assert_eq!(normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])), normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"])));
+    assert_eq!(
+        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+    );
     let columns = ["--columns=name,type,ofport,external_ids", "list", "interface"];
     assert_eq!(replica.tool("ovs-vsctl", &columns), lab.tool("ovs-vsctl", &columns));
     for (tool, args) in [("ovn-nbctl", vec!["show"]), ("ovn-sbctl", vec!["show"]), ("ovn-sbctl", vec!["lflow-list"])] {
@@ -111,7 +117,9 @@ fn two_replicas_run_side_by_side() {
 fn clustered_databases_are_served_standalone() {
     let lab = LabNode::start();
     let replica = Replica::new();
-    for (cmd, var, name) in [("collect-db-ovn-nb", "LAB_NB_DB_FILE", "nb.db"), ("collect-db-ovn-sb", "LAB_SB_DB_FILE", "sb.db")] {
+    for (cmd, var, name) in
+        [("collect-db-ovn-nb", "LAB_NB_DB_FILE", "nb.db"), ("collect-db-ovn-sb", "LAB_SB_DB_FILE", "sb.db")]
+    {
         let clustered = replica.base.path().join(name);
         lab.clustered(lab.var(var), &clustered);
         std::fs::set_permissions(&clustered, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
@@ -128,8 +136,23 @@ fn dpdk_interfaces_become_dummy() {
     let lab = LabNode::start();
     lab.tool(
         "ovs-vsctl",
-        &["add-port", "br-ex", "dpdk0", "--", "set", "interface", "dpdk0", "type=dpdk", "ofport_request=7",
-          "options:dpdk-devargs=0000:01:00.0", "--", "set", "open_vswitch", ".", "other_config:dpdk-init=true"],
+        &[
+            "add-port",
+            "br-ex",
+            "dpdk0",
+            "--",
+            "set",
+            "interface",
+            "dpdk0",
+            "type=dpdk",
+            "ofport_request=7",
+            "options:dpdk-devargs=0000:01:00.0",
+            "--",
+            "set",
+            "open_vswitch",
+            ".",
+            "other_config:dpdk-init=true",
+        ],
     );
     let replica = Replica::new();
     let conf = support::give(Path::new(lab.var("LAB_OVS_DB_FILE")), replica.base.path());

@@ -37,12 +37,8 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, source: &Path, force: bool) -
         );
     }
     workdir.create()?;
-    let file_name = source
-        .file_name()
-        .and_then(|n| n.to_str())
-        .filter(|n| !n.starts_with('.'))
-        .unwrap_or("db.db")
-        .to_string();
+    let file_name =
+        source.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.')).unwrap_or("db.db").to_string();
     let dest = workdir.collected_db(kind, &file_name);
     let (size, sha256) = copy_hashed(source, &dest)?;
     if let Some(prev) = previous.filter(|p| p.file != file_name) {

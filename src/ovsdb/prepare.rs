@@ -19,8 +19,25 @@ use std::path::Path;
 /// Interface types ovs-vswitchd's dummy datapath replaces or handles itself;
 /// anything else (dpdk, dpdkvhostuser*, afxdp*, unknown types) is rewritten.
 const DUMMY_SAFE_TYPES: &[&str] = &[
-    "", "system", "internal", "tap", "patch", "geneve", "gre", "vxlan", "lisp", "stt", "erspan", "ip6erspan",
-    "ip6gre", "gtpu", "bareudp", "srv6", "dummy", "dummy-internal", "dummy-pmd",
+    "",
+    "system",
+    "internal",
+    "tap",
+    "patch",
+    "geneve",
+    "gre",
+    "vxlan",
+    "lisp",
+    "stt",
+    "erspan",
+    "ip6erspan",
+    "ip6gre",
+    "gtpu",
+    "bareudp",
+    "srv6",
+    "dummy",
+    "dummy-internal",
+    "dummy-pmd",
 ];
 
 /// Prepares the working copy of one collected database.
@@ -88,7 +105,8 @@ fn upgrade_schema(kind: DbKind, db: &Path, version: &str, changes: &mut Vec<Stri
 /// Rewrites interfaces the dummy datapath cannot open to `type=dummy`
 /// and drops `other_config:dpdk-init`. Returns one line per change.
 fn make_interfaces_dummy(db: &Path) -> Result<Vec<String>> {
-    let rows = query(db, json!({"op": "select", "table": "Interface", "where": [], "columns": ["_uuid", "name", "type"]}))?;
+    let rows =
+        query(db, json!({"op": "select", "table": "Interface", "where": [], "columns": ["_uuid", "name", "type"]}))?;
     let mut ops = Vec::new();
     let mut changes = Vec::new();
     for row in rows {
@@ -150,7 +168,9 @@ fn copy_prefix(source: &Path, target: &Path, len: u64) -> Result<()> {
 
 fn remove_if_exists(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
         _ => Ok(()),
     }
 }

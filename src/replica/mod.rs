@@ -69,7 +69,13 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     workdir.update_state(|s| s.run = Some(run))?;
 
     let launcher = std::env::current_exe().context("cannot find the ovs-offline executable")?;
-    let plan = Plan { workdir: workdir.clone(), programs, kinds: dbs.iter().map(|d| d.kind).collect(), timeout: options.timeout, launcher };
+    let plan = Plan {
+        workdir: workdir.clone(),
+        programs,
+        kinds: dbs.iter().map(|d| d.kind).collect(),
+        timeout: options.timeout,
+        launcher,
+    };
     let spawned = sandbox::spawn(&sandbox, &workdir.log_file("supervisor"), |notify| plan.run(notify));
     let spawned = match spawned {
         Ok(spawned) => spawned,
@@ -78,8 +84,11 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             return Err(e.into());
         }
     };
-    // The supervisor shares our open lock; it stays held after we exit.
+    // The supervisor inherited the locked file description: close ours
+    // without unlocking, so the lock lives exactly as long as the replica.
+    let lock_fd = std::os::fd::AsRawFd::as_raw_fd(&*run_lock);
     std::mem::forget(run_lock);
+    let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
     workdir.update_state(|s| {
         if let Some(run) = &mut s.run {
@@ -213,9 +222,10 @@ struct StateObserver {
 
 impl Observer for StateObserver {
     fn started(&self, spec: &DaemonSpec, host_pid: i32) {
-        let ctl = spec.pid_arg.as_ref().and_then(|a| a.split_once('=')).map(|(_, path)| {
-            PathBuf::from(path.replace(supervisor::launch::PID_PLACEHOLDER, &host_pid.to_string()))
-        });
+        let ctl =
+            spec.pid_arg.as_ref().and_then(|a| a.split_once('=')).map(|(_, path)| {
+                PathBuf::from(path.replace(supervisor::launch::PID_PLACEHOLDER, &host_pid.to_string()))
+            });
         let daemon = DaemonState {
             name: spec.name.clone(),
             pid: host_pid,

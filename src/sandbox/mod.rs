@@ -55,6 +55,10 @@ impl Sandbox {
     /// Fails early, with the setting to change, where the kernel is known to
     /// refuse unprivileged user namespaces.
     pub fn preflight(&self) -> Result<(), SandboxError> {
+        self.preflight_with(sysctl)
+    }
+
+    fn preflight_with(&self, sysctl: impl Fn(&str) -> Option<i64>) -> Result<(), SandboxError> {
         if !self.rootless {
             return Ok(());
         }
@@ -177,7 +181,10 @@ fn enter(sandbox: &Sandbox) -> Result<(), SandboxError> {
 fn map_ids(uid: Uid, gid: Gid) -> Result<(), SandboxError> {
     let write = |file: &str, text: String| {
         fs::write(format!("/proc/self/{file}"), text).map_err(|e| {
-            setup_error(&format!("writing /proc/self/{file}"), nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            setup_error(
+                &format!("writing /proc/self/{file}"),
+                nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            )
         })
     };
     write("setgroups", "deny".into())?;
@@ -189,7 +196,9 @@ fn map_ids(uid: Uid, gid: Gid) -> Result<(), SandboxError> {
 fn setup_error(step: &str, errno: nix::errno::Errno) -> SandboxError {
     let apparmor = sysctl("kernel/apparmor_restrict_unprivileged_userns") == Some(1);
     match errno {
-        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES if apparmor => SandboxError::AppArmor { step: step.into() },
+        nix::errno::Errno::EPERM | nix::errno::Errno::EACCES if apparmor => {
+            SandboxError::AppArmor { step: step.into() }
+        }
         nix::errno::Errno::ENOSPC if step == "unshare" => SandboxError::MaxUserNamespaces,
         _ => SandboxError::Setup { step: step.into(), errno },
     }
@@ -199,3 +208,22 @@ fn sysctl(name: &str) -> Option<i64> {
     fs::read_to_string(Path::new("/proc/sys").join(name)).ok()?.trim().parse().ok()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootless() -> Sandbox {
+        Sandbox { rootless: true, binds: Vec::new() }
+    }
+
+    #[test]
+    fn preflight_names_the_setting_to_change() {
+        let err = rootless().preflight_with(|name| (name == "user/max_user_namespaces").then_some(0)).unwrap_err();
+        assert!(err.to_string().contains("sysctl -w user.max_user_namespaces="), "{err}");
+        let err =
+            rootless().preflight_with(|name| (name == "kernel/unprivileged_userns_clone").then_some(0)).unwrap_err();
+        assert!(err.to_string().contains("kernel.unprivileged_userns_clone=1"), "{err}");
+        assert!(rootless().preflight_with(|_| Some(1)).is_ok());
+        assert!(Sandbox { rootless: false, binds: Vec::new() }.preflight_with(|_| Some(0)).is_ok());
+    }
+}

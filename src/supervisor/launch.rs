@@ -33,7 +33,8 @@ pub fn launch(pidfile: &Path, pid_arg: Option<&str>, program: &OsString, args: &
         l_len: 0,
         l_pid: 0,
     };
-    fcntl(&fd, FcntlArg::F_SETLK(&lock)).with_context(|| format!("pidfile {} is locked by another process", pidfile.display()))?;
+    fcntl(&fd, FcntlArg::F_SETLK(&lock))
+        .with_context(|| format!("pidfile {} is locked by another process", pidfile.display()))?;
     nix::unistd::write(&fd, format!("{pid}\n").as_bytes()).context("cannot write pidfile")?;
     // The descriptor is not close-on-exec: the daemon inherits the lock.
     std::mem::forget(fd);
@@ -52,4 +53,3 @@ fn host_pid() -> Result<i32> {
     let link = std::fs::read_link("/proc/self").context("cannot read /proc/self")?;
     link.to_str().and_then(|s| s.parse().ok()).context("unexpected /proc/self")
 }
-

@@ -165,13 +165,22 @@ impl Replica {
     /// Runs and asserts failure; returns stderr.
     pub fn fails<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "expected failure of {:?}, got: {}", self.cmd(args), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "expected failure of {:?}, got: {}",
+            self.cmd(args),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     /// Collects the lab node's three databases (copies the test user can read).
     pub fn collect_lab(&self, lab: &LabNode) {
-        for (cmd, var) in [("collect-db-ovs", "LAB_OVS_DB_FILE"), ("collect-db-ovn-nb", "LAB_NB_DB_FILE"), ("collect-db-ovn-sb", "LAB_SB_DB_FILE")] {
+        for (cmd, var) in [
+            ("collect-db-ovs", "LAB_OVS_DB_FILE"),
+            ("collect-db-ovn-nb", "LAB_NB_DB_FILE"),
+            ("collect-db-ovn-sb", "LAB_SB_DB_FILE"),
+        ] {
             let copy = give(Path::new(lab.var(var)), self.base.path());
             self.ok(&[OsStr::new(cmd), copy.as_os_str()]);
         }
@@ -204,7 +213,8 @@ impl Replica {
     /// Host pids of the replica's daemons and supervisor.
     pub fn pids(&self) -> Vec<i32> {
         let status = self.status();
-        let mut pids: Vec<i32> = status["daemons"].as_array().unwrap().iter().map(|d| d["pid"].as_i64().unwrap() as i32).collect();
+        let mut pids: Vec<i32> =
+            status["daemons"].as_array().unwrap().iter().map(|d| d["pid"].as_i64().unwrap() as i32).collect();
         pids.push(status["supervisor_pid"].as_i64().unwrap() as i32);
         pids
     }
@@ -244,4 +254,41 @@ pub fn sha256(path: &Path) -> String {
     use sha2::Digest;
     let bytes = std::fs::read(path).unwrap();
     sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The schema installed for a database kind (`ovs`, `ovn_nb`, `ovn_sb`).
+pub fn installed_schema(kind: &str) -> PathBuf {
+    PathBuf::from(match kind {
+        "ovs" => "/usr/share/openvswitch/vswitch.ovsschema",
+        "ovn_nb" => "/usr/share/ovn/ovn-nb.ovsschema",
+        _ => "/usr/share/ovn/ovn-sb.ovsschema",
+    })
+}
+
+/// A standalone database made by the real `ovsdb-tool` from `schema`, the
+/// test user can read. An OVS database gets one bridge `br0`.
+pub fn make_db(schema: &Path, dir: &Path, name: &str) -> PathBuf {
+    let db = dir.join(name);
+    run_ok(Command::new("ovsdb-tool").arg("create").arg(&db).arg(schema));
+    let text = std::fs::read_to_string(schema).unwrap();
+    if text.contains("\"Open_vSwitch\"") {
+        let txn = r#"["Open_vSwitch",
+            {"op":"insert","table":"Interface","row":{"name":"br0","type":"internal"},"uuid-name":"i"},
+            {"op":"insert","table":"Port","row":{"name":"br0","interfaces":["named-uuid","i"]},"uuid-name":"p"},
+            {"op":"insert","table":"Bridge","row":{"name":"br0","ports":["named-uuid","p"]},"uuid-name":"b"},
+            {"op":"insert","table":"Open_vSwitch","row":{"bridges":["named-uuid","b"]}}]"#;
+        run_ok(Command::new("ovsdb-tool").arg("transact").arg(&db).arg(txn));
+    }
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    db
+}
+
+/// A copy of an installed schema claiming another version.
+pub fn schema_with_version(kind: &str, version: &str, dir: &Path) -> PathBuf {
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(installed_schema(kind)).unwrap()).unwrap();
+    schema["version"] = serde_json::Value::String(version.to_string());
+    let path = dir.join(format!("{kind}-{version}.ovsschema"));
+    std::fs::write(&path, schema.to_string()).unwrap();
+    path
 }
