@@ -1,0 +1,1 @@
+//! OVS OpenFlow text formats (placeholder, being written).
