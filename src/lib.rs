@@ -12,6 +12,7 @@ pub mod collect;
 pub mod commands;
 pub mod ofp_text;
 pub mod ovsdb;
+pub mod replay;
 pub mod replica;
 pub mod report;
 pub mod sandbox;

@@ -11,7 +11,7 @@ pub enum ToolError {
     Missing { tool: String, packages: &'static str },
     #[error("cannot run {tool}: {source}")]
     Spawn { tool: String, source: std::io::Error },
-    #[error("{command} failed: {stderr}")]
+    #[error("{command} failed: {}", last_line(stderr))]
     Failed { command: String, stderr: String },
 }
 
@@ -66,14 +66,14 @@ where
         .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()
         .join(" ");
-    Err(ToolError::Failed { command, stderr: last_line(&output.stderr, &output.status) })
+    let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    if stderr.is_empty() {
+        stderr = output.status.to_string();
+    }
+    Err(ToolError::Failed { command, stderr })
 }
 
-fn last_line(stderr: &[u8], status: &std::process::ExitStatus) -> String {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(|l| l.trim().to_string())
-        .unwrap_or_else(|| status.to_string())
+/// The last non-empty line of a tool's stderr: its own summary of what failed.
+fn last_line(stderr: &str) -> &str {
+    stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default()
 }

@@ -151,4 +151,23 @@ fn show_and_status_json() {
     assert_eq!(status["dbs"][0]["schema"], "Open_vSwitch");
     let text = replica.ok(&["status"]);
     assert!(text.contains("ovs-vswitchd") && text.contains("running, up"), "{text}");
+
+    // A daemon that dies is reaped and recorded, not silently lost.
+    let vswitchd = status["daemons"].as_array().unwrap().iter().find(|d| d["name"] == "ovs-vswitchd").unwrap();
+    let pid = nix::unistd::Pid::from_raw(vswitchd["pid"].as_i64().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let exited = loop {
+        let status = replica.status();
+        let d = status["daemons"].as_array().unwrap().iter().find(|d| d["name"] == "ovs-vswitchd").unwrap().clone();
+        if d["state"] == "exited" || std::time::Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(exited["state"], "exited", "{exited}");
+    assert_eq!(exited["signal"], 9);
+    assert!(replica.ok(&["status"]).contains("killed by signal 9"));
+    let log = std::fs::read_to_string(replica.workdir.join("log/supervisor.log")).unwrap();
+    assert!(log.contains("daemon exited unexpectedly"), "{log}");
 }

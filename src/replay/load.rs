@@ -1,0 +1,197 @@
+//! Loading normalised flow files into a bridge, never all-or-nothing.
+//!
+//! A file goes in as one `add-flows` (bundled where the OpenFlow version
+//! allows). When OVS refuses it, the offending lines are isolated: a parse
+//! error names its line, so the lines before it and after it are loaded
+//! separately; an OpenFlow error rejects the whole bundle, so the file is
+//! split in halves until the failing lines stand alone. A lone line is
+//! retried once with its fix (a placeholder meter for a missing meter, the
+//! more permissive OpenFlow 1.0 for a match/action inconsistency) and
+//! otherwise rejected with OVS's error text.
+
+use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
+use crate::ofp_text::version::OfVersion;
+use crate::tools::{self, ToolError};
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// A bridge as `ovs-ofctl` reaches it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `unix:<workdir>/var-run/ovs/<bridge>.mgmt`
+    pub vconn: String,
+    pub version: OfVersion,
+    /// OpenFlow 1.0, when the bridge allows it: the most permissive
+    /// version for flows production accepted without consistency checks.
+    pub permissive: Option<OfVersion>,
+}
+
+impl Target {
+    fn add_flows(&self, version: OfVersion, file: &Path) -> Result<(), ToolError> {
+        let mut args = vec!["-O".to_string(), version.to_string(), "add-flows".into(), self.vconn.clone()];
+        args.push(file.display().to_string());
+        if version.supports_bundle() {
+            args.push("--bundle".into());
+        }
+        tools::run("ovs-ofctl", &args).map(drop)
+    }
+
+    pub fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
+        tools::run("ovs-ofctl", ["-O", &self.version.to_string(), "add-meter", &self.vconn, meter]).map(drop)
+    }
+}
+
+/// A line OVS refused, with its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub line: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub loaded: usize,
+    pub rejected: Vec<Rejected>,
+    /// Meters created as placeholders for flows that referenced them.
+    pub placeholder_meters: Vec<u32>,
+    /// Lines loaded only with the permissive OpenFlow version.
+    pub permissive: usize,
+}
+
+/// Loads `file` (`lines` flows) into the bridge; `scratch` receives the
+/// pieces of files that had to be split.
+pub fn load_flows(target: &Target, file: &Path, lines: usize, scratch: &Path) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    let mut loader = Loader { target, scratch, pieces: 0, outcome: &mut outcome };
+    loader.load(file, lines)?;
+    Ok(outcome)
+}
+
+struct Loader<'a> {
+    target: &'a Target,
+    scratch: &'a Path,
+    pieces: usize,
+    outcome: &'a mut Outcome,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, file: &Path, lines: usize) -> Result<()> {
+        if lines == 0 {
+            return Ok(());
+        }
+        let error = match self.target.add_flows(self.target.version, file) {
+            Ok(()) => {
+                self.outcome.loaded += lines;
+                return Ok(());
+            }
+            Err(ToolError::Failed { stderr, .. }) => stderr,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(bad) = parse_error_line(&error, file) {
+            let (before, line, after) = self.split_around(file, bad)?;
+            self.outcome.rejected.push(Rejected { line, error: error.clone() });
+            self.load(&before, bad - 1)?;
+            return self.load(&after, lines - bad);
+        }
+        if lines == 1 {
+            let line = first_line(file)?;
+            return self.retry_alone(file, line, error);
+        }
+        let half = lines / 2;
+        let (first, second) = self.split_at(file, half)?;
+        self.load(&first, half)?;
+        self.load(&second, lines - half)
+    }
+
+    /// One refused line: fix what can be fixed, else reject it.
+    fn retry_alone(&mut self, file: &Path, line: String, error: String) -> Result<()> {
+        if error.contains("OFPMMFC_INVALID_METER") || error.contains("OFPMMFC_UNKNOWN_METER") {
+            let ids = meter_ids_in_flow(&line);
+            for id in &ids {
+                if self.target.add_meter(&placeholder_meter(*id)).is_ok() {
+                    self.outcome.placeholder_meters.push(*id);
+                }
+            }
+            if !ids.is_empty() && self.target.add_flows(self.target.version, file).is_ok() {
+                self.outcome.loaded += 1;
+                return Ok(());
+            }
+        }
+        if let Some(version) = self.target.permissive.filter(|_| error.contains("OFPBAC_MATCH_INCONSISTENT")) {
+            if self.target.add_flows(version, file).is_ok() {
+                self.outcome.loaded += 1;
+                self.outcome.permissive += 1;
+                return Ok(());
+            }
+        }
+        self.outcome.rejected.push(Rejected { line, error });
+        Ok(())
+    }
+
+    fn piece(&mut self) -> PathBuf {
+        self.pieces += 1;
+        self.scratch.join(format!("piece.{}", self.pieces))
+    }
+
+    /// Lines `1..at` and `at+1..` to new files; line `at` returned.
+    fn split_around(&mut self, file: &Path, at: usize) -> Result<(PathBuf, String, PathBuf)> {
+        let (before, after) = (self.piece(), self.piece());
+        let mut line_at = String::new();
+        let mut out_before = BufWriter::new(File::create(&before)?);
+        let mut out_after = BufWriter::new(File::create(&after)?);
+        for (i, line) in lines(file)?.enumerate() {
+            let line = line?;
+            match (i + 1).cmp(&at) {
+                std::cmp::Ordering::Less => writeln!(out_before, "{line}")?,
+                std::cmp::Ordering::Equal => line_at = line,
+                std::cmp::Ordering::Greater => writeln!(out_after, "{line}")?,
+            }
+        }
+        out_before.flush()?;
+        out_after.flush()?;
+        Ok((before, line_at, after))
+    }
+
+    /// The first `at` lines and the rest, to new files.
+    fn split_at(&mut self, file: &Path, at: usize) -> Result<(PathBuf, PathBuf)> {
+        let (first, second) = (self.piece(), self.piece());
+        let mut out_first = BufWriter::new(File::create(&first)?);
+        let mut out_second = BufWriter::new(File::create(&second)?);
+        for (i, line) in lines(file)?.enumerate() {
+            let out = if i < at { &mut out_first } else { &mut out_second };
+            writeln!(out, "{}", line?)?;
+        }
+        out_first.flush()?;
+        out_second.flush()?;
+        Ok((first, second))
+    }
+}
+
+fn lines(file: &Path) -> Result<std::io::Lines<BufReader<File>>> {
+    Ok(BufReader::new(File::open(file).with_context(|| format!("cannot read {}", file.display()))?).lines())
+}
+
+fn first_line(file: &Path) -> Result<String> {
+    lines(file)?.next().transpose()?.context("empty flow file")
+}
+
+/// The line number in `ovs-ofctl: <file>:<line>: <message>`.
+fn parse_error_line(stderr: &str, file: &Path) -> Option<usize> {
+    let prefix = format!("{}:", file.display());
+    let rest = stderr.split_once(&prefix)?.1;
+    rest.split(':').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_a_parse_error() {
+        let file = Path::new("/w/replica/flows/br-int.0");
+        assert_eq!(parse_error_line("ovs-ofctl: /w/replica/flows/br-int.0:12: unknown keyword foo", file), Some(12));
+        assert_eq!(parse_error_line("OFPT_ERROR (OF1.3) (xid=0x8): OFPBAC_BAD_OUT_GROUP", file), None);
+    }
+}
