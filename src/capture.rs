@@ -90,3 +90,19 @@ pub struct CollectedDb {
     pub clustered: bool,
     pub collected_at: String,
 }
+
+/// Provenance of the OpenFlow state collected into `restore_flows/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectedFlows {
+    pub source: PathBuf,
+    pub files: Vec<CollectedFile>,
+    pub collected_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectedFile {
+    /// Path relative to `restore_flows/`.
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}

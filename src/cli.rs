@@ -39,6 +39,8 @@ pub enum Command {
     CollectDbOvnNb(CollectDb),
     /// Collect an OVN_Southbound database file (ovnsb_db.db)
     CollectDbOvnSb(CollectDb),
+    /// Collect OpenFlow state: an ovs-save directory (do_restore.sh and dumps) or sos-named dump files
+    CollectFlows(CollectFlows),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -59,6 +61,15 @@ pub struct CollectDb {
     /// The database file (standalone or clustered)
     pub file: PathBuf,
     /// Replace a database of this type collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectFlows {
+    /// A directory, a do_restore.sh (its dumps are taken from beside it) or one dump file
+    pub path: PathBuf,
+    /// Replace OpenFlow state collected before
     #[arg(long)]
     pub force: bool,
 }

@@ -5,6 +5,7 @@ use crate::activate;
 use crate::capture::DbKind;
 use crate::cli;
 use crate::collect;
+use crate::replay::{self, Replay};
 use crate::replica::{self, StartOptions};
 use crate::report::{Show, Status};
 use crate::workdir::{write_atomic, Workdir};
@@ -26,6 +27,36 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Res
     Ok(())
 }
 
+pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> {
+    let collected = collect::flows::collect_flows(workdir, &args.path, args.force)?;
+    for b in &collected.bridges {
+        let mut parts = Vec::new();
+        if let Some(n) = b.flows {
+            parts.push(format!("{n} flows"));
+        }
+        if let Some(n) = b.groups {
+            parts.push(format!("{n} groups"));
+        }
+        if b.meters {
+            parts.push("meters".to_string());
+        }
+        if b.tlv_map {
+            parts.push("TLV map".to_string());
+        }
+        let version = b.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
+        println!("{}{version}: {}", b.bridge, parts.join(", "));
+    }
+    for note in &collected.notes {
+        println!("note: {note}");
+    }
+    println!(
+        "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
+        collected.flows.files.len(),
+        workdir.restore_flows_dir().display()
+    );
+    Ok(())
+}
+
 fn data_label(kind: DbKind) -> &'static str {
     match kind {
         DbKind::Ovs => "OVS",
@@ -40,6 +71,7 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
             println!("{} database: {change}", db.kind);
         }
     }
+    let replay = if started.dbs.iter().any(|d| d.kind == DbKind::Ovs) { Some(replay::restore(workdir)?) } else { None };
     let script = workdir.activate_script();
     write_atomic(&script, activate::script(workdir).as_bytes())?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
@@ -47,6 +79,50 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     println!("******************************");
     print!("{}", Show::gather(workdir)?.text());
     println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
+    match replay {
+        Some(replay) => report_replay(workdir, replay),
+        None => Ok(()),
+    }
+}
+
+/// Prints and records what flow replay restored; fails when a bridge with
+/// dumped flows got none.
+fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
+    if replay.bridges.is_empty() && replay.notes.is_empty() {
+        return Ok(());
+    }
+    println!("* OpenFlow state restored from {}:", workdir.restore_flows_dir().display());
+    for bridge in &replay.bridges {
+        println!("{}", replay::summary(workdir, bridge));
+        for note in &bridge.notes {
+            println!("  note: {note}");
+        }
+    }
+    for note in &replay.notes {
+        println!("note: {note}");
+    }
+    let empty: Vec<String> = replay
+        .bridges
+        .iter()
+        .filter(|b| b.flows.expected > 0 && b.flows.restored == 0)
+        .map(|b| b.bridge.clone())
+        .collect();
+    let rejected: usize = replay.bridges.iter().map(|b| b.rejected).sum();
+    workdir.update_state(|s| {
+        if let Some(run) = &mut s.run {
+            run.restore = replay.bridges;
+        }
+    })?;
+    if !empty.is_empty() {
+        bail!(
+            "no flow could be restored on {} (the replica keeps running; see the lines above and {})",
+            empty.join(", "),
+            workdir.log_dir().display()
+        );
+    }
+    if rejected > 0 {
+        eprintln!("warning: {rejected} OpenFlow entries were not restored; each is listed with OVS's error in the log named above");
+    }
     Ok(())
 }
 
@@ -93,7 +169,7 @@ pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
-        print!("{}", status.text());
+        print!("{}", status.text(workdir));
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::CollectDbOvs(args) => commands::collect_db(&workdir, DbKind::Ovs, args),
         Command::CollectDbOvnNb(args) => commands::collect_db(&workdir, DbKind::OvnNb, args),
         Command::CollectDbOvnSb(args) => commands::collect_db(&workdir, DbKind::OvnSb, args),
+        Command::CollectFlows(args) => commands::collect_flows(&workdir, args),
         Command::Start(args) => commands::start(&workdir, args),
         Command::Stop(args) => commands::stop(&workdir, args),
         Command::Show(args) => commands::show(&workdir, args),

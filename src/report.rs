@@ -4,7 +4,7 @@
 
 use crate::capture::{CollectedDb, DbKind};
 use crate::ovsdb::client;
-use crate::state::{DaemonState, PreparedDb, State};
+use crate::state::{BridgeRestore, DaemonState, PreparedDb, State};
 use crate::workdir::Workdir;
 use anyhow::Result;
 use serde::Serialize;
@@ -112,6 +112,8 @@ pub struct Status {
     pub daemons: Vec<DaemonStatus>,
     pub dbs: Vec<DbStatus>,
     pub bridges: Vec<BridgeStatus>,
+    /// What flow replay restored at start, per bridge.
+    pub restore: Vec<BridgeRestore>,
     pub collected: BTreeMap<DbKind, CollectedDb>,
 }
 
@@ -147,7 +149,7 @@ pub struct BridgeStatus {
 
 impl Status {
     pub fn gather(workdir: &Workdir) -> Result<Status> {
-        let State { collected, run } = workdir.load_state()?;
+        let State { collected, run, .. } = workdir.load_state()?;
         let running = workdir.exists() && workdir.is_running()?;
         let run = run.filter(|_| running);
         let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
@@ -165,11 +167,12 @@ impl Status {
             daemons: run.as_ref().map(|r| r.daemons.iter().map(daemon_status).collect()).unwrap_or_default(),
             dbs: run.as_ref().map(|r| r.dbs.iter().map(db_status).collect()).unwrap_or_default(),
             bridges,
+            restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
             collected,
         })
     }
 
-    pub fn text(&self) -> String {
+    pub fn text(&self, workdir: &Workdir) -> String {
         let mut s = String::new();
         let w = self.workdir.display();
         if !self.running {
@@ -222,6 +225,12 @@ impl Status {
             let _ = writeln!(s, "Bridges:");
             for b in &self.bridges {
                 let _ = writeln!(s, "  {:<20} {} ports", b.name, b.ports);
+            }
+        }
+        if !self.restore.is_empty() {
+            let _ = writeln!(s, "OpenFlow state restored:");
+            for r in &self.restore {
+                let _ = writeln!(s, "  {}", crate::replay::summary(workdir, r));
             }
         }
         if !self.running {

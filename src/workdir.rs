@@ -97,6 +97,11 @@ impl Workdir {
         self.root.join("restore_flows")
     }
 
+    /// Where `collect-flows` assembles a new `restore_flows/`.
+    pub fn restore_flows_staging(&self) -> PathBuf {
+        self.root.join(".restore_flows.new")
+    }
+
     pub fn var_run_dir(&self) -> PathBuf {
         self.root.join("var-run")
     }
@@ -145,6 +150,16 @@ impl Workdir {
 
     pub fn replica_db(&self, kind: DbKind) -> PathBuf {
         self.replica_dir().join(format!("{}.db", kind.dir_name()))
+    }
+
+    /// Scratch space for one bridge's normalised dumps during replay.
+    pub fn replay_dir(&self, bridge: &str) -> PathBuf {
+        self.replica_dir().join("flows").join(bridge)
+    }
+
+    /// `log/restore-errors.<bridge>.log`: what OVS refused, with its error.
+    pub fn restore_errors_log(&self, bridge: &str) -> PathBuf {
+        self.log_dir().join(format!("restore-errors.{bridge}.log"))
     }
 
     pub fn state_file(&self) -> PathBuf {

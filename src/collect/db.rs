@@ -5,10 +5,8 @@ use crate::capture::{CollectedDb, DbKind};
 use crate::ovsdb::file::{self, Format};
 use crate::state::now;
 use crate::workdir::Workdir;
-use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use anyhow::{bail, Result};
+use std::fs;
 use std::path::Path;
 
 /// A database collected, with what the user should know about it.
@@ -21,12 +19,7 @@ pub struct Collected {
 pub fn collect_db(workdir: &Workdir, kind: DbKind, source: &Path, force: bool) -> Result<Collected> {
     let info = file::inspect(source).map_err(|e| anyhow::anyhow!("{} {e}", source.display()))?;
     check_schema(kind, source, &info.schema)?;
-    if workdir.exists() && workdir.is_running()? {
-        bail!(
-            "a replica is running in {}; run 'ovs-offline stop' first or choose another working directory with -w",
-            workdir.root().display()
-        );
-    }
+    super::ensure_not_running(workdir)?;
     let previous = workdir.load_state()?.collected.get(&kind).cloned();
     if let (Some(prev), false) = (&previous, force) {
         bail!(
@@ -40,7 +33,7 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, source: &Path, force: bool) -
     let file_name =
         source.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.')).unwrap_or("db.db").to_string();
     let dest = workdir.collected_db(kind, &file_name);
-    let (size, sha256) = copy_hashed(source, &dest)?;
+    let (size, sha256) = super::copy_hashed(source, &dest)?;
     if let Some(prev) = previous.filter(|p| p.file != file_name) {
         fs::remove_file(workdir.collected_db(kind, &prev.file)).ok();
     }
@@ -86,32 +79,4 @@ fn check_schema(kind: DbKind, source: &Path, schema: &str) -> Result<()> {
             kind.schema_name()
         ),
     }
-}
-
-/// Copies through a temp file in the destination directory, hashing on the
-/// way; the destination appears only complete.
-fn copy_hashed(source: &Path, dest: &Path) -> Result<(u64, String)> {
-    let dir = dest.parent().context("destination has no parent")?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut input = File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", source.display())),
-        };
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])?;
-        size += n as u64;
-    }
-    tmp.persist(dest).with_context(|| format!("cannot write {}", dest.display()))?;
-    Ok((size, hex(&hasher.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

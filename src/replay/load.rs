@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 /// A bridge as `ovs-ofctl` reaches it.
 #[derive(Debug, Clone)]
 pub struct Target {
+    pub bridge: String,
     /// `unix:<workdir>/var-run/ovs/<bridge>.mgmt`
     pub vconn: String,
     pub version: OfVersion,

@@ -292,3 +292,8 @@ pub fn schema_with_version(kind: &str, version: &str, dir: &Path) -> PathBuf {
     std::fs::write(&path, schema.to_string()).unwrap();
     path
 }
+
+/// Makes everything under `dir` readable by the test user.
+pub fn make_readable(dir: &Path) {
+    run_ok(Command::new("chmod").arg("-R").arg("a+rX").arg(dir));
+}

@@ -1,0 +1,205 @@
+//! Flow replay end to end: the real ovs-save output of a live lab node
+//! (plus OpenFlow 1.5 group and meter dumps named as sos names them, as an
+//! engineer collects them by hand) is collected, a replica started as an
+//! unprivileged user, and its OpenFlow state and traces compared with the
+//! live node's.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use support::{LabNode, Replica};
+
+/// Collects the lab's databases and OpenFlow state into `replica`.
+fn collect_lab_with_flows(lab: &LabNode, replica: &Replica) -> PathBuf {
+    replica.collect_lab(lab);
+    let saved = support::user_dir("ovs-save-out-");
+    lab.save_flows(saved.path());
+    for bridge in ["br-int", "br-ex"] {
+        for what in ["dump-groups", "dump-meters"] {
+            let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
+            std::fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
+        }
+    }
+    support::make_readable(saved.path());
+    replica.ok(&["collect-flows", saved.path().to_str().unwrap()]);
+    saved.keep()
+}
+
+/// A dump as a sorted set, in one OpenFlow version, without what differs
+/// between two equivalent tables (stats; OVS prints `dec_ttl()` but parses
+/// it back as `dec_ttl`).
+fn normalised(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(' ') || l.starts_with("meter=") || l.starts_with("type="))
+        .map(|l| l.trim().replace("dec_ttl()", "dec_ttl"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The flows a trace hits (`N. match, priority P, cookie C`) and its
+/// datapath actions; datapath meter ids are allocation order, not state.
+fn trace_path(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with("Datapath actions:")
+                || l.split_once(". ").is_some_and(|(n, rest)| n.parse::<u32>().is_ok() && rest.contains("priority"))
+        })
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find("meter(") {
+                out.push_str(&rest[..i + 6]);
+                rest = &rest[i + 6..];
+                rest = &rest[rest.find(')').unwrap_or(0)..];
+                out.push('N');
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn restored_openflow_state_matches_live_node() {
+    let lab = LabNode::start();
+    let replica = Replica::new();
+    let saved = collect_lab_with_flows(&lab, &replica);
+    let out = replica.ok(&["start"]);
+    let flows = |bridge: &str, version: &str| lab.tool("ovs-ofctl", &["-O", version, "dump-aggregate", bridge]);
+    let count = |text: String| text.split("flow_count=").nth(1).unwrap().trim().to_string();
+    let int_flows = count(flows("br-int", "OpenFlow15"));
+    assert!(
+        out.contains(&format!("br-int: {int_flows}/{int_flows} flows, 2/2 groups, 1/1 meters, TLV map 1 entry")),
+        "{out}"
+    );
+    assert!(out.contains("br-ex: 6/6 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{out}");
+
+    // ovs-save dumped br-int with OpenFlow14 and br-ex with OpenFlow15:
+    // compare each in its version (how OVS prints an action depends on it).
+    for (bridge, version) in [("br-int", "OpenFlow14"), ("br-ex", "OpenFlow15")] {
+        let dump_flows = ["-O", version, "dump-flows", "--no-stats", bridge];
+        assert_eq!(
+            normalised(&replica.tool("ovs-ofctl", &dump_flows)),
+            normalised(&lab.tool("ovs-ofctl", &dump_flows))
+        );
+        for what in ["dump-groups", "dump-meters", "dump-tlv-map"] {
+            let args = ["-O", "OpenFlow15", what, bridge];
+            assert_eq!(
+                normalised(&replica.tool("ovs-ofctl", &args)),
+                normalised(&lab.tool("ovs-ofctl", &args)),
+                "{bridge} {what}"
+            );
+        }
+    }
+
+    let packets = [
+        ("br-ex", "in_port=1,ip,nw_src=10.1.1.1,nw_dst=10.2.2.2", ""),
+        ("br-ex", "in_port=2,ip,nw_src=10.9.9.9,nw_dst=192.168.1.1,nw_ttl=64", ""),
+        ("br-ex", "in_port=LOCAL,tun_metadata0=0x1234", ""),
+        ("br-int", "in_port=1,tcp,dl_src=00:00:00:00:01:0a,dl_dst=00:00:00:00:01:01,nw_src=10.0.1.10,nw_dst=172.16.0.100,tp_dst=80,nw_ttl=64", "trk,new"),
+        ("br-int", "in_port=1,tcp,dl_src=00:00:00:00:01:0a,dl_dst=00:00:00:00:01:0b,nw_src=10.0.1.10,nw_dst=10.0.1.11,tp_dst=80,nw_ttl=64", "trk,new"),
+        ("br-int", "in_port=3,tcp,dl_src=00:00:00:00:02:0a,dl_dst=00:00:00:00:02:01,nw_src=10.0.2.10,nw_dst=10.0.1.10,tp_dst=22,nw_ttl=64", "trk,new"),
+        ("br-int", "in_port=2,arp,dl_src=00:00:00:00:01:0b,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa=10.0.1.11,arp_tpa=10.0.1.1,arp_sha=00:00:00:00:01:0b", ""),
+    ];
+    let mut hit_group = false;
+    for (bridge, flow, ct) in packets {
+        let mut args = vec!["ofproto/trace", bridge, flow];
+        if !ct.is_empty() {
+            args.extend(["--ct-next", ct]);
+        }
+        let live = lab.tool("ovs-appctl", &args);
+        let offline = replica.tool("ovs-appctl", &args);
+        hit_group |= live.contains("group:");
+        assert_eq!(trace_path(&offline), trace_path(&live), "trace {bridge} {flow}:\n{offline}");
+        assert!(trace_path(&live).len() > 1, "{live}");
+    }
+    assert!(hit_group, "no trace went through a group");
+    let status = replica.status();
+    let restore = status["restore"].as_array().unwrap();
+    assert_eq!(restore.len(), 2);
+    assert!(restore.iter().all(|r| r["rejected"] == 0), "{status}");
+    std::fs::remove_dir_all(saved).ok();
+}
+
+/// A flows dump with one line OVS cannot parse, one referencing a missing
+/// group and one a missing meter; everything else must load.
+#[test]
+fn rejected_lines_are_isolated_and_reported() {
+    let replica = Replica::new();
+    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
+    for i in 0..200 {
+        text.push_str(&format!(" cookie=0x{i:x}, duration=1.5s, table=0, n_packets=3, n_bytes=180, idle_age=1, priority={},ip,nw_dst=10.0.{}.{} actions=drop\n", 100 + i, i / 250, i % 250));
+    }
+    text.push_str(" cookie=0x1, table=0, priority=9,ip,frobnicate=7 actions=drop\n");
+    text.push_str(" cookie=0x2, table=1, priority=10,ip actions=group:99\n");
+    text.push_str(" cookie=0x3, table=1, priority=11,udp actions=meter:5,drop\n");
+    text.push_str(" cookie=0x4, table=1, priority=12,tcp actions=meter:6,resubmit(,2)\n");
+    std::fs::write(dumps.path().join("ovs-ofctl_-O_OpenFlow15_dump-flows_br0"), text).unwrap();
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let out = replica.run(&["start"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("br0: 201/204 flows (3 rejected, see log/restore-errors.br0.log)"), "{stdout}");
+    assert!(stdout.contains("placeholder meters 6"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: 3 OpenFlow entries were not restored"));
+    let log = std::fs::read_to_string(replica.workdir.join("log/restore-errors.br0.log")).unwrap();
+    assert!(log.contains("frobnicate=7") && log.contains("unknown keyword"), "{log}");
+    assert!(log.contains("group:99") && log.contains("OFPBAC_BAD_OUT_GROUP"), "{log}");
+    assert!(log.contains("meter:5,drop"), "{log}");
+    let flows = replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-flows", "br0"]);
+    assert!(flows.contains("meter:6"), "{flows}");
+}
+
+#[test]
+fn bridge_whose_flows_all_fail_fails_start() {
+    let replica = Replica::new();
+    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    std::fs::write(dumps.path().join("br0.flows.dump"), "priority=1 actions=group:1\npriority=2 actions=group:2\n")
+        .unwrap();
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let err = replica.fails(&["start"]);
+    assert!(err.contains("no flow could be restored on br0"), "{err}");
+    assert_eq!(replica.status()["running"], true, "the replica stays up for inspection");
+}
+
+#[test]
+fn do_restore_script_is_read_never_executed() {
+    let lab = LabNode::start();
+    let replica = Replica::new();
+    replica.collect_lab(&lab);
+    let saved = support::user_dir("ovs-save-out-");
+    lab.save_flows(saved.path());
+    let marker = saved.path().join("MARKER");
+    let script = saved.path().join("do_restore.sh");
+    let mut text = std::fs::read_to_string(&script).unwrap();
+    let m = marker.display();
+    text.insert_str(0, &format!("touch {m}\nrm -rf /tmp/ovs-offline-should-not-exist\n`touch {m}`\necho $(touch {m})\novs-ofctl add-flow br-int \"$(touch {m})\"\n"));
+    std::fs::write(&script, text).unwrap();
+    support::make_readable(saved.path());
+    let out = replica.ok(&["collect-flows", script.to_str().unwrap()]);
+    assert!(out.contains("br-int") && out.contains("ignored"), "{out}");
+    let out = replica.ok(&["start"]);
+    assert!(out.contains("br-ex: 6/6 flows"), "{out}");
+    assert!(!marker.exists(), "do_restore.sh was executed");
+    assert!(replica.workdir.join("restore_flows/do_restore.sh").exists());
+}
+
+#[test]
+fn collect_flows_refuses_what_holds_no_dumps() {
+    let replica = Replica::new();
+    let empty = support::user_dir("empty-");
+    std::fs::write(empty.path().join("notes.txt"), "nothing here").unwrap();
+    let err = replica.fails(&["collect-flows", empty.path().to_str().unwrap()]);
+    assert!(err.contains("holds no flow dumps"), "{err}");
+    assert!(!Path::new(&replica.workdir.join("restore_flows")).read_dir().is_ok_and(|mut d| d.next().is_some()));
+}
