@@ -78,11 +78,12 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     println!("Offline OVS Debugging started");
     println!("******************************");
     print!("{}", Show::gather(workdir)?.text());
-    println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
-    match replay {
+    let outcome = match replay {
         Some(replay) => report_replay(workdir, replay),
         None => Ok(()),
-    }
+    };
+    println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
+    outcome
 }
 
 /// Prints and records what flow replay restored; fails when a bridge with
