@@ -117,6 +117,15 @@ pid_alive() {
     return 1
 }
 
+# wait_gone PID PIDFILE TENTHS: waits up to TENTHS/10 s for the daemon to go.
+wait_gone() {
+    local i
+    for ((i = 0; i < $3; i++)); do
+        pid_alive "$1" "$2" || return 0
+        sleep 0.1
+    done
+}
+
 read_pid() {
     local pid
     [ -r "$1" ] || return 1
@@ -148,24 +157,15 @@ stop_daemons() {
         if ! (ovs-appctl --timeout=3 -t "$ctl" exit $args; exit $?) >/dev/null 2>&1; then
             kill -TERM "$pid" 2>/dev/null || true
         fi
-        for ((i = 0; i < 100; i++)); do
-            pid_alive "$pid" "$pidfile" || break
-            sleep 0.1
-        done
+        wait_gone "$pid" "$pidfile" 100
         if pid_alive "$pid" "$pidfile"; then
             kill -TERM "$pid" 2>/dev/null || true
-            for ((i = 0; i < 50; i++)); do
-                pid_alive "$pid" "$pidfile" || break
-                sleep 0.1
-            done
+            wait_gone "$pid" "$pidfile" 50
         fi
         if pid_alive "$pid" "$pidfile"; then
             echo "lab-node: $name (pid $pid) ignored exit/SIGTERM, sending SIGKILL" >&2
             kill -KILL "$pid" 2>/dev/null || true
-            for ((i = 0; i < 50; i++)); do
-                pid_alive "$pid" "$pidfile" || break
-                sleep 0.1
-            done
+            wait_gone "$pid" "$pidfile" 50
         fi
         pid_alive "$pid" "$pidfile" && die "$name (pid $pid) is still running"
     done < <(daemon_table)

@@ -43,18 +43,8 @@ impl LabNode {
 
     /// Runs an OVS/OVN client against the lab node.
     pub fn tool(&self, tool: &str, args: &[&str]) -> String {
-        let db = match tool {
-            "ovn-nbctl" => format!("--db={}", self.var("LAB_NB_DB")),
-            "ovn-sbctl" => format!("--db={}", self.var("LAB_SB_DB")),
-            "ovs-vsctl" => format!("--db={}", self.var("LAB_OVS_DB")),
-            _ => String::new(),
-        };
-        let mut cmd = Command::new(tool);
-        if !db.is_empty() {
-            cmd.arg(db);
-        }
-        cmd.args(args).env("OVS_RUNDIR", self.var("LAB_OVS_RUNDIR"));
-        stdout(run_ok(&mut cmd))
+        let dbs = [self.var("LAB_OVS_DB"), self.var("LAB_NB_DB"), self.var("LAB_SB_DB")];
+        client(tool, args, dbs.map(String::from), Path::new(self.var("LAB_OVS_RUNDIR")))
     }
 
     /// A clustered copy of one of the lab's DB files.
@@ -192,18 +182,8 @@ impl Replica {
 
     /// Runs an OVS/OVN client against the replica (as the test runner).
     pub fn tool(&self, tool: &str, args: &[&str]) -> String {
-        let db = match tool {
-            "ovn-nbctl" => format!("--db={}", self.socket("ovn_nb")),
-            "ovn-sbctl" => format!("--db={}", self.socket("ovn_sb")),
-            "ovs-vsctl" => format!("--db={}", self.socket("ovs")),
-            _ => String::new(),
-        };
-        let mut cmd = Command::new(tool);
-        if !db.is_empty() {
-            cmd.arg(db);
-        }
-        cmd.args(args).env("OVS_RUNDIR", self.workdir.join("var-run/ovs"));
-        stdout(run_ok(&mut cmd))
+        let dbs = ["ovs", "ovn_nb", "ovn_sb"].map(|kind| self.socket(kind));
+        client(tool, args, dbs, &self.workdir.join("var-run/ovs"))
     }
 
     pub fn status(&self) -> serde_json::Value {
@@ -224,6 +204,24 @@ impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.cmd(&["stop"]).output();
     }
+}
+
+/// Runs an OVS/OVN client with the database of its kind (`dbs`: OVS, NB,
+/// SB) and `OVS_RUNDIR` (for bridge names and `ovs-appctl`).
+fn client(tool: &str, args: &[&str], dbs: [String; 3], ovs_rundir: &Path) -> String {
+    let [ovs, nb, sb] = dbs;
+    let db = match tool {
+        "ovs-vsctl" => Some(ovs),
+        "ovn-nbctl" => Some(nb),
+        "ovn-sbctl" => Some(sb),
+        _ => None,
+    };
+    let mut cmd = Command::new(tool);
+    if let Some(db) = db {
+        cmd.arg(format!("--db={db}"));
+    }
+    cmd.args(args).env("OVS_RUNDIR", ovs_rundir);
+    stdout(run_ok(&mut cmd))
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
