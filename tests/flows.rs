@@ -203,3 +203,40 @@ fn collect_flows_refuses_what_holds_no_dumps() {
     assert!(err.contains("holds no flow dumps"), "{err}");
     assert!(!Path::new(&replica.workdir.join("restore_flows")).read_dir().is_ok_and(|mut d| d.next().is_some()));
 }
+
+/// ovs-save before OVS 2.17 dumps with OpenFlow14 whatever the bridge's
+/// protocols allow, and writes empty dumps; a dump holding undecodable
+/// replies is incomplete. Both are said, not silently restored as nothing.
+#[test]
+fn incomplete_captures_are_reported() {
+    let replica = Replica::new();
+    let dir = replica.base.path();
+    let conf = support::make_db(&support::installed_schema("ovs"), dir, "conf.db");
+    support::run_ok(std::process::Command::new("ovsdb-tool").arg("transact").arg(&conf).arg(
+        r#"["Open_vSwitch",{"op":"update","table":"Bridge","where":[["name","==","br0"]],
+                "row":{"protocols":["set",["OpenFlow10","OpenFlow13"]]}}]"#,
+    ));
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    std::fs::write(
+        dumps.path().join("do_restore.sh"),
+        "ovs-ofctl add-tlv-map br0 ''\n\
+         ovs-ofctl -O OpenFlow14 add-groups br0 \"/tmp/ovs-save.abc/br0.groups.dump\" --bundle\n\
+         ovs-ofctl -O OpenFlow14 replace-flows br0 \"/tmp/ovs-save.abc/br0.flows.dump\" --bundle\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dumps.path().join("ovs-save.abc")).unwrap();
+    std::fs::write(dumps.path().join("ovs-save.abc/br0.groups.dump"), "").unwrap();
+    std::fs::write(
+        dumps.path().join("ovs-save.abc/br0.flows.dump"),
+        "OFPST_FLOW reply (OF1.3) (xid=0x2): ***decode error: OFPBAC_BAD_VENDOR_TYPE***\n\
+         00000000  04 13 00 a8 00 00 00 02-00 01 00 00 00 00 00 00 |................|\n",
+    )
+    .unwrap();
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let out = replica.ok(&["start"]);
+    assert!(out.contains("br0: 0/0 flows"), "{out}");
+    assert!(out.contains("do not allow") && out.contains("ovs-ofctl -O OpenFlow13 dump-flows br0"), "{out}");
+    assert!(out.contains("could not decode"), "{out}");
+}

@@ -71,6 +71,16 @@ fn replica_matches_live_node() {
         w = replica.workdir.display()
     );
     assert_eq!(stdout(run_ok(Command::new("bash").arg("-c").arg(&script))).trim(), "done");
+    // zsh, with no other `deactivate` around: ours is defined and restores
+    // the variables it changed.
+    let zsh = format!(
+        "export OVN_NB_DB=before; source {}/bin/activate >/dev/null; ovn-nbctl show | grep -q ls-web; \
+         test \"$OVN_NB_DB\" != before; deactivate; test \"$OVN_NB_DB\" = before; \
+         test -z \"${{OVS_OFFLINE_ENV-}}\"; echo done",
+        replica.workdir.display()
+    );
+    let out = run_ok(Command::new("zsh").arg("-c").arg(&zsh).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
+    assert_eq!(stdout(out).trim(), "done");
     let executed = Command::new("bash").arg(replica.workdir.join("bin/activate")).output().unwrap();
     assert!(!executed.status.success());
     assert!(String::from_utf8_lossy(&executed.stderr).contains("must be sourced"));

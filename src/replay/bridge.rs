@@ -89,7 +89,7 @@ fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge, report: &mut Br
         Some(v) => {
             report.notes.push(format!(
                 "the dumps were taken with {v}, which the bridge's protocols ({}) do not allow; restored with {fallback} \
-                 (ovs-save before OVS 2.17 picks OpenFlow14 regardless of protocols and writes empty dumps: if the counts \
+                 (older ovs-save, e.g. OVS 2.15, picks OpenFlow14 regardless of protocols and writes empty dumps: if the counts \
                  below are 0, dump the flows again with 'ovs-ofctl -O {fallback} dump-flows {}')",
                 db.protocols.join(","),
                 db.name
