@@ -3,7 +3,6 @@
 //! daemons, databases and bridges, as text or JSON.
 
 use crate::capture::{CollectedDb, DbKind};
-use crate::ovsdb::client;
 use crate::state::{BridgeRestore, DaemonState, PreparedDb, State};
 use crate::workdir::Workdir;
 use anyhow::Result;
@@ -283,16 +282,8 @@ fn db_status(db: &PreparedDb) -> DbStatus {
 }
 
 fn bridge_ports(socket: &Path) -> Vec<BridgeStatus> {
-    let rows = client::select(socket, "Open_vSwitch", "Bridge", &["name", "ports"]).unwrap_or_default();
-    let mut bridges: Vec<BridgeStatus> = rows
-        .iter()
-        .map(|r| BridgeStatus {
-            name: r["name"].as_str().unwrap_or_default().to_string(),
-            ports: client::set_elements(&r["ports"]).len(),
-        })
-        .collect();
-    bridges.sort_by(|a, b| a.name.cmp(&b.name));
-    bridges
+    let bridges = crate::ovsdb::bridges::bridges(socket).unwrap_or_default();
+    bridges.into_iter().map(|b| BridgeStatus { name: b.name, ports: b.ports }).collect()
 }
 
 fn uptime(since: &str) -> Option<u64> {

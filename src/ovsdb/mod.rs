@@ -1,7 +1,9 @@
 //! Everything about OVSDB: the on-disk format ([`file`]), preparing the
 //! working copies a replica serves ([`prepare`]), the installed schemas
-//! ([`schema`]) and a minimal JSON-RPC client for live servers ([`client`]).
+//! ([`schema`]), a minimal JSON-RPC client for live servers ([`client`]) and
+//! the bridges of a running OVS database ([`bridges`]).
 
+pub mod bridges;
 pub mod client;
 pub mod file;
 pub mod prepare;

@@ -5,6 +5,7 @@
 use super::load::{self, Rejected, Target};
 use super::plan::{BridgeDumps, Dump};
 use crate::ofp_text::{flows, groups, meters, tlv, DumpStats, OfVersion};
+use crate::ovsdb::bridges::Bridge;
 use crate::state::BridgeRestore;
 use crate::tools;
 use crate::workdir::Workdir;
@@ -18,29 +19,20 @@ const SPLIT_ABOVE_BYTES: u64 = 8 << 20;
 /// Concurrent `add-flows` connections for a large flow table.
 const CONNECTIONS: usize = 4;
 
-/// The bridge as the replica's OVS database describes it.
-#[derive(Debug, Clone)]
-pub struct DbBridge {
-    pub name: String,
-    /// Its `protocols` column (empty: every version allowed).
-    pub protocols: Vec<String>,
+/// May the bridge speak `version`?
+fn allows(db: &Bridge, version: OfVersion) -> bool {
+    db.protocols.is_empty() || db.protocols.iter().any(|p| p == version.as_str())
 }
 
-impl DbBridge {
-    fn allows(&self, version: OfVersion) -> bool {
-        self.protocols.is_empty() || self.protocols.iter().any(|p| p == version.as_str())
-    }
-
-    /// A dump goes back in with its own version where the bridge allows it
-    /// (an OpenFlow 1.5 select group keeps its `selection_method` only
-    /// then), else with `default`.
-    fn version_for(&self, dump: &Dump, default: OfVersion) -> OfVersion {
-        dump.version.filter(|v| self.allows(*v) && *v > default).unwrap_or(default)
-    }
+/// A dump goes back in with its own version where the bridge allows it (an
+/// OpenFlow 1.5 select group keeps its `selection_method` only then), else
+/// with `default`.
+fn version_for(db: &Bridge, dump: &Dump, default: OfVersion) -> OfVersion {
+    dump.version.filter(|v| allows(db, *v) && *v > default).unwrap_or(default)
 }
 
 /// Restores `dumps` into the running bridge `db`.
-pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge) -> Result<BridgeRestore> {
+pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge) -> Result<BridgeRestore> {
     let scratch = workdir.replay_dir(&db.name);
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let mut report = BridgeRestore { bridge: db.name.clone(), ..Default::default() };
@@ -50,11 +42,11 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge) -> Result<
 
     report.tlv_entries = restore_tlv_map(&target, dumps, &mut report.notes)?;
     if let Some(dump) = &dumps.groups {
-        let version = db.version_for(dump, target.version);
+        let version = version_for(db, dump, target.version);
         report.groups.expected = restore_groups(&target, version, dump, &scratch, &mut rejected, &mut report.notes)?;
     }
     if let Some(dump) = &dumps.meters {
-        let version = db.version_for(dump, target.version.max(OfVersion::OpenFlow13));
+        let version = version_for(db, dump, target.version.max(OfVersion::OpenFlow13));
         report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
     }
     if let Some(dump) = &dumps.flows {
@@ -81,11 +73,11 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge) -> Result<
 
 /// Picks the OpenFlow version: the dumps' own when the bridge allows it,
 /// else ovs-save's rule on the bridge's protocols.
-fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge, report: &mut BridgeRestore) -> Target {
+fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, report: &mut BridgeRestore) -> Target {
     let dumped = dumps.flows.as_ref().and_then(|d| d.version).or(dumps.script_version);
     let fallback = OfVersion::from_protocols(&db.protocols);
     let version = match dumped {
-        Some(v) if db.allows(v) => v,
+        Some(v) if allows(db, v) => v,
         Some(v) => {
             report.notes.push(format!(
                 "the dumps were taken with {v}, which the bridge's protocols ({}) do not allow; restored with {fallback} \
@@ -102,7 +94,7 @@ fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &DbBridge, report: &mut Br
         bridge: db.name.clone(),
         vconn: format!("unix:{}", workdir.mgmt_socket(&db.name).display()),
         version,
-        permissive: Some(OfVersion::OpenFlow10).filter(|v| db.allows(*v) && *v != version),
+        permissive: Some(OfVersion::OpenFlow10).filter(|v| allows(db, *v) && *v != version),
     }
 }
 

@@ -8,11 +8,10 @@ pub mod plan;
 
 use crate::capture::DbKind;
 use crate::ofp_text::valid_bridge_name;
-use crate::ovsdb::client;
+use crate::ovsdb::bridges;
 use crate::state::BridgeRestore;
 use crate::workdir::Workdir;
 use anyhow::{Context, Result};
-use bridge::DbBridge;
 use plan::FlowPlan;
 
 /// What a replay did: per bridge, plus notes about the capture.
@@ -24,7 +23,9 @@ pub struct Replay {
 
 /// Restores whatever `restore_flows/` holds into the running replica.
 pub fn restore(workdir: &Workdir) -> Result<Replay> {
-    let db_bridges = db_bridges(workdir)?;
+    let socket = workdir.db_socket(DbKind::Ovs);
+    let db_bridges =
+        bridges::bridges(&socket).with_context(|| format!("cannot read bridges from {}", socket.display()))?;
     let names: Vec<String> = db_bridges.iter().map(|b| b.name.clone()).collect();
     let FlowPlan { bridges, mut notes } = plan::discover(&workdir.restore_flows_dir(), &names)?;
     let mut work = Vec::new();
@@ -47,22 +48,6 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
     });
     let bridges = results.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(Replay { bridges, notes })
-}
-
-fn db_bridges(workdir: &Workdir) -> Result<Vec<DbBridge>> {
-    let socket = workdir.db_socket(DbKind::Ovs);
-    let rows = client::select(&socket, "Open_vSwitch", "Bridge", &["name", "protocols"])
-        .with_context(|| format!("cannot read bridges from {}", socket.display()))?;
-    Ok(rows
-        .iter()
-        .map(|r| DbBridge {
-            name: r["name"].as_str().unwrap_or_default().to_string(),
-            protocols: client::set_elements(&r["protocols"])
-                .iter()
-                .filter_map(|p| p.as_str().map(String::from))
-                .collect(),
-        })
-        .collect())
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,

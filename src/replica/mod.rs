@@ -7,7 +7,7 @@
 pub mod daemons;
 
 use crate::capture::DbKind;
-use crate::ovsdb::{client, prepare};
+use crate::ovsdb::{bridges, prepare};
 use crate::sandbox::{self, Bind, Sandbox};
 use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunState};
 use crate::supervisor::{self, DaemonSpec, Observer, Supervisor};
@@ -33,7 +33,6 @@ pub struct StartOptions {
 #[derive(Debug, Clone)]
 pub struct Started {
     pub dbs: Vec<PreparedDb>,
-    pub bridges: Vec<String>,
     pub supervisor_pid: i32,
 }
 
@@ -99,13 +98,12 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
         abandon(workdir, Some(spawned.pid));
         return Err(e);
     }
-    let bridges = if dbs.iter().any(|d| d.kind == DbKind::Ovs) { bridges(workdir)? } else { Vec::new() };
     workdir.update_state(|s| {
         if let Some(run) = &mut s.run {
             run.ready = true;
         }
     })?;
-    Ok(Started { dbs, bridges, supervisor_pid })
+    Ok(Started { dbs, supervisor_pid })
 }
 
 /// Binds that point the system OVS/OVN run directories at the replica's
@@ -142,16 +140,6 @@ fn abandon(workdir: &Workdir, supervisor: Option<Pid>) {
     }
     let _ = workdir.remove_runtime_files();
     let _ = workdir.update_state(|s| s.run = None);
-}
-
-/// Bridge names in the replica's OVS database.
-pub fn bridges(workdir: &Workdir) -> Result<Vec<String>> {
-    let socket = workdir.db_socket(DbKind::Ovs);
-    let rows = client::select(&socket, "Open_vSwitch", "Bridge", &["name"])
-        .with_context(|| format!("cannot read bridges from {}", socket.display()))?;
-    let mut names: Vec<String> = rows.iter().filter_map(|r| r["name"].as_str().map(String::from)).collect();
-    names.sort();
-    Ok(names)
 }
 
 /// Everything the supervisor needs, resolved before the sandbox exists.
@@ -207,8 +195,11 @@ impl Plan {
         }
         supervisor.wait_ready(self.timeout).await?;
         if let Some(vswitchd) = &self.programs.ovs_vswitchd {
-            let bridges = bridges(&self.workdir)?;
-            supervisor.spawn(daemons::ovs_vswitchd(&self.workdir, vswitchd.clone(), &bridges))?;
+            let socket = self.workdir.db_socket(DbKind::Ovs);
+            let bridges =
+                bridges::bridges(&socket).with_context(|| format!("cannot read bridges from {}", socket.display()))?;
+            let names: Vec<String> = bridges.into_iter().map(|b| b.name).collect();
+            supervisor.spawn(daemons::ovs_vswitchd(&self.workdir, vswitchd.clone(), &names))?;
             supervisor.wait_ready(self.timeout).await?;
         }
         Ok(())

@@ -1,0 +1,33 @@
+//! The bridges of a running Open_vSwitch database, as vswitchd and flow
+//! replay need them.
+
+use super::client;
+use std::io;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    pub name: String,
+    /// Its `protocols` column (empty: every OpenFlow version allowed).
+    pub protocols: Vec<String>,
+    /// How many ports it has.
+    pub ports: usize,
+}
+
+/// Every bridge, sorted by name.
+pub fn bridges(socket: &Path) -> io::Result<Vec<Bridge>> {
+    let rows = client::select(socket, "Open_vSwitch", "Bridge", &["name", "protocols", "ports"])?;
+    let mut bridges: Vec<Bridge> = rows
+        .iter()
+        .map(|r| Bridge {
+            name: r["name"].as_str().unwrap_or_default().to_string(),
+            protocols: client::set_elements(&r["protocols"])
+                .iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect(),
+            ports: client::set_elements(&r["ports"]).len(),
+        })
+        .collect();
+    bridges.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(bridges)
+}
