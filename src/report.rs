@@ -232,7 +232,9 @@ impl Status {
                 let _ = writeln!(s, "  {}", crate::replay::summary(workdir, r));
             }
         }
-        if !self.running {
+        if !self.running && self.collected.is_empty() {
+            let _ = writeln!(s, "Collected: nothing (collect with 'ovs-offline collect-db-ovs FILE' and friends)");
+        } else if !self.running {
             let _ = writeln!(s, "Collected:");
             for (kind, c) in &self.collected {
                 let _ = writeln!(
