@@ -95,19 +95,6 @@ pub fn user_dir(prefix: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The built binary, copied where the unprivileged user can run it (a
-/// checkout under /root is not readable to other users).
-fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("ovs-offline-bin-").tempdir().unwrap().keep();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let bin = dir.join("ovs-offline");
-        std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), &bin).unwrap();
-        bin
-    })
-}
-
 /// Copies a file into `dir` for the test user to read; returns the copy.
 pub fn give(file: &Path, dir: &Path) -> PathBuf {
     let dest = dir.join(file.file_name().unwrap());
@@ -121,23 +108,28 @@ pub fn give(file: &Path, dir: &Path) -> PathBuf {
 pub struct Replica {
     pub base: tempfile::TempDir,
     pub workdir: PathBuf,
+    /// The built binary, copied into `base`: the unprivileged user may not
+    /// read the checkout (a clone under /root is mode 700).
+    binary: PathBuf,
 }
 
 impl Replica {
     pub fn new() -> Replica {
         let base = user_dir("ovs-offline-test-");
         let workdir = base.path().join("work");
-        Replica { base, workdir }
+        let binary = base.path().join("ovs-offline");
+        std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), &binary).unwrap();
+        Replica { base, workdir, binary }
     }
 
     /// `ovs-offline -w WORKDIR args…` as the test user.
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = if is_root() {
             let mut c = Command::new("runuser");
-            c.args(["-u", TEST_USER, "--"]).arg(binary());
+            c.args(["-u", TEST_USER, "--"]).arg(&self.binary);
             c
         } else {
-            Command::new(binary())
+            Command::new(&self.binary)
         };
         cmd.arg("-w").arg(&self.workdir).args(args).current_dir(self.base.path()).env_remove("OVS_OFFLINE_ENV");
         cmd
