@@ -36,6 +36,19 @@ pub fn find(tool: &str) -> Result<PathBuf, ToolError> {
         .map_err(|_| ToolError::Missing { tool: tool.to_string(), packages: packages_for(tool) })
 }
 
+/// A command for `tool`, found on `PATH`, for callers that need to wire
+/// its stdio themselves.
+pub fn command(tool: &str) -> Result<Command, ToolError> {
+    Ok(Command::new(find(tool)?))
+}
+
+/// The error for a tool that ran and failed, with its whole stderr.
+pub fn failed(tool: &str, args: &[String], stderr: &str, status: std::process::ExitStatus) -> ToolError {
+    let command = std::iter::once(tool).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+    let stderr = stderr.trim();
+    ToolError::Failed { command, stderr: if stderr.is_empty() { status.to_string() } else { stderr.to_string() } }
+}
+
 /// Runs `tool args…`; returns its stdout when it exits 0.
 pub fn run<I, S>(tool: &str, args: I) -> Result<String, ToolError>
 where
@@ -52,25 +65,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let program = find(tool)?;
     let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
-    tracing::debug!(?program, ?args, "running");
-    let output = Command::new(&program)
-        .args(&args)
-        .output()
-        .map_err(|source| ToolError::Spawn { tool: tool.to_string(), source })?;
+    tracing::debug!(tool, ?args, "running");
+    let output =
+        command(tool)?.args(&args).output().map_err(|source| ToolError::Spawn { tool: tool.to_string(), source })?;
     if output.status.success() {
         return Ok(output);
     }
-    let command = std::iter::once(tool.to_string())
-        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-    if stderr.is_empty() {
-        stderr = output.status.to_string();
-    }
-    Err(ToolError::Failed { command, stderr })
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    Err(failed(tool, &args, &String::from_utf8_lossy(&output.stderr), output.status))
 }
 
 /// The last non-empty line of a tool's stderr: its own summary of what failed.

@@ -6,8 +6,9 @@
 //! `dump-groups` output into what `add-flows`/`add-groups` accept
 //! ([`flows`], [`groups`]), turning `dump-meters` and `dump-tlv-map` output
 //! into `add-meter` and `add-tlv-map` arguments ([`meters`], [`tlv`]),
-//! reading an ovs-save `do_restore.sh` as data ([`ovs_save`]) and the names
-//! sos gives its dump files ([`sos_names`]).
+//! reading an ovs-save `do_restore.sh` as data ([`ovs_save`]), the names
+//! sos gives its dump files ([`sos_names`]) and counting flows from
+//! `dump-tables` ([`tables`]).
 //!
 //! Never runs a program, never touches the filesystem or the network: text
 //! in, text or values out. Dumps can be hundreds of MB, so the dump
@@ -20,6 +21,7 @@ pub mod groups;
 pub mod meters;
 pub mod ovs_save;
 pub mod sos_names;
+pub mod tables;
 pub mod tlv;
 pub mod version;
 

@@ -1,7 +1,9 @@
-//! Loading normalised flow files into a bridge, never all-or-nothing.
+//! Loading flows into a bridge, never all-or-nothing.
 //!
-//! A file goes in as one `add-flows` (bundled where the OpenFlow version
-//! allows). When OVS refuses it, the offending lines are isolated: a parse
+//! A share of a dump is normalised straight into `ovs-ofctl add-flows -`
+//! (bundled where the OpenFlow version allows) while a copy is kept on
+//! disk, so loading starts with the first line read. When OVS refuses the
+//! batch, the offending lines are isolated in the copy: a parse
 //! error names its line, so the lines before it and after it are loaded
 //! separately; an OpenFlow error rejects the whole bundle, so the file is
 //! split in halves until the failing lines stand alone. A lone line is
@@ -11,11 +13,16 @@
 
 use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
 use crate::ofp_text::version::OfVersion;
+use crate::ofp_text::{flows, DumpStats};
 use crate::tools::{self, ToolError};
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Stdio};
+
+/// How `ovs-ofctl` names its input in parse errors when reading stdin.
+const STDIN: &str = "-";
 
 /// A bridge as `ovs-ofctl` reaches it.
 #[derive(Debug, Clone)]
@@ -30,13 +37,17 @@ pub struct Target {
 }
 
 impl Target {
-    fn add_flows(&self, version: OfVersion, file: &Path) -> Result<(), ToolError> {
-        let mut args = vec!["-O".to_string(), version.to_string(), "add-flows".into(), self.vconn.clone()];
-        args.push(file.display().to_string());
+    fn add_flows_args(&self, version: OfVersion, input: &str) -> Vec<String> {
+        let mut args =
+            vec!["-O".to_string(), version.to_string(), "add-flows".into(), self.vconn.clone(), input.into()];
         if version.supports_bundle() {
             args.push("--bundle".into());
         }
-        tools::run("ovs-ofctl", &args).map(drop)
+        args
+    }
+
+    fn add_flows(&self, version: OfVersion, file: &Path) -> Result<(), ToolError> {
+        tools::run("ovs-ofctl", self.add_flows_args(version, &file.display().to_string())).map(drop)
     }
 
     pub fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
@@ -61,13 +72,68 @@ pub struct Outcome {
     pub permissive: usize,
 }
 
-/// Loads `file` (`lines` flows) into the bridge; `scratch` receives the
-/// pieces of files that had to be split.
-pub fn load_flows(target: &Target, file: &Path, lines: usize, scratch: &Path) -> Result<Outcome> {
+/// Normalises `share` (part of a flow dump) straight into one
+/// `add-flows` connection, keeping a copy in `scratch`; on failure isolates
+/// the refused lines from the copy. Returns what the share held and what
+/// became of it.
+pub fn stream_share(target: &Target, share: impl BufRead, scratch: &Path) -> Result<(DumpStats, Outcome)> {
+    let copy = scratch.join("share");
+    let stderr_path = scratch.join("stderr");
+    let args = target.add_flows_args(target.version, STDIN);
+    let mut child = tools::command("ovs-ofctl")?
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path)?)
+        .spawn()
+        .context("cannot run ovs-ofctl")?;
+    let mut tee = Tee { pipe: child.stdin.take(), copy: BufWriter::new(File::create(&copy)?), lines: 0 };
+    let stats = flows::normalise_flows(share, &mut tee).context("cannot read the flow dump")?;
+    let lines = tee.finish()?;
+    let status = child.wait().context("lost ovs-ofctl")?;
     let mut outcome = Outcome::default();
+    if status.success() {
+        outcome.loaded = lines;
+        return Ok((stats, outcome));
+    }
+    let error = tools::failed("ovs-ofctl", &args, &std::fs::read_to_string(&stderr_path).unwrap_or_default(), status);
+    let ToolError::Failed { stderr, .. } = error else { unreachable!("failed() builds Failed") };
     let mut loader = Loader { target, scratch, pieces: 0, outcome: &mut outcome };
-    loader.load(file, lines)?;
-    Ok(outcome)
+    loader.isolate(&copy, STDIN, lines, stderr)?;
+    Ok((stats, outcome))
+}
+
+/// Writes every line to the copy, and to `ovs-ofctl`'s stdin until it
+/// stops reading (it exits at the first line it cannot parse).
+struct Tee {
+    pipe: Option<ChildStdin>,
+    copy: BufWriter<File>,
+    lines: usize,
+}
+
+impl Tee {
+    fn finish(mut self) -> io::Result<usize> {
+        self.copy.flush()?;
+        drop(self.pipe.take());
+        Ok(self.lines)
+    }
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.copy.write_all(buf)?;
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count();
+        if let Some(pipe) = &mut self.pipe {
+            if pipe.write_all(buf).is_err() {
+                self.pipe = None;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.copy.flush()
+    }
 }
 
 struct Loader<'a> {
@@ -82,15 +148,23 @@ impl Loader<'_> {
         if lines == 0 {
             return Ok(());
         }
-        let error = match self.target.add_flows(self.target.version, file) {
+        match self.target.add_flows(self.target.version, file) {
             Ok(()) => {
                 self.outcome.loaded += lines;
-                return Ok(());
+                Ok(())
             }
-            Err(ToolError::Failed { stderr, .. }) => stderr,
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(bad) = parse_error_line(&error, file) {
+            Err(ToolError::Failed { stderr, .. }) => {
+                let name = file.display().to_string();
+                self.isolate(file, &name, lines, stderr)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `file` (`lines` flows, named `name` in `ovs-ofctl`'s messages) was
+    /// refused with `error`: load what is good in it, reject the rest.
+    fn isolate(&mut self, file: &Path, name: &str, lines: usize, error: String) -> Result<()> {
+        if let Some(bad) = parse_error_line(&error, name) {
             let (before, line, after) = self.split_around(file, bad)?;
             self.outcome.rejected.push(Rejected { line, error: error.clone() });
             self.load(&before, bad - 1)?;
@@ -178,9 +252,9 @@ fn first_line(file: &Path) -> Result<String> {
     lines(file)?.next().transpose()?.context("empty flow file")
 }
 
-/// The line number in `ovs-ofctl: <file>:<line>: <message>`.
-fn parse_error_line(stderr: &str, file: &Path) -> Option<usize> {
-    let prefix = format!("{}:", file.display());
+/// The line number in `ovs-ofctl: <input>:<line>: <message>`.
+fn parse_error_line(stderr: &str, input: &str) -> Option<usize> {
+    let prefix = format!("ovs-ofctl: {input}:");
     let rest = stderr.split_once(&prefix)?.1;
     rest.split(':').next()?.parse().ok()
 }
@@ -191,8 +265,9 @@ mod tests {
 
     #[test]
     fn finds_the_line_of_a_parse_error() {
-        let file = Path::new("/w/replica/flows/br-int.0");
-        assert_eq!(parse_error_line("ovs-ofctl: /w/replica/flows/br-int.0:12: unknown keyword foo", file), Some(12));
-        assert_eq!(parse_error_line("OFPT_ERROR (OF1.3) (xid=0x8): OFPBAC_BAD_OUT_GROUP", file), None);
+        let file = "/w/replica/flows/br-int/piece.3";
+        assert_eq!(parse_error_line(&format!("ovs-ofctl: {file}:12: unknown keyword foo"), file), Some(12));
+        assert_eq!(parse_error_line("ovs-ofctl: -:7: unknown keyword foo", STDIN), Some(7));
+        assert_eq!(parse_error_line("OFPT_ERROR (OF1.3) (xid=0x8): OFPBAC_BAD_OUT_GROUP", STDIN), None);
     }
 }
