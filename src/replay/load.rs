@@ -17,7 +17,7 @@ use crate::ofp_text::{flows, DumpStats};
 use crate::tools::{self, ToolError};
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Stdio};
 
@@ -72,57 +72,81 @@ pub struct Outcome {
     pub permissive: usize,
 }
 
-/// Normalises `share` (part of a flow dump) straight into one
-/// `add-flows` connection, keeping a copy in `scratch`; on failure isolates
-/// the refused lines from the copy. Returns what the share held and what
-/// became of it.
-pub fn stream_share(target: &Target, share: impl BufRead, scratch: &Path) -> Result<(DumpStats, Outcome)> {
-    let copy = scratch.join("share");
-    let stderr_path = scratch.join("stderr");
+/// A contiguous byte range of a dump file, starting at a line start.
+#[derive(Debug, Clone)]
+pub struct Share {
+    pub path: PathBuf,
+    pub start: u64,
+    pub len: u64,
+}
+
+impl Share {
+    fn reader(&self) -> Result<BufReader<io::Take<File>>> {
+        let mut file = File::open(&self.path).with_context(|| format!("cannot read {}", self.path.display()))?;
+        file.seek(SeekFrom::Start(self.start))?;
+        Ok(BufReader::with_capacity(1 << 16, file.take(self.len)))
+    }
+}
+
+/// A share of a flow dump fed to its own `add-flows` connection, whose
+/// `ovs-ofctl` may still be sending it to vswitchd.
+pub struct Feeding {
+    child: std::process::Child,
+    args: Vec<String>,
+    share: Share,
+    stats: DumpStats,
+    scratch: PathBuf,
+}
+
+/// Normalises `share` straight into one `add-flows` connection. Returns
+/// once the share is written: `ovs-ofctl` has parsed it and sends it on
+/// while the caller feeds the next share.
+pub fn feed(target: &Target, share: Share, scratch: &Path) -> Result<Feeding> {
     let args = target.add_flows_args(target.version, STDIN);
     let mut child = tools::command("ovs-ofctl")?
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(File::create(&stderr_path)?)
+        .stderr(File::create(scratch.join("stderr"))?)
         .spawn()
         .context("cannot run ovs-ofctl")?;
-    let mut tee = Tee { pipe: child.stdin.take(), copy: BufWriter::new(File::create(&copy)?), lines: 0 };
-    let stats = flows::normalise_flows(share, &mut tee).context("cannot read the flow dump")?;
-    let lines = tee.finish()?;
-    let status = child.wait().context("lost ovs-ofctl")?;
-    let mut outcome = Outcome::default();
-    if status.success() {
-        outcome.loaded = lines;
-        return Ok((stats, outcome));
-    }
-    let error = tools::failed("ovs-ofctl", &args, &std::fs::read_to_string(&stderr_path).unwrap_or_default(), status);
-    let ToolError::Failed { stderr, .. } = error else { unreachable!("failed() builds Failed") };
-    let mut loader = Loader { target, scratch, pieces: 0, outcome: &mut outcome };
-    loader.isolate(&copy, STDIN, lines, stderr)?;
-    Ok((stats, outcome))
+    let mut pipe = Feed { pipe: child.stdin.take().map(|p| BufWriter::with_capacity(1 << 16, p)) };
+    let stats = flows::normalise_flows(share.reader()?, &mut pipe).context("cannot read the flow dump")?;
+    drop(pipe);
+    Ok(Feeding { child, args, share, stats, scratch: scratch.to_path_buf() })
 }
 
-/// Writes every line to the copy, and to `ovs-ofctl`'s stdin until it
-/// stops reading (it exits at the first line it cannot parse).
-struct Tee {
-    pipe: Option<ChildStdin>,
-    copy: BufWriter<File>,
-    lines: usize,
-}
-
-impl Tee {
-    fn finish(mut self) -> io::Result<usize> {
-        self.copy.flush()?;
-        drop(self.pipe.take());
-        Ok(self.lines)
+impl Feeding {
+    /// Waits for the load; on failure normalises the share again into a
+    /// file and isolates the refused lines. Returns what the share held
+    /// and what became of it.
+    pub fn finish(mut self, target: &Target) -> Result<(DumpStats, Outcome)> {
+        let status = self.child.wait().context("lost ovs-ofctl")?;
+        let mut outcome = Outcome::default();
+        if status.success() {
+            outcome.loaded = self.stats.written;
+            return Ok((self.stats, outcome));
+        }
+        let stderr = std::fs::read_to_string(self.scratch.join("stderr")).unwrap_or_default();
+        let ToolError::Failed { stderr, .. } = tools::failed("ovs-ofctl", &self.args, &stderr, status) else {
+            unreachable!("failed() builds Failed")
+        };
+        let copy = self.scratch.join("share");
+        flows::normalise_flows(self.share.reader()?, BufWriter::new(File::create(&copy)?))?;
+        let mut loader = Loader { target, scratch: &self.scratch, pieces: 0, outcome: &mut outcome };
+        loader.isolate(&copy, STDIN, self.stats.written, stderr)?;
+        Ok((self.stats, outcome))
     }
 }
 
-impl Write for Tee {
+/// `ovs-ofctl`'s stdin, until it stops reading (it exits at the first line
+/// it cannot parse); the rest of the share is then still read and counted.
+struct Feed {
+    pipe: Option<BufWriter<ChildStdin>>,
+}
+
+impl Write for Feed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.copy.write_all(buf)?;
-        self.lines += buf.iter().filter(|&&b| b == b'\n').count();
         if let Some(pipe) = &mut self.pipe {
             if pipe.write_all(buf).is_err() {
                 self.pipe = None;
@@ -132,7 +156,12 @@ impl Write for Tee {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.copy.flush()
+        if let Some(pipe) = &mut self.pipe {
+            if pipe.flush().is_err() {
+                self.pipe = None;
+            }
+        }
+        Ok(())
     }
 }
 
