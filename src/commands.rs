@@ -71,15 +71,16 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
             println!("{} database: {change}", db.kind);
         }
     }
-    let replay = if started.dbs.iter().any(|d| d.kind == DbKind::Ovs) { Some(replay::restore(workdir)?) } else { None };
     let script = workdir.activate_script();
     write_atomic(&script, activate::script(workdir).as_bytes())?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    let replay = started.dbs.iter().any(|d| d.kind == DbKind::Ovs).then(|| replay::restore(workdir));
     println!("Offline OVS Debugging started");
     println!("******************************");
     print!("{}", Show::gather(workdir)?.text());
     let outcome = match replay {
-        Some(replay) => report_replay(workdir, replay),
+        Some(Ok(replay)) => report_replay(workdir, replay),
+        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e:#}")),
         None => Ok(()),
     };
     println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
