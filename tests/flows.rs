@@ -6,7 +6,9 @@
 
 mod support;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use support::{LabNode, Replica};
 
 /// Collects the lab's databases and OpenFlow state into `replica`.
@@ -117,6 +119,36 @@ fn restored_openflow_state_matches_live_node() {
         assert!(trace_path(&live).len() > 1, "{live}");
     }
     assert!(hit_group, "no trace went through a group");
+
+    // OVN's own tools read the replica's NB/SB like production's.
+    let microflow = r#"inport == "web1" && eth.src == 00:00:00:00:01:0a && eth.dst == 00:00:00:00:01:01 && ip4.src == 10.0.1.10 && ip4.dst == 10.0.2.10 && ip.ttl == 64 && tcp.dst == 5432"#;
+    let ovn_trace = |sb: String| {
+        support::stdout(support::run_ok(
+            Command::new("ovn-trace").arg(format!("--db={sb}")).args(["ls-web", microflow]),
+        ))
+    };
+    assert_eq!(ovn_trace(replica.socket("ovn_sb")), ovn_trace(lab.var("LAB_SB_DB").to_string()));
+    let (bridge, flow, ct) = packets[3];
+    let detrace = |trace: String, [ovs, nb, sb]: [String; 3]| {
+        let mut child = Command::new("ovn-detrace")
+            .args([format!("--ovsdb={ovs}"), format!("--ovnnb={nb}"), format!("--ovnsb={sb}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(trace.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let args = ["ofproto/trace", bridge, flow, "--ct-next", ct];
+    let offline = detrace(replica.tool("ovs-appctl", &args), ["ovs", "ovn_nb", "ovn_sb"].map(|k| replica.socket(k)));
+    let live = detrace(
+        lab.tool("ovs-appctl", &args),
+        ["LAB_OVS_DB", "LAB_NB_DB", "LAB_SB_DB"].map(|v| lab.var(v).to_string()),
+    );
+    assert!(offline.contains("Logical flow"), "{offline}");
+    assert_eq!(trace_path(&offline), trace_path(&live));
+    let lflows = |text: &str| text.lines().filter(|l| l.contains("Logical flow")).map(String::from).collect::<Vec<_>>();
+    assert_eq!(lflows(&offline), lflows(&live));
     let status = replica.status();
     let restore = status["restore"].as_array().unwrap();
     assert_eq!(restore.len(), 2);
