@@ -1,5 +1,6 @@
 //! The `ovs-offline` binary: parse the command line, run one subcommand,
-//! turn an error into one line (the whole chain with `-d`) and exit code 1.
+//! turn an error into one line (what failed and its root cause; the whole
+//! chain with `-d`) and exit code 1.
 
 use clap::Parser;
 use ovs_offline::capture::DbKind;
@@ -14,8 +15,11 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            let root = err.root_cause().to_string();
             if cli.debug {
                 eprintln!("ovs-offline: error: {err:#}");
+            } else if err.chain().count() > 1 && !err.to_string().contains(&root) {
+                eprintln!("ovs-offline: error: {err}: {root}");
             } else {
                 eprintln!("ovs-offline: error: {err}");
             }

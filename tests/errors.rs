@@ -171,3 +171,29 @@ fn show_and_status_json() {
     let log = std::fs::read_to_string(replica.workdir.join("log/supervisor.log")).unwrap();
     assert!(log.contains("daemon exited unexpectedly"), "{log}");
 }
+
+#[test]
+fn corrupt_clustered_database_fails_start_cleanly() {
+    let replica = Replica::new();
+    let dir = replica.base.path();
+    let standalone = make_db(&installed_schema("ovn_nb"), dir, "standalone.db");
+    let clustered = dir.join("ovnnb_db.db");
+    support::run_ok(
+        std::process::Command::new("ovsdb-tool")
+            .arg("create-cluster")
+            .arg(&clustered)
+            .arg(&standalone)
+            .arg("tcp:192.0.2.10:6643"),
+    );
+    let mut bytes = std::fs::read(&clustered).unwrap();
+    let at = bytes.windows(13).position(|w| w == b"\"prev_term\":1").unwrap();
+    bytes[at + 12] = b'2';
+    std::fs::write(&clustered, &bytes).unwrap();
+    std::fs::set_permissions(&clustered, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    replica.ok(&["collect-db-ovn-nb", clustered.to_str().unwrap()]);
+    let line = one_line(&replica.fails(&["start"])).to_string();
+    assert!(line.contains("cannot convert clustered") && line.contains("SHA-1"), "{line}");
+    assert!(!replica.workdir.join("var-run").exists());
+    assert!(!replica.workdir.join("replica").exists());
+    assert_eq!(std::fs::read(&clustered).unwrap(), bytes, "the original is untouched");
+}

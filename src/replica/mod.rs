@@ -33,7 +33,6 @@ pub struct StartOptions {
 #[derive(Debug, Clone)]
 pub struct Started {
     pub dbs: Vec<PreparedDb>,
-    pub supervisor_pid: i32,
 }
 
 /// Starts the replica of what is collected in `workdir`; returns when
@@ -60,10 +59,15 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
 
     workdir.remove_runtime_files()?;
     workdir.create_runtime_dirs()?;
-    let mut dbs = Vec::new();
-    for (kind, collected) in &state.collected {
-        dbs.push(prepare::prepare(workdir, *kind, &collected.file)?);
-    }
+    let prepared: Result<Vec<PreparedDb>> =
+        state.collected.iter().map(|(kind, collected)| prepare::prepare(workdir, *kind, &collected.file)).collect();
+    let dbs = match prepared {
+        Ok(dbs) => dbs,
+        Err(e) => {
+            let _ = workdir.remove_runtime_files();
+            return Err(e);
+        }
+    };
     let run = RunState { started_at: now(), rootless: sandbox.rootless, dbs: dbs.clone(), ..Default::default() };
     workdir.update_state(|s| s.run = Some(run))?;
 
@@ -103,7 +107,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             run.ready = true;
         }
     })?;
-    Ok(Started { dbs, supervisor_pid })
+    Ok(Started { dbs })
 }
 
 /// Binds that point the system OVS/OVN run directories at the replica's
