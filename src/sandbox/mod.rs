@@ -105,7 +105,8 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(File) -> i32) -> R
     }
 }
 
-/// First child: detach, enter the namespaces, fork PID 1, report its pid.
+/// First child: detach, enter the namespaces, fork PID 1 (which reports
+/// its host pid itself).
 fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl FnOnce(File) -> i32) -> i32 {
     if let Err(e) = detach(log).and_then(|()| enter(sandbox)) {
         let _ = writeln!(notify, "error {e}");
@@ -114,13 +115,21 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl F
     // SAFETY: still single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // PID 1 reports its own host pid first: it is the only writer
+            // from now on, so the caller reads that line before any other.
+            match host_pid() {
+                Ok(pid) => {
+                    let _ = writeln!(notify, "pid {pid}");
+                }
+                Err(e) => {
+                    let _ = writeln!(notify, "error cannot read /proc/self: {e}");
+                    std::process::exit(1);
+                }
+            }
             let code = init(notify);
             std::process::exit(code)
         }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = writeln!(notify, "pid {child}");
-            0
-        }
+        Ok(ForkResult::Parent { .. }) => 0,
         Err(errno) => {
             let _ = writeln!(notify, "error cannot fork the replica's init: {errno}");
             1
@@ -129,7 +138,7 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl F
 }
 
 fn read_pid_line(notify: &mut File) -> Result<Pid, SandboxError> {
-    // The first line is either "pid N" from the first child or an error;
+    // The first line is either "pid N" from PID 1 or a setup error;
     // read byte by byte so later lines stay in the pipe for the caller.
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
@@ -202,6 +211,13 @@ fn setup_error(step: &str, errno: nix::errno::Errno) -> SandboxError {
         nix::errno::Errno::ENOSPC if step == "unshare" => SandboxError::MaxUserNamespaces,
         _ => SandboxError::Setup { step: step.into(), errno },
     }
+}
+
+/// This process's pid as the host sees it: the sandbox keeps the host's
+/// `/proc` mounted, whose `self` resolves in the host's PID namespace.
+pub fn host_pid() -> std::io::Result<i32> {
+    let link = fs::read_link("/proc/self")?;
+    link.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("unexpected /proc/self"))
 }
 
 fn sysctl(name: &str) -> Option<i64> {

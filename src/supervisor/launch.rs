@@ -23,7 +23,7 @@ pub const PID_PLACEHOLDER: &str = "{pid}";
 
 /// Never returns on success: the process becomes `program`.
 pub fn launch(pidfile: &Path, pid_arg: Option<&str>, program: &OsString, args: &[OsString]) -> Result<()> {
-    let pid = host_pid()?;
+    let pid = crate::sandbox::host_pid().context("cannot read /proc/self")?;
     let fd = open(pidfile, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_TRUNC, Mode::from_bits_truncate(0o644))
         .with_context(|| format!("cannot create pidfile {}", pidfile.display()))?;
     let lock = libc::flock {
@@ -45,11 +45,4 @@ pub fn launch(pidfile: &Path, pid_arg: Option<&str>, program: &OsString, args: &
     }
     let err = command.exec();
     Err(err).with_context(|| format!("cannot execute {}", program.to_string_lossy()))
-}
-
-/// Our pid in the PID namespace of the mounted `/proc`, which the replica
-/// leaves as the host's.
-fn host_pid() -> Result<i32> {
-    let link = std::fs::read_link("/proc/self").context("cannot read /proc/self")?;
-    link.to_str().and_then(|s| s.parse().ok()).context("unexpected /proc/self")
 }
