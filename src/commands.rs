@@ -6,7 +6,7 @@ use crate::capture::DbKind;
 use crate::cli;
 use crate::collect;
 use crate::replay::{self, Replay};
-use crate::replica::{self, StartOptions};
+use crate::replica::{self, StartOptions, Stopped};
 use crate::report::{Show, Status};
 use crate::workdir::{write_atomic, Workdir};
 use anyhow::{bail, Context, Result};
@@ -135,23 +135,26 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
             workdir.root().display()
         );
     }
-    let was_running = workdir.exists() && replica::stop(workdir)?;
-    if was_running {
-        println!("Offline OVS Debugging stopped");
-        println!("*****************************");
-    } else {
-        println!("No replica running in {}", workdir.root().display());
+    let stopped = replica::stop(workdir)?;
+    let w = workdir.root().display();
+    match stopped {
+        Stopped::Running => {
+            println!("Offline OVS Debugging stopped");
+            println!("*****************************");
+        }
+        Stopped::Stale => println!(
+            "The replica in {w} had already stopped (its supervisor ended; see {}); removed its runtime files",
+            workdir.log_file("supervisor").display()
+        ),
+        Stopped::NotRunning => println!("No replica running in {w}"),
     }
+    let was_running = stopped == Stopped::Running;
     if args.purge && workdir.exists() {
         std::fs::remove_dir_all(workdir.root())
             .with_context(|| format!("cannot remove {}", workdir.root().display()))?;
         println!("Removed {}", workdir.root().display());
     } else if was_running {
-        println!(
-            "Collected data kept in {} (remove it with 'ovs-offline -w {} stop --purge')",
-            workdir.root().display(),
-            workdir.root().display()
-        );
+        println!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
     }
     Ok(())
 }

@@ -197,3 +197,45 @@ fn corrupt_clustered_database_fails_start_cleanly() {
     assert!(!replica.workdir.join("replica").exists());
     assert_eq!(std::fs::read(&clustered).unwrap(), bytes, "the original is untouched");
 }
+
+/// No daemon outlives the supervisor, however it ends; `stop` then cleans
+/// up what it left.
+#[test]
+fn killing_the_supervisor_takes_the_replica_down() {
+    let replica = Replica::new();
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    replica.ok(&["start"]);
+    let pids = replica.pids();
+    let supervisor = *pids.last().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pids.iter().any(|&p| support::process_alive(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in &pids {
+        assert!(!support::process_alive(*pid), "pid {pid} outlived the supervisor");
+    }
+    assert_eq!(replica.status()["running"], false);
+    assert!(replica.ok(&["stop"]).contains("had already stopped"));
+    assert!(!replica.workdir.join("var-run").exists());
+    replica.ok(&["start"]);
+}
+
+#[test]
+fn concurrent_starts_start_one_replica() {
+    let replica = Replica::new();
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let outputs: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3).map(|_| scope.spawn(|| replica.run(&["start"]))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let started = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(started, 1, "{outputs:?}");
+    for refused in outputs.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("already running") || err.contains("being started"), "{err}");
+    }
+    assert_eq!(replica.status()["daemons"].as_array().unwrap().len(), 2);
+}

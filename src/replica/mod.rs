@@ -46,11 +46,14 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
         );
     }
     let Some(run_lock) = workdir.try_lock_run()? else {
-        let pid = state.run.map(|r| r.supervisor_pid).unwrap_or_default();
-        bail!(
-            "a replica is already running in {} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, 'ovs-offline stop' stops it",
-            workdir.root().display()
-        );
+        let w = workdir.root().display();
+        match state.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
+            Some(pid) => bail!(
+                "a replica is already running in {w} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, \
+                 'ovs-offline stop' stops it"
+            ),
+            None => bail!("a replica is being started in {w} by another ovs-offline; wait for it, or stop it"),
+        }
     };
     let programs = Programs::find(state.collected.contains_key(&DbKind::Ovs))?;
     crate::tools::find("ovsdb-tool")?;
@@ -260,15 +263,30 @@ impl StateObserver {
     }
 }
 
-/// Stops the replica running in `workdir`. Returns false when none ran.
-pub fn stop(workdir: &Workdir) -> Result<bool> {
+/// What `stop` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The replica ran and is stopped now.
+    Running,
+    /// Its supervisor had ended on its own (killed, crashed, host
+    /// rebooted); its runtime files were left over and are removed.
+    Stale,
+    /// Nothing ran.
+    NotRunning,
+}
+
+/// Stops the replica running in `workdir`.
+pub fn stop(workdir: &Workdir) -> Result<Stopped> {
+    if !workdir.exists() {
+        return Ok(Stopped::NotRunning);
+    }
     if !workdir.is_running()? {
-        let stale = workdir.load_state()?.run.is_some();
-        if stale {
-            workdir.remove_runtime_files()?;
-            workdir.update_state(|s| s.run = None)?;
+        if workdir.load_state()?.run.is_none() {
+            return Ok(Stopped::NotRunning);
         }
-        return Ok(false);
+        workdir.remove_runtime_files()?;
+        workdir.update_state(|s| s.run = None)?;
+        return Ok(Stopped::Stale);
     }
     let pid = workdir.load_state()?.run.map(|r| r.supervisor_pid).filter(|&p| p > 0);
     let Some(pid) = pid.map(Pid::from_raw) else {
@@ -283,7 +301,7 @@ pub fn stop(workdir: &Workdir) -> Result<bool> {
     }
     workdir.remove_runtime_files()?;
     workdir.update_state(|s| s.run = None)?;
-    Ok(true)
+    Ok(Stopped::Running)
 }
 
 /// Waits until the supervisor released the run lock.
