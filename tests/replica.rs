@@ -174,3 +174,71 @@ fn dpdk_interfaces_become_dummy() {
     assert!(replica.tool("ovs-ofctl", &["-O", "OpenFlow13", "show", "br-ex"]).contains("7(dpdk0)"));
     assert!(!replica.tool("ovs-vsctl", &["get", "open_vswitch", ".", "other_config"]).contains("dpdk-init"));
 }
+
+/// Every command of the tutorial's "Debugging Methods" section, spelled as
+/// the tutorial spells it (sockets and control file given explicitly).
+#[test]
+fn tutorial_debugging_commands_work() {
+    let lab = LabNode::start();
+    let replica = Replica::new();
+    replica.collect_lab(&lab);
+    replica.ok(&["start"]);
+    let w = replica.workdir.display().to_string();
+    let ctl = replica.status()["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "ovs-vswitchd")
+        .map(|d| format!("{w}/var-run/ovs/ovs-vswitchd.{}.ctl", d["pid"]))
+        .unwrap();
+    let (ovs, nb, sb) = (
+        format!("unix:{w}/var-run/ovs/db.sock"),
+        format!("unix:{w}/var-run/ovn_nb/db.sock"),
+        format!("unix:{w}/var-run/ovn_sb/db.sock"),
+    );
+    let mgmt = |br: &str| format!("{w}/var-run/ovs/{br}.mgmt");
+    let router = lab.tool("ovn-nbctl", &["--bare", "--columns=_uuid", "find", "logical_router", "name=lr0"]);
+    let switch = lab.tool("ovn-nbctl", &["--bare", "--columns=_uuid", "find", "logical_switch", "name=ls-web"]);
+    let commands: Vec<Vec<String>> = vec![
+        vec!["ovs-vsctl".into(), "--db".into(), ovs.clone(), "show".into()],
+        vec!["ovs-vsctl".into(), "--db".into(), ovs.clone(), "list-br".into()],
+        vec!["ovs-vsctl".into(), "--db".into(), ovs.clone(), "list-ports".into(), "br-int".into()],
+        vec!["ovs-vsctl".into(), "--db".into(), ovs.clone(), "list-ifaces".into(), "br-int".into()],
+        vec!["ovs-vsctl".into(), "--db".into(), ovs.clone(), "list".into(), "interface".into()],
+        vec!["ovs-ofctl".into(), "-O".into(), "OpenFlow13".into(), "dump-tables".into(), mgmt("br-ex")],
+        vec!["ovs-ofctl".into(), "dump-flows".into(), mgmt("br-int")],
+        vec!["ovs-ofctl".into(), "dump-flows".into(), mgmt("br-int"), "icmp".into()],
+        vec!["ovs-appctl".into(), format!("--target={ctl}"), "dpif/show".into()],
+        vec!["ovsdb-client".into(), "list-tables".into(), ovs.clone()],
+        vec!["ovsdb-client".into(), "list-columns".into(), ovs.clone(), "Port".into()],
+        vec!["ovn-nbctl".into(), "--db".into(), nb.clone(), "show".into()],
+        vec!["ovn-nbctl".into(), "--db".into(), nb.clone(), "acl-list".into(), switch.trim().into()],
+        vec!["ovn-nbctl".into(), "--db".into(), nb.clone(), "list".into(), "meter".into()],
+        vec!["ovn-nbctl".into(), "--db".into(), nb.clone(), "lr-route-list".into(), router.trim().into()],
+        vec!["ovn-nbctl".into(), "--db".into(), nb.clone(), "lr-nat-list".into(), router.trim().into()],
+        vec!["ovn-sbctl".into(), "--db".into(), sb.clone(), "show".into()],
+        vec!["ovn-sbctl".into(), "--db".into(), sb.clone(), "lflow-list".into()],
+        vec![
+            "ovs-appctl".into(),
+            format!("--target={ctl}"),
+            "ofproto/trace".into(),
+            "br-int".into(),
+            "in_port=1,ip,nw_proto=1,nw_src=10.0.1.10,nw_dst=10.0.1.11,eth_src=00:00:00:00:01:0a,eth_dst=00:00:00:00:01:0b".into(),
+        ],
+        vec!["ovs-appctl".into(), format!("--target={ctl}"), "dpctl/dump-flows".into()],
+    ];
+    for command in commands {
+        let out = Command::new(&command[0]).args(&command[1..]).output().unwrap();
+        assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let may_be_empty = ["dpctl/dump-flows", "lr-route-list"].iter().any(|c| command.iter().any(|a| a == c));
+        assert!(!out.stdout.is_empty() || may_be_empty, "{command:?} printed nothing");
+    }
+    // The same through bin/activate, tool defaults only.
+    let script = format!(
+        "set -e; source {w}/bin/activate >/dev/null; ovs-appctl dpctl/dump-flows; ovs-ofctl dump-flows br-int >/dev/null; \
+         ovs-appctl ofproto/trace br-ex in_port=1,ip >/dev/null; ovsdb-client list-dbs | grep -q Open_vSwitch; \
+         ovsdb-client list-dbs $OVN_NB_DB | grep -q OVN_Northbound; ovsdb-client list-dbs $OVN_SB_DB | grep -q OVN_Southbound; \
+         ovs-offline-deactivate; echo done"
+    );
+    assert!(stdout(run_ok(Command::new("bash").arg("-c").arg(&script))).ends_with("done\n"));
+}
