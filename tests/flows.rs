@@ -64,6 +64,21 @@ fn trace_path(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A replica of one bridge `br0` (no flows of its own) with `files` (name,
+/// content) collected as its OpenFlow state.
+fn br0_replica_with(files: &[(&str, &str)]) -> Replica {
+    let replica = Replica::new();
+    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    for (name, content) in files {
+        std::fs::write(dumps.path().join(name), content).unwrap();
+    }
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    replica
+}
+
 #[test]
 fn restored_openflow_state_matches_live_node() {
     let lab = LabNode::start();
@@ -160,10 +175,6 @@ fn restored_openflow_state_matches_live_node() {
 /// group and one a missing meter; everything else must load.
 #[test]
 fn rejected_lines_are_isolated_and_reported() {
-    let replica = Replica::new();
-    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
-    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
-    let dumps = support::user_dir("dumps-");
     let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
     for i in 0..200 {
         text.push_str(&format!(" cookie=0x{i:x}, duration=1.5s, table=0, n_packets=3, n_bytes=180, idle_age=1, priority={},ip,nw_dst=10.0.{}.{} actions=drop\n", 100 + i, i / 250, i % 250));
@@ -172,9 +183,7 @@ fn rejected_lines_are_isolated_and_reported() {
     text.push_str(" cookie=0x2, table=1, priority=10,ip actions=group:99\n");
     text.push_str(" cookie=0x3, table=1, priority=11,udp actions=meter:5,drop\n");
     text.push_str(" cookie=0x4, table=1, priority=12,tcp actions=meter:6,resubmit(,2)\n");
-    std::fs::write(dumps.path().join("ovs-ofctl_-O_OpenFlow15_dump-flows_br0"), text).unwrap();
-    support::make_readable(dumps.path());
-    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let replica = br0_replica_with(&[("ovs-ofctl_-O_OpenFlow15_dump-flows_br0", &text)]);
     let out = replica.run(&["start"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
@@ -191,14 +200,7 @@ fn rejected_lines_are_isolated_and_reported() {
 
 #[test]
 fn bridge_whose_flows_all_fail_fails_start() {
-    let replica = Replica::new();
-    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
-    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
-    let dumps = support::user_dir("dumps-");
-    std::fs::write(dumps.path().join("br0.flows.dump"), "priority=1 actions=group:1\npriority=2 actions=group:2\n")
-        .unwrap();
-    support::make_readable(dumps.path());
-    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let replica = br0_replica_with(&[("br0.flows.dump", "priority=1 actions=group:1\npriority=2 actions=group:2\n")]);
     let err = replica.fails(&["start"]);
     assert!(err.contains("no flow could be restored on br0"), "{err}");
     assert_eq!(replica.status()["running"], true, "the replica stays up for inspection");
@@ -277,10 +279,6 @@ fn incomplete_captures_are_reported() {
 /// in the middle: only that line is missing.
 #[test]
 fn large_dump_loads_in_shares_around_a_bad_line() {
-    let replica = Replica::new();
-    let conf = support::make_db(&support::installed_schema("ovs"), replica.base.path(), "conf.db");
-    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
-    let dumps = support::user_dir("dumps-");
     let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2): flags=[more]\n");
     for i in 0..60_000u32 {
         if i == 45_000 {
@@ -301,9 +299,7 @@ fn large_dump_loads_in_shares_around_a_bad_line() {
         ));
     }
     assert!(text.len() > 8 << 20, "the dump must span several shares");
-    std::fs::write(dumps.path().join("ovs-ofctl_-O_OpenFlow15_dump-flows_br0"), text).unwrap();
-    support::make_readable(dumps.path());
-    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    let replica = br0_replica_with(&[("ovs-ofctl_-O_OpenFlow15_dump-flows_br0", &text)]);
     let out = replica.ok(&["start"]);
     assert!(out.contains("br0: 60000/60001 flows (1 rejected, see log/restore-errors.br0.log)"), "{out}");
     let log = std::fs::read_to_string(replica.workdir.join("log/restore-errors.br0.log")).unwrap();
