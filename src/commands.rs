@@ -161,20 +161,20 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
 
 pub fn show(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     let show = Show::gather(workdir)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&show)?);
-    } else {
-        print!("{}", show.text());
-    }
-    Ok(())
+    print_report(&show, args, || show.text())
 }
 
 pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     let status = Status::gather(workdir)?;
+    print_report(&status, args, || status.text(workdir))
+}
+
+/// `--json` prints the report as JSON, else as text.
+fn print_report(report: &impl serde::Serialize, args: &cli::JsonFlag, text: impl FnOnce() -> String) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", status.text(workdir));
+        print!("{}", text());
     }
     Ok(())
 }
