@@ -74,7 +74,11 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     let script = workdir.activate_script();
     write_atomic(&script, activate::script(workdir).as_bytes())?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
-    let replay = started.dbs.iter().any(|d| d.kind == DbKind::Ovs).then(|| replay::restore(workdir));
+    let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
+    let replay = has_ovs_db.then(|| replay::restore(workdir));
+    if !has_ovs_db && workdir.load_state()?.flows.is_some() {
+        println!("note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one");
+    }
     println!("Offline OVS Debugging started");
     println!("******************************");
     print!("{}", Show::gather(workdir)?.text());
