@@ -77,7 +77,9 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     let replay = has_ovs_db.then(|| replay::restore(workdir));
     if !has_ovs_db && workdir.load_state()?.flows.is_some() {
-        println!("note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one");
+        println!(
+            "note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one"
+        );
     }
     println!("Offline OVS Debugging started");
     println!("******************************");

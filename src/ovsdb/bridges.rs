@@ -1,5 +1,5 @@
 //! The bridges of a running Open_vSwitch database, as vswitchd and flow
-//! replay need them.
+//! replay need them, and which of them is OVN's integration bridge.
 
 use super::client;
 use std::io;
@@ -30,4 +30,15 @@ pub fn bridges(socket: &Path) -> io::Result<Vec<Bridge>> {
         .collect();
     bridges.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(bridges)
+}
+
+/// OVN's integration bridge (`external_ids:ovn-bridge`, default `br-int`)
+/// when this node is an OVN chassis using geneve tunnels
+/// (`external_ids:ovn-encap-type`): ovn-controller then installs its geneve
+/// TLV mapping on that bridge.
+pub fn ovn_geneve_bridge(socket: &Path) -> io::Result<Option<String>> {
+    let rows = client::select(socket, "Open_vSwitch", "Open_vSwitch", &["external_ids"])?;
+    let Some(ids) = rows.first().map(|r| &r["external_ids"]) else { return Ok(None) };
+    let geneve = client::map_value(ids, "ovn-encap-type").is_some_and(|t| t.split(',').any(|t| t.trim() == "geneve"));
+    Ok(geneve.then(|| client::map_value(ids, "ovn-bridge").unwrap_or("br-int").to_string()))
 }

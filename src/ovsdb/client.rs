@@ -50,3 +50,9 @@ pub fn set_elements(value: &Value) -> Vec<Value> {
         _ => vec![value.clone()],
     }
 }
+
+/// The value of `key` in an OVSDB map (`["map", [[k, v], …]]`).
+pub fn map_value<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
+    let pairs = map.get(1)?.as_array()?;
+    pairs.iter().find(|p| p[0] == key).and_then(|p| p[1].as_str())
+}

@@ -4,6 +4,7 @@
 
 use super::load::{self, Rejected, Target};
 use super::plan::{BridgeDumps, Dump};
+use crate::ofp_text::tlv::TlvMapping;
 use crate::ofp_text::{groups, meters, tables, tlv, DumpStats, OfVersion};
 use crate::ovsdb::bridges::Bridge;
 use crate::state::BridgeRestore;
@@ -27,15 +28,16 @@ fn allows(db: &Bridge, version: OfVersion) -> bool {
     db.protocols.is_empty() || db.protocols.iter().any(|p| p == version.as_str())
 }
 
-/// A dump goes back in with its own version where the bridge allows it (an
-/// OpenFlow 1.5 select group keeps its `selection_method` only then), else
-/// with `default`.
-fn version_for(db: &Bridge, dump: &Dump, default: OfVersion) -> OfVersion {
-    dump.version.filter(|v| allows(db, *v) && *v > default).unwrap_or(default)
+/// The most expressive version the bridge speaks: groups and meters go in
+/// with it (their text parses the same in every version, but only
+/// OpenFlow 1.5 encodes a select group's `selection_method`).
+fn highest_allowed(db: &Bridge) -> OfVersion {
+    OfVersion::ALL.into_iter().rev().find(|v| allows(db, *v)).unwrap_or(OfVersion::OpenFlow15)
 }
 
-/// Restores `dumps` into the running bridge `db`.
-pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge) -> Result<BridgeRestore> {
+/// Restores `dumps` into the running bridge `db`; `ovn_geneve` when it is
+/// OVN's integration bridge on a geneve chassis.
+pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: bool) -> Result<BridgeRestore> {
     let scratch = workdir.replay_dir(&db.name);
     fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let mut report = BridgeRestore { bridge: db.name.clone(), ..Default::default() };
@@ -43,13 +45,12 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge) -> Result<Br
     report.version = target.version.to_string();
     let mut rejected = Vec::new();
 
-    report.tlv_entries = restore_tlv_map(&target, dumps, &mut report.notes)?;
+    report.tlv_entries = restore_tlv_map(&target, dumps, ovn_geneve, &mut report.notes)?;
+    let version = highest_allowed(db);
     if let Some(dump) = &dumps.groups {
-        let version = version_for(db, dump, target.version);
         report.groups.expected = restore_groups(&target, version, dump, &scratch, &mut rejected, &mut report.notes)?;
     }
     if let Some(dump) = &dumps.meters {
-        let version = version_for(db, dump, target.version.max(OfVersion::OpenFlow13));
         report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
     }
     if let Some(dump) = &dumps.flows {
@@ -107,7 +108,13 @@ fn ofctl(target: &Target, version: OfVersion, command: &str, args: &[&str]) -> R
     tools::run("ovs-ofctl", &argv)
 }
 
-fn restore_tlv_map(target: &Target, dumps: &BridgeDumps, notes: &mut Vec<String>) -> Result<usize> {
+/// The mapping ovn-controller installs for its geneve option (class
+/// 0x0102, type 0x80: logical ingress/egress ports).
+fn ovn_geneve_mapping() -> TlvMapping {
+    TlvMapping { class: 0x102, option_type: 0x80, len: 4, field: "tun_metadata0".into() }
+}
+
+fn restore_tlv_map(target: &Target, dumps: &BridgeDumps, ovn_geneve: bool, notes: &mut Vec<String>) -> Result<usize> {
     let mut mappings = dumps.tlv_map.clone();
     if let Some(dump) = &dumps.tlv_dump {
         let text = fs::read_to_string(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?;
@@ -115,6 +122,16 @@ fn restore_tlv_map(target: &Target, dumps: &BridgeDumps, notes: &mut Vec<String>
             Ok(parsed) => mappings.extend(parsed.into_iter().filter(|m| !dumps.tlv_map.contains(m))),
             Err(e) => notes.push(format!("TLV map dump {} unreadable: {e}", dump.path.display())),
         }
+    }
+    if mappings.is_empty() && ovn_geneve {
+        // sos stores no TLV dump for a bridge without `protocols` (as OVN
+        // leaves br-int); without the mapping every flow that touches
+        // tun_metadata0 is refused.
+        mappings.push(ovn_geneve_mapping());
+        notes.push(format!(
+            "no TLV map was captured; OVN's geneve mapping {} (what ovn-controller installs) was assumed",
+            mappings[0]
+        ));
     }
     if mappings.is_empty() {
         return Ok(0);
@@ -160,12 +177,16 @@ fn restore_groups(
     if stats.written == 0 {
         return Ok(0);
     }
-    if version < OfVersion::OpenFlow15 && fs::read_to_string(&file)?.contains("type=select") {
-        notes.push(format!(
-            "select groups dumped with {version} carry no selection_method (only OpenFlow15 does); for exact load \
-             balancing collect 'ovs-ofctl -O OpenFlow15 dump-groups {}' as ovs-ofctl_-O_OpenFlow15_dump-groups_{}",
-            target.bridge, target.bridge
-        ));
+    let text = fs::read_to_string(&file)?;
+    if let Some(dumped) = dump.version.filter(|v| *v < OfVersion::OpenFlow15) {
+        if text.contains("type=select") && !text.contains("selection_method=") {
+            notes.push(format!(
+                "select groups dumped with {dumped} carry no selection_method (only OpenFlow15 prints it); for \
+                 exact load balancing collect 'ovs-ofctl -O OpenFlow15 dump-groups {}' as \
+                 ovs-ofctl_-O_OpenFlow15_dump-groups_{}",
+                target.bridge, target.bridge
+            ));
+        }
     }
     let mut args = vec![file.to_str().unwrap_or_default()];
     if version.supports_bundle() {
@@ -174,7 +195,7 @@ fn restore_groups(
     if ofctl(target, version, "add-groups", &args).is_err() {
         // One at a time while that makes progress: a group may chain to
         // one listed after it.
-        let mut pending: Vec<String> = fs::read_to_string(&file)?.lines().map(String::from).collect();
+        let mut pending: Vec<String> = text.lines().map(String::from).collect();
         loop {
             let failed: Vec<Rejected> = pending
                 .iter()

@@ -26,6 +26,8 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
     let socket = workdir.db_socket(DbKind::Ovs);
     let db_bridges =
         bridges::bridges(&socket).with_context(|| format!("cannot read bridges from {}", socket.display()))?;
+    let ovn_geneve = bridges::ovn_geneve_bridge(&socket)
+        .with_context(|| format!("cannot read the Open_vSwitch table from {}", socket.display()))?;
     let names: Vec<String> = db_bridges.iter().map(|b| b.name.clone()).collect();
     let FlowPlan { bridges, mut notes } = plan::discover(&workdir.restore_flows_dir(), &names)?;
     let mut work = Vec::new();
@@ -39,8 +41,13 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
         }
     }
     let results: Vec<Result<BridgeRestore>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            work.iter().map(|(dumps, db)| scope.spawn(move || bridge::restore(workdir, dumps, db))).collect();
+        let handles: Vec<_> = work
+            .iter()
+            .map(|(dumps, db)| {
+                let ovn_geneve = ovn_geneve.as_deref() == Some(db.name.as_str());
+                scope.spawn(move || bridge::restore(workdir, dumps, db, ovn_geneve))
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bridge restore panicked"))))
