@@ -77,7 +77,7 @@ pub struct CollectFlows {
 #[derive(Debug, Args)]
 pub struct Start {
     /// Seconds each daemon may take to become ready
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub timeout: u64,
 }
 

@@ -72,7 +72,10 @@ impl FromStr for OfVersion {
     /// `OpenFlow13` (any case) or `OF1.3`, the form in reply headers.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let unknown = || UnknownVersion(s.to_string());
-        let minor = if s.len() == 10 && s[..8].eq_ignore_ascii_case("openflow") && s.as_bytes()[8] == b'1' {
+        let minor = if s.len() == 10
+            && s.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("openflow"))
+            && s.as_bytes()[8] == b'1'
+        {
             s.as_bytes()[9]
         } else if let Some(rest) = s.strip_prefix("OF1.") {
             *rest.as_bytes().first().filter(|_| rest.len() == 1).ok_or_else(unknown)?
@@ -112,6 +115,12 @@ mod tests {
         assert!(!OfVersion::OpenFlow13.supports_bundle());
         assert!(OfVersion::OpenFlow14.supports_bundle());
         assert!(OfVersion::OpenFlow15.supports_bundle());
+    }
+
+    #[test]
+    fn non_ascii_is_unknown_not_a_panic() {
+        assert!("OpenFloé1".parse::<OfVersion>().is_err());
+        assert!("éOpenFlow13".parse::<OfVersion>().is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub enum DbFileError {
     FirstRecordTorn,
     #[error("has an unreadable schema record: {0}")]
     BadSchema(String),
+    #[error("is a clustered database without a snapshot (a server that joined its cluster but never synced); collect the leader's file, or take 'ovsdb-client backup' of it")]
+    NoSnapshot,
 }
 
 #[derive(Deserialize)]
@@ -59,7 +61,7 @@ struct SchemaHead {
 
 #[derive(Deserialize)]
 struct ClusterSnapshot {
-    prev_data: (SchemaHead, IgnoredAny),
+    prev_data: Option<(SchemaHead, IgnoredAny)>,
 }
 
 const MAX_HEADER: u64 = 256;
@@ -76,22 +78,17 @@ pub fn inspect(path: &Path) -> Result<DbFileInfo, DbFileError> {
     let Some((format, first_len)) = read_header(&mut reader)? else {
         return Err(DbFileError::NotOvsdb);
     };
-    let mut pos = header_end(&mut reader)?;
-    if pos + first_len > file_len {
+    let Some(mut pos) = record_end(header_end(&mut reader)?, first_len, file_len) else {
         return Err(DbFileError::FirstRecordTorn);
-    }
+    };
     let (schema, version) = read_schema(&mut reader, format, first_len)?;
-    pos += first_len;
     let mut records = 1;
     loop {
         match read_header(&mut reader) {
             Ok(Some((f, len))) if f == format => {
-                let body_start = header_end(&mut reader)?;
-                if body_start + len > file_len {
-                    break;
-                }
-                reader.seek_relative(len as i64)?;
-                pos = body_start + len;
+                let Some(end) = record_end(header_end(&mut reader)?, len, file_len) else { break };
+                reader.seek(SeekFrom::Start(end))?;
+                pos = end;
                 records += 1;
             }
             _ => break,
@@ -101,8 +98,13 @@ pub fn inspect(path: &Path) -> Result<DbFileInfo, DbFileError> {
 }
 
 fn header_end(reader: &mut BufReader<File>) -> io::Result<u64> {
-    use std::io::Seek;
     reader.stream_position()
+}
+
+/// Where a record whose body starts at `start` ends, if it fits in the file
+/// (a length from a corrupt header may be anything).
+fn record_end(start: u64, len: u64, file_len: u64) -> Option<u64> {
+    start.checked_add(len).filter(|&end| end <= file_len)
 }
 
 /// Parses one `OVSDB <JSON|CLUSTER> <len> <sha1>` line; `None` at EOF or on
@@ -134,11 +136,17 @@ fn parse_header(line: &[u8]) -> Option<(Format, u64)> {
 
 fn read_schema(reader: &mut BufReader<File>, format: Format, len: u64) -> Result<(String, String), DbFileError> {
     let body = reader.by_ref().take(len);
+    let bad = |e: serde_json::Error| DbFileError::BadSchema(e.to_string());
     let head = match format {
-        Format::Standalone => serde_json::from_reader::<_, SchemaHead>(body),
-        Format::Clustered => serde_json::from_reader::<_, ClusterSnapshot>(body).map(|s| s.prev_data.0),
-    }
-    .map_err(|e| DbFileError::BadSchema(e.to_string()))?;
+        Format::Standalone => serde_json::from_reader::<_, SchemaHead>(body).map_err(bad)?,
+        Format::Clustered => {
+            serde_json::from_reader::<_, ClusterSnapshot>(body)
+                .map_err(bad)?
+                .prev_data
+                .ok_or(DbFileError::NoSnapshot)?
+                .0
+        }
+    };
     Ok((head.name, head.version.unwrap_or_else(|| "unversioned".into())))
 }
 
@@ -180,12 +188,28 @@ mod tests {
     }
 
     #[test]
+    fn clustered_without_snapshot_says_so() {
+        let text = record("CLUSTER", r#"{"name":"OVN_Southbound","local_address":"tcp:1.2.3.4:6644","server_id":"x"}"#);
+        assert!(matches!(inspect(write(&text).path()), Err(DbFileError::NoSnapshot)));
+    }
+
+    #[test]
     fn torn_tail_is_measured() {
         let complete = record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#);
         let torn = &record("JSON", r#"{"Bridge":{"x":{}}}"#)[..30];
         let info = inspect(write(&(complete.clone() + torn)).path()).unwrap();
         assert_eq!(info.complete_len, complete.len() as u64);
         assert_eq!(info.torn_bytes(), 30);
+    }
+
+    #[test]
+    fn absurd_lengths_are_a_torn_tail() {
+        let complete = record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#);
+        let text = complete.clone() + &format!("OVSDB JSON 18446744073709551615 {}\n{{}}\n", "0".repeat(40));
+        let info = inspect(write(&text).path()).unwrap();
+        assert_eq!(info.complete_len, complete.len() as u64);
+        let huge = format!("OVSDB JSON 18446744073709551615 {}\n{{}}\n", "0".repeat(40));
+        assert!(matches!(inspect(write(&huge).path()), Err(DbFileError::FirstRecordTorn)));
     }
 
     #[test]

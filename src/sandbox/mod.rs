@@ -92,8 +92,7 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(File) -> i32) -> R
     match unsafe { fork() }.map_err(std::io::Error::from)? {
         ForkResult::Child => {
             drop(notify_r);
-            let code = detach_and_enter(sandbox, log, File::from(notify_w), init);
-            std::process::exit(code);
+            exit_child(|| detach_and_enter(sandbox, log, File::from(notify_w), init))
         }
         ForkResult::Parent { child } => {
             drop(notify_w);
@@ -105,6 +104,15 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(File) -> i32) -> R
     }
 }
 
+/// Runs a forked child's code and ends the child with its exit code. A
+/// panic must not unwind into the parent's frames (a fork shares them).
+fn exit_child(child: impl FnOnce() -> i32) -> ! {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+    let _ = std::io::stdout().flush();
+    // SAFETY: ends this process without running anything of the parent's.
+    unsafe { libc::_exit(code) }
+}
+
 /// First child: detach, enter the namespaces, fork PID 1 (which reports
 /// its host pid itself).
 fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl FnOnce(File) -> i32) -> i32 {
@@ -114,21 +122,20 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl F
     }
     // SAFETY: still single-threaded.
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
+        Ok(ForkResult::Child) => exit_child(|| {
             // PID 1 reports its own host pid first: it is the only writer
             // from now on, so the caller reads that line before any other.
             match host_pid() {
                 Ok(pid) => {
                     let _ = writeln!(notify, "pid {pid}");
+                    init(notify)
                 }
                 Err(e) => {
                     let _ = writeln!(notify, "error cannot read /proc/self: {e}");
-                    std::process::exit(1);
+                    1
                 }
             }
-            let code = init(notify);
-            std::process::exit(code)
-        }
+        }),
         Ok(ForkResult::Parent { .. }) => 0,
         Err(errno) => {
             let _ = writeln!(notify, "error cannot fork the replica's init: {errno}");

@@ -24,7 +24,9 @@ pub const PID_PLACEHOLDER: &str = "{pid}";
 /// Never returns on success: the process becomes `program`.
 pub fn launch(pidfile: &Path, pid_arg: Option<&str>, program: &OsString, args: &[OsString]) -> Result<()> {
     let pid = crate::sandbox::host_pid().context("cannot read /proc/self")?;
-    let fd = open(pidfile, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_TRUNC, Mode::from_bits_truncate(0o644))
+    // Lock first, then truncate: a pidfile locked by a running daemon is
+    // never emptied.
+    let fd = open(pidfile, OFlag::O_CREAT | OFlag::O_WRONLY, Mode::from_bits_truncate(0o644))
         .with_context(|| format!("cannot create pidfile {}", pidfile.display()))?;
     let lock = libc::flock {
         l_type: libc::F_WRLCK as libc::c_short,
@@ -35,6 +37,7 @@ pub fn launch(pidfile: &Path, pid_arg: Option<&str>, program: &OsString, args: &
     };
     fcntl(&fd, FcntlArg::F_SETLK(&lock))
         .with_context(|| format!("pidfile {} is locked by another process", pidfile.display()))?;
+    nix::unistd::ftruncate(&fd, 0).context("cannot truncate pidfile")?;
     nix::unistd::write(&fd, format!("{pid}\n").as_bytes()).context("cannot write pidfile")?;
     // The descriptor is not close-on-exec: the daemon inherits the lock.
     std::mem::forget(fd);
