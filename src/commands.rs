@@ -112,7 +112,7 @@ fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
     let empty: Vec<String> = replay
         .bridges
         .iter()
-        .filter(|b| b.flows.expected > 0 && b.flows.restored == 0)
+        .filter(|b| b.error.is_some() || (b.flows.expected > 0 && b.flows.restored == 0))
         .map(|b| b.bridge.clone())
         .collect();
     let rejected: usize = replay.bridges.iter().map(|b| b.rejected).sum();
@@ -123,7 +123,7 @@ fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
     })?;
     if !empty.is_empty() {
         bail!(
-            "no flow could be restored on {} (the replica keeps running; see the lines above and {})",
+            "OpenFlow state not restored on {} (the replica keeps running; see the lines above and {})",
             empty.join(", "),
             workdir.log_dir().display()
         );

@@ -60,6 +60,9 @@ pub struct BridgeRestore {
     pub errors_log: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the restore of this bridge stopped, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A database as the replica serves it.

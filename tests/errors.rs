@@ -239,3 +239,20 @@ fn concurrent_starts_start_one_replica() {
     }
     assert_eq!(replica.status()["daemons"].as_array().unwrap().len(), 2);
 }
+
+/// A bridge whose controller cannot be reached offline must not fail open.
+#[test]
+fn bridges_with_a_controller_do_not_fail_open() {
+    let replica = Replica::new();
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    support::run_ok(std::process::Command::new("ovsdb-tool").arg("transact").arg(&conf).arg(
+        r#"["Open_vSwitch",
+            {"op":"insert","table":"Controller","row":{"target":"tcp:192.0.2.1:6653"},"uuid-name":"c"},
+            {"op":"update","table":"Bridge","where":[["name","==","br0"]],"row":{"controller":["named-uuid","c"]}}]"#,
+    ));
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let out = replica.ok(&["start"]);
+    assert!(out.contains("bridge br0: fail_mode secure (was standalone)"), "{out}");
+    assert_eq!(replica.tool("ovs-vsctl", &["get-fail-mode", "br0"]), "secure\n");
+    assert_eq!(replica.tool("ovs-vsctl", &["get-controller", "br0"]), "tcp:192.0.2.1:6653\n");
+}

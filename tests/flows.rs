@@ -202,7 +202,7 @@ fn rejected_lines_are_isolated_and_reported() {
 fn bridge_whose_flows_all_fail_fails_start() {
     let replica = br0_replica_with(&[("br0.flows.dump", "priority=1 actions=group:1\npriority=2 actions=group:2\n")]);
     let err = replica.fails(&["start"]);
-    assert!(err.contains("no flow could be restored on br0"), "{err}");
+    assert!(err.contains("OpenFlow state not restored on br0"), "{err}");
     assert_eq!(replica.status()["running"], true, "the replica stays up for inspection");
 }
 

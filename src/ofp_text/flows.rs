@@ -4,7 +4,9 @@
 //! statistics (as sos stores them): reply headers (`NXST_FLOW reply …`,
 //! `OFPST_FLOW reply … flags=[more]`) and blank lines go; the statistics
 //! `duration=`, `n_packets=`, `n_bytes=`, `idle_age=`, `hard_age=` go (the
-//! parser would ignore them, but they are noise in a 1M-flow file); and, as
+//! parser would ignore them, but they are noise in a 1M-flow file); so do
+//! `idle_timeout=` and `hard_timeout=` (counted: a replica sees no traffic,
+//! and a timed flow would vanish from it while it is being used); and, as
 //! ovs-save does, the IGMP spelling the printer uses but the parser rejects
 //! is rewritten: `igmp_type` → `tp_src`, `igmp_code` → `tp_dst`, `igmp` →
 //! `ip,nw_proto=2`. Only the part before `actions=` is touched, item by item,
@@ -29,14 +31,19 @@ use std::io::{self, BufRead, Write};
 /// Statistics printed before the match; never part of a flow to add.
 const STATS: [&str; 5] = ["duration", "n_packets", "n_bytes", "idle_age", "hard_age"];
 
+/// Timeouts: a replica sees no traffic, so an idle or hard timeout would
+/// only make the flow vanish from it seconds or minutes after start.
+const TIMEOUTS: [&str; 2] = ["idle_timeout", "hard_timeout"];
+
 /// True for a flow-stats reply header, with or without ` flags=[more]`.
 pub fn is_flow_header(line: &str) -> bool {
     let line = line.trim_start();
     line.starts_with("NXST_FLOW reply") || line.starts_with("OFPST_FLOW reply")
 }
 
-/// One dumped flow as `add-flows` takes it: trimmed, statistics removed and
-/// IGMP fields respelled, in the part before `actions=` only.
+/// One dumped flow as `add-flows` takes it: trimmed, statistics and
+/// timeouts removed and IGMP fields respelled, in the part before
+/// `actions=` only.
 ///
 /// ` cookie=0x0, duration=7.866s, table=0, n_packets=0, n_bytes=0, reset_counts idle_age=7, priority=50,ip,in_port=1 actions=ct(table=1,zone=64000)`
 /// becomes
@@ -47,13 +54,19 @@ pub fn normalise_flow(line: &str) -> String {
     out
 }
 
-fn normalise_flow_into(line: &str, out: &mut String) {
+/// Returns true when a timeout was dropped.
+fn normalise_flow_into(line: &str, out: &mut String) -> bool {
     let line = line.trim();
     let split = actions_start(line).unwrap_or(line.len());
     let (head, actions) = line.split_at(split);
+    let mut timeout = false;
     for (item, sep) in Items::new(head) {
         match item.split_once('=') {
             Some((name, _)) if STATS.contains(&name) => continue,
+            Some((name, _)) if TIMEOUTS.contains(&name) => {
+                timeout = true;
+                continue;
+            }
             Some(("igmp_type", value)) => {
                 out.push_str("tp_src=");
                 out.push_str(value);
@@ -68,19 +81,23 @@ fn normalise_flow_into(line: &str, out: &mut String) {
         out.push_str(sep);
     }
     out.push_str(actions);
+    timeout
 }
 
 /// Streams a `dump-flows` output from `reader` to `writer`, one normalised
 /// flow per line (see [`normalise_flow`]). Memory use does not depend on
 /// the dump's size.
 pub fn normalise_flows<R: BufRead, W: Write>(reader: R, writer: W) -> io::Result<DumpStats> {
-    filter_dump(reader, writer, is_flow_header, |line, out| {
+    let mut timeouts = 0;
+    let mut stats = filter_dump(reader, writer, is_flow_header, |line, out| {
         if actions_start(line).is_none() {
             return false;
         }
-        normalise_flow_into(line, out);
+        timeouts += usize::from(normalise_flow_into(line, out));
         true
-    })
+    })?;
+    stats.timeouts = timeouts;
+    Ok(stats)
 }
 
 /// Byte offset of the `actions=` that ends the match: at the start of the
@@ -145,6 +162,19 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_are_dropped_and_counted() {
+        let (out, stats) = run(" cookie=0x1, duration=3s, table=0, n_packets=0, n_bytes=0, idle_timeout=2, hard_timeout=300, \
+                                idle_age=1, priority=5,ip actions=learn(table=1,idle_timeout=10,NXM_OF_IP_DST[]),drop\n \
+                                cookie=0x2, priority=4 actions=drop\n");
+        assert_eq!(
+            out,
+            "cookie=0x1, table=0, priority=5,ip actions=learn(table=1,idle_timeout=10,NXM_OF_IP_DST[]),drop\n\
+             cookie=0x2, priority=4 actions=drop\n"
+        );
+        assert_eq!((stats.written, stats.timeouts), (2, 1));
+    }
+
+    #[test]
     fn headers() {
         assert!(is_flow_header("NXST_FLOW reply (xid=0x4):"));
         assert!(is_flow_header("NXST_FLOW reply (xid=0x4): flags=[more]"));
@@ -173,11 +203,11 @@ mod tests {
     }
 
     #[test]
-    fn stats_removed_keeps_other_fields() {
+    fn stats_and_timeouts_removed_keeps_other_fields() {
         let line = " cookie=0x2a, duration=1.5s, table=3, n_packets=?, n_bytes=12, idle_timeout=60, hard_timeout=120, send_flow_rem check_overlap importance=7, idle_age=1, hard_age=0, priority=10,tcp,tp_dst=80 actions=output:2";
         assert_eq!(
             normalise_flow(line),
-            "cookie=0x2a, table=3, idle_timeout=60, hard_timeout=120, send_flow_rem check_overlap importance=7, priority=10,tcp,tp_dst=80 actions=output:2"
+            "cookie=0x2a, table=3, send_flow_rem check_overlap importance=7, priority=10,tcp,tp_dst=80 actions=output:2"
         );
     }
 
@@ -257,7 +287,7 @@ OFPST_FLOW reply (OF1.3) (xid=0x2): ***decode error: OFPBRC_BAD_LEN***
              cookie=0x2, table=1, priority=2,ip,nw_proto=2 actions=NORMAL\n\
              cookie=0x3, table=2, priority=3 actions=drop\n"
         );
-        assert_eq!(stats, DumpStats { written: 3, decode_errors: 2, ignored: 0, first_ignored: None });
+        assert_eq!(stats, DumpStats { written: 3, decode_errors: 2, ..Default::default() });
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct DumpStats {
     pub ignored: usize,
     /// The first ignored line, to quote in a message.
     pub first_ignored: Option<String>,
+    /// Flows whose `idle_timeout`/`hard_timeout` was dropped.
+    pub timeouts: usize,
 }
 
 impl DumpStats {

@@ -1,10 +1,11 @@
 //! Turns a collected database into the working copy a replica serves,
 //! never touching the original: torn tails are cut, clustered files made
 //! standalone, old schemas upgraded, and (OVS DB only) interfaces the dummy
-//! datapath cannot open become `dummy`.
+//! datapath cannot open become `dummy` and bridges with a controller stop
+//! failing open.
 
 use super::file::{self, Format};
-use super::schema;
+use super::{client, schema};
 use crate::capture::DbKind;
 use crate::state::PreparedDb;
 use crate::tools;
@@ -66,7 +67,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
     }
     let served_version = upgrade_schema(kind, &target, &info.version, &mut changes)?;
     if kind == DbKind::Ovs {
-        changes.extend(make_interfaces_dummy(&target)?);
+        changes.extend(make_vswitchd_safe(&target)?);
     }
     Ok(PreparedDb {
         kind,
@@ -102,9 +103,13 @@ fn upgrade_schema(kind: DbKind, db: &Path, version: &str, changes: &mut Vec<Stri
     }
 }
 
-/// Rewrites interfaces the dummy datapath cannot open to `type=dummy`
-/// and drops `other_config:dpdk-init`. Returns one line per change.
-fn make_interfaces_dummy(db: &Path) -> Result<Vec<String>> {
+/// Rewrites interfaces the dummy datapath cannot open to `type=dummy`,
+/// drops `other_config:dpdk-init`, and makes bridges with a controller
+/// `fail_mode=secure`: their controller is unreachable offline, and in
+/// standalone mode vswitchd would "fail open" after the probe interval,
+/// adding a hidden NORMAL flow that changes every trace. Returns one line
+/// per change.
+fn make_vswitchd_safe(db: &Path) -> Result<Vec<String>> {
     let rows =
         query(db, json!({"op": "select", "table": "Interface", "where": [], "columns": ["_uuid", "name", "type"]}))?;
     let mut ops = Vec::new();
@@ -123,6 +128,22 @@ fn make_interfaces_dummy(db: &Path) -> Result<Vec<String>> {
         changes.push("other_config:dpdk-init removed (DPDK is not initialised in a replica)".into());
         ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
                         "mutations": [["other_config", "delete", ["set", ["dpdk-init"]]]]}));
+    }
+    let bridges = query(
+        db,
+        json!({"op": "select", "table": "Bridge", "where": [], "columns": ["_uuid", "name", "controller", "fail_mode"]}),
+    )?;
+    for row in bridges {
+        let fail_mode = row["fail_mode"].as_str().unwrap_or("standalone");
+        if client::set_elements(&row["controller"]).is_empty() || fail_mode == "secure" {
+            continue;
+        }
+        let name = row["name"].as_str().unwrap_or_default();
+        changes.push(format!(
+            "bridge {name}: fail_mode secure (was {fail_mode}): its controller is unreachable offline, and {fail_mode} \
+             would fail open (a hidden NORMAL flow) after the probe interval"
+        ));
+        ops.push(json!({"op": "update", "table": "Bridge", "where": [["_uuid", "==", row["_uuid"]]], "row": {"fail_mode": "secure"}}));
     }
     if !ops.is_empty() {
         transact(db, ops)?;

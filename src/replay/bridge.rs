@@ -50,8 +50,15 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     if let Some(dump) = &dumps.groups {
         report.groups.expected = restore_groups(&target, version, dump, &scratch, &mut rejected, &mut report.notes)?;
     }
-    if let Some(dump) = &dumps.meters {
-        report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
+    match &dumps.meters {
+        Some(dump) if version >= OfVersion::OpenFlow13 => {
+            report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
+        }
+        Some(_) => report.notes.push(format!(
+            "meters need OpenFlow13 or later, which the bridge's protocols ({}) do not allow; not restored",
+            db.protocols.join(",")
+        )),
+        None => {}
     }
     if let Some(dump) = &dumps.flows {
         let outcome = restore_flows(&target, dump, &scratch, &mut report)?;
@@ -64,7 +71,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
             ));
         }
     }
-    count_restored(&target, &mut report)?;
+    count_restored(&target, version, &mut report)?;
     report.rejected = rejected.len();
     if !rejected.is_empty() {
         let log = workdir.restore_errors_log(&db.name);
@@ -260,12 +267,20 @@ fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut Brid
         stats.decode_errors += share_stats.decode_errors;
         stats.ignored += share_stats.ignored;
         stats.first_ignored = stats.first_ignored.or(share_stats.first_ignored);
+        stats.timeouts += share_stats.timeouts;
         total.loaded += outcome.loaded;
         total.permissive += outcome.permissive;
         total.rejected.extend(outcome.rejected);
         total.placeholder_meters.extend(outcome.placeholder_meters);
     }
     note_incomplete(dump, &stats, "flows", &mut report.notes);
+    if stats.timeouts > 0 {
+        report.notes.push(format!(
+            "{} flows had an idle or hard timeout; restored without it, so that they do not expire in a replica that \
+             sees no traffic",
+            stats.timeouts
+        ));
+    }
     report.flows.expected = stats.written;
     total.placeholder_meters.sort_unstable();
     total.placeholder_meters.dedup();
@@ -287,16 +302,16 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
     Ok(starts.windows(2).map(|w| (w[0], w[1] - w[0])).collect())
 }
 
-/// Counts flows, groups and meters the bridge holds now.
-fn count_restored(target: &Target, report: &mut BridgeRestore) -> Result<()> {
+/// Counts flows, groups and meters the bridge holds now; `version` is the
+/// bridge's most expressive one.
+fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
     let tables = ofctl(target, target.version, "dump-tables", &[]).context("cannot count flows")?;
     report.flows.restored = tables::active_flows(&tables);
     if report.groups.expected > 0 {
-        let dump = ofctl(target, target.version, "dump-groups", &[]).context("cannot count groups")?;
+        let dump = ofctl(target, version, "dump-groups", &[]).context("cannot count groups")?;
         report.groups.restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
     }
-    if report.meters.expected > 0 || !report.placeholder_meters.is_empty() {
-        let version = target.version.max(OfVersion::OpenFlow13);
+    if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
         let dump = ofctl(target, version, "dump-meters", &[]).context("cannot count meters")?;
         let restored = dump.lines().filter(|l| l.starts_with("meter=")).count();
         report.meters.restored = restored.saturating_sub(report.placeholder_meters.len());

@@ -40,7 +40,7 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
             None => notes.push(format!("dumps for bridge {name}, which is not in the OVS database, were not restored")),
         }
     }
-    let results: Vec<Result<BridgeRestore>> = std::thread::scope(|scope| {
+    let results: Vec<BridgeRestore> = std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .iter()
             .map(|(dumps, db)| {
@@ -50,16 +50,27 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bridge restore panicked"))))
+            .zip(&work)
+            .map(|(handle, (_, db))| {
+                // One bridge's failure is reported with it; the others stand.
+                let result = handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bridge restore panicked")));
+                result.unwrap_or_else(|e| BridgeRestore {
+                    bridge: db.name.clone(),
+                    error: Some(format!("{e:#}")),
+                    ..Default::default()
+                })
+            })
             .collect()
     });
-    let bridges = results.into_iter().collect::<Result<Vec<_>>>()?;
-    Ok(Replay { bridges, notes })
+    Ok(Replay { bridges: results, notes })
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
 /// 1/1 meters, TLV map 1 entry`.
 pub fn summary(workdir: &Workdir, r: &BridgeRestore) -> String {
+    if let Some(error) = &r.error {
+        return format!("{}: not restored: {error}", r.bridge);
+    }
     let mut line = format!("{}: {}/{} flows", r.bridge, r.flows.restored, r.flows.expected);
     if let Some(log) = &r.errors_log {
         let shown = log.strip_prefix(workdir.root()).unwrap_or(log);
