@@ -190,6 +190,19 @@ impl Workdir {
         }
     }
 
+    /// Takes the run lock, riding out the instant another command holds it
+    /// to check whether a replica runs ([`Workdir::is_running`]); `None`
+    /// when a replica (or a start, or a collect) holds it.
+    pub fn lock_run(&self) -> Result<Option<Flock<File>>> {
+        for _ in 0..20 {
+            if let Some(lock) = self.try_lock_run()? {
+                return Ok(Some(lock));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(None)
+    }
+
     /// True while a supervisor holds the run lock.
     pub fn is_running(&self) -> Result<bool> {
         if !self.run_lock_file().exists() {

@@ -19,7 +19,7 @@ pub struct Collected {
 pub fn collect_db(workdir: &Workdir, kind: DbKind, source: &Path, force: bool) -> Result<Collected> {
     let info = file::inspect(source).map_err(|e| anyhow::anyhow!("{} {e}", source.display()))?;
     check_schema(kind, source, &info.schema)?;
-    super::ensure_not_running(workdir)?;
+    let _lock = super::lock_collected_data(workdir)?;
     let previous = workdir.load_state()?.collected.get(&kind).cloned();
     if let (Some(prev), false) = (&previous, force) {
         bail!(
@@ -29,7 +29,6 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, source: &Path, force: bool) -
             prev.source.display()
         );
     }
-    workdir.create()?;
     let file_name =
         source.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.')).unwrap_or("db.db").to_string();
     let dest = workdir.collected_db(kind, &file_name);

@@ -33,7 +33,7 @@ pub struct BridgeSummary {
 
 pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Collected> {
     let files = source_files(source)?;
-    super::ensure_not_running(workdir)?;
+    let _lock = super::lock_collected_data(workdir)?;
     let target = workdir.restore_flows_dir();
     if !force && fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
         bail!(
@@ -41,7 +41,6 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
             target.display()
         );
     }
-    workdir.create()?;
     let staging = workdir.restore_flows_staging();
     fs::remove_dir_all(&staging).ok();
     let result = stage(&files, &staging).and_then(|copied| {

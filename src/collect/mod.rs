@@ -10,20 +10,24 @@ pub mod flows;
 
 use crate::workdir::Workdir;
 use anyhow::{bail, Context, Result};
+use nix::fcntl::Flock;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-/// Collected data may not change under a running replica.
-fn ensure_not_running(workdir: &Workdir) -> Result<()> {
-    if workdir.exists() && workdir.is_running()? {
-        bail!(
+/// Creates the workdir and holds its run lock while collected data
+/// changes: never under a running (or starting) replica, never two
+/// collects at once.
+fn lock_collected_data(workdir: &Workdir) -> Result<Flock<File>> {
+    workdir.create()?;
+    match workdir.lock_run()? {
+        Some(lock) => Ok(lock),
+        None => bail!(
             "a replica is running in {}; run 'ovs-offline stop' first or choose another working directory with -w",
             workdir.root().display()
-        );
+        ),
     }
-    Ok(())
 }
 
 /// Copies through a temp file in the destination directory, hashing on the

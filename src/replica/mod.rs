@@ -45,7 +45,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             workdir.root().display()
         );
     }
-    let Some(run_lock) = workdir.try_lock_run()? else {
+    let Some(run_lock) = workdir.lock_run()? else {
         let w = workdir.root().display();
         match state.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
             Some(pid) => bail!(
