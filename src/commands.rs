@@ -93,8 +93,8 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     outcome
 }
 
-/// Prints and records what flow replay restored; fails when a bridge with
-/// dumped flows got none.
+/// Prints what flow replay restored; fails when a bridge with dumped flows
+/// got none.
 fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
     if replay.bridges.is_empty() && replay.notes.is_empty() {
         return Ok(());
@@ -116,11 +116,6 @@ fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
         .map(|b| b.bridge.clone())
         .collect();
     let rejected: usize = replay.bridges.iter().map(|b| b.rejected).sum();
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.restore = replay.bridges;
-        }
-    })?;
     if !empty.is_empty() {
         bail!(
             "OpenFlow state not restored on {} (the replica keeps running; see the lines above and {})",

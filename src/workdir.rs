@@ -28,6 +28,9 @@ impl Workdir {
     pub fn new(root: &Path) -> Result<Workdir> {
         let root = std::path::absolute(root)
             .with_context(|| format!("cannot resolve working directory {}", root.display()))?;
+        if root.exists() && !root.is_dir() {
+            bail!("working directory {} exists and is not a directory; choose another with -w DIR", root.display());
+        }
         Ok(Workdir { root })
     }
 
@@ -48,11 +51,6 @@ impl Workdir {
                 .create(&self.root)
                 .with_context(|| format!("cannot create working directory {}", self.root.display()))?;
             fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
-        } else if !self.root.is_dir() {
-            bail!(
-                "working directory {} exists and is not a directory; choose another with -w DIR",
-                self.root.display()
-            );
         }
         for kind in DbKind::ALL {
             mkdir(&self.db_dir(kind))?;
@@ -266,7 +264,8 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
     }
 }
 
-fn remove_file_if_exists(file: &Path) -> Result<()> {
+/// Removes a file; one that is not there is fine.
+pub fn remove_file_if_exists(file: &Path) -> Result<()> {
     match fs::remove_file(file) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("cannot remove {}", file.display()))

@@ -4,10 +4,10 @@
 //! dumps named like sos output — validated and copied into
 //! `restore_flows/`. Scripts are read as data, never executed.
 
+use crate::capture::flows::{self as captured, file_name, BridgeDumps, DO_RESTORE, RESTORE_WRAPPER};
 use crate::capture::{CollectedFile, CollectedFlows};
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name};
 use crate::ofp_text::{flows, groups};
-use crate::replay::plan::{self, BridgeDumps, DO_RESTORE, RESTORE_WRAPPER};
 use crate::state::now;
 use crate::workdir::Workdir;
 use anyhow::{bail, Context, Result};
@@ -44,7 +44,7 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     let staging = workdir.restore_flows_staging();
     fs::remove_dir_all(&staging).ok();
     let result = stage(&files, &staging).and_then(|copied| {
-        if plan::discover(&staging, &[])?.is_empty() {
+        if captured::discover(&staging, &[])?.is_empty() {
             bail!(
                 "{} holds no flow dumps; expected do_restore.sh with <bridge>.flows.dump files (ovs-save), or files named \
                  ovs-ofctl_-O_OpenFlowNN_dump-flows_<bridge>",
@@ -68,7 +68,7 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     };
     workdir.update_state(|s| s.flows = Some(flows.clone()))?;
     // Summaries are read from the copies, now under restore_flows/.
-    let plan = plan::discover(&target, &[])?;
+    let plan = captured::discover(&target, &[])?;
     let bridges = plan.bridges.values().map(summarise).collect::<Result<_>>()?;
     Ok(Collected { flows, bridges, notes: plan.notes })
 }
@@ -92,7 +92,7 @@ fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
             );
         }
     };
-    let files = plan::dump_files(&dir)?
+    let files = captured::dump_files(&dir)?
         .into_iter()
         .filter(|p| recognised(file_name(p)))
         .map(|p| {
@@ -135,7 +135,7 @@ fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
 }
 
 fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary> {
-    let count = |dump: &Option<plan::Dump>, normaliser: fn(BufReader<File>) -> std::io::Result<usize>| {
+    let count = |dump: &Option<captured::Dump>, normaliser: fn(BufReader<File>) -> std::io::Result<usize>| {
         dump.as_ref()
             .map(|d| {
                 let file = File::open(&d.path).with_context(|| format!("cannot read {}", d.path.display()))?;
@@ -152,8 +152,4 @@ fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary> {
         meters: dumps.meters.is_some(),
         tlv_map: !dumps.tlv_map.is_empty() || dumps.tlv_dump.is_some(),
     })
-}
-
-fn file_name(path: &Path) -> &str {
-    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
 }

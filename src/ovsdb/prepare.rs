@@ -9,7 +9,7 @@ use super::{client, schema};
 use crate::capture::DbKind;
 use crate::state::PreparedDb;
 use crate::tools;
-use crate::workdir::Workdir;
+use crate::workdir::{remove_file_if_exists, Workdir};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
@@ -47,7 +47,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
     let target = workdir.replica_db(kind);
     let info = file::inspect(&source).map_err(|e| anyhow::anyhow!("{} {e}", source.display()))?;
     let mut changes = Vec::new();
-    remove_if_exists(&target)?;
+    remove_file_if_exists(&target)?;
     if info.torn_bytes() > 0 {
         changes.push(format!(
             "dropped an incomplete last record ({} bytes; the file was copied while being written)",
@@ -185,13 +185,4 @@ fn copy_prefix(source: &Path, target: &Path, len: u64) -> Result<()> {
     let mut output = File::create(target).with_context(|| format!("cannot write {}", target.display()))?;
     io::copy(&mut input, &mut output).with_context(|| format!("cannot copy {}", source.display()))?;
     Ok(())
-}
-
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", path.display()))
-        }
-        _ => Ok(()),
-    }
 }

@@ -3,7 +3,7 @@
 //! their TLV mapping), then counts what the bridge holds.
 
 use super::load::{self, Rejected, Target};
-use super::plan::{BridgeDumps, Dump};
+use crate::capture::flows::{BridgeDumps, Dump};
 use crate::ofp_text::tlv::TlvMapping;
 use crate::ofp_text::{groups, meters, tables, tlv, DumpStats, OfVersion};
 use crate::ovsdb::bridges::Bridge;
@@ -109,12 +109,6 @@ fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, report: &mut Brid
     }
 }
 
-fn ofctl(target: &Target, version: OfVersion, command: &str, args: &[&str]) -> Result<String, tools::ToolError> {
-    let mut argv = vec!["-O", version.as_str(), command, target.vconn.as_str()];
-    argv.extend_from_slice(args);
-    tools::run("ovs-ofctl", &argv)
-}
-
 /// The mapping ovn-controller installs for its geneve option (class
 /// 0x0102, type 0x80: logical ingress/egress ports).
 fn ovn_geneve_mapping() -> TlvMapping {
@@ -143,7 +137,7 @@ fn restore_tlv_map(target: &Target, dumps: &BridgeDumps, ovn_geneve: bool, notes
     if mappings.is_empty() {
         return Ok(0);
     }
-    if let Err(e) = ofctl(target, target.version, "add-tlv-map", &[&tlv::tlv_map_arg(&mappings)]) {
+    if let Err(e) = target.ofctl(target.version, "add-tlv-map", &[&tlv::tlv_map_arg(&mappings)]) {
         notes.push(format!("TLV map not restored: {e}"));
         return Ok(0);
     }
@@ -199,7 +193,7 @@ fn restore_groups(
     if version.supports_bundle() {
         args.push("--bundle");
     }
-    if ofctl(target, version, "add-groups", &args).is_err() {
+    if target.ofctl(version, "add-groups", &args).is_err() {
         // One at a time while that makes progress: a group may chain to
         // one listed after it.
         let mut pending: Vec<String> = text.lines().map(String::from).collect();
@@ -207,7 +201,7 @@ fn restore_groups(
             let failed: Vec<Rejected> = pending
                 .iter()
                 .filter_map(|group| {
-                    let error = ofctl(target, version, "add-group", &[group]).err()?;
+                    let error = target.ofctl(version, "add-group", &[group]).err()?;
                     Some(Rejected { line: group.clone(), error: stderr_of(error) })
                 })
                 .collect();
@@ -237,7 +231,7 @@ fn restore_meters(
         }
     };
     for meter in &meters {
-        if let Err(e) = ofctl(target, version, "add-meter", &[&meter.spec]) {
+        if let Err(e) = target.ofctl(version, "add-meter", &[&meter.spec]) {
             rejected.push(Rejected { line: meter.spec.clone(), error: stderr_of(e) });
         }
     }
@@ -247,7 +241,7 @@ fn restore_meters(
 fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut BridgeRestore) -> Result<load::Outcome> {
     // The replica's bridge may hold vswitchd's default NORMAL flow: the
     // dump alone decides what the table holds.
-    ofctl(target, target.version, "del-flows", &[]).context("cannot clear the bridge's flow table")?;
+    target.ofctl(target.version, "del-flows", &[]).context("cannot clear the bridge's flow table")?;
     let size = fs::metadata(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?.len();
     let shares = shares(&dump.path, size, size.div_ceil(SHARE_BYTES).clamp(1, MAX_SHARES) as usize)?;
     // Shares are fed one after the other: ovs-ofctl parses share i+1 while
@@ -305,14 +299,14 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
 /// Counts flows, groups and meters the bridge holds now; `version` is the
 /// bridge's most expressive one.
 fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
-    let tables = ofctl(target, target.version, "dump-tables", &[]).context("cannot count flows")?;
+    let tables = target.ofctl(target.version, "dump-tables", &[]).context("cannot count flows")?;
     report.flows.restored = tables::active_flows(&tables);
     if report.groups.expected > 0 {
-        let dump = ofctl(target, version, "dump-groups", &[]).context("cannot count groups")?;
+        let dump = target.ofctl(version, "dump-groups", &[]).context("cannot count groups")?;
         report.groups.restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
     }
     if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
-        let dump = ofctl(target, version, "dump-meters", &[]).context("cannot count meters")?;
+        let dump = target.ofctl(version, "dump-meters", &[]).context("cannot count meters")?;
         let restored = dump.lines().filter(|l| l.starts_with("meter=")).count();
         report.meters.restored = restored.saturating_sub(report.placeholder_meters.len());
     }

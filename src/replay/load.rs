@@ -37,21 +37,30 @@ pub struct Target {
 }
 
 impl Target {
+    /// `ovs-ofctl -O <version> <command> <bridge> <args…>`.
+    fn args(&self, version: OfVersion, command: &str, args: &[&str]) -> Vec<String> {
+        let head = ["-O", version.as_str(), command, self.vconn.as_str()];
+        head.iter().chain(args).map(|a| a.to_string()).collect()
+    }
+
+    /// Runs `ovs-ofctl` on the bridge; returns its stdout.
+    pub fn ofctl(&self, version: OfVersion, command: &str, args: &[&str]) -> Result<String, ToolError> {
+        tools::run("ovs-ofctl", self.args(version, command, args))
+    }
+
+    /// `add-flows` of `input` (a file, or `-` for stdin), bundled where the
+    /// version allows.
     fn add_flows_args(&self, version: OfVersion, input: &str) -> Vec<String> {
-        let mut args =
-            vec!["-O".to_string(), version.to_string(), "add-flows".into(), self.vconn.clone(), input.into()];
-        if version.supports_bundle() {
-            args.push("--bundle".into());
-        }
-        args
+        let bundle: &[&str] = if version.supports_bundle() { &["--bundle"] } else { &[] };
+        self.args(version, "add-flows", &[&[input], bundle].concat())
     }
 
     fn add_flows(&self, version: OfVersion, file: &Path) -> Result<(), ToolError> {
         tools::run("ovs-ofctl", self.add_flows_args(version, &file.display().to_string())).map(drop)
     }
 
-    pub fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
-        tools::run("ovs-ofctl", ["-O", &self.version.to_string(), "add-meter", &self.vconn, meter]).map(drop)
+    fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
+        self.ofctl(self.version.max(OfVersion::OpenFlow13), "add-meter", &[meter]).map(drop)
     }
 }
 

@@ -4,15 +4,14 @@
 
 pub mod bridge;
 pub mod load;
-pub mod plan;
 
+use crate::capture::flows::{self as captured, FlowPlan};
 use crate::capture::DbKind;
 use crate::ofp_text::valid_bridge_name;
 use crate::ovsdb::bridges;
 use crate::state::BridgeRestore;
 use crate::workdir::Workdir;
 use anyhow::{Context, Result};
-use plan::FlowPlan;
 
 /// What a replay did: per bridge, plus notes about the capture.
 #[derive(Debug, Default)]
@@ -21,7 +20,8 @@ pub struct Replay {
     pub notes: Vec<String>,
 }
 
-/// Restores whatever `restore_flows/` holds into the running replica.
+/// Restores whatever `restore_flows/` holds into the running replica and
+/// records the result in the state file.
 pub fn restore(workdir: &Workdir) -> Result<Replay> {
     let socket = workdir.db_socket(DbKind::Ovs);
     let db_bridges =
@@ -29,7 +29,7 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
     let ovn_geneve = bridges::ovn_geneve_bridge(&socket)
         .with_context(|| format!("cannot read the Open_vSwitch table from {}", socket.display()))?;
     let names: Vec<String> = db_bridges.iter().map(|b| b.name.clone()).collect();
-    let FlowPlan { bridges, mut notes } = plan::discover(&workdir.restore_flows_dir(), &names)?;
+    let FlowPlan { bridges, mut notes } = captured::discover(&workdir.restore_flows_dir(), &names)?;
     let mut work = Vec::new();
     for (name, dumps) in bridges {
         match db_bridges.iter().find(|b| b.name == name) {
@@ -62,6 +62,11 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
             })
             .collect()
     });
+    workdir.update_state(|s| {
+        if let Some(run) = &mut s.run {
+            run.restore = results.clone();
+        }
+    })?;
     Ok(Replay { bridges: results, notes })
 }
 

@@ -55,8 +55,12 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             None => bail!("a replica is being started in {w} by another ovs-offline; wait for it, or stop it"),
         }
     };
-    let programs = Programs::find(state.collected.contains_key(&DbKind::Ovs))?;
+    let with_vswitchd = state.collected.contains_key(&DbKind::Ovs);
+    let programs = Programs::find(with_vswitchd)?;
     crate::tools::find("ovsdb-tool")?;
+    if with_vswitchd {
+        crate::tools::find("ovs-ofctl")?;
+    }
     let sandbox = Sandbox::for_current_user(host_binds(workdir));
     sandbox.preflight()?;
 
@@ -101,7 +105,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             run.supervisor_pid = supervisor_pid;
         }
     })?;
-    if let Err(e) = wait_for_ready(spawned.notify) {
+    if let Err(e) = wait_for_ready(workdir, spawned.notify) {
         abandon(workdir, Some(spawned.pid));
         return Err(e);
     }
@@ -124,7 +128,7 @@ fn host_binds(workdir: &Workdir) -> Vec<Bind> {
 }
 
 /// Reads the supervisor's notifications until `ready` or an error.
-fn wait_for_ready(notify: File) -> Result<()> {
+fn wait_for_ready(workdir: &Workdir, notify: File) -> Result<()> {
     for line in BufReader::new(notify).lines() {
         let line = line.context("lost contact with the replica's supervisor")?;
         if line == "ready" {
@@ -135,7 +139,9 @@ fn wait_for_ready(notify: File) -> Result<()> {
             bail!("{message}");
         }
     }
-    Err(anyhow!("the replica's supervisor exited during start; see its log"))
+    let log = workdir.log_file("supervisor");
+    let last = supervisor::log_tail(&log).lines().last().unwrap_or_default().to_string();
+    Err(anyhow!("the replica's supervisor exited during start ({}: {last})", log.display()))
 }
 
 /// Takes down a replica that failed to start and removes its runtime files.

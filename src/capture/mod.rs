@@ -1,8 +1,11 @@
 //! The collected data model shared by every collector and by `start`.
 //!
 //! A capture is what a collector leaves in the workdir: one database file per
-//! [`DbKind`] plus its provenance. Collectors only produce it; nothing
+//! [`DbKind`] plus its provenance, and the per-bridge OpenFlow state in
+//! `restore_flows/` ([`flows`]). Collectors only produce it; nothing
 //! downstream knows where the data came from.
+
+pub mod flows;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -171,7 +171,8 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-fn file_name(path: &Path) -> &str {
+/// The last component of `path` as text (empty when it has none).
+pub fn file_name(path: &Path) -> &str {
     path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
 }
 
