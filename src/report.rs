@@ -227,7 +227,7 @@ impl Status {
             }
         }
         if !self.restore.is_empty() {
-            let _ = writeln!(s, "OpenFlow state restored:");
+            let _ = writeln!(s, "OpenFlow state restored at start:");
             for r in &self.restore {
                 let _ = writeln!(s, "  {}", crate::replay::summary(workdir, r));
             }

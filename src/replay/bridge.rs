@@ -178,9 +178,14 @@ fn restore_groups(
     if stats.written == 0 {
         return Ok(0);
     }
-    let text = fs::read_to_string(&file)?;
     if let Some(dumped) = dump.version.filter(|v| *v < OfVersion::OpenFlow15) {
-        if text.contains("type=select") && !text.contains("selection_method=") {
+        let (mut select, mut method) = (false, false);
+        for line in BufReader::new(File::open(&file)?).lines() {
+            let line = line?;
+            select |= line.contains("type=select");
+            method |= line.contains("selection_method=");
+        }
+        if select && !method {
             notes.push(format!(
                 "select groups dumped with {dumped} carry no selection_method (only OpenFlow15 prints it); for \
                  exact load balancing collect 'ovs-ofctl -O OpenFlow15 dump-groups {}' as \
@@ -196,7 +201,7 @@ fn restore_groups(
     if target.ofctl(version, "add-groups", &args).is_err() {
         // One at a time while that makes progress: a group may chain to
         // one listed after it.
-        let mut pending: Vec<String> = text.lines().map(String::from).collect();
+        let mut pending: Vec<String> = BufReader::new(File::open(&file)?).lines().collect::<Result<_, _>>()?;
         loop {
             let failed: Vec<Rejected> = pending
                 .iter()
