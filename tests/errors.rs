@@ -256,3 +256,17 @@ fn bridges_with_a_controller_do_not_fail_open() {
     assert_eq!(replica.tool("ovs-vsctl", &["get-fail-mode", "br0"]), "secure\n");
     assert_eq!(replica.tool("ovs-vsctl", &["get-controller", "br0"]), "tcp:192.0.2.1:6653\n");
 }
+
+/// Sockets deeper than `sockaddr_un` holds (108 bytes) still work: a case
+/// directory like /home/me/cases/01234567/sosreport-…/ is common.
+#[test]
+fn deep_workdir_paths_work() {
+    let mut replica = Replica::new();
+    replica.workdir = replica.base.path().join("a".repeat(60)).join("b".repeat(40)).join("work");
+    assert!(replica.workdir.join("var-run/ovs/db.sock").as_os_str().len() > 108);
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    replica.ok(&["start", "--timeout", "20"]);
+    assert_eq!(replica.ok(&["exec", "--", "ovs-vsctl", "list-br"]), "br0\n");
+    assert_eq!(replica.status()["bridges"][0]["ports"], 1);
+}

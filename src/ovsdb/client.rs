@@ -2,15 +2,34 @@
 //! enough to probe readiness and read a few rows of a running replica.
 
 use serde_json::{json, Value};
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest path a `sockaddr_un` holds.
+const SUN_PATH_MAX: usize = 107;
+
+/// Connects to a unix socket; a path too long for `sockaddr_un` (a deep
+/// workdir) is reached through `/proc/self/fd/<dir>/<name>`, as OVS's own
+/// tools do.
+fn connect(socket: &Path) -> io::Result<UnixStream> {
+    if socket.as_os_str().len() <= SUN_PATH_MAX {
+        return UnixStream::connect(socket);
+    }
+    let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) else {
+        return UnixStream::connect(socket);
+    };
+    let dir = File::open(dir)?;
+    UnixStream::connect(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name))
+}
+
 fn call(socket: &Path, method: &str, params: Value) -> io::Result<Value> {
-    let mut stream = UnixStream::connect(socket)?;
+    let mut stream = connect(socket)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
     let request = json!({"id": 0, "method": method, "params": params});
