@@ -2,7 +2,7 @@
 //! replica (as the original tool printed them) and the state of its
 //! daemons, databases and bridges, as text or JSON.
 
-use crate::capture::{CollectedDb, DbKind};
+use crate::capture::{CollectedDb, CollectedFlows, DbKind};
 use crate::state::{BridgeRestore, DaemonState, PreparedDb, State};
 use crate::workdir::Workdir;
 use anyhow::Result;
@@ -114,6 +114,8 @@ pub struct Status {
     /// What flow replay restored at start, per bridge.
     pub restore: Vec<BridgeRestore>,
     pub collected: BTreeMap<DbKind, CollectedDb>,
+    /// Provenance of the OpenFlow state in `restore_flows/`.
+    pub collected_flows: Option<CollectedFlows>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,7 +150,7 @@ pub struct BridgeStatus {
 
 impl Status {
     pub fn gather(workdir: &Workdir) -> Result<Status> {
-        let State { collected, run, .. } = workdir.load_state()?;
+        let State { collected, flows: collected_flows, run } = workdir.load_state()?;
         let running = workdir.exists() && workdir.is_running()?;
         let run = run.filter(|_| running);
         let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
@@ -168,6 +170,7 @@ impl Status {
             bridges,
             restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
             collected,
+            collected_flows,
         })
     }
 
@@ -245,6 +248,15 @@ impl Status {
                     c.version,
                     c.source.display(),
                     c.collected_at
+                );
+            }
+            if let Some(flows) = &self.collected_flows {
+                let _ = writeln!(
+                    s,
+                    "  flows   {} files from {} ({})",
+                    flows.files.len(),
+                    flows.source.display(),
+                    flows.collected_at
                 );
             }
         }
