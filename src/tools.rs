@@ -15,6 +15,16 @@ pub enum ToolError {
     Failed { command: String, stderr: String },
 }
 
+impl ToolError {
+    /// What the tool said on stderr (all of it), else the error itself.
+    pub fn into_stderr(self) -> String {
+        match self {
+            ToolError::Failed { stderr, .. } => stderr,
+            other => other.to_string(),
+        }
+    }
+}
+
 /// Which distro packages ship a tool, for the "not found" message.
 fn packages_for(tool: &str) -> &'static str {
     if tool.starts_with("ovn-") {

@@ -42,6 +42,12 @@ pub struct BridgeDumps {
 }
 
 impl BridgeDumps {
+    /// The OpenFlow version the flows were dumped with, else the one
+    /// do_restore.sh names.
+    pub fn dumped_version(&self) -> Option<OfVersion> {
+        self.flows.as_ref().and_then(|d| d.version).or(self.script_version)
+    }
+
     fn slot(&mut self, kind: DumpKind) -> &mut Option<Dump> {
         match kind {
             DumpKind::Flows => &mut self.flows,
@@ -113,7 +119,7 @@ fn read_script(script: &Path, files: &[PathBuf], plan: &mut FlowPlan) -> Result<
     let reader = BufReader::new(File::open(script).with_context(|| format!("cannot read {}", script.display()))?);
     let parsed = ovs_save::parse_restore_script(reader).map_err(|e| anyhow::anyhow!("{}: {e}", script.display()))?;
     if parsed.kind == ScriptKind::Wrapper {
-        plan.notes.push(format!("{} is a wrapper around {DO_RESTORE}, not ovs-save output", script.display()));
+        plan.notes.push(format!("{DO_RESTORE} is a wrapper around another do_restore.sh, not ovs-save output"));
     }
     for ignored in &parsed.ignored {
         plan.notes.push(format!("{DO_RESTORE} line {} ignored ({}): {}", ignored.line, ignored.reason, ignored.text));

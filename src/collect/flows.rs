@@ -43,18 +43,23 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     }
     let staging = workdir.restore_flows_staging();
     fs::remove_dir_all(&staging).ok();
-    let result = stage(&files, &staging).and_then(|copied| {
-        if captured::discover(&staging, &[])?.is_empty() {
+    // Validated and summarised in staging; the summary reads only counts,
+    // so it stays true once the files move under restore_flows/.
+    let staged = stage(&files, &staging).and_then(|copied| {
+        let plan = captured::discover(&staging, &[])
+            .with_context(|| format!("cannot collect the OpenFlow state in {}", source.display()))?;
+        if plan.is_empty() {
             bail!(
                 "{} holds no flow dumps; expected do_restore.sh with <bridge>.flows.dump files (ovs-save), or files named \
                  ovs-ofctl_-O_OpenFlowNN_dump-flows_<bridge>",
                 source.display()
             );
         }
-        Ok(copied)
+        let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>>>()?;
+        Ok((copied, bridges, plan.notes))
     });
-    let copied = match result {
-        Ok(ok) => ok,
+    let (copied, bridges, notes) = match staged {
+        Ok(staged) => staged,
         Err(e) => {
             fs::remove_dir_all(&staging).ok();
             return Err(e);
@@ -67,10 +72,7 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
         collected_at: now(),
     };
     workdir.update_state(|s| s.flows = Some(flows.clone()))?;
-    // Summaries are read from the copies, now under restore_flows/.
-    let plan = captured::discover(&target, &[])?;
-    let bridges = plan.bridges.values().map(summarise).collect::<Result<_>>()?;
-    Ok(Collected { flows, bridges, notes: plan.notes })
+    Ok(Collected { flows, bridges, notes })
 }
 
 /// The files to collect from `source`, with their paths relative to
@@ -143,7 +145,7 @@ fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary> {
             })
             .transpose()
     };
-    let version = dumps.flows.as_ref().and_then(|d| d.version).or(dumps.script_version).map(|v| v.to_string());
+    let version = dumps.dumped_version().map(|v| v.to_string());
     Ok(BridgeSummary {
         bridge: dumps.bridge.clone(),
         version,

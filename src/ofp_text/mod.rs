@@ -59,6 +59,15 @@ pub struct DumpStats {
 }
 
 impl DumpStats {
+    /// Adds the stats of another part of the same dump.
+    pub fn merge(&mut self, other: DumpStats) {
+        self.written += other.written;
+        self.decode_errors += other.decode_errors;
+        self.ignored += other.ignored;
+        self.first_ignored = self.first_ignored.take().or(other.first_ignored);
+        self.timeouts += other.timeouts;
+    }
+
     fn ignore(&mut self, line: &str) {
         self.ignored += 1;
         if self.first_ignored.is_none() {

@@ -8,7 +8,6 @@ use crate::ofp_text::tlv::TlvMapping;
 use crate::ofp_text::{groups, meters, tables, tlv, DumpStats, OfVersion};
 use crate::ovsdb::bridges::Bridge;
 use crate::state::BridgeRestore;
-use crate::tools;
 use crate::workdir::Workdir;
 use anyhow::{Context, Result};
 use std::fs::{self, File};
@@ -85,7 +84,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
 /// Picks the OpenFlow version: the dumps' own when the bridge allows it,
 /// else ovs-save's rule on the bridge's protocols.
 fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, report: &mut BridgeRestore) -> Target {
-    let dumped = dumps.flows.as_ref().and_then(|d| d.version).or(dumps.script_version);
+    let dumped = dumps.dumped_version();
     let fallback = OfVersion::from_protocols(&db.protocols);
     let version = match dumped {
         Some(v) if allows(db, v) => v,
@@ -207,7 +206,7 @@ fn restore_groups(
                 .iter()
                 .filter_map(|group| {
                     let error = target.ofctl(version, "add-group", &[group]).err()?;
-                    Some(Rejected { line: group.clone(), error: stderr_of(error) })
+                    Some(Rejected { line: group.clone(), error: error.into_stderr() })
                 })
                 .collect();
             if failed.is_empty() || failed.len() == pending.len() {
@@ -237,7 +236,7 @@ fn restore_meters(
     };
     for meter in &meters {
         if let Err(e) = target.ofctl(version, "add-meter", &[&meter.spec]) {
-            rejected.push(Rejected { line: meter.spec.clone(), error: stderr_of(e) });
+            rejected.push(Rejected { line: meter.spec.clone(), error: e.into_stderr() });
         }
     }
     Ok(meters.len())
@@ -257,20 +256,12 @@ fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut Brid
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         feedings.push(load::feed(target, load::Share { path: dump.path.clone(), start, len }, &dir)?);
     }
-    let results: Vec<Result<(DumpStats, load::Outcome)>> = feedings.into_iter().map(|f| f.finish(target)).collect();
     let mut stats = DumpStats::default();
     let mut total = load::Outcome::default();
-    for result in results {
-        let (share_stats, outcome) = result?;
-        stats.written += share_stats.written;
-        stats.decode_errors += share_stats.decode_errors;
-        stats.ignored += share_stats.ignored;
-        stats.first_ignored = stats.first_ignored.or(share_stats.first_ignored);
-        stats.timeouts += share_stats.timeouts;
-        total.loaded += outcome.loaded;
-        total.permissive += outcome.permissive;
-        total.rejected.extend(outcome.rejected);
-        total.placeholder_meters.extend(outcome.placeholder_meters);
+    for feeding in feedings {
+        let (share_stats, outcome) = feeding.finish(target)?;
+        stats.merge(share_stats);
+        total.merge(outcome);
     }
     note_incomplete(dump, &stats, "flows", &mut report.notes);
     if stats.timeouts > 0 {
@@ -281,8 +272,6 @@ fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut Brid
         ));
     }
     report.flows.expected = stats.written;
-    total.placeholder_meters.sort_unstable();
-    total.placeholder_meters.dedup();
     Ok(total)
 }
 
@@ -316,13 +305,6 @@ fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestor
         report.meters.restored = restored.saturating_sub(report.placeholder_meters.len());
     }
     Ok(())
-}
-
-fn stderr_of(error: tools::ToolError) -> String {
-    match error {
-        tools::ToolError::Failed { stderr, .. } => stderr,
-        other => other.to_string(),
-    }
 }
 
 fn write_errors_log(path: &Path, bridge: &str, rejected: &[Rejected]) -> Result<()> {

@@ -81,6 +81,18 @@ pub struct Outcome {
     pub permissive: usize,
 }
 
+impl Outcome {
+    /// Adds what became of another part of the same dump.
+    pub fn merge(&mut self, other: Outcome) {
+        self.loaded += other.loaded;
+        self.permissive += other.permissive;
+        self.rejected.extend(other.rejected);
+        self.placeholder_meters.extend(other.placeholder_meters);
+        self.placeholder_meters.sort_unstable();
+        self.placeholder_meters.dedup();
+    }
+}
+
 /// A contiguous byte range of a dump file, starting at a line start.
 #[derive(Debug, Clone)]
 pub struct Share {
@@ -137,9 +149,7 @@ impl Feeding {
             return Ok((self.stats, outcome));
         }
         let stderr = std::fs::read_to_string(self.scratch.join("stderr")).unwrap_or_default();
-        let ToolError::Failed { stderr, .. } = tools::failed("ovs-ofctl", &self.args, &stderr, status) else {
-            unreachable!("failed() builds Failed")
-        };
+        let stderr = tools::failed("ovs-ofctl", &self.args, &stderr, status).into_stderr();
         let copy = self.scratch.join("share");
         flows::normalise_flows(self.share.reader()?, BufWriter::new(File::create(&copy)?))?;
         let mut loader = Loader { target, scratch: &self.scratch, pieces: 0, outcome: &mut outcome };
