@@ -2,6 +2,7 @@
 //! and what to run next.
 
 use crate::activate;
+use crate::capture::manifest::Manifest;
 use crate::capture::DbKind;
 use crate::cli;
 use crate::collect;
@@ -16,13 +17,12 @@ use std::process::Command;
 use std::time::Duration;
 
 pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Result<()> {
-    let collected = collect::db::collect_db(workdir, kind, &args.file, args.force)?;
-    for warning in &collected.warnings {
-        eprintln!("warning: {warning}");
+    let db = collect::db::collect_db(workdir, kind, &args.file, args.force)?;
+    for note in &db.notes {
+        eprintln!("warning: {}: {note}", db.source);
     }
-    let db = &collected.db;
     let layout = if db.clustered { "clustered" } else { "standalone" };
-    println!("Collected {} {} ({layout}) from {}", db.schema, db.version, db.source.display());
+    println!("Collected {} {} ({layout}) from {}", db.schema, db.version, db.source);
     println!("Offline OVS Debugging: {} data collected and stored in {}", data_label(kind), workdir.root().display());
     Ok(())
 }
@@ -51,7 +51,7 @@ pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> 
     }
     println!(
         "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
-        collected.flows.files.len(),
+        collected.files,
         workdir.restore_flows_dir().display()
     );
     Ok(())
@@ -76,7 +76,7 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     let replay = has_ovs_db.then(|| replay::restore(workdir));
-    if !has_ovs_db && workdir.load_state()?.flows.is_some() {
+    if !has_ovs_db && Manifest::load(workdir)?.flows.is_some() {
         println!(
             "note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one"
         );

@@ -3,6 +3,7 @@
 //! chain with `-d`) and exit code 1.
 
 use clap::Parser;
+use ovs_offline::capture::manifest::upgrade_legacy;
 use ovs_offline::capture::DbKind;
 use ovs_offline::cli::{Cli, Command};
 use ovs_offline::commands;
@@ -32,17 +33,23 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.podman {
         eprintln!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
     }
-    let workdir = Workdir::new(&cli.workdir)?;
+    // Every command but `__launch` works on the workdir; one an older
+    // version made is upgraded first.
+    let workdir = || -> anyhow::Result<Workdir> {
+        let workdir = Workdir::new(&cli.workdir)?;
+        upgrade_legacy(&workdir)?;
+        Ok(workdir)
+    };
     match &cli.command {
-        Command::CollectDbOvs(args) => commands::collect_db(&workdir, DbKind::Ovs, args),
-        Command::CollectDbOvnNb(args) => commands::collect_db(&workdir, DbKind::OvnNb, args),
-        Command::CollectDbOvnSb(args) => commands::collect_db(&workdir, DbKind::OvnSb, args),
-        Command::CollectFlows(args) => commands::collect_flows(&workdir, args),
-        Command::Start(args) => commands::start(&workdir, args),
-        Command::Stop(args) => commands::stop(&workdir, args),
-        Command::Show(args) => commands::show(&workdir, args),
-        Command::Status(args) => commands::status(&workdir, args),
-        Command::Exec(args) => commands::exec(&workdir, args),
+        Command::CollectDbOvs(args) => commands::collect_db(&workdir()?, DbKind::Ovs, args),
+        Command::CollectDbOvnNb(args) => commands::collect_db(&workdir()?, DbKind::OvnNb, args),
+        Command::CollectDbOvnSb(args) => commands::collect_db(&workdir()?, DbKind::OvnSb, args),
+        Command::CollectFlows(args) => commands::collect_flows(&workdir()?, args),
+        Command::Start(args) => commands::start(&workdir()?, args),
+        Command::Stop(args) => commands::stop(&workdir()?, args),
+        Command::Show(args) => commands::show(&workdir()?, args),
+        Command::Status(args) => commands::status(&workdir()?, args),
+        Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
     }
 }

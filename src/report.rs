@@ -2,7 +2,8 @@
 //! replica (as the original tool printed them) and the state of its
 //! daemons, databases and bridges, as text or JSON.
 
-use crate::capture::{CollectedDb, CollectedFlows, DbKind};
+use crate::capture::manifest::Manifest;
+use crate::capture::DbKind;
 use crate::state::{BridgeRestore, DaemonState, PreparedDb, State};
 use crate::workdir::Workdir;
 use anyhow::Result;
@@ -27,6 +28,7 @@ pub struct Show {
 impl Show {
     pub fn gather(workdir: &Workdir) -> Result<Show> {
         let state = workdir.load_state()?;
+        let collected = Manifest::load(workdir)?.collected.into_keys().collect();
         let running = workdir.exists() && workdir.is_running()?;
         let run = state.run.as_ref().filter(|_| running);
         let vswitchd_ctl = run.and_then(|r| daemon(&r.daemons, "ovs-vswitchd")).and_then(|d| d.ctl.clone());
@@ -36,7 +38,7 @@ impl Show {
         Ok(Show {
             workdir: workdir.root().to_path_buf(),
             running,
-            collected: state.collected.keys().copied().collect(),
+            collected,
             vswitchd_ctl,
             db_sockets,
             mgmt_sockets,
@@ -113,9 +115,8 @@ pub struct Status {
     pub bridges: Vec<BridgeStatus>,
     /// What flow replay restored at start, per bridge.
     pub restore: Vec<BridgeRestore>,
-    pub collected: BTreeMap<DbKind, CollectedDb>,
-    /// Provenance of the OpenFlow state in `restore_flows/`.
-    pub collected_flows: Option<CollectedFlows>,
+    /// What is collected, with its provenance (`capture.json`).
+    pub capture: Manifest,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,7 +151,8 @@ pub struct BridgeStatus {
 
 impl Status {
     pub fn gather(workdir: &Workdir) -> Result<Status> {
-        let State { collected, flows: collected_flows, run } = workdir.load_state()?;
+        let State { run } = workdir.load_state()?;
+        let capture = Manifest::load(workdir)?;
         let running = workdir.exists() && workdir.is_running()?;
         let run = run.filter(|_| running);
         let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
@@ -169,8 +171,7 @@ impl Status {
             dbs: run.as_ref().map(|r| r.dbs.iter().map(db_status).collect()).unwrap_or_default(),
             bridges,
             restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
-            collected,
-            collected_flows,
+            capture,
         })
     }
 
@@ -235,29 +236,16 @@ impl Status {
                 let _ = writeln!(s, "  {}", crate::replay::summary(workdir, r));
             }
         }
-        if !self.running && self.collected.is_empty() {
+        if !self.running && self.capture.is_empty() {
             let _ = writeln!(s, "Collected: nothing (collect with 'ovs-offline collect-db-ovs FILE' and friends)");
         } else if !self.running {
             let _ = writeln!(s, "Collected:");
-            for (kind, c) in &self.collected {
-                let _ = writeln!(
-                    s,
-                    "  {:<7} {} {} from {} ({})",
-                    kind,
-                    c.schema,
-                    c.version,
-                    c.source.display(),
-                    c.collected_at
-                );
+            for (kind, c) in &self.capture.collected {
+                let _ = writeln!(s, "  {:<7} {} {} from {} ({})", kind, c.schema, c.version, c.source, c.collected_at);
             }
-            if let Some(flows) = &self.collected_flows {
-                let _ = writeln!(
-                    s,
-                    "  flows   {} files from {} ({})",
-                    flows.files.len(),
-                    flows.source.display(),
-                    flows.collected_at
-                );
+            if let Some(flows) = &self.capture.flows {
+                let _ =
+                    writeln!(s, "  flows   {} files from {} ({})", flows.files.len(), flows.source, flows.collected_at);
             }
         }
         s

@@ -1,19 +1,15 @@
-//! The workdir's state file (`state.json`): what was collected (provenance)
-//! and, while a replica runs, what runs where.
+//! The workdir's run state (`state.json`): while a replica runs, what runs
+//! where. What is collected is the capture's manifest
+//! ([`crate::capture::manifest`]).
 //!
 //! Plain data; reading and writing it belongs to [`crate::workdir`].
 
-use crate::capture::{CollectedDb, CollectedFlows, DbKind};
+use crate::capture::DbKind;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct State {
-    #[serde(default)]
-    pub collected: BTreeMap<DbKind, CollectedDb>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flows: Option<CollectedFlows>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunState>,
 }

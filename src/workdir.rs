@@ -3,19 +3,58 @@
 //! Layout (compatible with the container-based `ovs-offline`):
 //! `db/{ovs,ovn_nb,ovn_sb}/` collected originals, `restore_flows/`,
 //! `var-run/{ovs,ovn_nb,ovn_sb}/` sockets, `bin/activate`, plus `log/`,
-//! `replica/` (working copies the daemons serve) and `state.json`.
-//! No other module joins workdir paths by hand.
+//! `replica/` (working copies the daemons serve), `capture.json` (what is
+//! collected, see [`crate::capture::manifest`]) and `state.json` (the run
+//! state). No other module joins workdir paths by hand.
+//!
+//! Two locks, each meaning one thing: the *collect lock* is held while
+//! collected data changes (a collect, or `start` reading it to prepare
+//! working copies); the *run lock* is held by `start` and then by the
+//! replica's supervisor for its whole life, so it answers "is a replica
+//! running here".
 
 use crate::capture::DbKind;
 use crate::state::State;
-use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_WORKDIR: &str = "/tmp/ovs-offline";
+
+/// A failed operation on a workdir path, with the path and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkdirError {
+    #[error("working directory {} exists and is not a directory; choose another with -w DIR", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("state file {} is damaged; remove it and collect again", path.display())]
+    DamagedState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Attaches what was being done, and to which path, to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, WorkdirError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, action: &'static str, path: &Path) -> Result<T, WorkdirError> {
+        self.map_err(|source| WorkdirError::Io { action, path: path.to_path_buf(), source })
+    }
+}
+
+type Result<T, E = WorkdirError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone)]
 pub struct Workdir {
@@ -26,10 +65,9 @@ impl Workdir {
     /// Names a workdir; nothing is created. Relative paths are made absolute
     /// because they end up in sockets, scripts and daemon arguments.
     pub fn new(root: &Path) -> Result<Workdir> {
-        let root = std::path::absolute(root)
-            .with_context(|| format!("cannot resolve working directory {}", root.display()))?;
+        let root = std::path::absolute(root).at("resolve working directory", root)?;
         if root.exists() && !root.is_dir() {
-            bail!("working directory {} exists and is not a directory; choose another with -w DIR", root.display());
+            return Err(WorkdirError::NotADirectory(root));
         }
         Ok(Workdir { root })
     }
@@ -49,8 +87,8 @@ impl Workdir {
                 .recursive(true)
                 .mode(0o700)
                 .create(&self.root)
-                .with_context(|| format!("cannot create working directory {}", self.root.display()))?;
-            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))?;
+                .at("create working directory", &self.root)?;
+            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700)).at("set the mode of", &self.root)?;
         }
         for kind in DbKind::ALL {
             mkdir(&self.db_dir(kind))?;
@@ -77,8 +115,8 @@ impl Workdir {
         }
         remove_file_if_exists(&self.activate_script())?;
         let bin = self.bin_dir();
-        if bin.is_dir() && fs::read_dir(&bin)?.next().is_none() {
-            fs::remove_dir(&bin)?;
+        if bin.is_dir() && fs::read_dir(&bin).at("read", &bin)?.next().is_none() {
+            fs::remove_dir(&bin).at("remove", &bin)?;
         }
         Ok(())
     }
@@ -95,9 +133,30 @@ impl Workdir {
         self.root.join("restore_flows")
     }
 
-    /// Where `collect-flows` assembles a new `restore_flows/`.
-    pub fn restore_flows_staging(&self) -> PathBuf {
-        self.root.join(".restore_flows.new")
+    /// `capture.json`: the manifest of what is collected.
+    pub fn capture_manifest(&self) -> PathBuf {
+        self.root.join("capture.json")
+    }
+
+    /// Where a collector stages what it adds, in the workdir's layout,
+    /// until it commits.
+    pub fn capture_staging(&self) -> PathBuf {
+        self.root.join(".capture.new")
+    }
+
+    /// Where a commit moves what it replaces, until it is done.
+    pub fn capture_replaced(&self) -> PathBuf {
+        self.root.join(".capture.old")
+    }
+
+    /// The twin of a workdir path under [`Workdir::capture_staging`].
+    pub fn staged(&self, path: &Path) -> PathBuf {
+        self.capture_staging().join(path.strip_prefix(&self.root).unwrap_or(path))
+    }
+
+    /// The twin of a workdir path under [`Workdir::capture_replaced`].
+    pub fn replaced(&self, path: &Path) -> PathBuf {
+        self.capture_replaced().join(path.strip_prefix(&self.root).unwrap_or(path))
     }
 
     pub fn var_run_dir(&self) -> PathBuf {
@@ -168,29 +227,30 @@ impl Workdir {
         self.root.join(".state.lock")
     }
 
+    /// Held while collected data changes.
+    fn collect_lock_file(&self) -> PathBuf {
+        self.root.join(".collect.lock")
+    }
+
     /// Held for the whole life of a replica's supervisor.
     pub fn run_lock_file(&self) -> PathBuf {
         self.root.join(".run.lock")
     }
 
+    /// Takes the collect lock without waiting; `None` when another
+    /// command holds it.
+    pub fn try_lock_collect(&self) -> Result<Option<Flock<File>>> {
+        try_lock(&self.collect_lock_file())
+    }
+
     /// Takes the run lock without waiting; `None` when a replica holds it.
     pub fn try_lock_run(&self) -> Result<Option<Flock<File>>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.run_lock_file())
-            .with_context(|| format!("cannot open {}", self.run_lock_file().display()))?;
-        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Some(lock)),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(e).with_context(|| format!("cannot lock {}", self.run_lock_file().display())),
-        }
+        try_lock(&self.run_lock_file())
     }
 
     /// Takes the run lock, riding out the instant another command holds it
     /// to check whether a replica runs ([`Workdir::is_running`]); `None`
-    /// when a replica (or a start, or a collect) holds it.
+    /// when a replica (or a start) holds it.
     pub fn lock_run(&self) -> Result<Option<Flock<File>>> {
         for _ in 0..20 {
             if let Some(lock) = self.try_lock_run()? {
@@ -201,7 +261,8 @@ impl Workdir {
         Ok(None)
     }
 
-    /// True while a supervisor holds the run lock.
+    /// True while a replica runs (or is being started); a collect in
+    /// progress does not count.
     pub fn is_running(&self) -> Result<bool> {
         if !self.run_lock_file().exists() {
             return Ok(false);
@@ -209,57 +270,72 @@ impl Workdir {
         Ok(self.try_lock_run()?.is_none())
     }
 
+    /// The contents of `path`, `None` when it does not exist.
+    pub fn read_if_exists(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).at("read", path),
+        }
+    }
+
     /// Reads the state file; an absent file is an empty state.
     pub fn load_state(&self) -> Result<State> {
         let path = self.state_file();
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("state file {} is damaged; remove it and collect again", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        match self.read_if_exists(&path)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|source| WorkdirError::DamagedState { path, source }),
+            None => Ok(State::default()),
         }
     }
 
     /// Read-modify-write of the state file under a lock, written atomically.
     pub fn update_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> Result<T> {
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.state_lock_file())
-            .with_context(|| format!("cannot open {}", self.state_lock_file().display()))?;
-        let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .context("cannot lock the state file")?;
+        let path = self.state_lock_file();
+        let _lock = Flock::lock(open_lock_file(&path)?, FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::from(e))
+            .at("lock", &path)?;
         let mut state = self.load_state()?;
         let out = f(&mut state);
-        write_atomic(&self.state_file(), &serde_json::to_vec_pretty(&state)?)?;
+        write_atomic(&self.state_file(), &to_json(&state))?;
         Ok(out)
+    }
+}
+
+/// Pretty JSON of plain data (maps keyed by strings or enums), which
+/// serialises without error.
+pub(crate) fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(path).at("open", path)
+}
+
+/// An exclusive lock on `path` if nobody holds it.
+fn try_lock(path: &Path) -> Result<Option<Flock<File>>> {
+    match Flock::lock(open_lock_file(path)?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(io::Error::from(e)).at("lock", path),
     }
 }
 
 /// Writes through a temporary file in the same directory, then renames.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    let mut file = File::create(&tmp).at("write", &tmp)?;
+    file.write_all(contents).and_then(|()| file.sync_all()).at("write", &tmp)?;
+    fs::rename(&tmp, path).at("write", path)
 }
 
 fn mkdir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))
+    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).at("create", dir)
 }
 
-fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+/// Removes a directory tree; one that is not there is fine.
+pub fn remove_dir_if_exists(dir: &Path) -> Result<()> {
     match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", dir.display()))
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("remove", dir),
         _ => Ok(()),
     }
 }
@@ -267,9 +343,7 @@ fn remove_dir_if_exists(dir: &Path) -> Result<()> {
 /// Removes a file; one that is not there is fine.
 pub fn remove_file_if_exists(file: &Path) -> Result<()> {
     match fs::remove_file(file) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", file.display()))
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("remove", file),
         _ => Ok(()),
     }
 }

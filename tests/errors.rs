@@ -80,11 +80,11 @@ fn collecting_twice_needs_force() {
     replica.ok(&["collect-db-ovn-nb", "--force", second.to_str().unwrap()]);
     assert!(replica.workdir.join("db/ovn_nb/second.db").exists());
     assert!(!replica.workdir.join("db/ovn_nb/first.db").exists());
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(replica.workdir.join("state.json")).unwrap()).unwrap();
-    assert_eq!(state["collected"]["ovn_nb"]["schema"], "OVN_Northbound");
-    assert_eq!(state["collected"]["ovn_nb"]["sha256"].as_str().unwrap().len(), 64);
-    assert!(state["collected"]["ovn_nb"]["source"].as_str().unwrap().ends_with("second.db"));
+    let capture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(replica.workdir.join("capture.json")).unwrap()).unwrap();
+    assert_eq!(capture["collected"]["ovn_nb"]["schema"], "OVN_Northbound");
+    assert_eq!(capture["collected"]["ovn_nb"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(capture["collected"]["ovn_nb"]["source"]["path"].as_str().unwrap().ends_with("second.db"));
 }
 
 #[test]

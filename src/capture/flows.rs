@@ -5,17 +5,39 @@
 //! output (`ovs-ofctl_-O_OpenFlowNN_dump-{flows,groups,tlv-map,meters}_<br>`).
 //! Nothing here executes or modifies anything.
 
+use crate::ofp_text::ovs_save::RestoreScriptError;
 use crate::ofp_text::ovs_save::{self, ScriptKind};
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name, sos_mangled_bridge};
 use crate::ofp_text::tlv::TlvMapping;
 use crate::ofp_text::{DumpKind, OfVersion};
-use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 pub const DO_RESTORE: &str = "do_restore.sh";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowsError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Script {
+        path: PathBuf,
+        #[source]
+        source: RestoreScriptError,
+    },
+}
+
+type Result<T, E = FlowsError> = std::result::Result<T, E>;
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> FlowsError + '_ {
+    move |source| FlowsError::Read { path: path.to_path_buf(), source }
+}
 pub const RESTORE_WRAPPER: &str = "restore.sh";
 
 /// One dump file and the OpenFlow version it was taken with (`None`: not
@@ -116,8 +138,9 @@ fn real_bridge(mangled: &str, db_bridges: &[String]) -> String {
 }
 
 fn read_script(script: &Path, files: &[PathBuf], plan: &mut FlowPlan) -> Result<()> {
-    let reader = BufReader::new(File::open(script).with_context(|| format!("cannot read {}", script.display()))?);
-    let parsed = ovs_save::parse_restore_script(reader).map_err(|e| anyhow::anyhow!("{}: {e}", script.display()))?;
+    let reader = BufReader::new(File::open(script).map_err(read_error(script))?);
+    let parsed = ovs_save::parse_restore_script(reader)
+        .map_err(|source| FlowsError::Script { path: script.to_path_buf(), source })?;
     if parsed.kind == ScriptKind::Wrapper {
         plan.notes.push(format!("{DO_RESTORE} is a wrapper around another do_restore.sh, not ovs-save output"));
     }
@@ -154,12 +177,12 @@ pub fn dump_files(dir: &Path) -> Result<Vec<PathBuf>> {
         return Ok(files);
     }
     for entry in read_dir_sorted(dir)? {
-        let kind = fs::symlink_metadata(&entry)?.file_type();
+        let kind = fs::symlink_metadata(&entry).map_err(read_error(&entry))?.file_type();
         if kind.is_file() {
             files.push(entry);
         } else if kind.is_dir() && file_name(&entry).starts_with("ovs-save.") {
             for inner in read_dir_sorted(&entry)? {
-                if fs::symlink_metadata(&inner)?.file_type().is_file() {
+                if fs::symlink_metadata(&inner).map_err(read_error(&inner))?.file_type().is_file() {
                     files.push(inner);
                 }
             }
@@ -170,9 +193,8 @@ pub fn dump_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+        .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+        .map_err(read_error(dir))?;
     entries.sort();
     Ok(entries)
 }

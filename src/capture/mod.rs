@@ -1,15 +1,19 @@
 //! The collected data model shared by every collector and by `start`.
 //!
-//! A capture is what a collector leaves in the workdir: one database file per
-//! [`DbKind`] plus its provenance, and the per-bridge OpenFlow state in
-//! `restore_flows/` ([`flows`]). Collectors only produce it; nothing
-//! downstream knows where the data came from.
+//! A capture is what collectors leave in the workdir: one database file per
+//! [`DbKind`] under `db/<kind>/`, the per-bridge OpenFlow state in
+//! `restore_flows/` ([`flows`]), and a versioned manifest (`capture.json`,
+//! [`manifest`]) with each item's typed [`Provenance`], the source system's
+//! identity and collection notes. Collectors write it only through the
+//! staged [`writer`]; nothing downstream knows where the data came from.
 
 pub mod flows;
+pub mod manifest;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The three OVSDB databases a replica can serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -79,11 +83,85 @@ impl fmt::Display for DbKind {
     }
 }
 
-/// Provenance of one collected database file.
+/// Where one collected item came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Provenance {
+    /// A local file given by hand.
+    File { path: PathBuf },
+    /// A member of an archive (an sos report, a must-gather).
+    ArchiveMember { archive: PathBuf, archive_sha256: String, member: String },
+    /// The output of a command run in a pod's container.
+    Pod {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+        namespace: String,
+        pod: String,
+        container: String,
+        command: Vec<String>,
+    },
+    /// A member of a portable capture bundle (`collect-local`).
+    Bundle { bundle: PathBuf, bundle_sha256: String, member: String },
+}
+
+impl Provenance {
+    /// A local file, by its absolute path.
+    pub fn file(path: &Path) -> Provenance {
+        Provenance::File { path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()) }
+    }
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Provenance::File { path } => write!(f, "{}", path.display()),
+            Provenance::ArchiveMember { archive, member, .. } => write!(f, "{} (member {member})", archive.display()),
+            Provenance::Pod { context, namespace, pod, container, command } => {
+                let context = context.as_deref().map(|c| format!("{c}/")).unwrap_or_default();
+                write!(f, "pod {context}{namespace}/{pod} container {container}: {}", command.join(" "))
+            }
+            Provenance::Bundle { bundle, member, .. } => write!(f, "{} (member {member})", bundle.display()),
+        }
+    }
+}
+
+/// The system a capture was taken from, as far as the collectors learnt it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSystem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The Kubernetes/OpenShift node name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sos_version: Option<String>,
+}
+
+impl SourceSystem {
+    /// Fills what this one does not know from `other` (a second collector
+    /// adding the other half of a node).
+    pub fn merge(&mut self, other: SourceSystem) {
+        let fill = |mine: &mut Option<String>, theirs: Option<String>| {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        };
+        fill(&mut self.hostname, other.hostname);
+        fill(&mut self.node, other.node);
+        fill(&mut self.ovs_version, other.ovs_version);
+        fill(&mut self.ovn_version, other.ovn_version);
+        fill(&mut self.sos_version, other.sos_version);
+    }
+}
+
+/// One collected database file under `db/<kind>/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollectedDb {
-    /// Where the user's original came from (never modified).
-    pub source: PathBuf,
+    pub source: Provenance,
     /// File name of the copy under `db/<kind>/`.
     pub file: String,
     pub size: u64,
@@ -92,20 +170,28 @@ pub struct CollectedDb {
     pub version: String,
     pub clustered: bool,
     pub collected_at: String,
+    /// What the collector noticed about it, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// Provenance of the OpenFlow state collected into `restore_flows/`.
+/// The OpenFlow state collected into `restore_flows/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollectedFlows {
-    pub source: PathBuf,
+    /// What the collector was pointed at.
+    pub source: Provenance,
     pub files: Vec<CollectedFile>,
     pub collected_at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
+/// One file under `restore_flows/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollectedFile {
     /// Path relative to `restore_flows/`.
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
+    pub source: Provenance,
 }

@@ -4,21 +4,23 @@
 //! dumps named like sos output — validated and copied into
 //! `restore_flows/`. Scripts are read as data, never executed.
 
+use super::CollectError;
 use crate::capture::flows::{self as captured, file_name, BridgeDumps, DO_RESTORE, RESTORE_WRAPPER};
-use crate::capture::{CollectedFile, CollectedFlows};
+use crate::capture::writer::CaptureWriter;
+use crate::capture::Provenance;
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name};
 use crate::ofp_text::{flows, groups};
-use crate::state::now;
 use crate::workdir::Workdir;
-use anyhow::{bail, Context, Result};
 use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// What was collected, per bridge, for the user.
 pub struct Collected {
-    pub flows: CollectedFlows,
+    /// How many files were collected.
+    pub files: usize,
     pub bridges: Vec<BridgeSummary>,
+    /// What was ignored or missing, one line each (also kept in the manifest).
     pub notes: Vec<String>,
 }
 
@@ -31,54 +33,33 @@ pub struct BridgeSummary {
     pub tlv_map: bool,
 }
 
-pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Collected> {
+pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Collected, CollectError> {
     let files = source_files(source)?;
-    let _lock = super::lock_collected_data(workdir)?;
-    let target = workdir.restore_flows_dir();
-    if !force && fs::read_dir(&target).is_ok_and(|mut d| d.next().is_some()) {
-        bail!(
-            "OpenFlow state already collected in {}; use --force to replace it, or choose another working directory with -w",
-            target.display()
-        );
+    let mut capture = CaptureWriter::begin(workdir, force)?;
+    capture.begin_flows(Provenance::file(source))?;
+    for (path, relative) in &files {
+        let (file, origin) = super::open(path)?;
+        capture.stage_flow_file(relative, file, origin)?;
     }
-    let staging = workdir.restore_flows_staging();
-    fs::remove_dir_all(&staging).ok();
     // Validated and summarised in staging; the summary reads only counts,
     // so it stays true once the files move under restore_flows/.
-    let staged = stage(&files, &staging).and_then(|copied| {
-        let plan = captured::discover(&staging, &[])
-            .with_context(|| format!("cannot collect the OpenFlow state in {}", source.display()))?;
-        if plan.is_empty() {
-            bail!(
-                "{} holds no flow dumps; expected do_restore.sh with <bridge>.flows.dump files (ovs-save), or files named \
-                 ovs-ofctl_-O_OpenFlowNN_dump-flows_<bridge>",
-                source.display()
-            );
-        }
-        let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>>>()?;
-        Ok((copied, bridges, plan.notes))
-    });
-    let (copied, bridges, notes) = match staged {
-        Ok(staged) => staged,
-        Err(e) => {
-            fs::remove_dir_all(&staging).ok();
-            return Err(e);
-        }
-    };
-    replace_dir(&staging, &target)?;
-    let flows = CollectedFlows {
-        source: std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf()),
-        files: copied,
-        collected_at: now(),
-    };
-    workdir.update_state(|s| s.flows = Some(flows.clone()))?;
-    Ok(Collected { flows, bridges, notes })
+    let plan = captured::discover(&capture.staged_flows_dir(), &[])
+        .map_err(|error| CollectError::Flows { path: source.to_path_buf(), source: error })?;
+    if plan.is_empty() {
+        return Err(CollectError::NoDumps(source.to_path_buf()));
+    }
+    let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>, _>>()?;
+    for note in &plan.notes {
+        capture.note_flows(note.clone());
+    }
+    capture.commit()?;
+    Ok(Collected { files: files.len(), bridges, notes: plan.notes })
 }
 
 /// The files to collect from `source`, with their paths relative to
 /// `restore_flows/`.
-fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let meta = fs::metadata(source).with_context(|| format!("cannot read {}", source.display()))?;
+fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>, CollectError> {
+    let meta = fs::metadata(source).map_err(|e| CollectError::Read { path: source.to_path_buf(), source: e })?;
     let dir = if meta.is_dir() {
         source.to_path_buf()
     } else {
@@ -88,13 +69,11 @@ fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
         } else if recognised(name) {
             return Ok(vec![(source.to_path_buf(), PathBuf::from(name))]);
         } else {
-            bail!(
-                "{} is not a flow dump or an ovs-save do_restore.sh; give collect-flows the directory ovs-save wrote",
-                source.display()
-            );
+            return Err(CollectError::NotFlows(source.to_path_buf()));
         }
     };
-    let files = captured::dump_files(&dir)?
+    let files = captured::dump_files(&dir)
+        .map_err(|error| CollectError::Flows { path: source.to_path_buf(), source: error })?
         .into_iter()
         .filter(|p| recognised(file_name(p)))
         .map(|p| {
@@ -112,36 +91,13 @@ fn recognised(name: &str) -> bool {
         || parse_sos_dump_name(name).is_some()
 }
 
-fn stage(files: &[(PathBuf, PathBuf)], staging: &Path) -> Result<Vec<CollectedFile>> {
-    let mut copied = Vec::new();
-    for (source, relative) in files {
-        let dest = staging.join(relative);
-        let parent = dest.parent().context("no parent")?;
-        fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        let (size, sha256) = super::copy_hashed(source, &dest)?;
-        copied.push(CollectedFile { path: relative.clone(), size, sha256 });
-    }
-    Ok(copied)
-}
-
-/// Puts `staging` in place of `target` (whose old content goes).
-fn replace_dir(staging: &Path, target: &Path) -> Result<()> {
-    let old = target.with_extension("old");
-    fs::remove_dir_all(&old).ok();
-    if target.exists() {
-        fs::rename(target, &old).with_context(|| format!("cannot replace {}", target.display()))?;
-    }
-    fs::rename(staging, target).with_context(|| format!("cannot create {}", target.display()))?;
-    fs::remove_dir_all(&old).ok();
-    Ok(())
-}
-
-fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary> {
+fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary, CollectError> {
     let count = |dump: &Option<captured::Dump>, normaliser: fn(BufReader<File>) -> std::io::Result<usize>| {
         dump.as_ref()
             .map(|d| {
-                let file = File::open(&d.path).with_context(|| format!("cannot read {}", d.path.display()))?;
-                normaliser(BufReader::new(file)).with_context(|| format!("cannot read {}", d.path.display()))
+                File::open(&d.path)
+                    .and_then(|file| normaliser(BufReader::new(file)))
+                    .map_err(|source| CollectError::Read { path: d.path.clone(), source })
             })
             .transpose()
     };

@@ -4,13 +4,13 @@
 //! `OVSDB JSON <len> <sha1>` (standalone) or `OVSDB CLUSTER <len> <sha1>`
 //! (RAFT) followed by `<len>` bytes of JSON ending in a newline. The first
 //! record holds the schema (standalone) or a snapshot whose `prev_data[0]`
-//! is the schema (clustered). Pure reading; never writes.
+//! is the schema (clustered). Pure reading over any [`Read`] (a local file,
+//! an archive member, a command's output), in one pass and constant memory;
+//! never writes.
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -48,7 +48,7 @@ pub enum DbFileError {
     #[error("is cut inside its first record (schema); the file is incomplete, copy it again")]
     FirstRecordTorn,
     #[error("has an unreadable schema record: {0}")]
-    BadSchema(String),
+    BadSchema(#[source] serde_json::Error),
     #[error("is a clustered database without a snapshot (a server that joined its cluster but never synced); collect the leader's file, or take 'ovsdb-client backup' of it")]
     NoSnapshot,
 }
@@ -66,52 +66,68 @@ struct ClusterSnapshot {
 
 const MAX_HEADER: u64 = 256;
 
-/// Reads the headers of every record (skipping their bodies) and the schema
-/// of the first one.
-pub fn inspect(path: &Path) -> Result<DbFileInfo, DbFileError> {
-    let file = File::open(path)?;
-    let file_len = file.metadata()?.len();
-    if file_len == 0 {
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.count += amt as u64;
+        self.inner.consume(amt)
+    }
+}
+
+/// Reads every record header (skipping the bodies) and the schema of the
+/// first record, to the end of `input`.
+pub fn inspect(input: impl Read) -> Result<DbFileInfo, DbFileError> {
+    let mut reader = Counted { inner: BufReader::with_capacity(1 << 16, input), count: 0 };
+    if reader.fill_buf()?.is_empty() {
         return Err(DbFileError::Empty);
     }
-    let mut reader = BufReader::new(file);
     let Some((format, first_len)) = read_header(&mut reader)? else {
         return Err(DbFileError::NotOvsdb);
     };
-    let Some(mut pos) = record_end(header_end(&mut reader)?, first_len, file_len) else {
-        return Err(DbFileError::FirstRecordTorn);
-    };
     let (schema, version) = read_schema(&mut reader, format, first_len)?;
+    let mut complete_len = reader.count;
     let mut records = 1;
     loop {
-        match read_header(&mut reader) {
-            Ok(Some((f, len))) if f == format => {
-                let Some(end) = record_end(header_end(&mut reader)?, len, file_len) else { break };
-                reader.seek(SeekFrom::Start(end))?;
-                pos = end;
+        match read_header(&mut reader)? {
+            Some((f, len)) if f == format && skip(&mut reader, len)? => {
+                complete_len = reader.count;
                 records += 1;
             }
             _ => break,
         }
     }
-    Ok(DbFileInfo { format, schema, version, complete_len: pos, file_len, records })
+    io::copy(&mut reader, &mut io::sink())?;
+    Ok(DbFileInfo { format, schema, version, complete_len, file_len: reader.count, records })
 }
 
-fn header_end(reader: &mut BufReader<File>) -> io::Result<u64> {
-    reader.stream_position()
-}
-
-/// Where a record whose body starts at `start` ends, if it fits in the file
-/// (a length from a corrupt header may be anything).
-fn record_end(start: u64, len: u64, file_len: u64) -> Option<u64> {
-    start.checked_add(len).filter(|&end| end <= file_len)
+/// Skips a record body of `len` bytes; false when the input ends first (a
+/// length from a corrupt header may be anything).
+fn skip(reader: &mut impl BufRead, len: u64) -> io::Result<bool> {
+    Ok(io::copy(&mut reader.take(len), &mut io::sink())? == len)
 }
 
 /// Parses one `OVSDB <JSON|CLUSTER> <len> <sha1>` line; `None` at EOF or on
 /// anything else.
-fn read_header(reader: &mut BufReader<File>) -> io::Result<Option<(Format, u64)>> {
+fn read_header(reader: &mut impl BufRead) -> io::Result<Option<(Format, u64)>> {
     let mut line = Vec::new();
-    reader.by_ref().take(MAX_HEADER).read_until(b'\n', &mut line)?;
+    reader.take(MAX_HEADER).read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
         return Ok(None);
     }
@@ -134,43 +150,35 @@ fn parse_header(line: &[u8]) -> Option<(Format, u64)> {
     (sha1.len() == 40 && words.next().is_none()).then_some((format, len))
 }
 
-fn read_schema(reader: &mut BufReader<File>, format: Format, len: u64) -> Result<(String, String), DbFileError> {
-    let body = reader.by_ref().take(len);
-    let bad = |e: serde_json::Error| DbFileError::BadSchema(e.to_string());
-    let head = match format {
-        Format::Standalone => serde_json::from_reader::<_, SchemaHead>(body).map_err(bad)?,
-        Format::Clustered => {
-            serde_json::from_reader::<_, ClusterSnapshot>(body)
-                .map_err(bad)?
-                .prev_data
-                .ok_or(DbFileError::NoSnapshot)?
-                .0
-        }
+/// Parses the schema from the first record's body, streaming (a clustered
+/// snapshot holds the whole database), and consumes the body.
+fn read_schema(reader: &mut impl BufRead, format: Format, len: u64) -> Result<(String, String), DbFileError> {
+    let mut body = Counted { inner: reader.take(len), count: 0 };
+    let parsed = match format {
+        Format::Standalone => serde_json::from_reader::<_, SchemaHead>(&mut body).map(Some),
+        Format::Clustered => serde_json::from_reader::<_, ClusterSnapshot>(&mut body).map(|s| s.prev_data.map(|p| p.0)),
     };
+    io::copy(&mut body, &mut io::sink())?;
+    if body.count < len {
+        return Err(DbFileError::FirstRecordTorn);
+    }
+    let head = parsed.map_err(DbFileError::BadSchema)?.ok_or(DbFileError::NoSnapshot)?;
     Ok((head.name, head.version.unwrap_or_else(|| "unversioned".into())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
     fn record(kind: &str, json: &str) -> String {
         let body = format!("{json}\n");
         format!("OVSDB {kind} {} {}\n{body}", body.len(), "0".repeat(40))
-    }
-
-    fn write(contents: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        f.write_all(contents.as_bytes()).unwrap();
-        f
     }
 
     #[test]
     fn standalone_schema_and_records() {
         let text = record("JSON", r#"{"name":"OVN_Northbound","version":"7.0.0","tables":{}}"#)
             + &record("JSON", r#"{"NB_Global":{}}"#);
-        let info = inspect(write(&text).path()).unwrap();
+        let info = inspect(text.as_bytes()).unwrap();
         assert_eq!(info.format, Format::Standalone);
         assert_eq!((info.schema.as_str(), info.version.as_str()), ("OVN_Northbound", "7.0.0"));
         assert_eq!((info.records, info.torn_bytes()), (2, 0));
@@ -182,7 +190,7 @@ mod tests {
             "CLUSTER",
             r#"{"name":"OVN_Southbound","prev_data":[{"name":"OVN_Southbound","version":"20.27.0"},{"x":1}],"prev_term":1}"#,
         );
-        let info = inspect(write(&text).path()).unwrap();
+        let info = inspect(text.as_bytes()).unwrap();
         assert_eq!(info.format, Format::Clustered);
         assert_eq!(info.version, "20.27.0");
     }
@@ -190,14 +198,14 @@ mod tests {
     #[test]
     fn clustered_without_snapshot_says_so() {
         let text = record("CLUSTER", r#"{"name":"OVN_Southbound","local_address":"tcp:1.2.3.4:6644","server_id":"x"}"#);
-        assert!(matches!(inspect(write(&text).path()), Err(DbFileError::NoSnapshot)));
+        assert!(matches!(inspect(text.as_bytes()), Err(DbFileError::NoSnapshot)));
     }
 
     #[test]
     fn torn_tail_is_measured() {
         let complete = record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#);
         let torn = &record("JSON", r#"{"Bridge":{"x":{}}}"#)[..30];
-        let info = inspect(write(&(complete.clone() + torn)).path()).unwrap();
+        let info = inspect((complete.clone() + torn).as_bytes()).unwrap();
         assert_eq!(info.complete_len, complete.len() as u64);
         assert_eq!(info.torn_bytes(), 30);
     }
@@ -206,17 +214,37 @@ mod tests {
     fn absurd_lengths_are_a_torn_tail() {
         let complete = record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#);
         let text = complete.clone() + &format!("OVSDB JSON 18446744073709551615 {}\n{{}}\n", "0".repeat(40));
-        let info = inspect(write(&text).path()).unwrap();
+        let info = inspect(text.as_bytes()).unwrap();
         assert_eq!(info.complete_len, complete.len() as u64);
         let huge = format!("OVSDB JSON 18446744073709551615 {}\n{{}}\n", "0".repeat(40));
-        assert!(matches!(inspect(write(&huge).path()), Err(DbFileError::FirstRecordTorn)));
+        assert!(matches!(inspect(huge.as_bytes()), Err(DbFileError::FirstRecordTorn)));
+    }
+
+    /// A pipe or an archive member hands out a few bytes at a time.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(3);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streams_read_in_small_pieces() {
+        let complete = record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#) + &record("JSON", "{}");
+        let text = complete.clone() + "OVSDB JSON 99";
+        let info = inspect(Trickle(text.as_bytes())).unwrap();
+        assert_eq!((info.records, info.complete_len, info.file_len), (2, complete.len() as u64, text.len() as u64));
     }
 
     #[test]
     fn rejects_other_files() {
-        assert!(matches!(inspect(write("hello\n").path()), Err(DbFileError::NotOvsdb)));
-        assert!(matches!(inspect(write("").path()), Err(DbFileError::Empty)));
+        assert!(matches!(inspect("hello\n".as_bytes()), Err(DbFileError::NotOvsdb)));
+        assert!(matches!(inspect("".as_bytes()), Err(DbFileError::Empty)));
         let cut = &record("JSON", r#"{"name":"Open_vSwitch","version":"8.3.1"}"#)[..70];
-        assert!(matches!(inspect(write(cut).path()), Err(DbFileError::FirstRecordTorn)));
+        assert!(matches!(inspect(cut.as_bytes()), Err(DbFileError::FirstRecordTorn)));
     }
 }

@@ -4,18 +4,65 @@
 //! datapath cannot open become `dummy` and bridges with a controller stop
 //! failing open.
 
-use super::file::{self, Format};
+use super::file::{self, DbFileError, Format};
 use super::{client, schema};
 use crate::capture::DbKind;
 use crate::state::PreparedDb;
-use crate::tools;
-use crate::workdir::{remove_file_if_exists, Workdir};
-use anyhow::{Context, Result};
+use crate::tools::{self, ToolError};
+use crate::workdir::{remove_file_if_exists, IoContext, Workdir, WorkdirError};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
 use std::fs::{self, File};
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+    #[error("{} {source}", path.display())]
+    Inspect {
+        path: PathBuf,
+        #[source]
+        source: DbFileError,
+    },
+    #[error("cannot convert clustered {} to standalone", path.display())]
+    Standalone {
+        path: PathBuf,
+        #[source]
+        source: ToolError,
+    },
+    #[error("cannot upgrade {} from schema {from} to {to}", path.display())]
+    Upgrade {
+        path: PathBuf,
+        from: String,
+        to: String,
+        #[source]
+        source: ToolError,
+    },
+    #[error("cannot read {}", path.display())]
+    Query {
+        path: PathBuf,
+        #[source]
+        source: ToolError,
+    },
+    #[error("cannot update {}", path.display())]
+    Transact {
+        path: PathBuf,
+        #[source]
+        source: ToolError,
+    },
+    #[error("ovsdb-tool returned invalid JSON for {}", path.display())]
+    Reply {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot update {}: {error}", path.display())]
+    Refused { path: PathBuf, error: Value },
+}
+
+type Result<T, E = PrepareError> = std::result::Result<T, E>;
 
 /// Interface types ovs-vswitchd's dummy datapath replaces or handles itself;
 /// anything else (dpdk, dpdkvhostuser*, afxdp*, unknown types) is rewritten.
@@ -45,7 +92,11 @@ const DUMMY_SAFE_TYPES: &[&str] = &[
 pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<PreparedDb> {
     let source = workdir.collected_db(kind, collected_file);
     let target = workdir.replica_db(kind);
-    let info = file::inspect(&source).map_err(|e| anyhow::anyhow!("{} {e}", source.display()))?;
+    let inspect = |source: &Path| {
+        let file = File::open(source).map_err(DbFileError::from)?;
+        file::inspect(BufReader::new(file))
+    };
+    let info = inspect(&source).map_err(|e| PrepareError::Inspect { path: source.clone(), source: e })?;
     let mut changes = Vec::new();
     remove_file_if_exists(&target)?;
     if info.torn_bytes() > 0 {
@@ -60,7 +111,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
             let complete = workdir.replica_dir().join(format!("{}.clustered", kind.dir_name()));
             copy_prefix(&source, &complete, info.complete_len)?;
             tools::run("ovsdb-tool", [os("cluster-to-standalone"), target.as_os_str(), complete.as_os_str()])
-                .with_context(|| format!("cannot convert clustered {} to standalone", source.display()))?;
+                .map_err(|e| PrepareError::Standalone { path: source.clone(), source: e })?;
             fs::remove_file(&complete).ok();
             changes.push("converted from a clustered (RAFT) database to standalone".into());
         }
@@ -95,8 +146,9 @@ fn upgrade_schema(kind: DbKind, db: &Path, version: &str, changes: &mut Vec<Stri
             Ok(version.to_string())
         }
         Ordering::Less => {
-            tools::run("ovsdb-tool", [os("convert"), db.as_os_str(), schema_path.as_os_str()])
-                .with_context(|| format!("cannot upgrade {} from schema {version} to {local}", db.display()))?;
+            tools::run("ovsdb-tool", [os("convert"), db.as_os_str(), schema_path.as_os_str()]).map_err(|source| {
+                PrepareError::Upgrade { path: db.to_path_buf(), from: version.to_string(), to: local.clone(), source }
+            })?;
             changes.push(format!("upgraded schema {version} to the local {local}"));
             Ok(local)
         }
@@ -158,8 +210,8 @@ fn map_has_key(map: &Value, key: &str) -> bool {
 fn query(db: &Path, op: Value) -> Result<Vec<Value>> {
     let txn = json!(["Open_vSwitch", op]).to_string();
     let out = tools::run("ovsdb-tool", [os("query"), db.as_os_str(), os(&txn)])
-        .with_context(|| format!("cannot read {}", db.display()))?;
-    let reply: Value = serde_json::from_str(&out).context("ovsdb-tool query returned invalid JSON")?;
+        .map_err(|source| PrepareError::Query { path: db.to_path_buf(), source })?;
+    let reply = parse_reply(db, &out)?;
     Ok(reply[0]["rows"].as_array().cloned().unwrap_or_default())
 }
 
@@ -167,12 +219,16 @@ fn transact(db: &Path, ops: Vec<Value>) -> Result<()> {
     let mut txn = vec![json!("Open_vSwitch")];
     txn.extend(ops);
     let out = tools::run("ovsdb-tool", [os("transact"), db.as_os_str(), os(&Value::Array(txn).to_string())])
-        .with_context(|| format!("cannot update {}", db.display()))?;
-    let reply: Value = serde_json::from_str(&out).context("ovsdb-tool transact returned invalid JSON")?;
-    if let Some(err) = reply.as_array().into_iter().flatten().find_map(|r| r.get("error")) {
-        anyhow::bail!("cannot update {}: {err}", db.display());
+        .map_err(|source| PrepareError::Transact { path: db.to_path_buf(), source })?;
+    let reply = parse_reply(db, &out)?;
+    if let Some(error) = reply.as_array().into_iter().flatten().find_map(|r| r.get("error")) {
+        return Err(PrepareError::Refused { path: db.to_path_buf(), error: error.clone() });
     }
     Ok(())
+}
+
+fn parse_reply(db: &Path, out: &str) -> Result<Value> {
+    serde_json::from_str(out).map_err(|source| PrepareError::Reply { path: db.to_path_buf(), source })
 }
 
 fn os(s: &str) -> &std::ffi::OsStr {
@@ -181,8 +237,70 @@ fn os(s: &str) -> &std::ffi::OsStr {
 
 /// Copies the first `len` bytes of `source` to a new file `target`.
 fn copy_prefix(source: &Path, target: &Path, len: u64) -> Result<()> {
-    let mut input = File::open(source).with_context(|| format!("cannot read {}", source.display()))?.take(len);
-    let mut output = File::create(target).with_context(|| format!("cannot write {}", target.display()))?;
-    io::copy(&mut input, &mut output).with_context(|| format!("cannot copy {}", source.display()))?;
+    let mut input = File::open(source).at("read", source)?.take(len);
+    let mut output = File::create(target).at("write", target)?;
+    io::copy(&mut input, &mut output).at("copy", source)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A collected OVS database: a bridge with a controller, a DPDK port,
+    /// dpdk-init, and a torn last record; then prepared.
+    #[test]
+    fn working_copy_is_made_safe_and_the_original_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = Workdir::new(dir.path()).unwrap();
+        workdir.create().unwrap();
+        workdir.create_runtime_dirs().unwrap();
+        let (schema, _) = schema::installed(DbKind::Ovs).expect("Open vSwitch is installed (scripts/install-deps)");
+        let original = workdir.collected_db(DbKind::Ovs, "conf.db");
+        tools::run("ovsdb-tool", [os("create"), original.as_os_str(), schema.as_os_str()]).unwrap();
+        let txn = r#"["Open_vSwitch",
+            {"op":"insert","table":"Open_vSwitch","row":{"bridges":["named-uuid","br"],
+             "other_config":["map",[["dpdk-init","true"]]]}},
+            {"op":"insert","table":"Bridge","uuid-name":"br","row":{"name":"br0","ports":["named-uuid","p"],
+             "controller":["named-uuid","c"]}},
+            {"op":"insert","table":"Controller","uuid-name":"c","row":{"target":"tcp:192.0.2.1:6653"}},
+            {"op":"insert","table":"Port","uuid-name":"p","row":{"name":"dpdk0","interfaces":["named-uuid","i"]}},
+            {"op":"insert","table":"Interface","uuid-name":"i","row":{"name":"dpdk0","type":"dpdk"}}]"#;
+        tools::run("ovsdb-tool", [os("transact"), original.as_os_str(), os(txn)]).unwrap();
+        fs::OpenOptions::new().append(true).open(&original).unwrap().write_all(b"OVSDB JSON 99 x\n{").unwrap();
+        let before = fs::read(&original).unwrap();
+
+        let prepared = prepare(&workdir, DbKind::Ovs, "conf.db").unwrap();
+        assert_eq!(fs::read(&original).unwrap(), before, "the collected original is never modified");
+        let changes = prepared.changes.join("\n");
+        for expected in [
+            "dropped an incomplete last record (17 bytes",
+            "interface dpdk0: type dpdk replaced by dummy",
+            "other_config:dpdk-init removed",
+            "bridge br0: fail_mode secure (was standalone)",
+        ] {
+            assert!(changes.contains(expected), "{expected:?} not in:\n{changes}");
+        }
+        assert!(!prepared.converted());
+        let copy = workdir.replica_db(DbKind::Ovs);
+        let rows =
+            query(&copy, json!({"op": "select", "table": "Interface", "where": [], "columns": ["type"]})).unwrap();
+        assert_eq!(rows[0]["type"], "dummy");
+        let rows =
+            query(&copy, json!({"op": "select", "table": "Bridge", "where": [], "columns": ["fail_mode"]})).unwrap();
+        assert_eq!(rows[0]["fail_mode"], "secure");
+    }
+
+    #[test]
+    fn a_damaged_file_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = Workdir::new(dir.path()).unwrap();
+        workdir.create().unwrap();
+        workdir.create_runtime_dirs().unwrap();
+        fs::write(workdir.collected_db(DbKind::OvnNb, "nb.db"), "not a database\n").unwrap();
+        let err = prepare(&workdir, DbKind::OvnNb, "nb.db").unwrap_err();
+        assert!(matches!(err, PrepareError::Inspect { source: DbFileError::NotOvsdb, .. }), "{err}");
+        assert!(err.to_string().ends_with("db/ovn_nb/nb.db is not an OVSDB database file (it does not start with an \"OVSDB JSON\" or \"OVSDB CLUSTER\" header)"), "{err}");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod daemons;
 
+use crate::capture::manifest::Manifest;
 use crate::capture::DbKind;
 use crate::ovsdb::{bridges, prepare};
 use crate::sandbox::{self, Bind, Sandbox};
@@ -38,16 +39,18 @@ pub struct Started {
 /// Starts the replica of what is collected in `workdir`; returns when
 /// every daemon is ready.
 pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
-    let state = workdir.load_state()?;
-    if !workdir.exists() || state.collected.is_empty() {
-        bail!(
+    let nothing = || {
+        anyhow!(
             "nothing collected in {}; collect a database first, e.g. 'ovs-offline collect-db-ovs /path/to/conf.db'",
             workdir.root().display()
-        );
+        )
+    };
+    if !workdir.exists() {
+        return Err(nothing());
     }
     let Some(run_lock) = workdir.lock_run()? else {
         let w = workdir.root().display();
-        match state.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
+        match workdir.load_state()?.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
             Some(pid) => bail!(
                 "a replica is already running in {w} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, \
                  'ovs-offline stop' stops it"
@@ -55,7 +58,15 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             None => bail!("a replica is being started in {w} by another ovs-offline; wait for it, or stop it"),
         }
     };
-    let with_vswitchd = state.collected.contains_key(&DbKind::Ovs);
+    // Collected data stays as read until the working copies are made.
+    let Some(collect_lock) = workdir.try_lock_collect()? else {
+        bail!("collected data in {} is being changed by another ovs-offline; wait for it", workdir.root().display());
+    };
+    let collected = Manifest::load(workdir)?.collected;
+    if collected.is_empty() {
+        return Err(nothing());
+    }
+    let with_vswitchd = collected.contains_key(&DbKind::Ovs);
     let programs = Programs::find(with_vswitchd)?;
     crate::tools::find("ovsdb-tool")?;
     if with_vswitchd {
@@ -66,13 +77,14 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
 
     workdir.remove_runtime_files()?;
     workdir.create_runtime_dirs()?;
-    let prepared: Result<Vec<PreparedDb>> =
-        state.collected.iter().map(|(kind, collected)| prepare::prepare(workdir, *kind, &collected.file)).collect();
+    let prepared: Result<Vec<PreparedDb>, prepare::PrepareError> =
+        collected.iter().map(|(kind, db)| prepare::prepare(workdir, *kind, &db.file)).collect();
+    drop(collect_lock);
     let dbs = match prepared {
         Ok(dbs) => dbs,
         Err(e) => {
             let _ = workdir.remove_runtime_files();
-            return Err(e);
+            return Err(e.into());
         }
     };
     let run = RunState { started_at: now(), rootless: sandbox.rootless, dbs: dbs.clone(), ..Default::default() };

@@ -1,0 +1,516 @@
+//! The one way collected data enters a workdir. A [`CaptureWriter`] holds
+//! the collect lock, stages what a collector contributes (any subset of
+//! the OVS, NB and SB databases and the OpenFlow state) in
+//! `.capture.new/`, in the workdir's own layout, validating each item as it
+//! streams in, and on [`CaptureWriter::commit`] moves each staged part into
+//! place by rename and writes the manifest. Dropped without a commit — an
+//! error anywhere, a panic — it removes the staging directory, and the
+//! workdir itself when it created it: the workdir is left exactly as it
+//! was.
+
+use super::manifest::{Manifest, ManifestError};
+use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
+use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
+use crate::state::now;
+use crate::workdir::{remove_dir_if_exists, IoContext, Workdir, WorkdirError};
+use nix::fcntl::Flock;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("another ovs-offline is collecting into {}; wait for it to finish", .0.display())]
+    Busy(PathBuf),
+    #[error("a replica is running in {}; run 'ovs-offline stop' first or choose another working directory with -w", .0.display())]
+    Running(PathBuf),
+    #[error("{} database already collected in {} (from {previous}); use --force to replace it, or choose another working directory with -w", kind.schema_name(), workdir.display())]
+    DbCollected { kind: DbKind, workdir: PathBuf, previous: Box<Provenance> },
+    #[error("OpenFlow state already collected in {}; use --force to replace it, or choose another working directory with -w", .0.display())]
+    FlowsCollected(PathBuf),
+    #[error("cannot read {origin}")]
+    Read {
+        origin: Box<Provenance>,
+        #[source]
+        error: io::Error,
+    },
+    #[error("{origin} {error}")]
+    Db {
+        origin: Box<Provenance>,
+        #[source]
+        error: DbFileError,
+    },
+    #[error("{origin} is an {found} database, not {}; collect it with 'ovs-offline {} {origin}'", expected.schema_name(), DbKind::from_schema_name(found).map_or("", |k| k.collect_command()))]
+    OtherDb { origin: Box<Provenance>, expected: DbKind, found: String },
+    #[error("{origin} holds a {found} database, not {}; give {} the {} database file", expected.schema_name(), expected.collect_command(), expected.schema_name())]
+    NotADb { origin: Box<Provenance>, expected: DbKind, found: String },
+    #[error("{origin}: {path:?} is not a plain relative path; not collected")]
+    UnsafePath { origin: Box<Provenance>, path: PathBuf },
+}
+
+type Result<T, E = CaptureError> = std::result::Result<T, E>;
+
+/// One replaceable piece of a capture, a directory of the workdir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Db(DbKind),
+    Flows,
+}
+
+impl Part {
+    fn dir(self, workdir: &Workdir) -> PathBuf {
+        match self {
+            Part::Db(kind) => workdir.db_dir(kind),
+            Part::Flows => workdir.restore_flows_dir(),
+        }
+    }
+}
+
+/// A collect in progress: see the module documentation.
+pub struct CaptureWriter<'w> {
+    workdir: &'w Workdir,
+    /// `--force`: contributions replace what is collected.
+    replace: bool,
+    manifest: Manifest,
+    parts: Vec<Part>,
+    created_workdir: bool,
+    committed: bool,
+    _lock: Flock<File>,
+}
+
+impl<'w> CaptureWriter<'w> {
+    /// Creates the workdir if needed and takes its collect lock; refuses
+    /// while a replica runs there.
+    pub fn begin(workdir: &'w Workdir, replace: bool) -> Result<CaptureWriter<'w>> {
+        let created_workdir = !workdir.exists();
+        workdir.create()?;
+        let Some(lock) = workdir.try_lock_collect()? else {
+            return Err(CaptureError::Busy(workdir.root().to_path_buf()));
+        };
+        let mut writer = CaptureWriter {
+            workdir,
+            replace,
+            manifest: Manifest::default(),
+            parts: Vec::new(),
+            created_workdir,
+            committed: false,
+            _lock: lock,
+        };
+        if workdir.is_running()? {
+            return Err(CaptureError::Running(workdir.root().to_path_buf()));
+        }
+        // Left by a collect that was killed: never committed, never used.
+        remove_dir_if_exists(&workdir.capture_staging())?;
+        remove_dir_if_exists(&workdir.capture_replaced())?;
+        writer.manifest = Manifest::load(workdir)?;
+        Ok(writer)
+    }
+
+    /// Streams a database of `kind` into staging, inspecting and hashing it
+    /// on the way, and checks it is one. `name` is the original file name
+    /// (kept when it is a plain one).
+    pub fn stage_db(&mut self, kind: DbKind, input: impl Read, name: &str, origin: Provenance) -> Result<CollectedDb> {
+        if let (Some(previous), false) = (self.manifest.collected.get(&kind), self.replace) {
+            return Err(CaptureError::DbCollected {
+                kind,
+                workdir: self.workdir.root().to_path_buf(),
+                previous: Box::new(previous.source.clone()),
+            });
+        }
+        let file = plain_file_name(name).unwrap_or("db.db").to_string();
+        let dir = self.staged_dir(Part::Db(kind))?;
+        let staged = stage_file(&dir.join(&file), input, |tee| file::inspect(tee))?;
+        let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
+        check_schema(kind, &info, &origin)?;
+        let mut notes = Vec::new();
+        if info.torn_bytes() > 0 {
+            notes.push(format!(
+                "the last {} bytes are an incomplete record (file copied while being written); start will drop them",
+                info.torn_bytes()
+            ));
+        }
+        let db = CollectedDb {
+            source: origin,
+            file,
+            size: staged.size,
+            sha256: staged.sha256,
+            schema: info.schema,
+            version: info.version,
+            clustered: info.format == Format::Clustered,
+            collected_at: now(),
+            notes,
+        };
+        self.mark(Part::Db(kind));
+        self.manifest.collected.insert(kind, db.clone());
+        Ok(db)
+    }
+
+    /// Starts staging the OpenFlow state collected from `origin`.
+    pub fn begin_flows(&mut self, origin: Provenance) -> Result<()> {
+        if self.manifest.flows.is_some() && !self.replace {
+            return Err(CaptureError::FlowsCollected(self.workdir.restore_flows_dir()));
+        }
+        self.staged_dir(Part::Flows)?;
+        self.manifest.flows =
+            Some(CollectedFlows { source: origin, files: Vec::new(), collected_at: now(), notes: Vec::new() });
+        self.mark(Part::Flows);
+        Ok(())
+    }
+
+    /// Streams one file of OpenFlow state to `relative` under the staged
+    /// `restore_flows/` (after [`CaptureWriter::begin_flows`]).
+    pub fn stage_flow_file(&mut self, relative: &Path, input: impl Read, origin: Provenance) -> Result<()> {
+        if !is_plain_relative(relative) {
+            return Err(CaptureError::UnsafePath { origin: Box::new(origin), path: relative.to_path_buf() });
+        }
+        let dest = self.workdir.staged(&self.workdir.restore_flows_dir().join(relative));
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at("create", parent)?;
+        }
+        let staged = stage_file(&dest, input, |tee| io::copy(tee, &mut io::sink()))?;
+        staged.read.map_err(|error| CaptureError::Read { origin: Box::new(origin.clone()), error })?;
+        let file =
+            CollectedFile { path: relative.to_path_buf(), size: staged.size, sha256: staged.sha256, source: origin };
+        self.flows_mut().files.push(file);
+        Ok(())
+    }
+
+    /// The staged `restore_flows/`, for the collector to validate.
+    pub fn staged_flows_dir(&self) -> PathBuf {
+        self.workdir.staged(&self.workdir.restore_flows_dir())
+    }
+
+    /// A note about the staged OpenFlow state.
+    pub fn note_flows(&mut self, note: String) {
+        self.flows_mut().notes.push(note);
+    }
+
+    /// A note about the capture as a whole.
+    pub fn note(&mut self, note: String) {
+        self.manifest.notes.push(note);
+    }
+
+    /// What the collector learnt about the source system.
+    pub fn source_system(&mut self, source: SourceSystem) {
+        self.manifest.source.merge(source);
+    }
+
+    /// Moves every staged part into place and writes the manifest; on any
+    /// error puts back what it moved.
+    pub fn commit(mut self) -> Result<Manifest> {
+        let replaced = self.workdir.capture_replaced();
+        fs::create_dir_all(&replaced).at("create", &replaced)?;
+        let mut moved = Vec::new();
+        let result = self.parts.iter().try_for_each(|&part| {
+            let had_old = self.swap_in(part)?;
+            moved.push((part, had_old));
+            Ok::<_, WorkdirError>(())
+        });
+        let result = result.and_then(|()| self.manifest.save(self.workdir));
+        if let Err(e) = result {
+            let restored = moved.iter().rev().all(|&(part, had_old)| self.swap_back(part, had_old));
+            if restored {
+                let _ = remove_dir_if_exists(&replaced);
+            }
+            return Err(e.into());
+        }
+        self.committed = true;
+        let _ = remove_dir_if_exists(&replaced);
+        let _ = remove_dir_if_exists(&self.workdir.capture_staging());
+        Ok(std::mem::take(&mut self.manifest))
+    }
+
+    /// Moves the current `part` aside (if any) and the staged one in its
+    /// place; true when there was a current one.
+    fn swap_in(&self, part: Part) -> Result<bool, WorkdirError> {
+        let target = part.dir(self.workdir);
+        let had_old = target.exists();
+        if had_old {
+            let aside = self.aside(&target)?;
+            fs::rename(&target, &aside).at("replace", &target)?;
+        }
+        fs::rename(self.workdir.staged(&target), &target).at("create", &target)?;
+        Ok(had_old)
+    }
+
+    /// Undoes [`CaptureWriter::swap_in`]; false when the old part could
+    /// not be put back (it then stays in [`Workdir::capture_replaced`]).
+    fn swap_back(&self, part: Part, had_old: bool) -> bool {
+        let target = part.dir(self.workdir);
+        let _ = fs::rename(&target, self.workdir.staged(&target));
+        !had_old || fs::rename(self.workdir.replaced(&target), &target).is_ok()
+    }
+
+    fn aside(&self, target: &Path) -> Result<PathBuf, WorkdirError> {
+        let aside = self.workdir.replaced(target);
+        if let Some(parent) = aside.parent() {
+            fs::create_dir_all(parent).at("create", parent)?;
+        }
+        Ok(aside)
+    }
+
+    /// Creates the staged twin of `part`'s directory.
+    fn staged_dir(&self, part: Part) -> Result<PathBuf, WorkdirError> {
+        let dir = self.workdir.staged(&part.dir(self.workdir));
+        remove_dir_if_exists(&dir)?;
+        fs::create_dir_all(&dir).at("create", &dir)?;
+        Ok(dir)
+    }
+
+    fn mark(&mut self, part: Part) {
+        if !self.parts.contains(&part) {
+            self.parts.push(part);
+        }
+    }
+
+    fn flows_mut(&mut self) -> &mut CollectedFlows {
+        self.manifest.flows.get_or_insert_with(|| CollectedFlows {
+            source: Provenance::File { path: PathBuf::new() },
+            files: Vec::new(),
+            collected_at: now(),
+            notes: Vec::new(),
+        })
+    }
+}
+
+impl Drop for CaptureWriter<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let _ = remove_dir_if_exists(&self.workdir.capture_staging());
+        if self.created_workdir {
+            let _ = remove_dir_if_exists(self.workdir.root());
+        }
+    }
+}
+
+fn check_schema(expected: DbKind, info: &DbFileInfo, origin: &Provenance) -> Result<()> {
+    if info.schema == expected.schema_name() {
+        return Ok(());
+    }
+    let (origin, found) = (Box::new(origin.clone()), info.schema.clone());
+    match DbKind::from_schema_name(&found) {
+        Some(_) => Err(CaptureError::OtherDb { origin, expected, found }),
+        None => Err(CaptureError::NotADb { origin, expected, found }),
+    }
+}
+
+/// `name` when it is a plain, visible file name.
+fn plain_file_name(name: &str) -> Option<&str> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains('/') && !name.contains('\0');
+    plain.then_some(name)
+}
+
+/// Relative, without `..`, `.` or a root: it stays below where it is joined.
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().next().is_some() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// A file streamed into staging: its size and sha256, and what the reader
+/// given to [`stage_file`] made of it.
+struct Staged<T> {
+    size: u64,
+    sha256: String,
+    read: T,
+}
+
+/// Streams `input` into the new file `dest` through `read`, which must
+/// read it to its end (an error reading `input` is its to return), hashing
+/// on the way. Failing to write `dest` is a workdir error.
+fn stage_file<T>(dest: &Path, mut input: impl Read, read: impl FnOnce(&mut Tee<'_>) -> T) -> Result<Staged<T>> {
+    let out = File::create_new(dest).at("create", dest)?;
+    let mut tee =
+        Tee { input: &mut input, out: BufWriter::new(out), hasher: Sha256::new(), size: 0, write_error: None };
+    let read = read(&mut tee);
+    let flushed = tee.out.flush();
+    if let Some(error) = tee.write_error.take() {
+        return Err(WorkdirError::Io { action: "write", path: dest.to_path_buf(), source: error }.into());
+    }
+    flushed.at("write", dest)?;
+    let sha256 = tee.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Staged { size: tee.size, sha256, read })
+}
+
+/// Copies what is read through it to the staged file and the hash.
+struct Tee<'a> {
+    input: &'a mut dyn Read,
+    out: BufWriter<File>,
+    hasher: Sha256,
+    size: u64,
+    /// Set when writing the staged copy failed; the reader then sees an
+    /// error too, and the caller reports this one.
+    write_error: Option<io::Error>,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.input.read(buf)?;
+        if let Err(e) = self.out.write_all(&buf[..n]) {
+            let message = e.to_string();
+            self.write_error = Some(e);
+            return Err(io::Error::other(message));
+        }
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn db(schema: &str) -> Vec<u8> {
+        let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
+        format!("OVSDB JSON {} {}\n{body}", body.len(), "0".repeat(40)).into_bytes()
+    }
+
+    fn origin(name: &str) -> Provenance {
+        Provenance::File { path: PathBuf::from("/cases/1").join(name) }
+    }
+
+    /// Every path below `dir` with its mode and contents.
+    fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
+        let mut tree = BTreeMap::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(path) = pending.pop() {
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let contents = if meta.is_file() { fs::read(&path).unwrap() } else { Vec::new() };
+            if meta.is_dir() {
+                pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            }
+            tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), (meta.permissions().mode(), contents));
+        }
+        tree
+    }
+
+    /// A workdir holding an OVS database and OpenFlow state.
+    fn collected() -> (tempfile::TempDir, Workdir) {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = Workdir::new(&dir.path().join("work")).unwrap();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "conf.db", origin("conf.db")).unwrap();
+        capture.begin_flows(origin("flows")).unwrap();
+        let dump = Path::new("ovs-save.x/br-int.flows.dump");
+        capture.stage_flow_file(dump, &b"priority=0 actions=drop\n"[..], origin("flows/x")).unwrap();
+        capture.commit().unwrap();
+        (dir, workdir)
+    }
+
+    /// Hands out `good` bytes, then fails like a dying disk or pipe.
+    struct Failing<'a>(&'a [u8]);
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("input/output error"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_failure_mid_collect_leaves_the_workdir_as_it_was() {
+        let (_dir, workdir) = collected();
+        let before = snapshot(workdir.root());
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "other.db", origin("other.db")).unwrap();
+        capture.stage_db(DbKind::OvnNb, &db("OVN_Northbound")[..], "nb.db", origin("nb.db")).unwrap();
+        capture.begin_flows(origin("flows2")).unwrap();
+        let err =
+            capture.stage_flow_file(Path::new("br-int.flows.dump"), Failing(b"priority=1"), origin("f")).unwrap_err();
+        assert!(err.to_string().starts_with("cannot read /cases/1/f"), "{err}");
+        drop(capture);
+        assert_eq!(snapshot(workdir.root()), before);
+
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        let err = capture.stage_db(DbKind::OvnSb, &db("OVN_Northbound")[..], "sb.db", origin("sb.db")).unwrap_err();
+        assert!(err.to_string().contains("collect it with 'ovs-offline collect-db-ovn-nb /cases/1/sb.db'"), "{err}");
+        drop(capture);
+        assert_eq!(snapshot(workdir.root()), before);
+    }
+
+    #[test]
+    fn a_failed_commit_puts_back_what_it_moved() {
+        let (_dir, workdir) = collected();
+        // The manifest cannot be written: the commit fails after moving
+        // the staged parts into place.
+        fs::create_dir(workdir.capture_manifest().with_extension("tmp")).unwrap();
+        let before = snapshot(workdir.root());
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "other.db", origin("other.db")).unwrap();
+        capture.begin_flows(origin("flows2")).unwrap();
+        capture.stage_flow_file(Path::new("br-ex.flows.dump"), &b""[..], origin("f")).unwrap();
+        assert!(capture.commit().is_err());
+        assert_eq!(snapshot(workdir.root()), before);
+    }
+
+    #[test]
+    fn collectors_add_halves_and_replace_only_with_force() {
+        let (_dir, workdir) = collected();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        capture.stage_db(DbKind::OvnSb, &db("OVN_Southbound")[..], "ovnsb_db.db", origin("ovnsb_db.db")).unwrap();
+        capture.note("the ovn_central plugin timed out".into());
+        capture.source_system(SourceSystem { hostname: Some("node1".into()), ..SourceSystem::default() });
+        let err = capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "conf.db", origin("conf.db")).unwrap_err();
+        assert!(err.to_string().contains("already collected") && err.to_string().contains("(from /cases/1/conf.db)"));
+        assert!(matches!(capture.begin_flows(origin("f")), Err(CaptureError::FlowsCollected(_))));
+        let manifest = capture.commit().unwrap();
+        assert_eq!(manifest.collected.keys().copied().collect::<Vec<_>>(), [DbKind::Ovs, DbKind::OvnSb]);
+        assert_eq!(manifest.source.hostname.as_deref(), Some("node1"));
+        assert_eq!(Manifest::load(&workdir).unwrap().notes, ["the ovn_central plugin timed out"]);
+        assert!(workdir.restore_flows_dir().join("ovs-save.x/br-int.flows.dump").exists(), "flows kept");
+
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        let db = capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "other.db", origin("other.db")).unwrap();
+        assert_eq!((db.size, db.sha256.len()), (db.size, 64));
+        capture.commit().unwrap();
+        assert!(!workdir.collected_db(DbKind::Ovs, "conf.db").exists(), "replaced whole");
+        assert!(workdir.collected_db(DbKind::Ovs, "other.db").exists());
+        assert!(!workdir.capture_staging().exists() && !workdir.capture_replaced().exists());
+    }
+
+    #[test]
+    fn a_workdir_made_for_a_failed_collect_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = Workdir::new(&dir.path().join("new")).unwrap();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        assert!(capture.stage_db(DbKind::Ovs, &b"hello\n"[..], "conf.db", origin("conf.db")).is_err());
+        drop(capture);
+        assert!(!workdir.exists());
+    }
+
+    #[test]
+    fn names_stay_inside_the_workdir() {
+        let (_dir, workdir) = collected();
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        capture.begin_flows(origin("f")).unwrap();
+        for hostile in ["../x", "/etc/passwd", "a/../../x", ""] {
+            let err = capture.stage_flow_file(Path::new(hostile), &b""[..], origin("f")).unwrap_err();
+            assert!(matches!(err, CaptureError::UnsafePath { .. }), "{hostile}: {err}");
+        }
+        let db = capture.stage_db(DbKind::OvnNb, &db("OVN_Northbound")[..], "../../nb.db", origin("nb")).unwrap();
+        assert_eq!(db.file, "db.db");
+    }
+
+    #[test]
+    fn a_running_replica_or_another_collect_is_refused() {
+        let (_dir, workdir) = collected();
+        let capture = CaptureWriter::begin(&workdir, false).unwrap();
+        assert!(matches!(CaptureWriter::begin(&workdir, false), Err(CaptureError::Busy(_))));
+        drop(capture);
+        let _run = workdir.try_lock_run().unwrap().unwrap();
+        assert!(matches!(CaptureWriter::begin(&workdir, false), Err(CaptureError::Running(_))));
+    }
+}
