@@ -47,9 +47,10 @@ pub enum LoadError {
 
 type Result<T, E = LoadError> = std::result::Result<T, E>;
 
-/// The error for a file that cannot be opened for reading.
-fn read_error(path: &Path) -> impl FnOnce(io::Error) -> LoadError + '_ {
-    move |source| LoadError::Read { path: path.to_path_buf(), source }
+impl LoadError {
+    fn read(path: &Path) -> impl FnOnce(io::Error) -> LoadError + '_ {
+        move |source| LoadError::Read { path: path.to_path_buf(), source }
+    }
 }
 
 /// How `ovs-ofctl` names its input in parse errors when reading stdin.
@@ -136,7 +137,7 @@ pub struct Share {
 
 impl Share {
     fn reader(&self) -> Result<BufReader<io::Take<File>>> {
-        let mut file = File::open(&self.path).map_err(read_error(&self.path))?;
+        let mut file = File::open(&self.path).map_err(LoadError::read(&self.path))?;
         file.seek(SeekFrom::Start(self.start))?;
         Ok(BufReader::with_capacity(1 << 16, file.take(self.len)))
     }
@@ -331,7 +332,7 @@ impl Loader<'_> {
 }
 
 fn lines(file: &Path) -> Result<std::io::Lines<BufReader<File>>> {
-    Ok(BufReader::new(File::open(file).map_err(read_error(file))?).lines())
+    Ok(BufReader::new(File::open(file).map_err(LoadError::read(file))?).lines())
 }
 
 fn first_line(file: &Path) -> Result<String> {
