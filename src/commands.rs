@@ -6,9 +6,9 @@ use crate::capture::manifest::Manifest;
 use crate::capture::DbKind;
 use crate::cli;
 use crate::collect;
-use crate::replay::{self, Replay};
+use crate::replay::{self, ReplayReport};
 use crate::replica::{self, StartOptions, Stopped};
-use crate::report::{Show, Status};
+use crate::report::{self, Show, Status};
 use crate::workdir::{write_atomic, Workdir};
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::PermissionsExt;
@@ -75,7 +75,7 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     write_atomic(&script, activate::script(workdir).as_bytes())?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
-    let replay = has_ovs_db.then(|| replay::restore(workdir));
+    let replay = has_ovs_db.then(|| restore_flows(workdir));
     if !has_ovs_db && Manifest::load(workdir)?.flows.is_some() {
         println!(
             "note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one"
@@ -93,15 +93,27 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     outcome
 }
 
+/// Replays the collected OpenFlow state and records the result in the run
+/// state (for `status`).
+fn restore_flows(workdir: &Workdir) -> Result<ReplayReport> {
+    let replay = replay::run(workdir)?;
+    workdir.update_state(|s| {
+        if let Some(run) = &mut s.run {
+            run.restore = replay.bridges.clone();
+        }
+    })?;
+    Ok(replay)
+}
+
 /// Prints what flow replay restored; fails when a bridge with dumped flows
 /// got none.
-fn report_replay(workdir: &Workdir, replay: Replay) -> Result<()> {
+fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
     if replay.bridges.is_empty() && replay.notes.is_empty() {
         return Ok(());
     }
     println!("* OpenFlow state restored from {}:", workdir.restore_flows_dir().display());
     for bridge in &replay.bridges {
-        println!("{}", replay::summary(workdir, bridge));
+        println!("{}", report::restore_summary(workdir, bridge));
         for note in &bridge.notes {
             println!("  note: {note}");
         }

@@ -1,10 +1,12 @@
 //! What `start`, `show` and `status` print: the sockets and commands of a
-//! replica (as the original tool printed them) and the state of its
-//! daemons, databases and bridges, as text or JSON.
+//! replica (as the original tool printed them), the state of its daemons,
+//! databases and bridges, as text or JSON, and what flow replay restored
+//! ([`restore_summary`]; read from its result, never by running it).
 
 use crate::capture::manifest::Manifest;
 use crate::capture::DbKind;
-use crate::state::{BridgeRestore, DaemonState, PreparedDb, State};
+use crate::replay::BridgeRestore;
+use crate::state::{DaemonState, PreparedDb, State};
 use crate::workdir::Workdir;
 use anyhow::Result;
 use serde::Serialize;
@@ -233,7 +235,7 @@ impl Status {
         if !self.restore.is_empty() {
             let _ = writeln!(s, "OpenFlow state restored at start:");
             for r in &self.restore {
-                let _ = writeln!(s, "  {}", crate::replay::summary(workdir, r));
+                let _ = writeln!(s, "  {}", restore_summary(workdir, r));
             }
         }
         if !self.running && self.capture.is_empty() {
@@ -250,6 +252,36 @@ impl Status {
         }
         s
     }
+}
+
+/// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
+/// 1/1 meters, TLV map 1 entry`.
+pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
+    if let Some(error) = &r.error {
+        return format!("{}: not restored: {error}", r.bridge);
+    }
+    let mut line = format!("{}: {}/{} flows", r.bridge, r.flows.restored, r.flows.expected);
+    if let Some(log) = &r.errors_log {
+        let shown = log.strip_prefix(workdir.root()).unwrap_or(log);
+        line.push_str(&format!(" ({} rejected, see {})", r.rejected, shown.display()));
+    }
+    line.push_str(&format!(
+        ", {}/{} groups, {}/{} meters",
+        r.groups.restored, r.groups.expected, r.meters.restored, r.meters.expected
+    ));
+    match r.tlv_entries {
+        0 => {}
+        1 => line.push_str(", TLV map 1 entry"),
+        n => line.push_str(&format!(", TLV map {n} entries")),
+    }
+    if !r.placeholder_meters.is_empty() {
+        let ids: Vec<String> = r.placeholder_meters.iter().map(u32::to_string).collect();
+        line.push_str(&format!(
+            "; placeholder meters {} (missing from the capture, they drop nothing)",
+            ids.join(", ")
+        ));
+    }
+    line
 }
 
 fn daemon_status(d: &DaemonState) -> DaemonStatus {

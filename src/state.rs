@@ -5,6 +5,7 @@
 //! Plain data; reading and writing it belongs to [`crate::workdir`].
 
 use crate::capture::DbKind;
+pub use crate::replay::report::{BridgeRestore, Count};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -29,36 +30,6 @@ pub struct RunState {
     /// What flow replay restored, per bridge.
     #[serde(default)]
     pub restore: Vec<BridgeRestore>,
-}
-
-/// Expected (in the dumps) and restored (in the replica) entries.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count {
-    pub expected: usize,
-    pub restored: usize,
-}
-
-/// The OpenFlow state restored on one bridge.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-pub struct BridgeRestore {
-    pub bridge: String,
-    /// OpenFlow version used (`-O`).
-    pub version: String,
-    pub flows: Count,
-    pub groups: Count,
-    pub meters: Count,
-    pub tlv_entries: usize,
-    /// Lines OVS refused (flows, groups and meters), listed in `errors_log`.
-    pub rejected: usize,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub placeholder_meters: Vec<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errors_log: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// Why the restore of this bridge stopped, when it did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// A database as the replica serves it.

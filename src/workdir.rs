@@ -299,6 +299,36 @@ impl Workdir {
         write_atomic(&self.state_file(), &to_json(&state))?;
         Ok(out)
     }
+
+    // replay paths
+
+    /// `replica/flows/<bridge>/groups`: the bridge's normalised group dump.
+    pub fn replay_groups(&self, bridge: &str) -> PathBuf {
+        self.replay_dir(bridge).join("groups")
+    }
+
+    /// `replica/flows/<bridge>/share.<share>/`: scratch space for one share
+    /// of the bridge's flow dump.
+    pub fn replay_share_dir(&self, bridge: &str, share: usize) -> PathBuf {
+        self.replay_dir(bridge).join(format!("share.{share}"))
+    }
+
+    /// `…/share.<share>/stderr`: what `ovs-ofctl add-flows` said of the share.
+    pub fn replay_share_stderr(&self, bridge: &str, share: usize) -> PathBuf {
+        self.replay_share_dir(bridge, share).join("stderr")
+    }
+
+    /// `…/share.<share>/share`: the share normalised again, when OVS refused
+    /// part of it.
+    pub fn replay_share_copy(&self, bridge: &str, share: usize) -> PathBuf {
+        self.replay_share_dir(bridge, share).join("share")
+    }
+
+    /// `…/share.<share>/piece.<piece>`: a part of the share split off while
+    /// isolating the lines OVS refused.
+    pub fn replay_share_piece(&self, bridge: &str, share: usize, piece: usize) -> PathBuf {
+        self.replay_share_dir(bridge, share).join(format!("piece.{piece}"))
+    }
 }
 
 /// Pretty JSON of plain data (maps keyed by strings or enums), which

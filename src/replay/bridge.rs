@@ -2,17 +2,77 @@
 //! flows reference groups and meters, and tunnel metadata fields need
 //! their TLV mapping), then counts what the bridge holds.
 
-use super::load::{self, Rejected, Target};
+use super::load::{self, LoadError, Rejected, Target};
+use super::report::BridgeRestore;
 use crate::capture::flows::{BridgeDumps, Dump};
 use crate::ofp_text::tlv::TlvMapping;
 use crate::ofp_text::{groups, meters, tables, tlv, DumpStats, OfVersion};
 use crate::ovsdb::bridges::Bridge;
-use crate::state::BridgeRestore;
+use crate::tools::ToolError;
 use crate::workdir::Workdir;
-use anyhow::{Context, Result};
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Why the restore of one bridge stopped (recorded with the bridge; the
+/// other bridges stand).
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot normalise {}", path.display())]
+    Normalise {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot clear the bridge's flow table")]
+    ClearFlows(#[source] ToolError),
+    #[error("cannot count {what}")]
+    Count {
+        what: &'static str,
+        #[source]
+        source: ToolError,
+    },
+    #[error("bridge restore panicked")]
+    Panicked,
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+type Result<T, E = BridgeError> = std::result::Result<T, E>;
+
+impl BridgeError {
+    fn read(path: &Path) -> impl FnOnce(io::Error) -> BridgeError + '_ {
+        move |source| BridgeError::Read { path: path.to_path_buf(), source }
+    }
+
+    fn create(path: &Path) -> impl FnOnce(io::Error) -> BridgeError + '_ {
+        move |source| BridgeError::Create { path: path.to_path_buf(), source }
+    }
+
+    fn count(what: &'static str) -> impl FnOnce(ToolError) -> BridgeError {
+        move |source| BridgeError::Count { what, source }
+    }
+}
 
 /// A flow dump goes in as one bundle per share of about this size, fed one
 /// after the other so that parsing (ovs-ofctl) and committing (vswitchd)
@@ -38,7 +98,7 @@ fn highest_allowed(db: &Bridge) -> OfVersion {
 /// OVN's integration bridge on a geneve chassis.
 pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: bool) -> Result<BridgeRestore> {
     let scratch = workdir.replay_dir(&db.name);
-    fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
+    fs::create_dir_all(&scratch).map_err(BridgeError::create(&scratch))?;
     let mut report = BridgeRestore { bridge: db.name.clone(), ..Default::default() };
     let target = target(workdir, dumps, db, &mut report);
     report.version = target.version.to_string();
@@ -47,7 +107,8 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     report.tlv_entries = restore_tlv_map(&target, dumps, ovn_geneve, &mut report.notes)?;
     let version = highest_allowed(db);
     if let Some(dump) = &dumps.groups {
-        report.groups.expected = restore_groups(&target, version, dump, &scratch, &mut rejected, &mut report.notes)?;
+        let file = workdir.replay_groups(&db.name);
+        report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
     }
     match &dumps.meters {
         Some(dump) if version >= OfVersion::OpenFlow13 => {
@@ -60,7 +121,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         None => {}
     }
     if let Some(dump) = &dumps.flows {
-        let outcome = restore_flows(&target, dump, &scratch, &mut report)?;
+        let outcome = restore_flows(workdir, &target, dump, &mut report)?;
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
         if outcome.permissive > 0 {
@@ -117,7 +178,7 @@ fn ovn_geneve_mapping() -> TlvMapping {
 fn restore_tlv_map(target: &Target, dumps: &BridgeDumps, ovn_geneve: bool, notes: &mut Vec<String>) -> Result<usize> {
     let mut mappings = dumps.tlv_map.clone();
     if let Some(dump) = &dumps.tlv_dump {
-        let text = fs::read_to_string(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?;
+        let text = fs::read_to_string(&dump.path).map_err(BridgeError::read(&dump.path))?;
         match tlv::parse_tlv_map(&text) {
             Ok(parsed) => mappings.extend(parsed.into_iter().filter(|m| !dumps.tlv_map.contains(m))),
             Err(e) => notes.push(format!("TLV map dump {} unreadable: {e}", dump.path.display())),
@@ -165,21 +226,20 @@ fn restore_groups(
     target: &Target,
     version: OfVersion,
     dump: &Dump,
-    scratch: &Path,
+    file: &Path,
     rejected: &mut Vec<Rejected>,
     notes: &mut Vec<String>,
 ) -> Result<usize> {
-    let file = scratch.join("groups");
-    let input = File::open(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?;
-    let stats = groups::normalise_groups(BufReader::new(input), BufWriter::new(File::create(&file)?))
-        .with_context(|| format!("cannot normalise {}", dump.path.display()))?;
+    let input = File::open(&dump.path).map_err(BridgeError::read(&dump.path))?;
+    let stats = groups::normalise_groups(BufReader::new(input), BufWriter::new(File::create(file)?))
+        .map_err(|source| BridgeError::Normalise { path: dump.path.clone(), source })?;
     note_incomplete(dump, &stats, "groups", notes);
     if stats.written == 0 {
         return Ok(0);
     }
     if let Some(dumped) = dump.version.filter(|v| *v < OfVersion::OpenFlow15) {
         let (mut select, mut method) = (false, false);
-        for line in BufReader::new(File::open(&file)?).lines() {
+        for line in BufReader::new(File::open(file)?).lines() {
             let line = line?;
             select |= line.contains("type=select");
             method |= line.contains("selection_method=");
@@ -200,7 +260,7 @@ fn restore_groups(
     if target.ofctl(version, "add-groups", &args).is_err() {
         // One at a time while that makes progress: a group may chain to
         // one listed after it.
-        let mut pending: Vec<String> = BufReader::new(File::open(&file)?).lines().collect::<Result<_, _>>()?;
+        let mut pending: Vec<String> = BufReader::new(File::open(file)?).lines().collect::<Result<_, _>>()?;
         loop {
             let failed: Vec<Rejected> = pending
                 .iter()
@@ -226,7 +286,7 @@ fn restore_meters(
     rejected: &mut Vec<Rejected>,
     notes: &mut Vec<String>,
 ) -> Result<usize> {
-    let input = File::open(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?;
+    let input = File::open(&dump.path).map_err(BridgeError::read(&dump.path))?;
     let meters = match meters::parse_meters(BufReader::new(input)) {
         Ok(meters) => meters,
         Err(e) => {
@@ -242,19 +302,19 @@ fn restore_meters(
     Ok(meters.len())
 }
 
-fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut BridgeRestore) -> Result<load::Outcome> {
+fn restore_flows(workdir: &Workdir, target: &Target, dump: &Dump, report: &mut BridgeRestore) -> Result<load::Outcome> {
     // The replica's bridge may hold vswitchd's default NORMAL flow: the
     // dump alone decides what the table holds.
-    target.ofctl(target.version, "del-flows", &[]).context("cannot clear the bridge's flow table")?;
-    let size = fs::metadata(&dump.path).with_context(|| format!("cannot read {}", dump.path.display()))?.len();
+    target.ofctl(target.version, "del-flows", &[]).map_err(BridgeError::ClearFlows)?;
+    let size = fs::metadata(&dump.path).map_err(BridgeError::read(&dump.path))?.len();
     let shares = shares(&dump.path, size, size.div_ceil(SHARE_BYTES).clamp(1, MAX_SHARES) as usize)?;
     // Shares are fed one after the other: ovs-ofctl parses share i+1 while
     // vswitchd commits share i; all are awaited at the end.
     let mut feedings = Vec::new();
-    for (i, &(start, len)) in shares.iter().enumerate() {
-        let dir = scratch.join(format!("share.{i}"));
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        feedings.push(load::feed(target, load::Share { path: dump.path.clone(), start, len }, &dir)?);
+    for (index, &(start, len)) in shares.iter().enumerate() {
+        let dir = workdir.replay_share_dir(&target.bridge, index);
+        fs::create_dir_all(&dir).map_err(BridgeError::create(&dir))?;
+        feedings.push(load::feed(workdir, target, load::Share { path: dump.path.clone(), index, start, len })?);
     }
     let mut stats = DumpStats::default();
     let mut total = load::Outcome::default();
@@ -277,7 +337,7 @@ fn restore_flows(target: &Target, dump: &Dump, scratch: &Path, report: &mut Brid
 
 /// Splits the file into `n` contiguous byte ranges starting at line starts.
 fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
-    let mut file = BufReader::new(File::open(path).with_context(|| format!("cannot read {}", path.display()))?);
+    let mut file = BufReader::new(File::open(path).map_err(BridgeError::read(path))?);
     let mut starts = vec![0u64];
     for i in 1..n as u64 {
         let mut at = (size * i / n as u64).max(*starts.last().unwrap_or(&0));
@@ -293,14 +353,14 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
 /// Counts flows, groups and meters the bridge holds now; `version` is the
 /// bridge's most expressive one.
 fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
-    let tables = target.ofctl(target.version, "dump-tables", &[]).context("cannot count flows")?;
+    let tables = target.ofctl(target.version, "dump-tables", &[]).map_err(BridgeError::count("flows"))?;
     report.flows.restored = tables::active_flows(&tables);
     if report.groups.expected > 0 {
-        let dump = target.ofctl(version, "dump-groups", &[]).context("cannot count groups")?;
+        let dump = target.ofctl(version, "dump-groups", &[]).map_err(BridgeError::count("groups"))?;
         report.groups.restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
     }
     if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
-        let dump = target.ofctl(version, "dump-meters", &[]).context("cannot count meters")?;
+        let dump = target.ofctl(version, "dump-meters", &[]).map_err(BridgeError::count("meters"))?;
         let restored = dump.lines().filter(|l| l.starts_with("meter=")).count();
         report.meters.restored = restored.saturating_sub(report.placeholder_meters.len());
     }
@@ -308,7 +368,8 @@ fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestor
 }
 
 fn write_errors_log(path: &Path, bridge: &str, rejected: &[Rejected]) -> Result<()> {
-    let mut out = BufWriter::new(File::create(path).with_context(|| format!("cannot write {}", path.display()))?);
+    let file = File::create(path).map_err(|source| BridgeError::Write { path: path.to_path_buf(), source })?;
+    let mut out = BufWriter::new(file);
     writeln!(out, "# ovs-offline: what OVS refused when restoring bridge {bridge}, with its error")?;
     for r in rejected {
         writeln!(out, "{}", r.line)?;

@@ -15,11 +15,43 @@ use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
 use crate::ofp_text::version::OfVersion;
 use crate::ofp_text::{flows, DumpStats};
 use crate::tools::{self, ToolError};
-use anyhow::{Context, Result};
+use crate::workdir::Workdir;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Stdio};
+
+/// Why a share could not be loaded (lines OVS refused are no error: they
+/// are [`Rejected`]).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot run ovs-ofctl")]
+    Spawn(#[source] io::Error),
+    #[error("cannot read the flow dump")]
+    Feed(#[source] io::Error),
+    #[error("lost ovs-ofctl")]
+    Wait(#[source] io::Error),
+    #[error("empty flow file")]
+    EmptyFile,
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+type Result<T, E = LoadError> = std::result::Result<T, E>;
+
+impl LoadError {
+    fn read(path: &Path) -> impl FnOnce(io::Error) -> LoadError + '_ {
+        move |source| LoadError::Read { path: path.to_path_buf(), source }
+    }
+}
 
 /// How `ovs-ofctl` names its input in parse errors when reading stdin.
 const STDIN: &str = "-";
@@ -93,17 +125,19 @@ impl Outcome {
     }
 }
 
-/// A contiguous byte range of a dump file, starting at a line start.
+/// A contiguous byte range of a dump file, starting at a line start:
+/// share `index` of the dump.
 #[derive(Debug, Clone)]
 pub struct Share {
     pub path: PathBuf,
+    pub index: usize,
     pub start: u64,
     pub len: u64,
 }
 
 impl Share {
     fn reader(&self) -> Result<BufReader<io::Take<File>>> {
-        let mut file = File::open(&self.path).with_context(|| format!("cannot read {}", self.path.display()))?;
+        let mut file = File::open(&self.path).map_err(LoadError::read(&self.path))?;
         file.seek(SeekFrom::Start(self.start))?;
         Ok(BufReader::with_capacity(1 << 16, file.take(self.len)))
     }
@@ -111,48 +145,50 @@ impl Share {
 
 /// A share of a flow dump fed to its own `add-flows` connection, whose
 /// `ovs-ofctl` may still be sending it to vswitchd.
-pub struct Feeding {
+pub struct Feeding<'w> {
     child: std::process::Child,
     args: Vec<String>,
     share: Share,
     stats: DumpStats,
-    scratch: PathBuf,
+    workdir: &'w Workdir,
 }
 
 /// Normalises `share` straight into one `add-flows` connection. Returns
 /// once the share is written: `ovs-ofctl` has parsed it and sends it on
-/// while the caller feeds the next share.
-pub fn feed(target: &Target, share: Share, scratch: &Path) -> Result<Feeding> {
+/// while the caller feeds the next share. The share's scratch directory
+/// ([`Workdir::replay_share_dir`]) must exist.
+pub fn feed<'w>(workdir: &'w Workdir, target: &Target, share: Share) -> Result<Feeding<'w>> {
     let args = target.add_flows_args(target.version, STDIN);
     let mut child = tools::command("ovs-ofctl")?
         .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(File::create(scratch.join("stderr"))?)
+        .stderr(File::create(workdir.replay_share_stderr(&target.bridge, share.index))?)
         .spawn()
-        .context("cannot run ovs-ofctl")?;
+        .map_err(LoadError::Spawn)?;
     let mut pipe = Feed { pipe: child.stdin.take().map(|p| BufWriter::with_capacity(1 << 16, p)) };
-    let stats = flows::normalise_flows(share.reader()?, &mut pipe).context("cannot read the flow dump")?;
+    let stats = flows::normalise_flows(share.reader()?, &mut pipe).map_err(LoadError::Feed)?;
     drop(pipe);
-    Ok(Feeding { child, args, share, stats, scratch: scratch.to_path_buf() })
+    Ok(Feeding { child, args, share, stats, workdir })
 }
 
-impl Feeding {
+impl Feeding<'_> {
     /// Waits for the load; on failure normalises the share again into a
     /// file and isolates the refused lines. Returns what the share held
     /// and what became of it.
     pub fn finish(mut self, target: &Target) -> Result<(DumpStats, Outcome)> {
-        let status = self.child.wait().context("lost ovs-ofctl")?;
+        let status = self.child.wait().map_err(LoadError::Wait)?;
         let mut outcome = Outcome::default();
         if status.success() {
             outcome.loaded = self.stats.written;
             return Ok((self.stats, outcome));
         }
-        let stderr = std::fs::read_to_string(self.scratch.join("stderr")).unwrap_or_default();
+        let (workdir, bridge, share) = (self.workdir, target.bridge.as_str(), self.share.index);
+        let stderr = std::fs::read_to_string(workdir.replay_share_stderr(bridge, share)).unwrap_or_default();
         let stderr = tools::failed("ovs-ofctl", &self.args, &stderr, status).into_stderr();
-        let copy = self.scratch.join("share");
+        let copy = workdir.replay_share_copy(bridge, share);
         flows::normalise_flows(self.share.reader()?, BufWriter::new(File::create(&copy)?))?;
-        let mut loader = Loader { target, scratch: &self.scratch, pieces: 0, outcome: &mut outcome };
+        let mut loader = Loader { target, workdir, share, pieces: 0, outcome: &mut outcome };
         loader.isolate(&copy, STDIN, self.stats.written, stderr)?;
         Ok((self.stats, outcome))
     }
@@ -184,9 +220,12 @@ impl Write for Feed {
     }
 }
 
+/// Isolates the lines OVS refused in one share, splitting it into pieces
+/// in the share's scratch directory.
 struct Loader<'a> {
     target: &'a Target,
-    scratch: &'a Path,
+    workdir: &'a Workdir,
+    share: usize,
     pieces: usize,
     outcome: &'a mut Outcome,
 }
@@ -255,7 +294,7 @@ impl Loader<'_> {
 
     fn piece(&mut self) -> PathBuf {
         self.pieces += 1;
-        self.scratch.join(format!("piece.{}", self.pieces))
+        self.workdir.replay_share_piece(&self.target.bridge, self.share, self.pieces)
     }
 
     /// Lines `1..at` and `at+1..` to new files; line `at` returned.
@@ -293,11 +332,11 @@ impl Loader<'_> {
 }
 
 fn lines(file: &Path) -> Result<std::io::Lines<BufReader<File>>> {
-    Ok(BufReader::new(File::open(file).with_context(|| format!("cannot read {}", file.display()))?).lines())
+    Ok(BufReader::new(File::open(file).map_err(LoadError::read(file))?).lines())
 }
 
 fn first_line(file: &Path) -> Result<String> {
-    lines(file)?.next().transpose()?.context("empty flow file")
+    lines(file)?.next().transpose()?.ok_or(LoadError::EmptyFile)
 }
 
 /// The line number in `ovs-ofctl: <input>:<line>: <message>`.

@@ -1,35 +1,58 @@
 //! Replaying collected OpenFlow state into a running replica: per bridge,
-//! TLV map → groups → meters → flows, then counting what the replica holds
-//! and reporting it. Bridges are independent and restored concurrently.
+//! TLV map → groups → meters → flows, then counting what the replica holds.
+//! Bridges are independent and restored concurrently.
+//!
+//! Owns the replay step ([`run`]) and its result ([`report`]); neither
+//! prints nor records anything: the caller records the report in the run
+//! state and [`crate::report`] formats it.
 
 pub mod bridge;
 pub mod load;
+pub mod report;
 
-use crate::capture::flows::{self as captured, FlowPlan};
+pub use report::{BridgeRestore, Count, ReplayReport};
+
+use crate::capture::flows::{self as captured, BridgeDumps, FlowPlan};
 use crate::capture::DbKind;
 use crate::ofp_text::valid_bridge_name;
-use crate::ovsdb::bridges;
-use crate::state::BridgeRestore;
+use crate::ovsdb::bridges::{self, Bridge};
 use crate::workdir::Workdir;
-use anyhow::{Context, Result};
+use bridge::BridgeError;
+use std::io;
+use std::path::PathBuf;
 
-/// What a replay did: per bridge, plus notes about the capture.
-#[derive(Debug, Default)]
-pub struct Replay {
-    pub bridges: Vec<BridgeRestore>,
-    pub notes: Vec<String>,
+/// Why nothing was replayed (a bridge's own failure is reported with it,
+/// in [`BridgeRestore::error`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read bridges from {}", socket.display())]
+    Bridges {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the Open_vSwitch table from {}", socket.display())]
+    OpenVswitch {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading `restore_flows/` failed.
+    #[error(transparent)]
+    Discover(#[from] crate::capture::flows::FlowsError),
 }
 
 /// Restores whatever `restore_flows/` holds into the running replica and
-/// records the result in the state file.
-pub fn restore(workdir: &Workdir) -> Result<Replay> {
+/// returns what each bridge got.
+pub fn run(workdir: &Workdir) -> Result<ReplayReport, ReplayError> {
     let socket = workdir.db_socket(DbKind::Ovs);
     let db_bridges =
-        bridges::bridges(&socket).with_context(|| format!("cannot read bridges from {}", socket.display()))?;
+        bridges::bridges(&socket).map_err(|source| ReplayError::Bridges { socket: socket.clone(), source })?;
     let ovn_geneve = bridges::ovn_geneve_bridge(&socket)
-        .with_context(|| format!("cannot read the Open_vSwitch table from {}", socket.display()))?;
+        .map_err(|source| ReplayError::OpenVswitch { socket: socket.clone(), source })?;
     let names: Vec<String> = db_bridges.iter().map(|b| b.name.clone()).collect();
-    let FlowPlan { bridges, mut notes } = captured::discover(&workdir.restore_flows_dir(), &names)?;
+    let FlowPlan { bridges, mut notes } =
+        captured::discover(&workdir.restore_flows_dir(), &names).map_err(ReplayError::Discover)?;
     let mut work = Vec::new();
     for (name, dumps) in bridges {
         match db_bridges.iter().find(|b| b.name == name) {
@@ -40,62 +63,60 @@ pub fn restore(workdir: &Workdir) -> Result<Replay> {
             None => notes.push(format!("dumps for bridge {name}, which is not in the OVS database, were not restored")),
         }
     }
-    let results: Vec<BridgeRestore> = std::thread::scope(|scope| {
+    let bridges = restore_concurrently(workdir, &work, ovn_geneve.as_deref());
+    Ok(ReplayReport { bridges, notes })
+}
+
+/// Restores each bridge in a thread of its own; one bridge's failure is
+/// reported with it, the others stand.
+fn restore_concurrently(
+    workdir: &Workdir,
+    work: &[(BridgeDumps, Bridge)],
+    ovn_geneve: Option<&str>,
+) -> Vec<BridgeRestore> {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = work
             .iter()
             .map(|(dumps, db)| {
-                let ovn_geneve = ovn_geneve.as_deref() == Some(db.name.as_str());
+                let ovn_geneve = ovn_geneve == Some(db.name.as_str());
                 scope.spawn(move || bridge::restore(workdir, dumps, db, ovn_geneve))
             })
             .collect();
         handles
             .into_iter()
-            .zip(&work)
+            .zip(work)
             .map(|(handle, (_, db))| {
-                // One bridge's failure is reported with it; the others stand.
-                let result = handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("bridge restore panicked")));
+                let result = handle.join().unwrap_or(Err(BridgeError::Panicked));
                 result.unwrap_or_else(|e| BridgeRestore {
                     bridge: db.name.clone(),
-                    error: Some(format!("{e:#}")),
+                    error: Some(chain(&e)),
                     ..Default::default()
                 })
             })
             .collect()
-    });
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.restore = results.clone();
-        }
-    })?;
-    Ok(Replay { bridges: results, notes })
+    })
 }
 
-/// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
-/// 1/1 meters, TLV map 1 entry`.
-pub fn summary(workdir: &Workdir, r: &BridgeRestore) -> String {
-    if let Some(error) = &r.error {
-        return format!("{}: not restored: {error}", r.bridge);
+/// An error and its causes, `: `-separated (as anyhow's `{:#}` prints them).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
     }
-    let mut line = format!("{}: {}/{} flows", r.bridge, r.flows.restored, r.flows.expected);
-    if let Some(log) = &r.errors_log {
-        let shown = log.strip_prefix(workdir.root()).unwrap_or(log);
-        line.push_str(&format!(" ({} rejected, see {})", r.rejected, shown.display()));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_lists_every_cause() {
+        let e = BridgeError::Read { path: "/x".into(), source: io::Error::other("gone") };
+        assert_eq!(chain(&e), "cannot read /x: gone");
+        assert_eq!(chain(&BridgeError::Panicked), "bridge restore panicked");
     }
-    line.push_str(&format!(
-        ", {}/{} groups, {}/{} meters",
-        r.groups.restored, r.groups.expected, r.meters.restored, r.meters.expected
-    ));
-    match r.tlv_entries {
-        0 => {}
-        1 => line.push_str(", TLV map 1 entry"),
-        n => line.push_str(&format!(", TLV map {n} entries")),
-    }
-    if !r.placeholder_meters.is_empty() {
-        let ids: Vec<String> = r.placeholder_meters.iter().map(u32::to_string).collect();
-        line.push_str(&format!(
-            "; placeholder meters {} (missing from the capture, they drop nothing)",
-            ids.join(", ")
-        ));
-    }
-    line
 }

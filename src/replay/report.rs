@@ -1,0 +1,43 @@
+//! What a replay restored: per bridge, expected (in the dumps) and restored
+//! (in the replica) entries, plus notes. Plain data: the caller records it
+//! (in the run state) and prints it (see [`crate::report`]).
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What a replay did: per bridge, plus notes about the capture.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub bridges: Vec<BridgeRestore>,
+    pub notes: Vec<String>,
+}
+
+/// Expected (in the dumps) and restored (in the replica) entries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub expected: usize,
+    pub restored: usize,
+}
+
+/// The OpenFlow state restored on one bridge.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct BridgeRestore {
+    pub bridge: String,
+    /// OpenFlow version used (`-O`).
+    pub version: String,
+    pub flows: Count,
+    pub groups: Count,
+    pub meters: Count,
+    pub tlv_entries: usize,
+    /// Lines OVS refused (flows, groups and meters), listed in `errors_log`.
+    pub rejected: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placeholder_meters: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_log: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Why the restore of this bridge stopped, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
