@@ -4,6 +4,7 @@
 //! Plain data; reading and writing it belongs to [`crate::workdir`].
 
 use crate::capture::{CollectedDb, CollectedFlows, DbKind};
+use crate::supervisor::Exit;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -79,15 +80,44 @@ pub struct PreparedDb {
     pub changes: Vec<String>,
 }
 
+impl RunState {
+    /// Records a daemon whose probe passed (again, for a respawned one).
+    pub fn daemon_started(&mut self, daemon: DaemonState) {
+        match self.daemon_mut(&daemon.name, daemon.generation) {
+            Some(known) => *known = daemon,
+            None => self.daemons.push(daemon),
+        }
+    }
+
+    /// Records the exit of one generation of a daemon; false when that
+    /// generation was never recorded started.
+    pub fn daemon_exited(&mut self, name: &str, generation: u32, exit: DaemonExit) -> bool {
+        let daemon = self.daemon_mut(name, generation);
+        let known = daemon.is_some();
+        if let Some(d) = daemon {
+            d.exit = Some(exit);
+        }
+        known
+    }
+
+    fn daemon_mut(&mut self, name: &str, generation: u32) -> Option<&mut DaemonState> {
+        self.daemons.iter_mut().find(|d| d.name == name && d.generation == generation)
+    }
+}
+
 impl PreparedDb {
     pub fn converted(&self) -> bool {
         self.collected_version != self.served_version
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One process of a supervised daemon: the spec's name and its
+/// generation (0 for the first start, one more for each restart) key it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonState {
     pub name: String,
+    #[serde(default)]
+    pub generation: u32,
     /// Host pid (as `ps` outside the replica shows it).
     pub pid: i32,
     pub started_at: String,
@@ -98,11 +128,11 @@ pub struct DaemonState {
     pub exit: Option<DaemonExit>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonExit {
-    /// Exit code, or `None` when killed by a signal.
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
+    /// `"code": N` or `"signal": N`.
+    #[serde(flatten)]
+    pub how: Exit,
     pub at: String,
     /// False when the supervisor stopped it on purpose.
     pub unexpected: bool,
@@ -111,4 +141,57 @@ pub struct DaemonExit {
 /// Now, as an RFC 3339 UTC timestamp (seconds).
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon(name: &str, generation: u32, pid: i32) -> DaemonState {
+        DaemonState {
+            name: name.into(),
+            generation,
+            pid,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            log: format!("log/{name}.log").into(),
+            ctl: None,
+            exit: None,
+        }
+    }
+
+    fn killed() -> DaemonExit {
+        DaemonExit { how: Exit::Signal(9), at: "2026-01-01T00:01:00Z".into(), unexpected: true }
+    }
+
+    #[test]
+    fn a_restarted_daemon_is_a_second_entry_and_exits_land_on_their_generation() {
+        let mut run = RunState::default();
+        run.daemon_started(daemon("ovsdb-server-ovs", 0, 10));
+        run.daemon_started(daemon("ovs-vswitchd", 0, 11));
+        assert!(run.daemon_exited("ovs-vswitchd", 0, killed()));
+        run.daemon_started(daemon("ovs-vswitchd", 1, 12));
+        assert!(!run.daemon_exited("ovs-vswitchd", 2, killed()), "never started");
+        let vswitchd: Vec<&DaemonState> = run.daemons.iter().filter(|d| d.name == "ovs-vswitchd").collect();
+        assert_eq!(vswitchd.len(), 2);
+        assert_eq!((vswitchd[0].pid, vswitchd[0].exit.clone()), (11, Some(killed())));
+        assert_eq!((vswitchd[1].pid, vswitchd[1].exit.clone()), (12, None));
+        assert_eq!(run.daemons[0].exit, None, "another daemon is untouched");
+    }
+
+    #[test]
+    fn a_generation_started_twice_is_recorded_once() {
+        let mut run = RunState::default();
+        run.daemon_started(daemon("ovs-vswitchd", 0, 11));
+        run.daemon_started(daemon("ovs-vswitchd", 0, 12));
+        assert_eq!(run.daemons, vec![daemon("ovs-vswitchd", 0, 12)]);
+    }
+
+    #[test]
+    fn exits_are_stored_as_code_or_signal() {
+        let json = serde_json::to_value(killed()).unwrap();
+        assert_eq!(json, serde_json::json!({"signal": 9, "at": "2026-01-01T00:01:00Z", "unexpected": true}));
+        let exited: DaemonExit =
+            serde_json::from_value(serde_json::json!({"code": 1, "at": "t", "unexpected": false})).unwrap();
+        assert_eq!(exited.how, Exit::Code(1));
+    }
 }
