@@ -173,7 +173,7 @@ impl Status {
         Ok(Status {
             workdir: workdir.root().to_path_buf(),
             running,
-            supervisor_pid: run.as_ref().map(|r| r.supervisor_pid),
+            supervisor_pid: run.as_ref().and_then(|r| r.phase.supervisor_pid()),
             uptime_secs: run.as_ref().and_then(|r| uptime(&r.started_at)),
             started_at: run.as_ref().map(|r| r.started_at.clone()),
             rootless: run.as_ref().map(|r| r.rootless),

@@ -22,11 +22,9 @@ pub struct State {
 /// One run of a replica, from `start` to `stop`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RunState {
-    /// Host pid of the supervisor (PID 1 of the replica's PID namespace).
-    pub supervisor_pid: i32,
+    #[serde(flatten)]
+    pub phase: RunPhase,
     pub started_at: String,
-    /// True once every daemon answered its readiness probe.
-    pub ready: bool,
     /// True when the replica runs in a user namespace of its own.
     pub rootless: bool,
     pub dbs: Vec<PreparedDb>,
@@ -34,6 +32,29 @@ pub struct RunState {
     /// What flow replay restored, per bridge.
     #[serde(default)]
     pub restore: Vec<BridgeRestore>,
+}
+
+/// How far a run got; `"phase"` and, once known, `"supervisor_pid"` (the
+/// host pid of PID 1 of the replica's PID namespace) in the state file.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum RunPhase {
+    /// `start` prepares the working copies; no supervisor yet.
+    #[default]
+    Preparing,
+    /// The supervisor runs and brings the daemons up.
+    Starting { supervisor_pid: i32 },
+    /// Every daemon answered its readiness probe.
+    Ready { supervisor_pid: i32 },
+}
+
+impl RunPhase {
+    pub fn supervisor_pid(self) -> Option<i32> {
+        match self {
+            RunPhase::Preparing => None,
+            RunPhase::Starting { supervisor_pid } | RunPhase::Ready { supervisor_pid } => Some(supervisor_pid),
+        }
+    }
 }
 
 /// Expected (in the dumps) and restored (in the replica) entries.
@@ -184,6 +205,16 @@ mod tests {
         run.daemon_started(daemon("ovs-vswitchd", 0, 11));
         run.daemon_started(daemon("ovs-vswitchd", 0, 12));
         assert_eq!(run.daemons, vec![daemon("ovs-vswitchd", 0, 12)]);
+    }
+
+    #[test]
+    fn the_phase_is_stored_with_the_supervisor_pid() {
+        let run = RunState { phase: RunPhase::Ready { supervisor_pid: 7 }, ..Default::default() };
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!((&json["phase"], &json["supervisor_pid"]), (&"ready".into(), &7.into()));
+        let back: RunState = serde_json::from_value(json).unwrap();
+        assert_eq!(back.phase.supervisor_pid(), Some(7));
+        assert_eq!(RunState::default().phase.supervisor_pid(), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod daemons;
 use crate::capture::DbKind;
 use crate::ovsdb::{bridges, prepare};
 use crate::sandbox::{self, Bind, Notification, Notifications, Notifier, Sandbox, SandboxError};
-use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunState};
+use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunPhase, RunState};
 use crate::supervisor::{self, DaemonSpec, Exit, Observer, Supervisor, SupervisorError};
 use crate::tools::ToolError;
 use crate::workdir::Workdir;
@@ -90,7 +90,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
         return Err(ReplicaError::NothingCollected(root()));
     }
     let Some(run_lock) = workdir.lock_run().map_err(ReplicaError::Workdir)? else {
-        return Err(match state.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
+        return Err(match state.run.and_then(|r| r.phase.supervisor_pid()) {
             Some(pid) => ReplicaError::AlreadyRunning { workdir: root(), pid },
             None => ReplicaError::BeingStarted(root()),
         });
@@ -143,12 +143,12 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     std::mem::forget(run_lock);
     let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
-    update_run(workdir, |run| run.supervisor_pid = supervisor_pid)?;
+    update_run(workdir, |run| run.phase = RunPhase::Starting { supervisor_pid })?;
     if let Err(e) = wait_for_ready(workdir, spawned.notifications) {
         abandon(workdir, Some(spawned.pid));
         return Err(e);
     }
-    update_run(workdir, |run| run.ready = true)?;
+    update_run(workdir, |run| run.phase = RunPhase::Ready { supervisor_pid })?;
     Ok(Started { dbs })
 }
 
@@ -337,7 +337,7 @@ pub fn stop(workdir: &Workdir) -> Result<Stopped> {
         forget_run(workdir)?;
         return Ok(Stopped::Stale);
     }
-    let Some(pid) = run.map(|r| r.supervisor_pid).filter(|&p| p > 0).map(Pid::from_raw) else {
+    let Some(pid) = run.and_then(|r| r.phase.supervisor_pid()).map(Pid::from_raw) else {
         return Err(ReplicaError::StillStarting(workdir.root().to_path_buf()));
     };
     kill(pid, Signal::SIGTERM).map_err(|source| ReplicaError::Signal { pid, source })?;
