@@ -1,7 +1,8 @@
 //! The workdir's state file (`state.json`): what was collected (provenance)
 //! and, while a replica runs, what runs where.
 //!
-//! Plain data; reading and writing it belongs to [`crate::workdir`].
+//! Plain data, and how a run records its daemons (one entry per name and
+//! generation); reading and writing the file belongs to [`crate::workdir`].
 
 use crate::capture::{CollectedDb, CollectedFlows, DbKind};
 use crate::supervisor::Exit;

@@ -273,6 +273,8 @@ impl<'a> Supervisor<'a> {
             tracing::warn!(name = %spec.name, process.generation, %exit, "daemon exited unexpectedly");
         }
         self.observer.exited(spec, process.generation, exit, unexpected);
+        // A policy that restarts runs `start_process(i)` again: the next
+        // generation of the same spec.
         match spec.restart {
             RestartPolicy::Never => {}
         }
