@@ -208,5 +208,5 @@ pub fn exec(workdir: &Workdir, args: &cli::Exec) -> Result<()> {
 
 pub fn launch(args: &cli::Launch) -> Result<()> {
     let (program, rest) = args.command.split_first().context("no command given")?;
-    crate::supervisor::launch::launch(&args.pidfile, args.pid_arg.as_deref(), program, rest)
+    Ok(crate::supervisor::launch::launch(&args.pidfile, args.pid_arg.as_deref(), program, rest)?)
 }

@@ -7,6 +7,7 @@ use crate::capture::manifest::Manifest;
 use crate::capture::DbKind;
 use crate::replay::BridgeRestore;
 use crate::state::{DaemonState, PreparedDb, State};
+use crate::supervisor::Exit;
 use crate::workdir::Workdir;
 use anyhow::Result;
 use serde::Serialize;
@@ -88,8 +89,9 @@ impl Show {
     }
 }
 
+/// The latest generation of a daemon.
 fn daemon<'a>(daemons: &'a [DaemonState], name: &str) -> Option<&'a DaemonState> {
-    daemons.iter().find(|d| d.name == name)
+    daemons.iter().filter(|d| d.name == name).max_by_key(|d| d.generation)
 }
 
 /// `<bridge>.mgmt` sockets vswitchd created, by bridge name.
@@ -121,12 +123,22 @@ pub struct Status {
     pub capture: Manifest,
 }
 
+/// Whether a daemon's process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    Running,
+    /// Its exit is recorded.
+    Exited,
+    /// It ended without a recorded exit.
+    Gone,
+}
+
 #[derive(Debug, Serialize)]
 pub struct DaemonStatus {
     pub name: String,
     pub pid: i32,
-    /// `running`, `exited` or `gone` (ended without a recorded exit).
-    pub state: &'static str,
+    pub state: ProcessState,
     pub uptime_secs: Option<u64>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -165,7 +177,7 @@ impl Status {
         Ok(Status {
             workdir: workdir.root().to_path_buf(),
             running,
-            supervisor_pid: run.as_ref().map(|r| r.supervisor_pid),
+            supervisor_pid: run.as_ref().and_then(|r| r.phase.supervisor_pid()),
             uptime_secs: run.as_ref().and_then(|r| uptime(&r.started_at)),
             started_at: run.as_ref().map(|r| r.started_at.clone()),
             rootless: run.as_ref().map(|r| r.rootless),
@@ -195,20 +207,7 @@ impl Status {
         if !self.daemons.is_empty() {
             let _ = writeln!(s, "Daemons:");
             for d in &self.daemons {
-                let state = match d.state {
-                    "running" => format!("running, up {}", duration(d.uptime_secs)),
-                    "exited" => match (d.exit_code, d.signal) {
-                        (Some(code), _) => {
-                            format!("exited with code {code} at {}", d.exited_at.as_deref().unwrap_or("?"))
-                        }
-                        (_, Some(sig)) => {
-                            format!("killed by signal {sig} at {}", d.exited_at.as_deref().unwrap_or("?"))
-                        }
-                        _ => "exited".into(),
-                    },
-                    other => other.to_string(),
-                };
-                let _ = writeln!(s, "  {:<20} pid {:<8} {state}", d.name, d.pid);
+                let _ = writeln!(s, "  {:<20} pid {:<8} {}", d.name, d.pid, d.state_text());
             }
         }
         if !self.dbs.is_empty() {
@@ -284,20 +283,35 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     line
 }
 
+impl DaemonStatus {
+    /// "running, up 5m", "killed by signal 9 at …".
+    fn state_text(&self) -> String {
+        let at = self.exited_at.as_deref().unwrap_or("?");
+        match (self.state, self.exit_code, self.signal) {
+            (ProcessState::Running, ..) => format!("running, up {}", duration(self.uptime_secs)),
+            (ProcessState::Exited, Some(code), _) => format!("exited with code {code} at {at}"),
+            (ProcessState::Exited, _, Some(signal)) => format!("killed by signal {signal} at {at}"),
+            (ProcessState::Exited, None, None) => "exited".into(),
+            (ProcessState::Gone, ..) => "gone".into(),
+        }
+    }
+}
+
 fn daemon_status(d: &DaemonState) -> DaemonStatus {
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid), None).is_ok();
     let state = match (&d.exit, alive) {
-        (Some(_), _) => "exited",
-        (None, true) => "running",
-        (None, false) => "gone",
+        (Some(_), _) => ProcessState::Exited,
+        (None, true) => ProcessState::Running,
+        (None, false) => ProcessState::Gone,
     };
+    let how = d.exit.as_ref().map(|e| e.how);
     DaemonStatus {
         name: d.name.clone(),
         pid: d.pid,
         state,
-        uptime_secs: if state == "running" { uptime(&d.started_at) } else { None },
-        exit_code: d.exit.as_ref().and_then(|e| e.code),
-        signal: d.exit.as_ref().and_then(|e| e.signal),
+        uptime_secs: if state == ProcessState::Running { uptime(&d.started_at) } else { None },
+        exit_code: how.and_then(Exit::code),
+        signal: how.and_then(Exit::signal),
         exited_at: d.exit.as_ref().map(|e| e.at.clone()),
         log: d.log.clone(),
     }

@@ -2,10 +2,12 @@
 //! where. What is collected is the capture's manifest
 //! ([`crate::capture::manifest`]).
 //!
-//! Plain data; reading and writing it belongs to [`crate::workdir`].
+//! Plain data, and how a run records its daemons (one entry per name and
+//! generation); reading and writing the file belongs to [`crate::workdir`].
 
 use crate::capture::DbKind;
 pub use crate::replay::report::{BridgeRestore, Count};
+use crate::supervisor::Exit;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -18,11 +20,9 @@ pub struct State {
 /// One run of a replica, from `start` to `stop`.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct RunState {
-    /// Host pid of the supervisor (PID 1 of the replica's PID namespace).
-    pub supervisor_pid: i32,
+    #[serde(flatten)]
+    pub phase: RunPhase,
     pub started_at: String,
-    /// True once every daemon answered its readiness probe.
-    pub ready: bool,
     /// True when the replica runs in a user namespace of its own.
     pub rootless: bool,
     pub dbs: Vec<PreparedDb>,
@@ -30,6 +30,29 @@ pub struct RunState {
     /// What flow replay restored, per bridge.
     #[serde(default)]
     pub restore: Vec<BridgeRestore>,
+}
+
+/// How far a run got; `"phase"` and, once known, `"supervisor_pid"` (the
+/// host pid of PID 1 of the replica's PID namespace) in the state file.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum RunPhase {
+    /// `start` prepares the working copies; no supervisor yet.
+    #[default]
+    Preparing,
+    /// The supervisor runs and brings the daemons up.
+    Starting { supervisor_pid: i32 },
+    /// Every daemon answered its readiness probe.
+    Ready { supervisor_pid: i32 },
+}
+
+impl RunPhase {
+    pub fn supervisor_pid(self) -> Option<i32> {
+        match self {
+            RunPhase::Preparing => None,
+            RunPhase::Starting { supervisor_pid } | RunPhase::Ready { supervisor_pid } => Some(supervisor_pid),
+        }
+    }
 }
 
 /// A database as the replica serves it.
@@ -46,15 +69,44 @@ pub struct PreparedDb {
     pub changes: Vec<String>,
 }
 
+impl RunState {
+    /// Records a daemon whose probe passed (again, for a respawned one).
+    pub fn daemon_started(&mut self, daemon: DaemonState) {
+        match self.daemon_mut(&daemon.name, daemon.generation) {
+            Some(known) => *known = daemon,
+            None => self.daemons.push(daemon),
+        }
+    }
+
+    /// Records the exit of one generation of a daemon; false when that
+    /// generation was never recorded started.
+    pub fn daemon_exited(&mut self, name: &str, generation: u32, exit: DaemonExit) -> bool {
+        let daemon = self.daemon_mut(name, generation);
+        let known = daemon.is_some();
+        if let Some(d) = daemon {
+            d.exit = Some(exit);
+        }
+        known
+    }
+
+    fn daemon_mut(&mut self, name: &str, generation: u32) -> Option<&mut DaemonState> {
+        self.daemons.iter_mut().find(|d| d.name == name && d.generation == generation)
+    }
+}
+
 impl PreparedDb {
     pub fn converted(&self) -> bool {
         self.collected_version != self.served_version
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One process of a supervised daemon: the spec's name and its
+/// generation (0 for the first start, one more for each restart) key it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonState {
     pub name: String,
+    #[serde(default)]
+    pub generation: u32,
     /// Host pid (as `ps` outside the replica shows it).
     pub pid: i32,
     pub started_at: String,
@@ -65,17 +117,105 @@ pub struct DaemonState {
     pub exit: Option<DaemonExit>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonExit {
-    /// Exit code, or `None` when killed by a signal.
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
+    /// `"code": N` or `"signal": N`.
+    #[serde(flatten)]
+    pub how: Exit,
     pub at: String,
     /// False when the supervisor stopped it on purpose.
     pub unexpected: bool,
 }
 
+/// Rewrites a run recorded by a version before [`RunPhase`] (a
+/// `supervisor_pid` of 0 while preparing, a `ready` flag, exits with a
+/// `null` code or signal) in the current form.
+pub fn upgrade_legacy_run(state: &mut serde_json::Value) {
+    let Some(run) = state.get_mut("run").and_then(|r| r.as_object_mut()) else { return };
+    if run.contains_key("phase") {
+        return;
+    }
+    let pid = run.get("supervisor_pid").and_then(|p| p.as_i64()).unwrap_or(0);
+    let ready = run.remove("ready").and_then(|r| r.as_bool()).unwrap_or(false);
+    let phase = match (pid, ready) {
+        (0, _) => "preparing",
+        (_, false) => "starting",
+        (_, true) => "ready",
+    };
+    if pid == 0 {
+        run.remove("supervisor_pid");
+    }
+    run.insert("phase".into(), phase.into());
+    let daemons = run.get_mut("daemons").and_then(|d| d.as_array_mut()).into_iter().flatten();
+    for exit in daemons.filter_map(|d| d.get_mut("exit").and_then(|e| e.as_object_mut())) {
+        exit.retain(|_, v| !v.is_null());
+    }
+}
+
 /// Now, as an RFC 3339 UTC timestamp (seconds).
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon(name: &str, generation: u32, pid: i32) -> DaemonState {
+        DaemonState {
+            name: name.into(),
+            generation,
+            pid,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            log: format!("log/{name}.log").into(),
+            ctl: None,
+            exit: None,
+        }
+    }
+
+    fn killed() -> DaemonExit {
+        DaemonExit { how: Exit::Signal(9), at: "2026-01-01T00:01:00Z".into(), unexpected: true }
+    }
+
+    #[test]
+    fn a_restarted_daemon_is_a_second_entry_and_exits_land_on_their_generation() {
+        let mut run = RunState::default();
+        run.daemon_started(daemon("ovsdb-server-ovs", 0, 10));
+        run.daemon_started(daemon("ovs-vswitchd", 0, 11));
+        assert!(run.daemon_exited("ovs-vswitchd", 0, killed()));
+        run.daemon_started(daemon("ovs-vswitchd", 1, 12));
+        assert!(!run.daemon_exited("ovs-vswitchd", 2, killed()), "never started");
+        let vswitchd: Vec<&DaemonState> = run.daemons.iter().filter(|d| d.name == "ovs-vswitchd").collect();
+        assert_eq!(vswitchd.len(), 2);
+        assert_eq!((vswitchd[0].pid, vswitchd[0].exit.clone()), (11, Some(killed())));
+        assert_eq!((vswitchd[1].pid, vswitchd[1].exit.clone()), (12, None));
+        assert_eq!(run.daemons[0].exit, None, "another daemon is untouched");
+    }
+
+    #[test]
+    fn a_generation_started_twice_is_recorded_once() {
+        let mut run = RunState::default();
+        run.daemon_started(daemon("ovs-vswitchd", 0, 11));
+        run.daemon_started(daemon("ovs-vswitchd", 0, 12));
+        assert_eq!(run.daemons, vec![daemon("ovs-vswitchd", 0, 12)]);
+    }
+
+    #[test]
+    fn the_phase_is_stored_with_the_supervisor_pid() {
+        let run = RunState { phase: RunPhase::Ready { supervisor_pid: 7 }, ..Default::default() };
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!((&json["phase"], &json["supervisor_pid"]), (&"ready".into(), &7.into()));
+        let back: RunState = serde_json::from_value(json).unwrap();
+        assert_eq!(back.phase.supervisor_pid(), Some(7));
+        assert_eq!(RunState::default().phase.supervisor_pid(), None);
+    }
+
+    #[test]
+    fn exits_are_stored_as_code_or_signal() {
+        let json = serde_json::to_value(killed()).unwrap();
+        assert_eq!(json, serde_json::json!({"signal": 9, "at": "2026-01-01T00:01:00Z", "unexpected": true}));
+        let exited: DaemonExit =
+            serde_json::from_value(serde_json::json!({"code": 1, "at": "t", "unexpected": false})).unwrap();
+        assert_eq!(exited.how, Exit::Code(1));
+    }
 }

@@ -153,22 +153,27 @@ impl From<LegacyState> for Manifest {
 }
 
 /// Moves what an older version recorded in `state.json` into
-/// `capture.json`, once; a workdir without it is left alone.
+/// `capture.json`, and its run state into the current form, once; a
+/// workdir without it is left alone.
 pub fn upgrade_legacy(workdir: &Workdir) -> Result<(), ManifestError> {
     if !workdir.exists() || workdir.capture_manifest().exists() {
         return Ok(());
     }
     let path = workdir.state_file();
     let Some(bytes) = workdir.read_if_exists(&path)? else { return Ok(()) };
-    let legacy: LegacyState =
-        serde_json::from_slice(&bytes).map_err(|source| ManifestError::Damaged { path, source })?;
-    let manifest = Manifest::from(legacy);
+    let damaged = |source| ManifestError::Damaged { path: path.clone(), source };
+    let mut state: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
+    let manifest = Manifest::from(LegacyState::deserialize(&state).map_err(damaged)?);
     if manifest.is_empty() {
         return Ok(());
     }
     manifest.save(workdir)?;
-    // Rewriting the run state drops the fields it no longer has.
-    workdir.update_state(|_| ())?;
+    if let Some(fields) = state.as_object_mut() {
+        fields.remove("collected");
+        fields.remove("flows");
+    }
+    crate::state::upgrade_legacy_run(&mut state);
+    write_atomic(&path, &to_json(&state))?;
     Ok(())
 }
 
@@ -184,8 +189,10 @@ mod tests {
         "collected_at": "2026-11-01T10:00:00Z"}},
       "flows": {"source": "/cases/42/flows", "files": [{"path": "do_restore.sh", "size": 10, "sha256": "cd"}],
         "collected_at": "2026-11-01T10:01:00Z"},
-      "run": {"supervisor_pid": 0, "started_at": "2026-11-01T10:02:00Z", "ready": true, "rootless": true,
-        "dbs": [], "daemons": []}
+      "run": {"supervisor_pid": 4242, "started_at": "2026-11-01T10:02:00Z", "ready": true, "rootless": true,
+        "dbs": [], "daemons": [{"name": "ovs-vswitchd", "pid": 4250, "started_at": "2026-11-01T10:02:01Z",
+          "log": "/w/log/ovs-vswitchd.log", "exit": {"code": null, "signal": 9, "at": "2026-11-01T10:05:00Z",
+          "unexpected": true}}]}
     }"#;
 
     #[test]
@@ -205,7 +212,9 @@ mod tests {
 
         let state: serde_json::Value = serde_json::from_slice(&std::fs::read(workdir.state_file()).unwrap()).unwrap();
         assert!(state.get("collected").is_none() && state.get("flows").is_none(), "{state}");
-        assert_eq!(state["run"]["ready"], true, "the run state is kept");
+        let run = workdir.load_state().unwrap().run.expect("the run state is kept");
+        assert_eq!(run.phase.supervisor_pid(), Some(4242));
+        assert_eq!(run.daemons[0].exit.as_ref().unwrap().how.signal(), Some(9));
         let again = std::fs::read(workdir.capture_manifest()).unwrap();
         upgrade_legacy(&workdir).unwrap();
         assert_eq!(std::fs::read(workdir.capture_manifest()).unwrap(), again, "upgraded once");

@@ -1,14 +1,21 @@
 //! The OVS/OVN daemons of a replica as supervisor specs: one `ovsdb-server`
 //! per collected database and `ovs-vswitchd` on the dummy datapath. Never
 //! `ovn-northd` or `ovn-controller`: a replica replays state.
+//!
+//! Also the OVS conventions the supervisor does not know: when a daemon is
+//! ready (an ovsdb-server answers `list_dbs`; vswitchd made every bridge's
+//! `.mgmt` socket) and where its control socket is. The launcher names that
+//! socket `<program>.<host pid>.ctl` (`--unixctl`), as OVS does, so that
+//! `ovs-appctl -t <program>` with `OVS_RUNDIR` finds it from the host.
 
 use crate::capture::DbKind;
+use crate::ovsdb::client;
 use crate::supervisor::launch::PID_PLACEHOLDER;
-use crate::supervisor::{DaemonSpec, Probe};
+use crate::supervisor::{DaemonSpec, Probe, RestartPolicy};
 use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Programs a replica runs, resolved before the sandbox exists.
 #[derive(Debug, Clone)]
@@ -50,8 +57,41 @@ fn env(workdir: &Workdir, rundir: PathBuf) -> Vec<(String, PathBuf)> {
     ]
 }
 
-fn log_args(log: &std::path::Path) -> [OsString; 3] {
+fn log_args(log: &Path) -> [OsString; 3] {
     [format!("--log-file={}", log.display()).into(), "-vconsole:off".into(), "-vfile:info".into()]
+}
+
+const UNIXCTL: &str = "--unixctl=";
+
+/// `--unixctl=<rundir>/<program>.{pid}.ctl`, completed by the launcher.
+fn unixctl_arg(rundir: &Path, program: &str) -> String {
+    format!("{UNIXCTL}{}/{program}.{PID_PLACEHOLDER}.ctl", rundir.display())
+}
+
+/// The control socket of a daemon running with `host_pid`.
+pub fn control_socket(spec: &DaemonSpec, host_pid: i32) -> Option<PathBuf> {
+    let template = spec.pid_arg.as_deref()?.strip_prefix(UNIXCTL)?;
+    Some(template.replace(PID_PLACEHOLDER, &host_pid.to_string()).into())
+}
+
+/// Ready once the ovsdb-server answers `list_dbs` on this socket.
+#[derive(Debug)]
+struct OvsdbAnswers(PathBuf);
+
+impl Probe for OvsdbAnswers {
+    fn passes(&self) -> bool {
+        client::list_dbs(&self.0).is_ok()
+    }
+}
+
+/// Ready once vswitchd created the `.mgmt` socket of every bridge.
+#[derive(Debug)]
+struct MgmtSocketsExist(Vec<PathBuf>);
+
+impl Probe for MgmtSocketsExist {
+    fn passes(&self) -> bool {
+        self.0.iter().all(|p| p.exists())
+    }
 }
 
 pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> DaemonSpec {
@@ -65,11 +105,12 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
     ];
     args.extend(log_args(&log));
     DaemonSpec {
-        pid_arg: Some(format!("--unixctl={}/ovsdb-server.{PID_PLACEHOLDER}.ctl", rundir.display())),
+        pid_arg: Some(unixctl_arg(&rundir, "ovsdb-server")),
         pidfile: rundir.join("ovsdb-server.pid"),
         env: env(workdir, rundir),
         program: programs.ovsdb_server.clone(),
-        probe: Probe::OvsdbAnswers(workdir.db_socket(kind)),
+        probe: Box::new(OvsdbAnswers(workdir.db_socket(kind))),
+        restart: RestartPolicy::Never,
         args,
         log,
         name,
@@ -88,13 +129,27 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
     ];
     args.extend(log_args(&log));
     DaemonSpec {
-        pid_arg: Some(format!("--unixctl={}/ovs-vswitchd.{PID_PLACEHOLDER}.ctl", rundir.display())),
+        pid_arg: Some(unixctl_arg(&rundir, "ovs-vswitchd")),
         pidfile: rundir.join("ovs-vswitchd.pid"),
         env: env(workdir, rundir),
         program: vswitchd,
-        probe: Probe::PathsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect()),
+        probe: Box::new(MgmtSocketsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
+        restart: RestartPolicy::Never,
         args,
         log,
         name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_socket_is_named_after_the_host_pid() {
+        let workdir = Workdir::new(Path::new("/w")).unwrap();
+        let spec = ovs_vswitchd(&workdir, "/usr/sbin/ovs-vswitchd".into(), &["br0".into()]);
+        assert_eq!(spec.pid_arg.as_deref(), Some("--unixctl=/w/var-run/ovs/ovs-vswitchd.{pid}.ctl"));
+        assert_eq!(control_socket(&spec, 4242), Some("/w/var-run/ovs/ovs-vswitchd.4242.ctl".into()));
     }
 }

@@ -2,26 +2,76 @@
 //! bring the daemons up under the supervisor, report) and `stop`.
 //!
 //! `start` runs single-threaded until the sandbox is spawned; the
-//! supervisor (PID 1 of the replica) builds its own tokio runtime.
+//! supervisor (PID 1 of the replica) builds its own tokio runtime and
+//! reports through the sandbox's notification pipe.
 
 pub mod daemons;
 
-use crate::capture::manifest::Manifest;
+use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
-use crate::ovsdb::{bridges, prepare};
-use crate::sandbox::{self, Bind, Sandbox};
-use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunState};
-use crate::supervisor::{self, DaemonSpec, Observer, Supervisor};
-use crate::workdir::Workdir;
-use anyhow::{anyhow, bail, Context, Result};
+use crate::ovsdb::bridges;
+use crate::ovsdb::prepare::{self, PrepareError};
+use crate::sandbox::{self, Bind, Notification, Notifications, Notifier, Sandbox, SandboxError};
+use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunPhase, RunState};
+use crate::supervisor::{self, DaemonSpec, Exit, Observer, Supervisor, SupervisorError};
+use crate::tools::ToolError;
+use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error(
+        "nothing collected in {}; collect a database first, e.g. 'ovs-offline collect-db-ovs /path/to/conf.db'",
+        .0.display()
+    )]
+    NothingCollected(PathBuf),
+    #[error(
+        "a replica is already running in {} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, \
+         'ovs-offline stop' stops it",
+        workdir.display()
+    )]
+    AlreadyRunning { workdir: PathBuf, pid: i32 },
+    #[error("a replica is being started in {} by another ovs-offline; wait for it, or stop it", .0.display())]
+    BeingStarted(PathBuf),
+    #[error("a replica is starting in {}; wait for it, then stop it", .0.display())]
+    StillStarting(PathBuf),
+    #[error("collected data in {} is being changed by another ovs-offline; wait for it", .0.display())]
+    Collecting(PathBuf),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Making the working copy of a database.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error("cannot find the ovs-offline executable")]
+    Executable(#[source] std::io::Error),
+    #[error("cannot read bridges from {}", socket.display())]
+    Bridges { socket: PathBuf, source: std::io::Error },
+    /// What the supervisor reported when it could not bring the replica up.
+    #[error("{0}")]
+    Failed(String),
+    #[error("lost contact with the replica's supervisor")]
+    LostContact(#[source] std::io::Error),
+    #[error("the replica's supervisor exited during start ({}: {last_line})", log.display())]
+    SupervisorExited { log: PathBuf, last_line: String },
+    #[error("cannot signal the replica's supervisor (pid {pid})")]
+    Signal { pid: Pid, source: nix::errno::Errno },
+    #[error("the replica's supervisor (pid {pid}) did not stop; kill it with 'kill -9 {pid}'")]
+    DidNotStop { pid: Pid },
+}
+
+type Result<T, E = ReplicaError> = std::result::Result<T, E>;
 
 /// Options of `start`.
 #[derive(Debug, Clone)]
@@ -39,32 +89,23 @@ pub struct Started {
 /// Starts the replica of what is collected in `workdir`; returns when
 /// every daemon is ready.
 pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
-    let nothing = || {
-        anyhow!(
-            "nothing collected in {}; collect a database first, e.g. 'ovs-offline collect-db-ovs /path/to/conf.db'",
-            workdir.root().display()
-        )
-    };
+    let root = || workdir.root().to_path_buf();
     if !workdir.exists() {
-        return Err(nothing());
+        return Err(ReplicaError::NothingCollected(root()));
     }
     let Some(run_lock) = workdir.lock_run()? else {
-        let w = workdir.root().display();
-        match workdir.load_state()?.run.map(|r| r.supervisor_pid).filter(|&pid| pid > 0) {
-            Some(pid) => bail!(
-                "a replica is already running in {w} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, \
-                 'ovs-offline stop' stops it"
-            ),
-            None => bail!("a replica is being started in {w} by another ovs-offline; wait for it, or stop it"),
-        }
+        return Err(match workdir.load_state()?.run.and_then(|r| r.phase.supervisor_pid()) {
+            Some(pid) => ReplicaError::AlreadyRunning { workdir: root(), pid },
+            None => ReplicaError::BeingStarted(root()),
+        });
     };
     // Collected data stays as read until the working copies are made.
     let Some(collect_lock) = workdir.try_lock_collect()? else {
-        bail!("collected data in {} is being changed by another ovs-offline; wait for it", workdir.root().display());
+        return Err(ReplicaError::Collecting(root()));
     };
     let collected = Manifest::load(workdir)?.collected;
     if collected.is_empty() {
-        return Err(nothing());
+        return Err(ReplicaError::NothingCollected(root()));
     }
     let with_vswitchd = collected.contains_key(&DbKind::Ovs);
     let programs = Programs::find(with_vswitchd)?;
@@ -77,20 +118,20 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
 
     workdir.remove_runtime_files()?;
     workdir.create_runtime_dirs()?;
-    let prepared: Result<Vec<PreparedDb>, prepare::PrepareError> =
-        collected.iter().map(|(kind, db)| prepare::prepare(workdir, *kind, &db.file)).collect();
+    let prepared: Result<Vec<PreparedDb>> =
+        collected.iter().map(|(kind, db)| Ok(prepare::prepare(workdir, *kind, &db.file)?)).collect();
     drop(collect_lock);
     let dbs = match prepared {
         Ok(dbs) => dbs,
         Err(e) => {
             let _ = workdir.remove_runtime_files();
-            return Err(e.into());
+            return Err(e);
         }
     };
     let run = RunState { started_at: now(), rootless: sandbox.rootless, dbs: dbs.clone(), ..Default::default() };
     workdir.update_state(|s| s.run = Some(run))?;
 
-    let launcher = std::env::current_exe().context("cannot find the ovs-offline executable")?;
+    let launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
     let plan = Plan {
         workdir: workdir.clone(),
         programs,
@@ -112,21 +153,22 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     std::mem::forget(run_lock);
     let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.supervisor_pid = supervisor_pid;
-        }
-    })?;
-    if let Err(e) = wait_for_ready(workdir, spawned.notify) {
+    update_run(workdir, |run| run.phase = RunPhase::Starting { supervisor_pid })?;
+    if let Err(e) = wait_for_ready(workdir, spawned.notifications) {
         abandon(workdir, Some(spawned.pid));
         return Err(e);
     }
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.ready = true;
-        }
-    })?;
+    update_run(workdir, |run| run.phase = RunPhase::Ready { supervisor_pid })?;
     Ok(Started { dbs })
+}
+
+/// Changes the state of the current run, if any.
+fn update_run(workdir: &Workdir, f: impl FnOnce(&mut RunState)) -> Result<()> {
+    Ok(workdir.update_state(|s| {
+        if let Some(run) = &mut s.run {
+            f(run);
+        }
+    })?)
 }
 
 /// Binds that point the system OVS/OVN run directories at the replica's
@@ -139,21 +181,18 @@ fn host_binds(workdir: &Workdir) -> Vec<Bind> {
         .collect()
 }
 
-/// Reads the supervisor's notifications until `ready` or an error.
-fn wait_for_ready(workdir: &Workdir, notify: File) -> Result<()> {
-    for line in BufReader::new(notify).lines() {
-        let line = line.context("lost contact with the replica's supervisor")?;
-        if line == "ready" {
-            return Ok(());
-        }
-        if let Some(message) = line.strip_prefix("error ") {
-            let message: String = serde_json::from_str(message).unwrap_or_else(|_| message.to_string());
-            bail!("{message}");
+/// Reads the supervisor's notifications until it is ready or failed.
+fn wait_for_ready(workdir: &Workdir, notifications: Notifications) -> Result<()> {
+    for notification in notifications {
+        match notification.map_err(ReplicaError::LostContact)? {
+            Notification::Ready => return Ok(()),
+            Notification::Error(message) => return Err(ReplicaError::Failed(message)),
+            Notification::Pid(_) => {}
         }
     }
     let log = workdir.log_file("supervisor");
-    let last = supervisor::log_tail(&log).lines().last().unwrap_or_default().to_string();
-    Err(anyhow!("the replica's supervisor exited during start ({}: {last})", log.display()))
+    let last_line = supervisor::log_tail(&log).lines().last().unwrap_or_default().to_string();
+    Err(ReplicaError::SupervisorExited { log, last_line })
 }
 
 /// Takes down a replica that failed to start and removes its runtime files.
@@ -163,8 +202,7 @@ fn abandon(workdir: &Workdir, supervisor: Option<Pid>) {
         let _ = kill(pid, Signal::SIGKILL);
         wait_until_stopped(workdir, Duration::from_secs(10));
     }
-    let _ = workdir.remove_runtime_files();
-    let _ = workdir.update_state(|s| s.run = None);
+    let _ = forget_run(workdir);
 }
 
 /// Everything the supervisor needs, resolved before the sandbox exists.
@@ -178,11 +216,11 @@ struct Plan {
 
 impl Plan {
     /// PID 1 of the replica.
-    fn run(&self, mut notify: File) -> i32 {
+    fn run(&self, mut notifier: Notifier) -> i32 {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = writeln!(notify, "error {}", serde_json::json!(format!("cannot start the supervisor: {e}")));
+                notifier.send(&Notification::Error(format!("cannot start the supervisor: {e}")));
                 return 1;
             }
         };
@@ -191,19 +229,19 @@ impl Plan {
             let mut supervisor = match Supervisor::new(self.launcher.clone(), &observer) {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = writeln!(notify, "error {}", serde_json::json!(e.to_string()));
+                    notifier.send(&Notification::Error(e.to_string()));
                     return 1;
                 }
             };
             let code = match self.bring_up(&mut supervisor).await {
                 Ok(()) => {
-                    let _ = writeln!(notify, "ready");
-                    drop(notify);
+                    notifier.send(&Notification::Ready);
+                    drop(notifier);
                     supervisor.serve().await;
                     0
                 }
                 Err(e) => {
-                    let _ = writeln!(notify, "error {}", serde_json::json!(format!("{e:#}")));
+                    notifier.send(&Notification::Error(chain(&e)));
                     1
                 }
             };
@@ -221,8 +259,7 @@ impl Plan {
         supervisor.wait_ready(self.timeout).await?;
         if let Some(vswitchd) = &self.programs.ovs_vswitchd {
             let socket = self.workdir.db_socket(DbKind::Ovs);
-            let bridges =
-                bridges::bridges(&socket).with_context(|| format!("cannot read bridges from {}", socket.display()))?;
+            let bridges = bridges::bridges(&socket).map_err(|source| ReplicaError::Bridges { socket, source })?;
             let names: Vec<String> = bridges.into_iter().map(|b| b.name).collect();
             supervisor.spawn(daemons::ovs_vswitchd(&self.workdir, vswitchd.clone(), &names))?;
             supervisor.wait_ready(self.timeout).await?;
@@ -231,38 +268,44 @@ impl Plan {
     }
 }
 
+/// An error and its causes on one line, each cause once.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Records daemon starts and exits in the state file.
 struct StateObserver {
     workdir: Workdir,
 }
 
 impl Observer for StateObserver {
-    fn started(&self, spec: &DaemonSpec, host_pid: i32) {
-        let ctl =
-            spec.pid_arg.as_ref().and_then(|a| a.split_once('=')).map(|(_, path)| {
-                PathBuf::from(path.replace(supervisor::launch::PID_PLACEHOLDER, &host_pid.to_string()))
-            });
+    fn started(&self, spec: &DaemonSpec, generation: u32, host_pid: i32) {
         let daemon = DaemonState {
             name: spec.name.clone(),
+            generation,
             pid: host_pid,
             started_at: now(),
             log: spec.log.clone(),
-            ctl,
+            ctl: daemons::control_socket(spec, host_pid),
             exit: None,
         };
-        self.record(|run| run.daemons.push(daemon));
+        self.record(|run| run.daemon_started(daemon));
     }
 
-    fn exited(&self, name: &str, status: &WaitStatus, unexpected: bool) {
-        let (code, signal) = match status {
-            WaitStatus::Exited(_, code) => (Some(*code), None),
-            WaitStatus::Signaled(_, sig, _) => (None, Some(*sig as i32)),
-            _ => (None, None),
-        };
-        let exit = DaemonExit { code, signal, at: now(), unexpected };
+    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, unexpected: bool) {
+        let exit = DaemonExit { how: exit, at: now(), unexpected };
         self.record(|run| {
-            if let Some(d) = run.daemons.iter_mut().find(|d| d.name == name) {
-                d.exit = Some(exit);
+            if !run.daemon_exited(&spec.name, generation, exit) {
+                tracing::debug!(name = %spec.name, generation, "exit of a daemon never ready");
             }
         });
     }
@@ -270,13 +313,8 @@ impl Observer for StateObserver {
 
 impl StateObserver {
     fn record(&self, f: impl FnOnce(&mut RunState)) {
-        let result = self.workdir.update_state(|s| {
-            if let Some(run) = &mut s.run {
-                f(run);
-            }
-        });
-        if let Err(e) = result {
-            tracing::warn!("cannot record daemon state: {e:#}");
+        if let Err(e) = update_run(&self.workdir, f) {
+            tracing::warn!("cannot record daemon state: {}", chain(&e));
         }
     }
 }
@@ -298,28 +336,33 @@ pub fn stop(workdir: &Workdir) -> Result<Stopped> {
     if !workdir.exists() {
         return Ok(Stopped::NotRunning);
     }
-    if !workdir.is_running()? {
-        if workdir.load_state()?.run.is_none() {
+    let running = workdir.is_running()?;
+    let run = workdir.load_state()?.run;
+    if !running {
+        if run.is_none() {
             return Ok(Stopped::NotRunning);
         }
-        workdir.remove_runtime_files()?;
-        workdir.update_state(|s| s.run = None)?;
+        forget_run(workdir)?;
         return Ok(Stopped::Stale);
     }
-    let pid = workdir.load_state()?.run.map(|r| r.supervisor_pid).filter(|&p| p > 0);
-    let Some(pid) = pid.map(Pid::from_raw) else {
-        bail!("a replica is starting in {}; wait for it, then stop it", workdir.root().display());
+    let Some(pid) = run.and_then(|r| r.phase.supervisor_pid()).map(Pid::from_raw) else {
+        return Err(ReplicaError::StillStarting(workdir.root().to_path_buf()));
     };
-    kill(pid, Signal::SIGTERM).with_context(|| format!("cannot signal the replica's supervisor (pid {pid})"))?;
+    kill(pid, Signal::SIGTERM).map_err(|source| ReplicaError::Signal { pid, source })?;
     if !wait_until_stopped(workdir, Duration::from_secs(15)) {
         let _ = kill(pid, Signal::SIGKILL);
         if !wait_until_stopped(workdir, Duration::from_secs(5)) {
-            bail!("the replica's supervisor (pid {pid}) did not stop; kill it with 'kill -9 {pid}'");
+            return Err(ReplicaError::DidNotStop { pid });
         }
     }
-    workdir.remove_runtime_files()?;
-    workdir.update_state(|s| s.run = None)?;
+    forget_run(workdir)?;
     Ok(Stopped::Running)
+}
+
+/// Removes a run's files and its state.
+fn forget_run(workdir: &Workdir) -> Result<()> {
+    workdir.remove_runtime_files()?;
+    Ok(workdir.update_state(|s| s.run = None)?)
 }
 
 /// Waits until the supervisor released the run lock.

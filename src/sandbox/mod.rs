@@ -7,6 +7,9 @@
 //! of the new PID namespace and runs the caller's `init`. When it exits the
 //! kernel kills everything left in the namespace. The caller must still be
 //! single-threaded: `unshare(CLONE_NEWUSER)` fails in a threaded process.
+//!
+//! It owns the notification pipe from the sandbox to the caller and its
+//! one message type, [`Notification`], written as JSON lines.
 
 mod loopback;
 
@@ -14,8 +17,9 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, setsid, ForkResult, Gid, Pid, Uid};
+use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,8 @@ pub enum SandboxError {
     Setup { step: String, errno: nix::errno::Errno },
     #[error("cannot start the replica's supervisor: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start the replica's supervisor: {0}")]
+    Reported(String),
 }
 
 /// A bind mount inside the sandbox's private mount namespace.
@@ -72,19 +78,60 @@ impl Sandbox {
     }
 }
 
+/// What the sandbox tells its caller on the notification pipe: first PID
+/// 1's host pid (or why setup failed), then what `init` reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notification {
+    /// The host pid of PID 1: the sandbox exists and `init` runs.
+    Pid(i32),
+    /// `init` is up.
+    Ready,
+    /// Setup or `init` failed, with this message.
+    Error(String),
+}
+
+/// The write end of the notification pipe.
+pub struct Notifier(File);
+
+impl Notifier {
+    /// Best effort: a caller that stopped listening is no reason to fail.
+    pub fn send(&mut self, notification: &Notification) {
+        if let Ok(mut line) = serde_json::to_vec(notification) {
+            line.push(b'\n');
+            let _ = self.0.write_all(&line);
+        }
+    }
+}
+
+/// The read end of the notification pipe; ends once every writer is gone.
+pub struct Notifications(BufReader<File>);
+
+impl Iterator for Notifications {
+    type Item = std::io::Result<Notification>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = String::new();
+        match self.0.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(serde_json::from_str(&line).map_err(std::io::Error::other)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 /// The sandbox's PID 1, seen from the caller.
 pub struct Spawned {
     /// Host pid of the init process.
     pub pid: Pid,
-    /// Read end of the notification pipe whose write end `init` received.
-    pub notify: File,
+    /// What `init` reports through the [`Notifier`] it received.
+    pub notifications: Notifications,
 }
 
 /// Starts `init` as PID 1 of a new, detached sandbox. `init` gets the write
-/// end of a pipe to report progress to the caller; its return value is the
-/// sandbox's exit code. Setup errors are written to the pipe as
-/// `error <message>` lines.
-pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(File) -> i32) -> Result<Spawned, SandboxError> {
+/// end of the notification pipe to report progress to the caller; its
+/// return value is the sandbox's exit code.
+pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(Notifier) -> i32) -> Result<Spawned, SandboxError> {
     let (notify_r, notify_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let log = OpenOptions::new().create(true).append(true).open(log)?;
     // SAFETY: the caller is single-threaded (documented requirement), so the
@@ -92,14 +139,14 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(File) -> i32) -> R
     match unsafe { fork() }.map_err(std::io::Error::from)? {
         ForkResult::Child => {
             drop(notify_r);
-            exit_child(|| detach_and_enter(sandbox, log, File::from(notify_w), init))
+            exit_child(|| detach_and_enter(sandbox, log, Notifier(File::from(notify_w)), init))
         }
         ForkResult::Parent { child } => {
             drop(notify_w);
             let _ = waitpid(child, None);
-            let mut notify = File::from(notify_r);
-            let pid = read_pid_line(&mut notify)?;
-            Ok(Spawned { pid, notify })
+            let mut notifications = Notifications(BufReader::new(File::from(notify_r)));
+            let pid = read_pid(&mut notifications)?;
+            Ok(Spawned { pid, notifications })
         }
     }
 }
@@ -115,50 +162,43 @@ fn exit_child(child: impl FnOnce() -> i32) -> ! {
 
 /// First child: detach, enter the namespaces, fork PID 1 (which reports
 /// its host pid itself).
-fn detach_and_enter(sandbox: &Sandbox, log: File, mut notify: File, init: impl FnOnce(File) -> i32) -> i32 {
+fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: impl FnOnce(Notifier) -> i32) -> i32 {
     if let Err(e) = detach(log).and_then(|()| enter(sandbox)) {
-        let _ = writeln!(notify, "error {e}");
+        notifier.send(&Notification::Error(e.to_string()));
         return 1;
     }
     // SAFETY: still single-threaded.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => exit_child(|| {
             // PID 1 reports its own host pid first: it is the only writer
-            // from now on, so the caller reads that line before any other.
+            // from now on, so the caller reads that before anything else.
             match host_pid() {
                 Ok(pid) => {
-                    let _ = writeln!(notify, "pid {pid}");
-                    init(notify)
+                    notifier.send(&Notification::Pid(pid));
+                    init(notifier)
                 }
                 Err(e) => {
-                    let _ = writeln!(notify, "error cannot read /proc/self: {e}");
+                    notifier.send(&Notification::Error(format!("cannot read /proc/self: {e}")));
                     1
                 }
             }
         }),
         Ok(ForkResult::Parent { .. }) => 0,
         Err(errno) => {
-            let _ = writeln!(notify, "error cannot fork the replica's init: {errno}");
+            notifier.send(&Notification::Error(format!("cannot fork the replica's init: {errno}")));
             1
         }
     }
 }
 
-fn read_pid_line(notify: &mut File) -> Result<Pid, SandboxError> {
-    // The first line is either "pid N" from PID 1 or a setup error;
-    // read byte by byte so later lines stay in the pipe for the caller.
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    use std::io::Read;
-    while notify.read(&mut byte)? == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
+/// The first notification: PID 1's host pid, or why there is none.
+fn read_pid(notifications: &mut Notifications) -> Result<Pid, SandboxError> {
+    match notifications.next().transpose()? {
+        Some(Notification::Pid(pid)) => Ok(Pid::from_raw(pid)),
+        Some(Notification::Error(message)) => Err(SandboxError::Reported(message)),
+        Some(Notification::Ready) => Err(SandboxError::Reported("the sandbox reported no pid".into())),
+        None => Err(SandboxError::Reported("the sandbox exited during setup".into())),
     }
-    let line = String::from_utf8_lossy(&line).into_owned();
-    if let Some(pid) = line.strip_prefix("pid ").and_then(|p| p.trim().parse().ok()) {
-        return Ok(Pid::from_raw(pid));
-    }
-    let message = line.strip_prefix("error ").unwrap_or("the sandbox exited during setup").to_string();
-    Err(SandboxError::Io(std::io::Error::other(message)))
 }
 
 /// New session, stdin from /dev/null, stdout/stderr to the log.
@@ -248,5 +288,28 @@ mod tests {
         assert!(err.to_string().contains("kernel.unprivileged_userns_clone=1"), "{err}");
         assert!(rootless().preflight_with(|_| Some(1)).is_ok());
         assert!(Sandbox { rootless: false, binds: Vec::new() }.preflight_with(|_| Some(0)).is_ok());
+    }
+
+    #[test]
+    fn notifications_cross_the_pipe_as_json_lines() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let sent = [Notification::Pid(42), Notification::Error("no\nnewline \"here\"".into()), Notification::Ready];
+        let mut notifier = Notifier(File::from(w));
+        for n in &sent {
+            notifier.send(n);
+        }
+        drop(notifier);
+        let mut notifications = Notifications(BufReader::new(File::from(r)));
+        assert_eq!(read_pid(&mut notifications).unwrap(), Pid::from_raw(42));
+        let rest: Vec<Notification> = notifications.map(Result::unwrap).collect();
+        assert_eq!(rest, sent[1..]);
+    }
+
+    #[test]
+    fn a_setup_error_is_the_reason_there_is_no_pid() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        Notifier(File::from(w)).send(&Notification::Error("unshare: EPERM".into()));
+        let err = read_pid(&mut Notifications(BufReader::new(File::from(r)))).unwrap_err();
+        assert_eq!(err.to_string(), "cannot start the replica's supervisor: unshare: EPERM");
     }
 }
