@@ -16,7 +16,7 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Working directory holding collected data and the running replica
-    #[arg(short, long, global = true, env = "OVS_DBG_WORKDIR", default_value = crate::workdir::DEFAULT_WORKDIR)]
+    #[arg(short, long, global = true, env = "OVS_DBG_WORKDIR", default_value = ovs_offline::workdir::DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
 
     /// Verbose logs and the full chain of causes on errors

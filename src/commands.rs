@@ -1,16 +1,15 @@
 //! One function per subcommand: call into the library, print what happened
 //! and what to run next.
 
-use crate::activate;
-use crate::capture::manifest::Manifest;
-use crate::capture::DbKind;
 use crate::cli;
-use crate::collect;
-use crate::replay::{self, ReplayReport};
-use crate::replica::{self, StartOptions, Stopped};
-use crate::report::{self, Show, Status};
-use crate::workdir::{write_atomic, Workdir};
 use anyhow::{bail, Context, Result};
+use ovs_offline::capture::manifest::Manifest;
+use ovs_offline::capture::DbKind;
+use ovs_offline::replay::{self, ReplayReport};
+use ovs_offline::replica::{self, StartOptions, Stopped};
+use ovs_offline::report::{self, Show, Status};
+use ovs_offline::workdir::{write_atomic, Workdir};
+use ovs_offline::{activate, collect};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -208,5 +207,5 @@ pub fn exec(workdir: &Workdir, args: &cli::Exec) -> Result<()> {
 
 pub fn launch(args: &cli::Launch) -> Result<()> {
     let (program, rest) = args.command.split_first().context("no command given")?;
-    Ok(crate::supervisor::launch::launch(&args.pidfile, args.pid_arg.as_deref(), program, rest)?)
+    Ok(ovs_offline::supervisor::launch::launch(&args.pidfile, args.pid_arg.as_deref(), program, rest)?)
 }

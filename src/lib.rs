@@ -5,18 +5,21 @@
 //! [`replica`] runs the daemons under the [`supervisor`] inside the
 //! [`sandbox`]; [`report`] and [`activate`] tell the user how to reach it.
 
+//!
+//! The binary (`src/main.rs`, with the command line and one printing
+//! function per subcommand) uses the public modules; the rest is the
+//! crate's own.
+
 pub mod activate;
 pub mod capture;
-pub mod cli;
 pub mod collect;
-pub mod commands;
-pub mod ofp_text;
-pub mod ovsdb;
+pub(crate) mod ofp_text;
+pub(crate) mod ovsdb;
 pub mod replay;
 pub mod replica;
 pub mod report;
-pub mod sandbox;
+pub(crate) mod sandbox;
 pub mod state;
 pub mod supervisor;
-pub mod tools;
+pub(crate) mod tools;
 pub mod workdir;

@@ -2,11 +2,13 @@
 //! turn an error into one line (what failed and its root cause; the whole
 //! chain with `-d`) and exit code 1.
 
+mod cli;
+mod commands;
+
 use clap::Parser;
+use cli::{Cli, Command};
 use ovs_offline::capture::manifest::upgrade_legacy;
 use ovs_offline::capture::DbKind;
-use ovs_offline::cli::{Cli, Command};
-use ovs_offline::commands;
 use ovs_offline::workdir::Workdir;
 use std::process::ExitCode;
 

@@ -3,18 +3,29 @@
 //! databases and bridges, as text or JSON, and what flow replay restored
 //! ([`restore_summary`]; read from its result, never by running it).
 
-use crate::capture::manifest::Manifest;
+use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::replay::BridgeRestore;
 use crate::state::{DaemonState, PreparedDb, State};
 use crate::supervisor::Exit;
-use crate::workdir::Workdir;
-use anyhow::Result;
+use crate::workdir::{Workdir, WorkdirError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+/// Why a report could not be gathered: the workdir's files could not be
+/// read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+type Result<T, E = ReportError> = std::result::Result<T, E>;
 
 /// Sockets and entry points of a replica.
 #[derive(Debug, Serialize)]

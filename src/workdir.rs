@@ -133,6 +133,11 @@ impl Workdir {
         self.root.join("restore_flows")
     }
 
+    /// A file of OpenFlow state, by its path relative to `restore_flows/`.
+    pub fn restore_flows_file(&self, relative: &Path) -> PathBuf {
+        self.restore_flows_dir().join(relative)
+    }
+
     /// `capture.json`: the manifest of what is collected.
     pub fn capture_manifest(&self) -> PathBuf {
         self.root.join("capture.json")
@@ -179,6 +184,17 @@ impl Workdir {
         self.run_dir(kind).join("db.sock")
     }
 
+    /// `var-run/<kind>/<program>.pid`
+    pub fn pidfile(&self, kind: DbKind, program: &str) -> PathBuf {
+        self.run_dir(kind).join(format!("{program}.pid"))
+    }
+
+    /// `var-run/<kind>/<program>.<pid>.ctl`: a daemon's control socket
+    /// (`pid` may be a placeholder the launcher fills in).
+    pub fn control_socket(&self, kind: DbKind, program: &str, pid: &str) -> PathBuf {
+        self.run_dir(kind).join(format!("{program}.{pid}.ctl"))
+    }
+
     /// `var-run/ovs/<bridge>.mgmt`
     pub fn mgmt_socket(&self, bridge: &str) -> PathBuf {
         self.run_dir(DbKind::Ovs).join(format!("{bridge}.mgmt"))
@@ -207,6 +223,12 @@ impl Workdir {
 
     pub fn replica_db(&self, kind: DbKind) -> PathBuf {
         self.replica_dir().join(format!("{}.db", kind.dir_name()))
+    }
+
+    /// The complete records of a clustered database, before it is made
+    /// standalone.
+    pub fn replica_clustered_db(&self, kind: DbKind) -> PathBuf {
+        self.replica_dir().join(format!("{}.clustered", kind.dir_name()))
     }
 
     /// Scratch space for one bridge's normalised dumps during replay.

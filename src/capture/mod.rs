@@ -7,9 +7,9 @@
 //! identity and collection notes. Collectors write it only through the
 //! staged [`writer`]; nothing downstream knows where the data came from.
 
-pub mod flows;
+pub(crate) mod flows;
 pub mod manifest;
-pub mod writer;
+pub(crate) mod writer;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -139,23 +139,6 @@ pub struct SourceSystem {
     pub ovn_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sos_version: Option<String>,
-}
-
-impl SourceSystem {
-    /// Fills what this one does not know from `other` (a second collector
-    /// adding the other half of a node).
-    pub fn merge(&mut self, other: SourceSystem) {
-        let fill = |mine: &mut Option<String>, theirs: Option<String>| {
-            if mine.is_none() {
-                *mine = theirs;
-            }
-        };
-        fill(&mut self.hostname, other.hostname);
-        fill(&mut self.node, other.node);
-        fill(&mut self.ovs_version, other.ovs_version);
-        fill(&mut self.ovn_version, other.ovn_version);
-        fill(&mut self.sos_version, other.sos_version);
-    }
 }
 
 /// One collected database file under `db/<kind>/`.

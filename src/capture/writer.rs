@@ -9,7 +9,7 @@
 //! was.
 
 use super::manifest::{Manifest, ManifestError};
-use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
+use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance};
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
 use crate::state::now;
 use crate::workdir::{remove_dir_if_exists, IoContext, Workdir, WorkdirError};
@@ -123,8 +123,9 @@ impl<'w> CaptureWriter<'w> {
             });
         }
         let file = plain_file_name(name).unwrap_or("db.db").to_string();
-        let dir = self.staged_dir(Part::Db(kind))?;
-        let staged = stage_file(&dir.join(&file), input, |tee| file::inspect(tee))?;
+        self.staged_dir(Part::Db(kind))?;
+        let dest = self.workdir.staged(&self.workdir.collected_db(kind, &file));
+        let staged = stage_file(&dest, input, |tee| file::inspect(tee))?;
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
         let mut notes = Vec::new();
@@ -168,7 +169,7 @@ impl<'w> CaptureWriter<'w> {
         if !is_plain_relative(relative) {
             return Err(CaptureError::UnsafePath { origin: Box::new(origin), path: relative.to_path_buf() });
         }
-        let dest = self.workdir.staged(&self.workdir.restore_flows_dir().join(relative));
+        let dest = self.workdir.staged(&self.workdir.restore_flows_file(relative));
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).at("create", parent)?;
         }
@@ -188,16 +189,6 @@ impl<'w> CaptureWriter<'w> {
     /// A note about the staged OpenFlow state.
     pub fn note_flows(&mut self, note: String) {
         self.flows_mut().notes.push(note);
-    }
-
-    /// A note about the capture as a whole.
-    pub fn note(&mut self, note: String) {
-        self.manifest.notes.push(note);
-    }
-
-    /// What the collector learnt about the source system.
-    pub fn source_system(&mut self, source: SourceSystem) {
-        self.manifest.source.merge(source);
     }
 
     /// Moves every staged part into place and writes the manifest; on any
@@ -254,12 +245,11 @@ impl<'w> CaptureWriter<'w> {
         Ok(aside)
     }
 
-    /// Creates the staged twin of `part`'s directory.
-    fn staged_dir(&self, part: Part) -> Result<PathBuf, WorkdirError> {
+    /// Creates the staged twin of `part`'s directory, empty.
+    fn staged_dir(&self, part: Part) -> Result<(), WorkdirError> {
         let dir = self.workdir.staged(&part.dir(self.workdir));
         remove_dir_if_exists(&dir)?;
-        fs::create_dir_all(&dir).at("create", &dir)?;
-        Ok(dir)
+        fs::create_dir_all(&dir).at("create", &dir)
     }
 
     fn mark(&mut self, part: Part) {
@@ -461,15 +451,11 @@ mod tests {
         let (_dir, workdir) = collected();
         let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
         capture.stage_db(DbKind::OvnSb, &db("OVN_Southbound")[..], "ovnsb_db.db", origin("ovnsb_db.db")).unwrap();
-        capture.note("the ovn_central plugin timed out".into());
-        capture.source_system(SourceSystem { hostname: Some("node1".into()), ..SourceSystem::default() });
         let err = capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "conf.db", origin("conf.db")).unwrap_err();
         assert!(err.to_string().contains("already collected") && err.to_string().contains("(from /cases/1/conf.db)"));
         assert!(matches!(capture.begin_flows(origin("f")), Err(CaptureError::FlowsCollected(_))));
         let manifest = capture.commit().unwrap();
         assert_eq!(manifest.collected.keys().copied().collect::<Vec<_>>(), [DbKind::Ovs, DbKind::OvnSb]);
-        assert_eq!(manifest.source.hostname.as_deref(), Some("node1"));
-        assert_eq!(Manifest::load(&workdir).unwrap().notes, ["the ovn_central plugin timed out"]);
         assert!(workdir.restore_flows_dir().join("ovs-save.x/br-int.flows.dump").exists(), "flows kept");
 
         let mut capture = CaptureWriter::begin(&workdir, true).unwrap();

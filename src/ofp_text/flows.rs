@@ -48,13 +48,15 @@ pub fn is_flow_header(line: &str) -> bool {
 /// ` cookie=0x0, duration=7.866s, table=0, n_packets=0, n_bytes=0, reset_counts idle_age=7, priority=50,ip,in_port=1 actions=ct(table=1,zone=64000)`
 /// becomes
 /// `cookie=0x0, table=0, reset_counts priority=50,ip,in_port=1 actions=ct(table=1,zone=64000)`.
-pub fn normalise_flow(line: &str) -> String {
+#[cfg(test)]
+fn normalise_flow(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     normalise_flow_into(line, &mut out);
     out
 }
 
-/// Returns true when a timeout was dropped.
+/// Normalises `line` into `out` (see `normalise_flow`); returns true when
+/// a timeout was dropped.
 fn normalise_flow_into(line: &str, out: &mut String) -> bool {
     let line = line.trim();
     let split = actions_start(line).unwrap_or(line.len());
@@ -85,7 +87,7 @@ fn normalise_flow_into(line: &str, out: &mut String) -> bool {
 }
 
 /// Streams a `dump-flows` output from `reader` to `writer`, one normalised
-/// flow per line (see [`normalise_flow`]). Memory use does not depend on
+/// flow per line (statistics and timeouts removed, IGMP fields respelled). Memory use does not depend on
 /// the dump's size.
 pub fn normalise_flows<R: BufRead, W: Write>(reader: R, writer: W) -> io::Result<DumpStats> {
     let mut timeouts = 0;

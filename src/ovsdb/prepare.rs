@@ -108,7 +108,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
     match info.format {
         Format::Standalone => copy_prefix(&source, &target, info.complete_len)?,
         Format::Clustered => {
-            let complete = workdir.replica_dir().join(format!("{}.clustered", kind.dir_name()));
+            let complete = workdir.replica_clustered_db(kind);
             copy_prefix(&source, &complete, info.complete_len)?;
             tools::run("ovsdb-tool", [os("cluster-to-standalone"), target.as_os_str(), complete.as_os_str()])
                 .map_err(|e| PrepareError::Standalone { path: source.clone(), source: e })?;

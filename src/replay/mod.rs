@@ -6,8 +6,8 @@
 //! prints nor records anything: the caller records the report in the run
 //! state and [`crate::report`] formats it.
 
-pub mod bridge;
-pub mod load;
+pub(crate) mod bridge;
+pub(crate) mod load;
 pub mod report;
 
 pub use report::{BridgeRestore, Count, ReplayReport};

@@ -64,8 +64,8 @@ fn log_args(log: &Path) -> [OsString; 3] {
 const UNIXCTL: &str = "--unixctl=";
 
 /// `--unixctl=<rundir>/<program>.{pid}.ctl`, completed by the launcher.
-fn unixctl_arg(rundir: &Path, program: &str) -> String {
-    format!("{UNIXCTL}{}/{program}.{PID_PLACEHOLDER}.ctl", rundir.display())
+fn unixctl_arg(workdir: &Workdir, kind: DbKind, program: &str) -> String {
+    format!("{UNIXCTL}{}", workdir.control_socket(kind, program, PID_PLACEHOLDER).display())
 }
 
 /// The control socket of a daemon running with `host_pid`.
@@ -105,8 +105,8 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
     ];
     args.extend(log_args(&log));
     DaemonSpec {
-        pid_arg: Some(unixctl_arg(&rundir, "ovsdb-server")),
-        pidfile: rundir.join("ovsdb-server.pid"),
+        pid_arg: Some(unixctl_arg(workdir, kind, "ovsdb-server")),
+        pidfile: workdir.pidfile(kind, "ovsdb-server"),
         env: env(workdir, rundir),
         program: programs.ovsdb_server.clone(),
         probe: Box::new(OvsdbAnswers(workdir.db_socket(kind))),
@@ -129,8 +129,8 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
     ];
     args.extend(log_args(&log));
     DaemonSpec {
-        pid_arg: Some(unixctl_arg(&rundir, "ovs-vswitchd")),
-        pidfile: rundir.join("ovs-vswitchd.pid"),
+        pid_arg: Some(unixctl_arg(workdir, DbKind::Ovs, "ovs-vswitchd")),
+        pidfile: workdir.pidfile(DbKind::Ovs, "ovs-vswitchd"),
         env: env(workdir, rundir),
         program: vswitchd,
         probe: Box::new(MgmtSocketsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),

@@ -5,7 +5,7 @@
 //! supervisor (PID 1 of the replica) builds its own tokio runtime and
 //! reports through the sandbox's notification pipe.
 
-pub mod daemons;
+pub(crate) mod daemons;
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
