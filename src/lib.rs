@@ -13,6 +13,8 @@
 pub mod activate;
 pub mod capture;
 pub mod collect;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod ofp_text;
 pub(crate) mod ovsdb;
 pub mod replay;

@@ -152,6 +152,11 @@ impl From<LegacyState> for Manifest {
     }
 }
 
+/// The capture an older version recorded in its `state.json`.
+pub(crate) fn from_legacy_state(state: &serde_json::Value) -> Result<Manifest, serde_json::Error> {
+    LegacyState::deserialize(state).map(Manifest::from)
+}
+
 /// Moves what an older version recorded in `state.json` into
 /// `capture.json`, and its run state into the current form, once; a
 /// workdir without it is left alone.
@@ -163,7 +168,7 @@ pub fn upgrade_legacy(workdir: &Workdir) -> Result<(), ManifestError> {
     let Some(bytes) = workdir.read_if_exists(&path)? else { return Ok(()) };
     let damaged = |source| ManifestError::Damaged { path: path.clone(), source };
     let mut state: serde_json::Value = serde_json::from_slice(&bytes).map_err(damaged)?;
-    let manifest = Manifest::from(LegacyState::deserialize(&state).map_err(damaged)?);
+    let manifest = from_legacy_state(&state).map_err(damaged)?;
     if manifest.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,85 @@
+//! Entry points for the `cargo fuzz` targets in `fuzz/` (built only with
+//! the `fuzzing` feature): every parser of collected text, each fed
+//! arbitrary bytes, checking that it never panics and that what it
+//! promises holds. Nothing here is part of the tool.
+
+use crate::capture::manifest;
+use crate::ofp_text::{flows, groups, meters, ovs_save, sos_names, tlv};
+use crate::ovsdb::file;
+
+/// A flow dump: normalising never panics, writes one line per flow, and
+/// normalising its own output changes nothing.
+pub fn flow_dump(data: &[u8]) {
+    let mut once = Vec::new();
+    let Ok(stats) = flows::normalise_flows(data, &mut once) else { return };
+    assert_eq!(once.iter().filter(|&&b| b == b'\n').count(), stats.written);
+    let mut twice = Vec::new();
+    let again = flows::normalise_flows(&once[..], &mut twice).expect("reading memory");
+    assert_eq!((again.written, &twice), (stats.written, &once), "normalising is idempotent");
+}
+
+/// A group dump: as [`flow_dump`].
+pub fn group_dump(data: &[u8]) {
+    let mut once = Vec::new();
+    let Ok(stats) = groups::normalise_groups(data, &mut once) else { return };
+    assert_eq!(once.iter().filter(|&&b| b == b'\n').count(), stats.written);
+    let mut twice = Vec::new();
+    let again = groups::normalise_groups(&once[..], &mut twice).expect("reading memory");
+    assert_eq!((again.written, &twice), (stats.written, &once), "normalising is idempotent");
+}
+
+/// A meter dump: every meter parsed is one `add-meter` argument line.
+pub fn meter_dump(data: &[u8]) {
+    if let Ok(meters) = meters::parse_meters(data) {
+        for meter in meters {
+            assert!(meter.spec.starts_with("meter=") && !meter.spec.contains('\n'), "{:?}", meter.spec);
+        }
+    }
+}
+
+/// A TLV map dump: what parses prints as an `add-tlv-map` argument that
+/// parses back to the same mappings.
+pub fn tlv_dump(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(mappings) = tlv::parse_tlv_map(text) else { return };
+    if mappings.is_empty() {
+        return;
+    }
+    let arg = tlv::tlv_map_arg(&mappings);
+    assert_eq!(tlv::parse_tlv_arg(&arg).as_ref(), Ok(&mappings), "{arg}");
+}
+
+/// A `do_restore.sh`, read as data.
+pub fn restore_script(data: &[u8]) {
+    let _ = ovs_save::parse_restore_script(data);
+}
+
+/// File names in an sos report or an ovs-save directory.
+pub fn dump_name(data: &[u8]) {
+    let Ok(name) = std::str::from_utf8(data) else { return };
+    if let Some(parsed) = sos_names::parse_sos_dump_name(name) {
+        assert!(!parsed.bridge.is_empty());
+    }
+    if let Some((_, bridge)) = sos_names::parse_ovs_save_dump_name(name) {
+        assert!(!bridge.is_empty());
+    }
+    let _ = sos_names::sos_mangled_bridge(name);
+}
+
+/// An OVSDB database file: inspecting never panics, and its complete
+/// records never end past the file.
+pub fn db_file(data: &[u8]) {
+    if let Ok(info) = file::inspect(data) {
+        assert!(info.complete_len <= info.file_len && info.file_len == data.len() as u64);
+    }
+}
+
+/// A `capture.json`, and the `state.json` of a workdir before it.
+pub fn capture_manifest(data: &[u8]) {
+    let _ = serde_json::from_slice::<manifest::Manifest>(data);
+    if let Ok(state) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = manifest::from_legacy_state(&state);
+        let mut state = state;
+        crate::state::upgrade_legacy_run(&mut state);
+    }
+}
