@@ -4,27 +4,27 @@
 //! promises holds. Nothing here is part of the tool.
 
 use crate::capture::manifest;
-use crate::ofp_text::{flows, groups, meters, ovs_save, sos_names, tlv};
+use crate::ofp_text::{flows, groups, meters, ovs_save, sos_names, tlv, DumpStats};
 use crate::ovsdb::file;
+use std::io;
 
 /// A flow dump: normalising never panics, writes one line per flow, and
 /// normalising its own output changes nothing.
 pub fn flow_dump(data: &[u8]) {
-    let mut once = Vec::new();
-    let Ok(stats) = flows::normalise_flows(data, &mut once) else { return };
-    assert_eq!(once.iter().filter(|&&b| b == b'\n').count(), stats.written);
-    let mut twice = Vec::new();
-    let again = flows::normalise_flows(&once[..], &mut twice).expect("reading memory");
-    assert_eq!((again.written, &twice), (stats.written, &once), "normalising is idempotent");
+    normalises_once(data, |input, out| flows::normalise_flows(input, out));
 }
 
 /// A group dump: as [`flow_dump`].
 pub fn group_dump(data: &[u8]) {
+    normalises_once(data, |input, out| groups::normalise_groups(input, out));
+}
+
+fn normalises_once(data: &[u8], normalise: impl Fn(&[u8], &mut Vec<u8>) -> io::Result<DumpStats>) {
     let mut once = Vec::new();
-    let Ok(stats) = groups::normalise_groups(data, &mut once) else { return };
+    let Ok(stats) = normalise(data, &mut once) else { return };
     assert_eq!(once.iter().filter(|&&b| b == b'\n').count(), stats.written);
     let mut twice = Vec::new();
-    let again = groups::normalise_groups(&once[..], &mut twice).expect("reading memory");
+    let again = normalise(&once, &mut twice).expect("reading memory");
     assert_eq!((again.written, &twice), (stats.written, &once), "normalising is idempotent");
 }
 

@@ -495,6 +495,7 @@ mod tests {
         let (_dir, workdir) = collected();
         let capture = CaptureWriter::begin(&workdir, false).unwrap();
         assert!(matches!(CaptureWriter::begin(&workdir, false), Err(CaptureError::Busy(_))));
+        assert!(!workdir.is_running().unwrap(), "a collect in progress is no replica");
         drop(capture);
         let _run = workdir.try_lock_run().unwrap().unwrap();
         assert!(matches!(CaptureWriter::begin(&workdir, false), Err(CaptureError::Running(_))));

@@ -248,14 +248,20 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A workdir in `dir`, ready for `start`'s preparation.
+    fn workdir_in(dir: &Path) -> Workdir {
+        let workdir = Workdir::new(dir).unwrap();
+        workdir.create().unwrap();
+        workdir.create_runtime_dirs().unwrap();
+        workdir
+    }
+
     /// A collected OVS database: a bridge with a controller, a DPDK port,
     /// dpdk-init, and a torn last record; then prepared.
     #[test]
     fn working_copy_is_made_safe_and_the_original_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let workdir = Workdir::new(dir.path()).unwrap();
-        workdir.create().unwrap();
-        workdir.create_runtime_dirs().unwrap();
+        let workdir = workdir_in(dir.path());
         let (schema, _) = schema::installed(DbKind::Ovs).expect("Open vSwitch is installed (scripts/install-deps)");
         let original = workdir.collected_db(DbKind::Ovs, "conf.db");
         tools::run("ovsdb-tool", [os("create"), original.as_os_str(), schema.as_os_str()]).unwrap();
@@ -295,9 +301,7 @@ mod tests {
     #[test]
     fn a_damaged_file_names_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let workdir = Workdir::new(dir.path()).unwrap();
-        workdir.create().unwrap();
-        workdir.create_runtime_dirs().unwrap();
+        let workdir = workdir_in(dir.path());
         fs::write(workdir.collected_db(DbKind::OvnNb, "nb.db"), "not a database\n").unwrap();
         let err = prepare(&workdir, DbKind::OvnNb, "nb.db").unwrap_err();
         assert!(matches!(err, PrepareError::Inspect { source: DbFileError::NotOvsdb, .. }), "{err}");
