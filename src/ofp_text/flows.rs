@@ -306,4 +306,15 @@ OFPST_FLOW reply (OF1.3) (xid=0x2): ***decode error: OFPBRC_BAD_LEN***
         let (out, stats) = run("");
         assert_eq!((out.as_str(), stats), ("", DumpStats::default()));
     }
+
+    /// Found by `scripts/fuzz flow_dump`: without its statistics a line read
+    /// as a reply header, so normalising the output again dropped it.
+    #[test]
+    fn statistics_never_hide_a_header() {
+        let dump = "duration=7s, n_packets=0, NXST_FLOW reply priority=50,ip actions=drop\n\
+                    duration=7s, 00000000  01 0e actions=drop\npriority=0 actions=NORMAL\n";
+        let (out, stats) = run(dump);
+        assert_eq!((out.as_str(), stats.written, stats.ignored), ("priority=0 actions=NORMAL\n", 1, 2));
+        assert_eq!(run(&out).0, out);
+    }
 }

@@ -112,6 +112,11 @@ pub(crate) fn is_hex_dump(line: &str) -> bool {
     b.len() >= 10 && b[..8].iter().all(u8::is_ascii_hexdigit) && &b[8..10] == b"  "
 }
 
+/// True for what [`filter_dump`] never passes on as an entry.
+fn reads_as_no_entry(line: &str, is_header: impl Fn(&str) -> bool) -> bool {
+    is_header(line) || is_hex_dump(line) || is_decode_error(line)
+}
+
 /// The streaming loop shared by the flow and group normalisers: drops reply
 /// headers, blank lines and decode-error blocks; `entry` turns an entry line
 /// into its normalised form (`None`: not an entry, the line is ignored).
@@ -150,7 +155,9 @@ pub(crate) fn filter_dump<R: BufRead, W: Write>(
             return Ok(());
         }
         out.clear();
-        if entry(trimmed, &mut out) {
+        // The normalised entry must read as one again (a line whose
+        // statistics hid a header or a hex dump is no entry).
+        if entry(trimmed, &mut out) && !reads_as_no_entry(&out, &is_header) {
             out.push('\n');
             writer.write_all(out.as_bytes())?;
             stats.written += 1;
