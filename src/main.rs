@@ -18,14 +18,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let root = err.root_cause().to_string();
-            if cli.debug {
-                eprintln!("ovs-offline: error: {err:#}");
-            } else if err.chain().count() > 1 && !err.to_string().contains(&root) {
-                eprintln!("ovs-offline: error: {err}: {root}");
-            } else {
-                eprintln!("ovs-offline: error: {err}");
-            }
+            eprintln!("ovs-offline: error: {}", one_line(&err, cli.debug));
             ExitCode::FAILURE
         }
     }
@@ -54,6 +47,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
     }
+}
+
+/// What failed and its root cause (with `debug`, every cause between), each
+/// said once: a message that already quotes its cause is not followed by it.
+fn one_line(err: &anyhow::Error, debug: bool) -> String {
+    let mut line = err.to_string();
+    let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
+    let shown = if debug { &causes[..] } else { &causes[causes.len().saturating_sub(1)..] };
+    for cause in shown {
+        if !line.contains(cause.as_str()) {
+            line.push_str(": ");
+            line.push_str(cause);
+        }
+    }
+    line
 }
 
 /// Logs go to stderr: warnings by default, everything with `-d`.
