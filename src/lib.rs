@@ -15,6 +15,7 @@ pub mod capture;
 pub mod collect;
 pub(crate) mod ofp_text;
 pub(crate) mod ovsdb;
+pub mod quote;
 pub mod replay;
 pub mod replica;
 pub mod report;

@@ -38,7 +38,7 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     let mut capture = CaptureWriter::begin(workdir, force)?;
     capture.begin_flows(Provenance::file(source))?;
     for (path, relative) in &files {
-        let (file, origin) = super::open(path)?;
+        let (file, origin) = super::open(path, path == source)?;
         capture.stage_flow_file(relative, file, origin)?;
     }
     // Validated and summarised in staging; the summary reads only counts,
@@ -50,10 +50,11 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     }
     let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>, _>>()?;
     for note in &plan.notes {
-        capture.note_flows(note.clone());
+        capture.note_flows(note);
     }
     capture.commit()?;
-    Ok(Collected { files: files.len(), bridges, notes: plan.notes })
+    let notes = plan.notes.iter().map(|n| crate::quote::note(n)).collect();
+    Ok(Collected { files: files.len(), bridges, notes })
 }
 
 /// The files to collect from `source`, with their paths relative to
