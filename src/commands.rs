@@ -46,6 +46,9 @@ pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> 
         if b.tlv_map {
             parts.push("TLV map".to_string());
         }
+        if b.is_empty() {
+            parts.push("no dumps (see the notes below)".to_string());
+        }
         let version = b.version.as_deref().map(|v| format!(" ({})", note(v))).unwrap_or_default();
         say!("{}{version}: {}", quote::shell(&b.bridge), parts.join(", "));
     }

@@ -12,8 +12,13 @@ use cli::{Cli, Command};
 use output::tell;
 use ovs_offline::capture::manifest::upgrade_legacy;
 use ovs_offline::capture::DbKind;
+use ovs_offline::quote;
 use ovs_offline::workdir::Workdir;
 use std::process::ExitCode;
+
+/// An error is one line; collected text quoted in it cannot make it longer
+/// than this (`-d` prints everything).
+const ERROR_MAX_CHARS: usize = 1000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,9 +39,9 @@ fn main() -> ExitCode {
             if cli.debug {
                 tell!("ovs-offline: error: {err:#}");
             } else if err.chain().count() > 1 && !err.to_string().contains(&root) {
-                tell!("ovs-offline: error: {err}: {root}");
+                tell!("ovs-offline: error: {}", quote::line(&format!("{err}: {root}"), ERROR_MAX_CHARS));
             } else {
-                tell!("ovs-offline: error: {err}");
+                tell!("ovs-offline: error: {}", quote::line(&err.to_string(), ERROR_MAX_CHARS));
             }
             ExitCode::FAILURE
         }

@@ -37,9 +37,15 @@ pub fn path(path: &Path) -> String {
 /// Collected text as one line of at most [`NOTE_MAX_CHARS`] characters
 /// (then `…`), control and invisible characters escaped.
 pub fn note(text: &str) -> String {
+    line(text, NOTE_MAX_CHARS)
+}
+
+/// `text` as one line of at most `max_chars` characters (then `…`),
+/// control and invisible characters escaped.
+pub fn line(text: &str, max_chars: usize) -> String {
     let mut line = String::new();
     for (count, c) in text.chars().enumerate() {
-        if count == NOTE_MAX_CHARS {
+        if count == max_chars {
             line.push('…');
             break;
         }

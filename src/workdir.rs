@@ -170,13 +170,17 @@ impl Workdir {
         if let Some(parent) = self.root.parent() {
             fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).at("create", parent)?;
         }
-        match fs::DirBuilder::new().mode(0o700).create(&self.root) {
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                return Err(e).at("create working directory", &self.root)
+        let created = match fs::DirBuilder::new().mode(0o700).create(&self.root) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e).at("create working directory", &self.root),
+        };
+        if let Err(e) = self.check_safe() {
+            if created {
+                let _ = fs::remove_dir(&self.root);
             }
-            _ => {}
+            return Err(e);
         }
-        self.check_safe()?;
         for kind in DbKind::ALL {
             self.create_private_dir(&self.db_dir(kind))?;
         }

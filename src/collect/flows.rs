@@ -49,6 +49,10 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
         return Err(CollectError::NoDumps(source.to_path_buf()));
     }
     let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>, _>>()?;
+    // A do_restore.sh whose dumps were left behind would restore 0/0.
+    if bridges.iter().all(BridgeSummary::is_empty) {
+        return Err(CollectError::NoDumps(source.to_path_buf()));
+    }
     for note in &plan.notes {
         capture.note_flows(note);
     }
@@ -83,6 +87,13 @@ fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>, CollectError> 
         })
         .collect();
     Ok(files)
+}
+
+impl BridgeSummary {
+    /// No dump of the bridge was found, only a mention of it.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_none() && self.groups.is_none() && !self.meters
+    }
 }
 
 fn recognised(name: &str) -> bool {
