@@ -602,3 +602,40 @@ pub fn remove_file_if_exists(file: &Path) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #13: a link planted in the workdir (`state.tmp` → the user's
+    /// `~/.bashrc`) made a write overwrite the file it points to.
+    #[test]
+    fn writes_never_follow_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("bashrc");
+        fs::write(&victim, "mine").unwrap();
+        let workdir = Workdir::new(&dir.path().join("work")).unwrap();
+        workdir.create().unwrap();
+        for name in ["state.json", "state.tmp", ".state.json.tmp"] {
+            std::os::unix::fs::symlink(&victim, workdir.root().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, workdir.collect_lock_file()).unwrap();
+        assert!(matches!(workdir.try_lock_collect(), Err(WorkdirError::Unexpected(_))));
+        assert!(matches!(workdir.load_state(), Err(WorkdirError::Unexpected(_))));
+        write_atomic(&workdir.state_file(), b"{}").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"mine");
+        let meta = fs::symlink_metadata(workdir.state_file()).unwrap();
+        assert!(meta.is_file() && meta.mode() & 0o777 == 0o600);
+    }
+
+    #[test]
+    fn only_a_workdir_is_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("state.json"), "{}").unwrap();
+        let workdir = Workdir::new(dir.path()).unwrap();
+        assert!(matches!(workdir.purge(), Err(WorkdirError::NotAWorkdir(_))));
+        drop(workdir.try_lock_collect().unwrap());
+        workdir.purge().unwrap();
+        assert!(!dir.path().exists());
+    }
+}

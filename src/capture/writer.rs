@@ -551,6 +551,25 @@ mod tests {
         assert_eq!(db.file, "db.db");
     }
 
+    /// Issue #13: a link to `/dev/zero` copied without limit.
+    #[test]
+    fn an_endless_input_is_cut_off() {
+        let (_dir, workdir) = collected();
+        let before = snapshot(workdir.root());
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        capture.limit = 1 << 20;
+        capture.begin_flows(origin("flows")).unwrap();
+        let err =
+            capture.stage_flow_file(Path::new("br-int.flows.dump"), io::repeat(b'x'), origin("zero")).unwrap_err();
+        assert!(matches!(err, CaptureError::TooLarge { limit: 1048576, .. }), "{err}");
+        let header = db("OVN_Northbound");
+        let endless = (&header[..]).chain(io::repeat(b'\n'));
+        let err = capture.stage_db(DbKind::OvnNb, endless, "nb.db", origin("nb")).unwrap_err();
+        assert!(err.to_string().contains("holds more than 1048576 bytes"), "{err}");
+        drop(capture);
+        assert_eq!(snapshot(workdir.root()), before);
+    }
+
     #[test]
     fn a_running_replica_or_another_collect_is_refused() {
         let (_dir, workdir) = collected();
