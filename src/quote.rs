@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// The most characters of collected text a note keeps (then `…`).
-pub const NOTE_MAX_CHARS: usize = 200;
+pub const NOTE_MAX_CHARS: usize = 1000;
 
 /// `word` as one shell word: bare when plain, else in single quotes, or
 /// `$'…'` with escapes when it holds control or invisible characters.

@@ -163,7 +163,7 @@ fn hostile_flow_inputs_never_run_or_escape() {
         if !out.status.success() {
             one_line(&String::from_utf8_lossy(&out.stderr));
         }
-        assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.chars().count() < 400));
+        assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.chars().count() < 1200));
         assert!(!pwned.exists(), "something ran");
     }
     let _ = std::fs::remove_dir_all(&replica.workdir);
@@ -188,7 +188,7 @@ fn hostile_flow_inputs_never_run_or_escape() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.lines().all(|l| l.chars().count() < 400), "a note was not capped: {stdout:.2000}");
+    assert!(stdout.lines().all(|l| l.chars().count() < 1200), "a note was not capped: {stdout:.2000}");
     let manifest = std::fs::metadata(replica.workdir.join("capture.json")).unwrap();
     assert!(manifest.len() < 100_000, "capture.json holds {} bytes", manifest.len());
     let collected: Vec<PathBuf> = tree(&replica.workdir.join("restore_flows")).into_keys().collect();
@@ -211,7 +211,7 @@ fn hostile_flow_inputs_never_run_or_escape() {
             if !out.status.success() {
                 one_line(&stderr);
             }
-            assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.chars().count() < 400), "{name}");
+            assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.chars().count() < 1200), "{name}");
         }
         std::fs::remove_dir_all(dir.join(label)).unwrap();
     }
