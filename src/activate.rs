@@ -1,19 +1,28 @@
 //! `bin/activate` and the environment a replica is used with: the same
-//! variables for the sourced script and for `ovs-offline exec`.
+//! variables for the sourced script and for `ovs-offline exec`. Every path
+//! in the script is quoted ([`crate::quote`]): a workdir named with a
+//! newline or `$(…)` is read back as a name, never run.
 
 use crate::capture::DbKind;
-use crate::workdir::Workdir;
-use std::path::Path;
+use crate::quote;
+use crate::workdir::{write_atomic_mode, Workdir, WorkdirError};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-/// Variables that point OVS/OVN clients at the replica.
-pub fn environment(workdir: &Workdir) -> Vec<(&'static str, String)> {
-    let unix = |kind| format!("unix:{}", workdir.db_socket(kind).display());
+/// Variables that point OVS/OVN clients at the replica (paths byte for
+/// byte, whatever their encoding).
+pub fn environment(workdir: &Workdir) -> Vec<(&'static str, OsString)> {
+    let unix = |kind| {
+        let mut value = OsString::from("unix:");
+        value.push(workdir.db_socket(kind));
+        value
+    };
     vec![
-        ("OVS_RUNDIR", workdir.run_dir(DbKind::Ovs).display().to_string()),
-        ("OVN_RUNDIR", workdir.ovn_default_run_dir().display().to_string()),
+        ("OVS_RUNDIR", workdir.run_dir(DbKind::Ovs).into_os_string()),
+        ("OVN_RUNDIR", workdir.ovn_default_run_dir().into_os_string()),
         ("OVN_NB_DB", unix(DbKind::OvnNb)),
         ("OVN_SB_DB", unix(DbKind::OvnSb)),
-        ("OVS_OFFLINE_ENV", workdir.root().display().to_string()),
+        ("OVS_OFFLINE_ENV", workdir.root().as_os_str().to_owned()),
     ]
 }
 
@@ -22,16 +31,24 @@ pub fn is_active_here(workdir: &Workdir) -> bool {
     std::env::var_os("OVS_OFFLINE_ENV").is_some_and(|v| Path::new(&v) == workdir.root())
 }
 
+/// Writes `bin/activate` (0700: private, and run by mistake it says how
+/// to source it); returns its path.
+pub fn write(workdir: &Workdir) -> Result<PathBuf, WorkdirError> {
+    let path = workdir.activate_script();
+    write_atomic_mode(&path, script(workdir).as_bytes(), 0o700)?;
+    Ok(path)
+}
+
 /// The bash/zsh script written to `bin/activate`.
-pub fn script(workdir: &Workdir) -> String {
-    let path = workdir.activate_script().display().to_string();
+fn script(workdir: &Workdir) -> String {
+    let source = format!("source {}", quote::path(&workdir.activate_script()));
     let vars = environment(workdir);
     let names: Vec<&str> = vars.iter().map(|(n, _)| *n).collect();
     let mut s = String::new();
     s.push_str(&format!(
         r#"#!/bin/bash
 # ovs-offline: point OVS/OVN tools at the replica in {root}
-# Use it with:  source {path}      (bash or zsh)
+# Use it with:  {source}      (bash or zsh)
 _ovs_offline_sourced=1
 if [ -n "${{ZSH_VERSION-}}" ]; then
     case "${{ZSH_EVAL_CONTEXT-}}" in *:file*) ;; *) _ovs_offline_sourced=0 ;; esac
@@ -39,7 +56,7 @@ elif [ -n "${{BASH_VERSION-}}" ] && [ "${{BASH_SOURCE[0]}}" = "$0" ]; then
     _ovs_offline_sourced=0
 fi
 if [ "$_ovs_offline_sourced" = 0 ]; then
-    echo "This script must be sourced, not executed: run 'source {path}'" >&2
+    printf 'This script must be sourced, not executed: run %s\n' {source} >&2
     exit 1
 fi
 unset _ovs_offline_sourced
@@ -47,7 +64,8 @@ if [ -n "${{OVS_OFFLINE_ENV-}}" ] && command -v ovs-offline-deactivate >/dev/nul
     ovs-offline-deactivate
 fi
 "#,
-        root = workdir.root().display()
+        root = quote::path(workdir.root()),
+        source = quote::shell(&source)
     ));
     for name in &names {
         s.push_str(&format!(
@@ -56,7 +74,7 @@ fi
     }
     s.push_str("_OVS_OFFLINE_OLD_PS1=\"${PS1-}\"\n");
     for (name, value) in &vars {
-        s.push_str(&format!("export {name}={}\n", shell_quote(value)));
+        s.push_str(&format!("export {name}={}\n", quote::path(Path::new(value))));
     }
     s.push_str("PS1=\"(ovs-offline) ${PS1-}\"\n\novs-offline-deactivate() {\n");
     for name in &names {
@@ -96,19 +114,9 @@ fi
     s
 }
 
-/// Single-quotes `value` for POSIX shells.
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quotes_hostile_paths() {
-        assert_eq!(shell_quote("/tmp/a'b"), r"'/tmp/a'\''b'");
-    }
 
     #[test]
     fn script_exports_every_variable() {
@@ -117,5 +125,27 @@ mod tests {
         assert!(text.contains("export OVN_SB_DB='unix:/tmp/w x/var-run/ovn_sb/db.sock'"));
         assert!(text.contains("export OVS_RUNDIR='/tmp/w x/var-run/ovs'"));
         assert!(text.contains("ovs-offline-deactivate()"));
+    }
+
+    /// Issue #13: a workdir path with a newline or `$(…)` broke the script
+    /// (and ran the command substitution when sourced).
+    #[test]
+    fn hostile_workdir_path_is_read_back_not_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("w\n$(touch pwned)'`touch pwned2`");
+        let workdir = Workdir::new(&root).unwrap();
+        let file = dir.path().join("activate");
+        std::fs::write(&file, script(&workdir)).unwrap();
+        let sourced = std::process::Command::new("bash")
+            .current_dir(dir.path())
+            .args(["-c", r#"source "$1" >/dev/null && printf %s "$OVS_OFFLINE_ENV""#, "bash"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(sourced.status.success(), "{}", String::from_utf8_lossy(&sourced.stderr));
+        assert_eq!(sourced.stdout, root.as_os_str().as_encoded_bytes());
+        let executed = std::process::Command::new("bash").current_dir(dir.path()).arg(&file).output().unwrap();
+        assert!(String::from_utf8_lossy(&executed.stderr).contains("must be sourced, not executed: run source "));
+        assert!(!dir.path().join("pwned").exists() && !dir.path().join("pwned2").exists());
     }
 }

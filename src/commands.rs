@@ -1,28 +1,32 @@
 //! One function per subcommand: call into the library, print what happened
-//! and what to run next.
+//! and what to run next. Work comes first, printing after (a closed stdout
+//! never skips work, see [`crate::output`]); every path and collected name
+//! is printed quoted ([`ovs_offline::quote`]), every note as one bounded
+//! line.
 
 use crate::cli;
+use crate::output::{say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
+use ovs_offline::quote::{self, note};
 use ovs_offline::replay::{self, ReplayReport};
 use ovs_offline::replica::{self, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
-use ovs_offline::workdir::{write_atomic, Workdir};
+use ovs_offline::workdir::Workdir;
 use ovs_offline::{activate, collect};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
 pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Result<()> {
     let db = collect::db::collect_db(workdir, kind, &args.file, args.force)?;
-    for note in &db.notes {
-        eprintln!("warning: {}: {note}", db.source);
+    for n in &db.notes {
+        tell!("warning: {}: {}", db.source, note(n));
     }
     let layout = if db.clustered { "clustered" } else { "standalone" };
-    println!("Collected {} {} ({layout}) from {}", db.schema, db.version, db.source);
-    println!("Offline OVS Debugging: {} data collected and stored in {}", data_label(kind), workdir.root().display());
+    say!("Collected {} {} ({layout}) from {}", note(&db.schema), note(&db.version), db.source);
+    say!("Offline OVS Debugging: {} data collected and stored in {}", data_label(kind), quote::path(workdir.root()));
     Ok(())
 }
 
@@ -42,16 +46,19 @@ pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> 
         if b.tlv_map {
             parts.push("TLV map".to_string());
         }
-        let version = b.version.as_deref().map(|v| format!(" ({v})")).unwrap_or_default();
-        println!("{}{version}: {}", b.bridge, parts.join(", "));
+        if b.is_empty() {
+            parts.push("no dumps (see the notes below)".to_string());
+        }
+        let version = b.version.as_deref().map(|v| format!(" ({})", note(v))).unwrap_or_default();
+        say!("{}{version}: {}", quote::shell(&b.bridge), parts.join(", "));
     }
-    for note in &collected.notes {
-        println!("note: {note}");
+    for n in &collected.notes {
+        say!("note: {}", note(n));
     }
-    println!(
+    say!(
         "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
         collected.files,
-        workdir.restore_flows_dir().display()
+        quote::path(&workdir.restore_flows_dir())
     );
     Ok(())
 }
@@ -65,37 +72,40 @@ fn data_label(kind: DbKind) -> &'static str {
 
 pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout) })?;
-    for db in &started.dbs {
-        for change in &db.changes {
-            println!("{} database: {change}", db.kind);
-        }
-    }
-    let script = workdir.activate_script();
-    write_atomic(&script, activate::script(workdir).as_bytes())?;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    activate::write(workdir)?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     let replay = has_ovs_db.then(|| restore_flows(workdir));
-    if !has_ovs_db && Manifest::load(workdir)?.flows.is_some() {
-        println!(
-            "note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one"
-        );
+    let flows_waiting = !has_ovs_db && Manifest::load(workdir)?.flows.is_some();
+    let show = Show::gather(workdir)?;
+    for db in &started.dbs {
+        for change in &db.changes {
+            say!("{} database: {}", db.kind, note(change));
+        }
     }
-    println!("Offline OVS Debugging started");
-    println!("******************************");
-    print!("{}", Show::gather(workdir)?.text());
+    if flows_waiting {
+        say!("note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one");
+    }
+    say!("Offline OVS Debugging started");
+    say!("******************************");
+    say!("{}", show.text().trim_end());
     let outcome = match replay {
         Some(Ok(replay)) => report_replay(workdir, replay),
         Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e:#}")),
         None => Ok(()),
     };
-    println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
+    say!("Stop it with: ovs-offline -w {} stop", quote::path(workdir.root()));
     outcome
 }
 
 /// Replays the collected OpenFlow state and records the result in the run
-/// state (for `status`).
+/// state (for `status`), every note and error as one bounded line.
 fn restore_flows(workdir: &Workdir) -> Result<ReplayReport> {
-    let replay = replay::run(workdir)?;
+    let mut replay = replay::run(workdir)?;
+    for bridge in &mut replay.bridges {
+        bridge.notes.iter_mut().for_each(|n| *n = note(n));
+        bridge.error = bridge.error.as_deref().map(note);
+    }
+    replay.notes.iter_mut().for_each(|n| *n = note(n));
     workdir.update_state(|s| {
         if let Some(run) = &mut s.run {
             run.restore = replay.bridges.clone();
@@ -110,63 +120,65 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
     if replay.bridges.is_empty() && replay.notes.is_empty() {
         return Ok(());
     }
-    println!("* OpenFlow state restored from {}:", workdir.restore_flows_dir().display());
+    say!("* OpenFlow state restored from {}:", quote::path(&workdir.restore_flows_dir()));
     for bridge in &replay.bridges {
-        println!("{}", report::restore_summary(workdir, bridge));
-        for note in &bridge.notes {
-            println!("  note: {note}");
+        say!("{}", report::restore_summary(workdir, bridge));
+        for n in &bridge.notes {
+            say!("  note: {n}");
         }
     }
-    for note in &replay.notes {
-        println!("note: {note}");
+    for n in &replay.notes {
+        say!("note: {n}");
     }
     let empty: Vec<String> = replay
         .bridges
         .iter()
         .filter(|b| b.error.is_some() || (b.flows.expected > 0 && b.flows.restored == 0))
-        .map(|b| b.bridge.clone())
+        .map(|b| quote::shell(&b.bridge))
         .collect();
     let rejected: usize = replay.bridges.iter().map(|b| b.rejected).sum();
     if !empty.is_empty() {
         bail!(
             "OpenFlow state not restored on {} (the replica keeps running; see the lines above and {})",
             empty.join(", "),
-            workdir.log_dir().display()
+            quote::path(&workdir.log_dir())
         );
     }
     if rejected > 0 {
-        eprintln!("warning: {rejected} OpenFlow entries were not restored; each is listed with OVS's error in the log named above");
+        tell!("warning: {rejected} OpenFlow entries were not restored; each is listed with OVS's error in the log named above");
     }
     Ok(())
 }
 
 pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
+    let w = quote::path(workdir.root());
     if activate::is_active_here(workdir) {
-        bail!(
-            "this shell has the replica in {} activated; run 'deactivate' (or 'ovs-offline-deactivate') first",
-            workdir.root().display()
-        );
+        bail!("this shell has the replica in {w} activated; run 'deactivate' (or 'ovs-offline-deactivate') first");
+    }
+    // Checked before stopping, which may leave lock files behind.
+    let purge = args.purge && workdir.exists();
+    if purge && !workdir.is_workdir() {
+        return Err(ovs_offline::workdir::WorkdirError::NotAWorkdir(workdir.root().to_path_buf()).into());
     }
     let stopped = replica::stop(workdir)?;
-    let w = workdir.root().display();
+    if purge {
+        workdir.purge()?;
+    }
     match stopped {
         Stopped::Running => {
-            println!("Offline OVS Debugging stopped");
-            println!("*****************************");
+            say!("Offline OVS Debugging stopped");
+            say!("*****************************");
         }
-        Stopped::Stale => println!(
+        Stopped::Stale => say!(
             "The replica in {w} had already stopped (its supervisor ended; see {}); removed its runtime files",
-            workdir.log_file("supervisor").display()
+            quote::path(&workdir.log_file("supervisor"))
         ),
-        Stopped::NotRunning => println!("No replica running in {w}"),
+        Stopped::NotRunning => say!("No replica running in {w}"),
     }
-    let was_running = stopped == Stopped::Running;
-    if args.purge && workdir.exists() {
-        std::fs::remove_dir_all(workdir.root())
-            .with_context(|| format!("cannot remove {}", workdir.root().display()))?;
-        println!("Removed {}", workdir.root().display());
-    } else if was_running {
-        println!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
+    if purge {
+        say!("Removed {w}");
+    } else if stopped == Stopped::Running {
+        say!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
     }
     Ok(())
 }
@@ -184,9 +196,9 @@ pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
 /// `--json` prints the report as JSON, else as text.
 fn print_report(report: &impl serde::Serialize, args: &cli::JsonFlag, text: impl FnOnce() -> String) -> Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        say!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", text());
+        say!("{}", text().trim_end());
     }
     Ok(())
 }
@@ -194,15 +206,12 @@ fn print_report(report: &impl serde::Serialize, args: &cli::JsonFlag, text: impl
 /// Replaces this process with the command, in the replica's environment.
 pub fn exec(workdir: &Workdir, args: &cli::Exec) -> Result<()> {
     if !workdir.exists() || !workdir.is_running()? {
-        bail!(
-            "no replica running in {}; start it with 'ovs-offline -w {} start'",
-            workdir.root().display(),
-            workdir.root().display()
-        );
+        let w = quote::path(workdir.root());
+        bail!("no replica running in {w}; start it with 'ovs-offline -w {w} start'");
     }
     let (program, rest) = args.command.split_first().context("no command given")?;
     let err = Command::new(program).args(rest).envs(activate::environment(workdir)).exec();
-    Err(err).with_context(|| format!("cannot run {}", program.to_string_lossy()))
+    Err(err).with_context(|| format!("cannot run {}", quote::path(std::path::Path::new(program))))
 }
 
 pub fn launch(args: &cli::Launch) -> Result<()> {

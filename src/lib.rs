@@ -17,6 +17,7 @@ pub mod collect;
 pub mod fuzzing;
 pub(crate) mod ofp_text;
 pub(crate) mod ovsdb;
+pub mod quote;
 pub mod replay;
 pub mod replica;
 pub mod report;

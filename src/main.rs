@@ -1,24 +1,41 @@
 //! The `ovs-offline` binary: parse the command line, run one subcommand,
 //! turn an error into one line (what failed and its root cause; the whole
-//! chain with `-d`) and exit code 1.
+//! chain with `-d`) and exit code 1. A closed stdout is not an error
+//! ([`output`]).
 
 mod cli;
 mod commands;
+mod output;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use output::tell;
 use ovs_offline::capture::manifest::upgrade_legacy;
 use ovs_offline::capture::DbKind;
+use ovs_offline::quote;
 use ovs_offline::workdir::Workdir;
 use std::process::ExitCode;
+
+/// An error is one line; collected text quoted in it cannot make it longer
+/// than this (`-d` prints everything).
+const ERROR_MAX_CHARS: usize = 1000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.debug);
-    match run(&cli) {
+    if !matches!(cli.command, Command::Exec(_)) {
+        // What the tool and its daemons create is private, whatever the
+        // caller's umask; `exec` runs the user's command as it would run.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
+    let result = run(&cli).and_then(|()| {
+        use anyhow::Context;
+        output::finish().context("cannot write to standard output")
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ovs-offline: error: {}", one_line(&err, cli.debug));
+            tell!("ovs-offline: error: {}", quote::line(&one_line(&err, cli.debug), ERROR_MAX_CHARS));
             ExitCode::FAILURE
         }
     }
@@ -26,7 +43,7 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.podman {
-        eprintln!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
+        tell!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
     }
     // Every command but `__launch` works on the workdir; one an older
     // version made is upgraded first.

@@ -2,9 +2,12 @@
 //! replica (as the original tool printed them), the state of its daemons,
 //! databases and bridges, as text or JSON, and what flow replay restored
 //! ([`restore_summary`]; read from its result, never by running it).
+//! Every path and collected name in the text is quoted the way a shell
+//! reads it back ([`crate::quote`]); the JSON carries them as they are.
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
+use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
 use crate::state::{DaemonState, PreparedDb, State};
 use crate::supervisor::Exit;
@@ -63,7 +66,7 @@ impl Show {
     /// The listing of sockets and commands, as the original tool printed it.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        let w = self.workdir.display();
+        let w = quote::path(&self.workdir);
         if !self.running {
             let collected: Vec<String> = self.collected.iter().map(|k| k.to_string()).collect();
             let collected = if collected.is_empty() { "nothing".to_string() } else { collected.join(", ") };
@@ -73,19 +76,21 @@ impl Show {
         }
         let _ = writeln!(s, "Working directory: {w}:");
         if let Some(ctl) = &self.vswitchd_ctl {
-            let _ = writeln!(s, "* openvswitch control found at {}", ctl.display());
+            let ctl = quote::path(ctl);
+            let _ = writeln!(s, "* openvswitch control found at {ctl}");
             let _ = writeln!(s, "You can run ovs-appctl commands as:");
-            let _ = writeln!(s, "ovs-appctl --target={} [...]", ctl.display());
+            let _ = writeln!(s, "ovs-appctl --target={ctl} [...]");
         }
         for (kind, socket) in &self.db_sockets {
-            let _ = writeln!(s, "* {kind} ovsdb-server socket found at {}", socket.display());
+            let _ = writeln!(s, "* {kind} ovsdb-server socket found at {}", quote::path(socket));
             let _ = writeln!(s, "You can run commands such as:");
-            let _ = writeln!(s, "{} --db unix:{} [...]", kind.ctl_tool(), socket.display());
+            let unix = unix(socket);
+            let _ = writeln!(s, "{} --db {unix} [...]", kind.ctl_tool());
             let _ = writeln!(s, "or");
-            let _ = writeln!(s, "ovsdb-client [...] unix:{}", socket.display());
+            let _ = writeln!(s, "ovsdb-client [...] {unix}");
         }
         if !self.mgmt_sockets.is_empty() {
-            let paths: Vec<String> = self.mgmt_sockets.values().map(|p| p.display().to_string()).collect();
+            let paths: Vec<String> = self.mgmt_sockets.values().map(|p| quote::path(p)).collect();
             let _ = writeln!(s, "* openflow bridge management sockets found at {}", paths.join("\n"));
             let _ = writeln!(s, "You can run ofproto commands such as:");
             for path in &paths {
@@ -94,10 +99,17 @@ impl Show {
         }
         if let Some(activate) = &self.activate {
             let _ = writeln!(s, "* You can also run offline commands directly with the following:");
-            let _ = writeln!(s, "source {}", activate.display());
+            let _ = writeln!(s, "source {}", quote::path(activate));
         }
         s
     }
+}
+
+/// `unix:<socket>`, quoted as one shell word.
+fn unix(socket: &Path) -> String {
+    let mut address = std::ffi::OsString::from("unix:");
+    address.push(socket);
+    quote::path(Path::new(&address))
 }
 
 /// The latest generation of a daemon.
@@ -202,7 +214,7 @@ impl Status {
 
     pub fn text(&self, workdir: &Workdir) -> String {
         let mut s = String::new();
-        let w = self.workdir.display();
+        let w = quote::path(&self.workdir);
         if !self.running {
             let _ = writeln!(s, "Replica in {w}: not running");
         } else {
@@ -228,18 +240,18 @@ impl Status {
                     if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
                 let _ = writeln!(
                     s,
-                    "  {:<7} {} {}{conversion}  unix:{}",
+                    "  {:<7} {} {}{conversion}  {}",
                     db.kind,
-                    db.schema,
-                    db.served_version,
-                    db.socket.display()
+                    note(&db.schema),
+                    note(&db.served_version),
+                    unix(&db.socket)
                 );
             }
         }
         if !self.bridges.is_empty() {
             let _ = writeln!(s, "Bridges:");
             for b in &self.bridges {
-                let _ = writeln!(s, "  {:<20} {} ports", b.name, b.ports);
+                let _ = writeln!(s, "  {:<20} {} ports", quote::shell(&b.name), b.ports);
             }
         }
         if !self.restore.is_empty() {
@@ -253,7 +265,8 @@ impl Status {
         } else if !self.running {
             let _ = writeln!(s, "Collected:");
             for (kind, c) in &self.capture.collected {
-                let _ = writeln!(s, "  {:<7} {} {} from {} ({})", kind, c.schema, c.version, c.source, c.collected_at);
+                let (schema, version) = (note(&c.schema), note(&c.version));
+                let _ = writeln!(s, "  {kind:<7} {schema} {version} from {} ({})", c.source, c.collected_at);
             }
             if let Some(flows) = &self.capture.flows {
                 let _ =
@@ -267,13 +280,14 @@ impl Status {
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
 /// 1/1 meters, TLV map 1 entry`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
+    let bridge = quote::shell(&r.bridge);
     if let Some(error) = &r.error {
-        return format!("{}: not restored: {error}", r.bridge);
+        return format!("{bridge}: not restored: {}", note(error));
     }
-    let mut line = format!("{}: {}/{} flows", r.bridge, r.flows.restored, r.flows.expected);
+    let mut line = format!("{bridge}: {}/{} flows", r.flows.restored, r.flows.expected);
     if let Some(log) = &r.errors_log {
         let shown = log.strip_prefix(workdir.root()).unwrap_or(log);
-        line.push_str(&format!(" ({} rejected, see {})", r.rejected, shown.display()));
+        line.push_str(&format!(" ({} rejected, see {})", r.rejected, quote::path(shown)));
     }
     line.push_str(&format!(
         ", {}/{} groups, {}/{} meters",

@@ -12,13 +12,25 @@
 //! working copies); the *run lock* is held by `start` and then by the
 //! replica's supervisor for its whole life, so it answers "is a replica
 //! running here".
+//!
+//! A workdir is used only when it is safe ([`Workdir::new`] checks one that
+//! exists, [`Workdir::create`] one it makes): owned by the caller, not
+//! writable by other users, below directories only the caller or root can
+//! change, with no symbolic link on the way that another user owns.
+//! Everything the tool creates in it is private (directories 0700, files
+//! 0600) whatever the umask or the workdir's own mode; files are created
+//! without following symbolic links (`O_NOFOLLOW`, `O_EXCL` for new ones,
+//! atomic writes through a randomly named temporary file). `stop --purge`
+//! removes only a directory holding the workdir's own marker files.
 
 use crate::capture::DbKind;
+use crate::quote;
 use crate::state::State;
 use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::{Gid, Group, Uid, User};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_WORKDIR: &str = "/tmp/ovs-offline";
@@ -26,16 +38,28 @@ pub const DEFAULT_WORKDIR: &str = "/tmp/ovs-offline";
 /// A failed operation on a workdir path, with the path and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkdirError {
-    #[error("working directory {} exists and is not a directory; choose another with -w DIR", .0.display())]
+    #[error("working directory {} exists and is not a directory; choose another with -w DIR", quote::path(.0))]
     NotADirectory(PathBuf),
-    #[error("cannot {action} {}", path.display())]
+    #[error("working directory {} belongs to {owner}, not to you; use a directory of your own with -w DIR (or OVS_DBG_WORKDIR)", quote::path(path))]
+    NotYours { path: PathBuf, owner: String },
+    #[error("working directory {} can be changed by other users (mode {mode:04o}); run 'chmod go-w {}' or use another with -w DIR", quote::path(path), quote::path(path))]
+    WritableByOthers { path: PathBuf, mode: u32 },
+    #[error("{} {why}, so working directory {} could be swapped by another user; use a directory below ones only you or root can change, with -w DIR", quote::path(parent), quote::path(path))]
+    UnsafeParent { parent: PathBuf, path: PathBuf, why: String },
+    #[error("{} belongs to {owner}, not to you (left by a run as another user?); remove it as that user, or use another working directory with -w DIR", quote::path(path))]
+    ForeignFile { path: PathBuf, owner: String },
+    #[error("{} is a symbolic link or another kind of file where ovs-offline keeps its own; remove it", quote::path(.0))]
+    Unexpected(PathBuf),
+    #[error("{} is not an ovs-offline working directory (it has none of .collect.lock, .run.lock, capture.json); not removed", quote::path(.0))]
+    NotAWorkdir(PathBuf),
+    #[error("cannot {action} {}", quote::path(path))]
     Io {
         action: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("state file {} is damaged; remove it and collect again", path.display())]
+    #[error("state file {} is damaged; remove it and collect again", quote::path(path))]
     DamagedState {
         path: PathBuf,
         #[source]
@@ -63,13 +87,73 @@ pub struct Workdir {
 
 impl Workdir {
     /// Names a workdir; nothing is created. Relative paths are made absolute
-    /// because they end up in sockets, scripts and daemon arguments.
+    /// because they end up in sockets, scripts and daemon arguments. One
+    /// that exists must be safe to use (see the module documentation).
     pub fn new(root: &Path) -> Result<Workdir> {
         let root = std::path::absolute(root).at("resolve working directory", root)?;
-        if root.exists() && !root.is_dir() {
-            return Err(WorkdirError::NotADirectory(root));
+        let workdir = Workdir { root };
+        if fs::symlink_metadata(&workdir.root).is_ok() {
+            workdir.check_safe()?;
         }
-        Ok(Workdir { root })
+        Ok(workdir)
+    }
+
+    /// Refuses a workdir another user could change, or in which a run as
+    /// another user left files: see the module documentation.
+    fn check_safe(&self) -> Result<()> {
+        let me = Uid::effective();
+        check_path_symlinks(&self.root, me)?;
+        let real = fs::canonicalize(&self.root).at("resolve working directory", &self.root)?;
+        let meta = fs::metadata(&real).at("inspect working directory", &self.root)?;
+        if !meta.is_dir() {
+            return Err(WorkdirError::NotADirectory(self.root.clone()));
+        }
+        if meta.uid() != me.as_raw() {
+            return Err(WorkdirError::NotYours { path: self.root.clone(), owner: owner_name(meta.uid()) });
+        }
+        if writable_by_others(&meta) {
+            return Err(WorkdirError::WritableByOthers { path: self.root.clone(), mode: meta.mode() & 0o7777 });
+        }
+        for parent in real.ancestors().skip(1) {
+            let meta = fs::metadata(parent).at("inspect", parent)?;
+            let why = if meta.uid() != 0 && meta.uid() != me.as_raw() {
+                format!("belongs to {}", owner_name(meta.uid()))
+            } else if writable_by_others(&meta) && meta.mode() & libc::S_ISVTX == 0 {
+                format!("can be changed by other users (mode {:04o}, not sticky)", meta.mode() & 0o7777)
+            } else {
+                continue;
+            };
+            return Err(WorkdirError::UnsafeParent { parent: parent.to_path_buf(), path: self.root.clone(), why });
+        }
+        self.check_own_files(&real, me)
+    }
+
+    /// Everything the tool keeps in the workdir belongs to the caller (a
+    /// run as root leaves files the user cannot change).
+    fn check_own_files(&self, real: &Path, me: Uid) -> Result<()> {
+        let mut pending = vec![real.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            // A running replica adds and removes files meanwhile.
+            let entries = match fs::read_dir(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                entries => entries.at("read", &dir)?,
+            };
+            for entry in entries {
+                let path = entry.at("read", &dir)?.path();
+                let meta = match fs::symlink_metadata(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    meta => meta.at("inspect", &path)?,
+                };
+                if meta.uid() != me.as_raw() {
+                    let shown = self.root.join(path.strip_prefix(real).unwrap_or(&path));
+                    return Err(WorkdirError::ForeignFile { path: shown, owner: owner_name(meta.uid()) });
+                }
+                if meta.is_dir() {
+                    pending.push(path);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -80,32 +164,68 @@ impl Workdir {
         self.root.is_dir()
     }
 
-    /// Creates the workdir (mode 0700) and its collected-data directories.
+    /// Creates the workdir (mode 0700; one that exists is checked, not
+    /// changed) and its collected-data directories.
     pub fn create(&self) -> Result<()> {
-        if !self.root.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.root)
-                .at("create working directory", &self.root)?;
-            fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700)).at("set the mode of", &self.root)?;
+        if let Some(parent) = self.root.parent() {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).at("create", parent)?;
+        }
+        let created = match fs::DirBuilder::new().mode(0o700).create(&self.root) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e).at("create working directory", &self.root),
+        };
+        if let Err(e) = self.check_safe() {
+            if created {
+                let _ = fs::remove_dir(&self.root);
+            }
+            return Err(e);
         }
         for kind in DbKind::ALL {
-            mkdir(&self.db_dir(kind))?;
+            self.create_private_dir(&self.db_dir(kind))?;
         }
-        mkdir(&self.restore_flows_dir())?;
-        mkdir(&self.log_dir())
+        self.create_private_dir(&self.restore_flows_dir())?;
+        self.create_private_dir(&self.log_dir())
     }
 
     /// Creates the directories a running replica needs.
     pub fn create_runtime_dirs(&self) -> Result<()> {
         for kind in DbKind::ALL {
-            mkdir(&self.run_dir(kind))?;
+            self.create_private_dir(&self.run_dir(kind))?;
         }
-        mkdir(&self.ovn_default_run_dir())?;
-        mkdir(&self.bin_dir())?;
-        mkdir(&self.replica_dir())?;
-        mkdir(&self.log_dir())
+        self.create_private_dir(&self.ovn_default_run_dir())?;
+        self.create_private_dir(&self.bin_dir())?;
+        self.create_private_dir(&self.replica_dir())?;
+        self.create_private_dir(&self.log_dir())
+    }
+
+    /// Creates `dir` below the workdir and its missing parents, each 0700;
+    /// one that exists is made 0700, a symbolic link in the way refused.
+    pub(crate) fn create_private_dir(&self, dir: &Path) -> Result<()> {
+        let relative = dir.strip_prefix(&self.root).map_err(|_| WorkdirError::Unexpected(dir.to_path_buf()))?;
+        let mut path = self.root.clone();
+        for component in relative.components() {
+            path.push(component);
+            private_dir(&path)?;
+        }
+        Ok(())
+    }
+
+    /// True when the directory holds files only ovs-offline makes: its locks
+    /// or its manifest.
+    pub fn is_workdir(&self) -> bool {
+        [self.collect_lock_file(), self.run_lock_file(), self.state_lock_file(), self.capture_manifest()]
+            .iter()
+            .any(|marker| fs::symlink_metadata(marker).is_ok_and(|m| m.is_file()))
+    }
+
+    /// Removes the whole workdir (never following a symbolic link), only
+    /// when it is one ([`Workdir::is_workdir`]).
+    pub fn purge(&self) -> Result<()> {
+        if !self.is_workdir() {
+            return Err(WorkdirError::NotAWorkdir(self.root.clone()));
+        }
+        fs::remove_dir_all(&self.root).at("remove", &self.root)
     }
 
     /// Removes what a run leaves behind; collected data stays.
@@ -292,12 +412,15 @@ impl Workdir {
         Ok(self.try_lock_run()?.is_none())
     }
 
-    /// The contents of `path`, `None` when it does not exist.
+    /// The contents of `path` (never through a symbolic link), `None` when
+    /// it does not exist.
     pub fn read_if_exists(&self, path: &Path) -> Result<Option<Vec<u8>>> {
-        match fs::read(path) {
-            Ok(bytes) => Ok(Some(bytes)),
+        let file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path);
+        let mut bytes = Vec::new();
+        match file.and_then(|mut f| f.read_to_end(&mut bytes)) {
+            Ok(_) => Ok(Some(bytes)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).at("read", path),
+            Err(e) => Err(nofollow_error(e, "read", path)),
         }
     }
 
@@ -359,8 +482,60 @@ pub(crate) fn to_json(value: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
+/// Opens (creating it 0600) a lock file, never through a symbolic link.
 fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new().create(true).truncate(false).write(true).open(path).at("open", path)
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| nofollow_error(e, "open", path))
+}
+
+/// `ELOOP` from an `O_NOFOLLOW` open means a symbolic link is in the way.
+fn nofollow_error(e: io::Error, action: &'static str, path: &Path) -> WorkdirError {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return WorkdirError::Unexpected(path.to_path_buf());
+    }
+    WorkdirError::Io { action, path: path.to_path_buf(), source: e }
+}
+
+/// Every symbolic link on the way to `path`, as given, must belong to the
+/// caller or root: another user's link could be pointed elsewhere.
+fn check_path_symlinks(path: &Path, me: Uid) -> Result<()> {
+    let mut prefix = PathBuf::new();
+    for component in path.components() {
+        prefix.push(component);
+        let Ok(meta) = fs::symlink_metadata(&prefix) else { return Ok(()) };
+        if meta.file_type().is_symlink() && meta.uid() != 0 && meta.uid() != me.as_raw() {
+            let why = format!("is a symbolic link that belongs to {}", owner_name(meta.uid()));
+            return Err(WorkdirError::UnsafeParent { parent: prefix, path: path.to_path_buf(), why });
+        }
+    }
+    Ok(())
+}
+
+/// Group- or other-writable, except group-writable with the caller's own
+/// private group (the user-private-group convention with umask 002).
+fn writable_by_others(meta: &fs::Metadata) -> bool {
+    meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && !is_private_group(meta.gid()))
+}
+
+/// The caller's primary group, named like the caller, with no other member.
+fn is_private_group(gid: u32) -> bool {
+    let Ok(Some(user)) = User::from_uid(Uid::effective()) else { return false };
+    let Ok(Some(group)) = Group::from_gid(Gid::from_raw(gid)) else { return false };
+    user.gid.as_raw() == gid && group.name == user.name && group.mem.iter().all(|m| *m == user.name)
+}
+
+/// "alice (uid 1001)", or "uid 1001" for an unknown user.
+fn owner_name(uid: u32) -> String {
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(user)) => format!("{} (uid {uid})", quote::shell(&user.name)),
+        _ => format!("uid {uid}"),
+    }
 }
 
 /// An exclusive lock on `path` if nobody holds it.
@@ -372,16 +547,44 @@ fn try_lock(path: &Path) -> Result<Option<Flock<File>>> {
     }
 }
 
-/// Writes through a temporary file in the same directory, then renames.
+/// Writes a private file (0600) through a new, randomly named temporary
+/// file in the same directory, then renames it over `path` (which replaces
+/// a symbolic link there rather than following it).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = File::create(&tmp).at("write", &tmp)?;
-    file.write_all(contents).and_then(|()| file.sync_all()).at("write", &tmp)?;
-    fs::rename(&tmp, path).at("write", path)
+    write_atomic_mode(path, contents, 0o600)
 }
 
-fn mkdir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).at("create", dir)
+/// [`write_atomic`] with another mode (`bin/activate` is 0700).
+pub(crate) fn write_atomic_mode(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .at("write", path)?;
+    tmp.write_all(contents).and_then(|()| tmp.as_file().sync_all()).at("write", path)?;
+    tmp.persist(path).map_err(|e| e.error).at("write", path)?;
+    Ok(())
+}
+
+/// Creates one directory 0700; one that exists is made 0700, anything
+/// else in the way is refused.
+fn private_dir(dir: &Path) -> Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e).at("create", dir),
+        Err(_) => {}
+    }
+    let meta = fs::symlink_metadata(dir).at("inspect", dir)?;
+    if !meta.is_dir() {
+        return Err(WorkdirError::Unexpected(dir.to_path_buf()));
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).at("set the mode of", dir)?;
+    }
+    Ok(())
 }
 
 /// Removes a directory tree; one that is not there is fine.
@@ -397,5 +600,42 @@ pub fn remove_file_if_exists(file: &Path) -> Result<()> {
     match fs::remove_file(file) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at("remove", file),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #13: a link planted in the workdir (`state.tmp` → the user's
+    /// `~/.bashrc`) made a write overwrite the file it points to.
+    #[test]
+    fn writes_never_follow_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("bashrc");
+        fs::write(&victim, "mine").unwrap();
+        let workdir = Workdir::new(&dir.path().join("work")).unwrap();
+        workdir.create().unwrap();
+        for name in ["state.json", "state.tmp", ".state.json.tmp"] {
+            std::os::unix::fs::symlink(&victim, workdir.root().join(name)).unwrap();
+        }
+        std::os::unix::fs::symlink(&victim, workdir.collect_lock_file()).unwrap();
+        assert!(matches!(workdir.try_lock_collect(), Err(WorkdirError::Unexpected(_))));
+        assert!(matches!(workdir.load_state(), Err(WorkdirError::Unexpected(_))));
+        write_atomic(&workdir.state_file(), b"{}").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"mine");
+        let meta = fs::symlink_metadata(workdir.state_file()).unwrap();
+        assert!(meta.is_file() && meta.mode() & 0o777 == 0o600);
+    }
+
+    #[test]
+    fn only_a_workdir_is_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("state.json"), "{}").unwrap();
+        let workdir = Workdir::new(dir.path()).unwrap();
+        assert!(matches!(workdir.purge(), Err(WorkdirError::NotAWorkdir(_))));
+        drop(workdir.try_lock_collect().unwrap());
+        workdir.purge().unwrap();
+        assert!(!dir.path().exists());
     }
 }

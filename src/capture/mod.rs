@@ -11,6 +11,7 @@ pub(crate) mod flows;
 pub mod manifest;
 pub(crate) mod writer;
 
+use crate::quote;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -113,14 +114,20 @@ impl Provenance {
 
 impl fmt::Display for Provenance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Paths and names as shell words: they may come from collected data.
+        let word = |text: &str| quote::shell(text);
         match self {
-            Provenance::File { path } => write!(f, "{}", path.display()),
-            Provenance::ArchiveMember { archive, member, .. } => write!(f, "{} (member {member})", archive.display()),
+            Provenance::File { path } => write!(f, "{}", quote::path(path)),
+            Provenance::ArchiveMember { archive, member, .. } => {
+                write!(f, "{} (member {})", quote::path(archive), word(member))
+            }
             Provenance::Pod { context, namespace, pod, container, command } => {
-                let context = context.as_deref().map(|c| format!("{c}/")).unwrap_or_default();
+                let context = context.as_deref().map(|c| format!("{}/", word(c))).unwrap_or_default();
+                let command: Vec<String> = command.iter().map(|a| word(a)).collect();
+                let (namespace, pod, container) = (word(namespace), word(pod), word(container));
                 write!(f, "pod {context}{namespace}/{pod} container {container}: {}", command.join(" "))
             }
-            Provenance::Bundle { bundle, member, .. } => write!(f, "{} (member {member})", bundle.display()),
+            Provenance::Bundle { bundle, member, .. } => write!(f, "{} (member {})", quote::path(bundle), word(member)),
         }
     }
 }

@@ -6,18 +6,26 @@
 //! place by rename and writes the manifest. Dropped without a commit — an
 //! error anywhere, a panic — it removes the staging directory, and the
 //! workdir itself when it created it: the workdir is left exactly as it
-//! was.
+//! was. Staged files are new (`O_EXCL`, never through a link) and private
+//! (0600, directories 0700); none may exceed [`MAX_COLLECTED_BYTES`], and
+//! notes are kept as one bounded line ([`crate::quote::note`]).
 
 use super::manifest::{Manifest, ManifestError};
 use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance};
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
+use crate::quote;
 use crate::state::now;
 use crate::workdir::{remove_dir_if_exists, IoContext, Workdir, WorkdirError};
 use nix::fcntl::Flock;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+
+/// The most one collected file may hold: far above any real OVSDB file or
+/// flow dump, far below an endless input.
+pub const MAX_COLLECTED_BYTES: u64 = 32 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -49,8 +57,10 @@ pub enum CaptureError {
     OtherDb { origin: Box<Provenance>, expected: DbKind, found: String },
     #[error("{origin} holds a {found} database, not {}; give {} the {} database file", expected.schema_name(), expected.collect_command(), expected.schema_name())]
     NotADb { origin: Box<Provenance>, expected: DbKind, found: String },
-    #[error("{origin}: {path:?} is not a plain relative path; not collected")]
+    #[error("{origin}: {} is not a plain relative path; not collected", quote::path(path))]
     UnsafePath { origin: Box<Provenance>, path: PathBuf },
+    #[error("{origin} holds more than {limit} bytes, more than any OVSDB file or flow dump; not collected")]
+    TooLarge { origin: Box<Provenance>, limit: u64 },
 }
 
 type Result<T, E = CaptureError> = std::result::Result<T, E>;
@@ -78,6 +88,8 @@ pub struct CaptureWriter<'w> {
     replace: bool,
     manifest: Manifest,
     parts: Vec<Part>,
+    /// The most a staged file may hold.
+    limit: u64,
     created_workdir: bool,
     committed: bool,
     _lock: Flock<File>,
@@ -97,6 +109,7 @@ impl<'w> CaptureWriter<'w> {
             replace,
             manifest: Manifest::default(),
             parts: Vec::new(),
+            limit: MAX_COLLECTED_BYTES,
             created_workdir,
             committed: false,
             _lock: lock,
@@ -125,7 +138,7 @@ impl<'w> CaptureWriter<'w> {
         let file = plain_file_name(name).unwrap_or("db.db").to_string();
         self.staged_dir(Part::Db(kind))?;
         let dest = self.workdir.staged(&self.workdir.collected_db(kind, &file));
-        let staged = stage_file(&dest, input, |tee| file::inspect(tee))?;
+        let staged = stage_file(&dest, input, self.limit, |tee| file::inspect(tee)).map_err(|e| e.with(&origin))?;
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
         let mut notes = Vec::new();
@@ -171,9 +184,10 @@ impl<'w> CaptureWriter<'w> {
         }
         let dest = self.workdir.staged(&self.workdir.restore_flows_file(relative));
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).at("create", parent)?;
+            self.workdir.create_private_dir(parent)?;
         }
-        let staged = stage_file(&dest, input, |tee| io::copy(tee, &mut io::sink()))?;
+        let staged =
+            stage_file(&dest, input, self.limit, |tee| io::copy(tee, &mut io::sink())).map_err(|e| e.with(&origin))?;
         staged.read.map_err(|error| CaptureError::Read { origin: Box::new(origin.clone()), error })?;
         let file =
             CollectedFile { path: relative.to_path_buf(), size: staged.size, sha256: staged.sha256, source: origin };
@@ -186,16 +200,16 @@ impl<'w> CaptureWriter<'w> {
         self.workdir.staged(&self.workdir.restore_flows_dir())
     }
 
-    /// A note about the staged OpenFlow state.
-    pub fn note_flows(&mut self, note: String) {
-        self.flows_mut().notes.push(note);
+    /// A note about the staged OpenFlow state, kept as one bounded line.
+    pub fn note_flows(&mut self, note: &str) {
+        self.flows_mut().notes.push(quote::note(note));
     }
 
     /// Moves every staged part into place and writes the manifest; on any
     /// error puts back what it moved.
     pub fn commit(mut self) -> Result<Manifest> {
         let replaced = self.workdir.capture_replaced();
-        fs::create_dir_all(&replaced).at("create", &replaced)?;
+        self.workdir.create_private_dir(&replaced)?;
         let mut moved = Vec::new();
         let result = self.parts.iter().try_for_each(|&part| {
             let had_old = self.swap_in(part)?;
@@ -240,7 +254,7 @@ impl<'w> CaptureWriter<'w> {
     fn aside(&self, target: &Path) -> Result<PathBuf, WorkdirError> {
         let aside = self.workdir.replaced(target);
         if let Some(parent) = aside.parent() {
-            fs::create_dir_all(parent).at("create", parent)?;
+            self.workdir.create_private_dir(parent)?;
         }
         Ok(aside)
     }
@@ -249,7 +263,7 @@ impl<'w> CaptureWriter<'w> {
     fn staged_dir(&self, part: Part) -> Result<(), WorkdirError> {
         let dir = self.workdir.staged(&part.dir(self.workdir));
         remove_dir_if_exists(&dir)?;
-        fs::create_dir_all(&dir).at("create", &dir)
+        self.workdir.create_private_dir(&dir)
     }
 
     fn mark(&mut self, part: Part) {
@@ -310,19 +324,51 @@ struct Staged<T> {
     read: T,
 }
 
-/// Streams `input` into the new file `dest` through `read`, which must
-/// read it to its end (an error reading `input` is its to return), hashing
-/// on the way. Failing to write `dest` is a workdir error.
-fn stage_file<T>(dest: &Path, mut input: impl Read, read: impl FnOnce(&mut Tee<'_>) -> T) -> Result<Staged<T>> {
-    let out = File::create_new(dest).at("create", dest)?;
+/// Why staging a file failed before its reader could judge it.
+enum StageError {
+    Workdir(WorkdirError),
+    /// The input held more than the limit.
+    TooLarge(u64),
+}
+
+impl StageError {
+    fn with(self, origin: &Provenance) -> CaptureError {
+        match self {
+            StageError::Workdir(e) => e.into(),
+            StageError::TooLarge(limit) => CaptureError::TooLarge { origin: Box::new(origin.clone()), limit },
+        }
+    }
+}
+
+/// Streams at most `limit` bytes of `input` into the new private file
+/// `dest` through `read`, which must read it to its end (an error reading
+/// `input` is its to return), hashing on the way. Failing to write `dest`
+/// is a workdir error.
+fn stage_file<T>(
+    dest: &Path,
+    mut input: impl Read,
+    limit: u64,
+    read: impl FnOnce(&mut Tee<'_>) -> T,
+) -> Result<Staged<T>, StageError> {
+    let out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dest)
+        .at("create", dest)
+        .map_err(StageError::Workdir)?;
     let mut tee =
-        Tee { input: &mut input, out: BufWriter::new(out), hasher: Sha256::new(), size: 0, write_error: None };
+        Tee { input: &mut input, out: BufWriter::new(out), hasher: Sha256::new(), size: 0, limit, write_error: None };
     let read = read(&mut tee);
     let flushed = tee.out.flush();
     if let Some(error) = tee.write_error.take() {
-        return Err(WorkdirError::Io { action: "write", path: dest.to_path_buf(), source: error }.into());
+        return Err(StageError::Workdir(WorkdirError::Io { action: "write", path: dest.to_path_buf(), source: error }));
     }
-    flushed.at("write", dest)?;
+    if tee.size > limit {
+        return Err(StageError::TooLarge(limit));
+    }
+    flushed.at("write", dest).map_err(StageError::Workdir)?;
     let sha256 = tee.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Staged { size: tee.size, sha256, read })
 }
@@ -333,6 +379,9 @@ struct Tee<'a> {
     out: BufWriter<File>,
     hasher: Sha256,
     size: u64,
+    /// Past this many bytes the reader sees an error, and the caller
+    /// reports [`StageError::TooLarge`].
+    limit: u64,
     /// Set when writing the staged copy failed; the reader then sees an
     /// error too, and the caller reports this one.
     write_error: Option<io::Error>,
@@ -340,14 +389,19 @@ struct Tee<'a> {
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.input.read(buf)?;
+        let room = (self.limit - self.size.min(self.limit)).saturating_add(1);
+        let len = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = self.input.read(&mut buf[..len])?;
+        self.size += n as u64;
+        if self.size > self.limit {
+            return Err(io::Error::other(format!("more than {} bytes", self.limit)));
+        }
         if let Err(e) = self.out.write_all(&buf[..n]) {
             let message = e.to_string();
             self.write_error = Some(e);
             return Err(io::Error::other(message));
         }
         self.hasher.update(&buf[..n]);
-        self.size += n as u64;
         Ok(n)
     }
 }
@@ -434,15 +488,22 @@ mod tests {
     #[test]
     fn a_failed_commit_puts_back_what_it_moved() {
         let (_dir, workdir) = collected();
-        // The manifest cannot be written: the commit fails after moving
-        // the staged parts into place.
-        fs::create_dir(workdir.capture_manifest().with_extension("tmp")).unwrap();
         let before = snapshot(workdir.root());
         let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
         capture.stage_db(DbKind::Ovs, &db("Open_vSwitch")[..], "other.db", origin("other.db")).unwrap();
         capture.begin_flows(origin("flows2")).unwrap();
         capture.stage_flow_file(Path::new("br-ex.flows.dump"), &b""[..], origin("f")).unwrap();
+        // The manifest cannot be written (a directory is in its place): the
+        // commit fails after moving the staged parts into place.
+        let manifest = workdir.capture_manifest();
+        let kept = fs::read(&manifest).unwrap();
+        fs::remove_file(&manifest).unwrap();
+        fs::create_dir(&manifest).unwrap();
+        fs::write(manifest.join("in-the-way"), "").unwrap();
         assert!(capture.commit().is_err());
+        fs::remove_dir_all(&manifest).unwrap();
+        fs::write(&manifest, kept).unwrap();
+        fs::set_permissions(&manifest, fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(snapshot(workdir.root()), before);
     }
 
@@ -488,6 +549,25 @@ mod tests {
         }
         let db = capture.stage_db(DbKind::OvnNb, &db("OVN_Northbound")[..], "../../nb.db", origin("nb")).unwrap();
         assert_eq!(db.file, "db.db");
+    }
+
+    /// Issue #13: a link to `/dev/zero` copied without limit.
+    #[test]
+    fn an_endless_input_is_cut_off() {
+        let (_dir, workdir) = collected();
+        let before = snapshot(workdir.root());
+        let mut capture = CaptureWriter::begin(&workdir, true).unwrap();
+        capture.limit = 1 << 20;
+        capture.begin_flows(origin("flows")).unwrap();
+        let err =
+            capture.stage_flow_file(Path::new("br-int.flows.dump"), io::repeat(b'x'), origin("zero")).unwrap_err();
+        assert!(matches!(err, CaptureError::TooLarge { limit: 1048576, .. }), "{err}");
+        let header = db("OVN_Northbound");
+        let endless = (&header[..]).chain(io::repeat(b'\n'));
+        let err = capture.stage_db(DbKind::OvnNb, endless, "nb.db", origin("nb")).unwrap_err();
+        assert!(err.to_string().contains("holds more than 1048576 bytes"), "{err}");
+        drop(capture);
+        assert_eq!(snapshot(workdir.root()), before);
     }
 
     #[test]

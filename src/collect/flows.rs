@@ -38,7 +38,7 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
     let mut capture = CaptureWriter::begin(workdir, force)?;
     capture.begin_flows(Provenance::file(source))?;
     for (path, relative) in &files {
-        let (file, origin) = super::open(path)?;
+        let (file, origin) = super::open(path, path == source)?;
         capture.stage_flow_file(relative, file, origin)?;
     }
     // Validated and summarised in staging; the summary reads only counts,
@@ -49,11 +49,16 @@ pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Co
         return Err(CollectError::NoDumps(source.to_path_buf()));
     }
     let bridges = plan.bridges.values().map(summarise).collect::<Result<Vec<_>, _>>()?;
+    // A do_restore.sh whose dumps were left behind would restore 0/0.
+    if bridges.iter().all(BridgeSummary::is_empty) {
+        return Err(CollectError::NoDumps(source.to_path_buf()));
+    }
     for note in &plan.notes {
-        capture.note_flows(note.clone());
+        capture.note_flows(note);
     }
     capture.commit()?;
-    Ok(Collected { files: files.len(), bridges, notes: plan.notes })
+    let notes = plan.notes.iter().map(|n| crate::quote::note(n)).collect();
+    Ok(Collected { files: files.len(), bridges, notes })
 }
 
 /// The files to collect from `source`, with their paths relative to
@@ -82,6 +87,13 @@ fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>, CollectError> 
         })
         .collect();
     Ok(files)
+}
+
+impl BridgeSummary {
+    /// No dump of the bridge was found, only a mention of it.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_none() && self.groups.is_none() && !self.meters
+    }
 }
 
 fn recognised(name: &str) -> bool {
