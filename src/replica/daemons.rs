@@ -16,6 +16,20 @@ use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A daemon that dies is started again after 100 ms, then 200 ms, 400 ms…;
+/// one that dies more than 5 times within a minute is left stopped.
+const RESTART: RestartPolicy =
+    RestartPolicy::OnFailure { max_restarts: 5, window: Duration::from_secs(60), backoff: Duration::from_millis(100) };
+
+/// The name of the `ovsdb-server` serving a kind of database.
+pub fn ovsdb_server_name(kind: DbKind) -> String {
+    format!("ovsdb-server-{}", kind.dir_name())
+}
+
+/// The name of the vswitchd daemon.
+pub const VSWITCHD: &str = "ovs-vswitchd";
 
 /// Programs a replica runs, resolved before the sandbox exists.
 #[derive(Debug, Clone)]
@@ -95,7 +109,7 @@ impl Probe for MgmtSocketsExist {
 }
 
 pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> DaemonSpec {
-    let name = format!("ovsdb-server-{}", kind.dir_name());
+    let name = ovsdb_server_name(kind);
     let rundir = workdir.run_dir(kind);
     let log = workdir.log_file(&name);
     let mut args: Vec<OsString> = vec![
@@ -110,7 +124,7 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
         env: env(workdir, rundir),
         program: programs.ovsdb_server.clone(),
         probe: Box::new(OvsdbAnswers(workdir.db_socket(kind))),
-        restart: RestartPolicy::Never,
+        restart: RESTART,
         args,
         log,
         name,
@@ -118,7 +132,7 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
 }
 
 pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) -> DaemonSpec {
-    let name = "ovs-vswitchd".to_string();
+    let name = VSWITCHD.to_string();
     let rundir = workdir.run_dir(DbKind::Ovs);
     let log = workdir.log_file(&name);
     let mut args: Vec<OsString> = vec![
@@ -134,7 +148,7 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
         env: env(workdir, rundir),
         program: vswitchd,
         probe: Box::new(MgmtSocketsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
-        restart: RestartPolicy::Never,
+        restart: RESTART,
         args,
         log,
         name,

@@ -13,7 +13,7 @@ use crate::ovsdb::bridges;
 use crate::ovsdb::prepare::{self, PrepareError};
 use crate::sandbox::{self, Bind, Notification, Notifications, Notifier, Sandbox, SandboxError};
 use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunPhase, RunState};
-use crate::supervisor::{self, DaemonSpec, Exit, Observer, Supervisor, SupervisorError};
+use crate::supervisor::{self, AfterExit, DaemonSpec, Exit, Observer, Served, Supervisor, SupervisorError};
 use crate::tools::ToolError;
 use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
@@ -162,13 +162,9 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     Ok(Started { dbs })
 }
 
-/// Changes the state of the current run, if any.
-fn update_run(workdir: &Workdir, f: impl FnOnce(&mut RunState)) -> Result<()> {
-    Ok(workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            f(run);
-        }
-    })?)
+/// Changes the state of the current run, if any; what `f` returned.
+fn update_run<T>(workdir: &Workdir, f: impl FnOnce(&mut RunState) -> T) -> Result<Option<T>> {
+    Ok(workdir.update_state(|s| s.run.as_mut().map(f))?)
 }
 
 /// Binds that point the system OVS/OVN run directories at the replica's
@@ -237,7 +233,7 @@ impl Plan {
                 Ok(()) => {
                     notifier.send(&Notification::Ready);
                     drop(notifier);
-                    supervisor.serve().await;
+                    while supervisor.serve(self.timeout).await != Served::StopRequested {}
                     0
                 }
                 Err(e) => {
@@ -301,20 +297,44 @@ impl Observer for StateObserver {
         self.record(|run| run.daemon_started(daemon));
     }
 
-    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, unexpected: bool) {
-        let exit = DaemonExit { how: exit, at: now(), unexpected };
-        self.record(|run| {
-            if !run.daemon_exited(&spec.name, generation, exit) {
-                tracing::debug!(name = %spec.name, generation, "exit of a daemon never ready");
+    /// Records the exit and what follows; removes the control socket a
+    /// killed daemon left behind.
+    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, next: AfterExit) {
+        let name = spec.name.as_str();
+        let exit = DaemonExit { how: exit, at: now(), unexpected: next.unexpected() };
+        let ctl = self.record(|run| {
+            if !run.daemon_exited(name, generation, exit.clone()) {
+                tracing::debug!(name, generation, "exit of a daemon never ready");
             }
+            match next {
+                AfterExit::Stopped => {}
+                AfterExit::Down => run.daemon_failed(name, exit, false, None),
+                AfterExit::Restart { .. } => run.daemon_failed(name, exit, true, None),
+                AfterExit::GaveUp { failures, window } => {
+                    let why = format!("exited {failures} times within {} s", window.as_secs());
+                    run.daemon_failed(name, exit, false, Some(why));
+                }
+            }
+            run.daemons.iter().find(|d| d.name == name && d.generation == generation).and_then(|d| d.ctl.clone())
         });
+        if let Some(ctl) = ctl.flatten().filter(|_| next.unexpected()) {
+            let _ = std::fs::remove_file(ctl);
+        }
+    }
+
+    fn restart_failed(&self, spec: &DaemonSpec, error: &SupervisorError) {
+        self.record(|run| run.daemon_given_up(&spec.name, format!("cannot restart: {}", chain(error))));
     }
 }
 
 impl StateObserver {
-    fn record(&self, f: impl FnOnce(&mut RunState)) {
-        if let Err(e) = update_run(&self.workdir, f) {
-            tracing::warn!("cannot record daemon state: {}", chain(&e));
+    fn record<T>(&self, f: impl FnOnce(&mut RunState) -> T) -> Option<T> {
+        match update_run(&self.workdir, f) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!("cannot record daemon state: {}", chain(&e));
+                None
+            }
         }
     }
 }
