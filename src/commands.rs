@@ -5,8 +5,8 @@ use crate::cli;
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
-use ovs_offline::replay::{self, ReplayReport};
-use ovs_offline::replica::{self, StartOptions, Stopped};
+use ovs_offline::replay::ReplayReport;
+use ovs_offline::replica::{self, ReplicaError, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
 use ovs_offline::workdir::{write_atomic, Workdir};
 use ovs_offline::{activate, collect};
@@ -74,7 +74,13 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     write_atomic(&script, activate::script(workdir).as_bytes())?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
-    let replay = has_ovs_db.then(|| restore_flows(workdir));
+    // The supervisor replays the OpenFlow state; wait for its report.
+    let replay = match started.restore.map(|restoring| restoring.wait(workdir)) {
+        None => None,
+        Some(Ok(report)) => Some(Ok(report)),
+        Some(Err(ReplicaError::NotRestored(error))) => Some(Err(error)),
+        Some(Err(e)) => return Err(e.into()),
+    };
     if !has_ovs_db && Manifest::load(workdir)?.flows.is_some() {
         println!(
             "note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one"
@@ -85,23 +91,16 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     print!("{}", Show::gather(workdir)?.text());
     let outcome = match replay {
         Some(Ok(replay)) => report_replay(workdir, replay),
-        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e:#}")),
+        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e}")),
         None => Ok(()),
     };
     println!("Stop it with: ovs-offline -w {} stop", workdir.root().display());
     outcome
 }
 
-/// Replays the collected OpenFlow state and records the result in the run
-/// state (for `status`).
-fn restore_flows(workdir: &Workdir) -> Result<ReplayReport> {
-    let replay = replay::run(workdir)?;
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.restore = replay.bridges.clone();
-        }
-    })?;
-    Ok(replay)
+/// `__replay`: the supervisor's flow replay helper.
+pub fn replay(workdir: &Workdir) -> Result<()> {
+    Ok(replica::restore::run_helper(workdir)?)
 }
 
 /// Prints what flow replay restored; fails when a bridge with dumped flows
@@ -150,9 +149,12 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
     let stopped = replica::stop(workdir)?;
     let w = workdir.root().display();
     match stopped {
-        Stopped::Running => {
+        Stopped::Running { restore_interrupted } => {
             println!("Offline OVS Debugging stopped");
             println!("*****************************");
+            if restore_interrupted {
+                println!("Its OpenFlow state was still being restored: the restore was interrupted");
+            }
         }
         Stopped::Stale => println!(
             "The replica in {w} had already stopped (its supervisor ended; see {}); removed its runtime files",
@@ -160,7 +162,7 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
         ),
         Stopped::NotRunning => println!("No replica running in {w}"),
     }
-    let was_running = stopped == Stopped::Running;
+    let was_running = matches!(stopped, Stopped::Running { .. });
     if args.purge && workdir.exists() {
         std::fs::remove_dir_all(workdir.root())
             .with_context(|| format!("cannot remove {}", workdir.root().display()))?;

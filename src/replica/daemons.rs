@@ -3,8 +3,8 @@
 //! `ovn-northd` or `ovn-controller`: a replica replays state.
 //!
 //! Also the OVS conventions the supervisor does not know: when a daemon is
-//! ready (an ovsdb-server answers `list_dbs`; vswitchd made every bridge's
-//! `.mgmt` socket) and where its control socket is. The launcher names that
+//! ready (an ovsdb-server answers `list_dbs`; vswitchd listens on every
+//! bridge's `.mgmt` socket) and where its control socket is. The launcher names that
 //! socket `<program>.<host pid>.ctl` (`--unixctl`), as OVS does, so that
 //! `ovs-appctl -t <program>` with `OVS_RUNDIR` finds it from the host.
 
@@ -98,13 +98,15 @@ impl Probe for OvsdbAnswers {
     }
 }
 
-/// Ready once vswitchd created the `.mgmt` socket of every bridge.
+/// Ready once vswitchd listens on the `.mgmt` socket of every bridge. A
+/// socket file alone proves nothing: a killed vswitchd leaves its sockets
+/// behind, and its restarted successor must not count as ready on them.
 #[derive(Debug)]
-struct MgmtSocketsExist(Vec<PathBuf>);
+struct MgmtSocketsListen(Vec<PathBuf>);
 
-impl Probe for MgmtSocketsExist {
+impl Probe for MgmtSocketsListen {
     fn passes(&self) -> bool {
-        self.0.iter().all(|p| p.exists())
+        self.0.iter().all(|p| client::connect(p).is_ok())
     }
 }
 
@@ -147,7 +149,7 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
         pidfile: workdir.pidfile(DbKind::Ovs, "ovs-vswitchd"),
         env: env(workdir, rundir),
         program: vswitchd,
-        probe: Box::new(MgmtSocketsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
+        probe: Box::new(MgmtSocketsListen(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
         restart: RESTART,
         args,
         log,
