@@ -126,3 +126,156 @@ fn a_killed_supervisor_leaves_a_stale_state_start_recovers_from() {
     assert_eq!((&status["running"], &status["stale"]), (&true.into(), &false.into()), "{status:#}");
     assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br0\n");
 }
+
+/// A replica of bridge br0 whose collected OpenFlow state is `flows` (an
+/// OpenFlow 1.5 dump as sos names it).
+fn br0_replica_with_flows(flows: &str) -> Replica {
+    let replica = Replica::new();
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    std::fs::write(dumps.path().join("ovs-ofctl_-O_OpenFlow15_dump-flows_br0"), flows).unwrap();
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+    replica
+}
+
+/// `n` distinct flows (plus a table-miss) in an OpenFlow 1.5 dump.
+fn many_flows(n: u32) -> String {
+    let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            " priority=100,ip,nw_dst={}.{}.{}.1 actions=drop\n",
+            10 + i / 65536,
+            (i / 256) % 256,
+            i % 256
+        ));
+    }
+    text.push_str(" priority=0 actions=drop\n");
+    text
+}
+
+fn replay_outcome(status: &Value) -> &str {
+    status["replay"]["outcome"].as_str().unwrap_or("")
+}
+
+/// Nothing left of replay's scratch space.
+fn no_scratch_files(replica: &Replica) -> bool {
+    let scratch = replica.workdir.join("replica/flows");
+    let leftovers: Vec<_> = walk(&scratch).into_iter().filter(|p| p.is_file()).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    true
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    entries.flat_map(|e| std::iter::once(e.path()).chain(walk(&e.path()))).collect()
+}
+
+/// The `ovs-offline start` process behind a spawned command (as root, the
+/// command is `runuser`, whose only child it is).
+fn start_process(child: &std::process::Child) -> Pid {
+    if !support::is_root() {
+        return Pid::from_raw(child.id() as i32);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            return Pid::from_raw(pid.parse().unwrap());
+        }
+        assert!(Instant::now() < deadline, "no start process under runuser");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn killed_vswitchd_is_restarted_with_its_flows_and_traces_as_before() {
+    let flows = "OFPST_FLOW reply (OF1.5) (xid=0x2):\n \
+        cookie=0x1, table=0, priority=100,ip,nw_dst=10.0.0.1 actions=mod_nw_tos:16,resubmit(,1)\n \
+        cookie=0x2, table=0, priority=0 actions=drop\n \
+        cookie=0x3, table=1, priority=10,ip actions=dec_ttl,LOCAL\n";
+    let replica = br0_replica_with_flows(flows);
+    let out = replica.ok(&["start"]);
+    assert!(out.contains("br0: 3/3 flows"), "{out}");
+    let trace = || replica.tool("ovs-appctl", &["ofproto/trace", "br0", "in_port=LOCAL,ip,nw_dst=10.0.0.1,nw_ttl=64"]);
+    let before = trace();
+    assert!(
+        before.contains("Datapath actions: set(ipv4(tos=0x10/0xfc,ttl=63)),LOCAL") || before.contains("LOCAL"),
+        "{before}"
+    );
+    let dump = || replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-flows", "--no-stats", "br0"]);
+    let flows_before = dump();
+
+    kill_daemon(&replica, "ovs-vswitchd", 0);
+    let status = wait_for_status(&replica, "the replay into the restarted vswitchd", |s| {
+        s["replay"]["vswitchd_generation"] == 1 && replay_outcome(s) == "finished"
+    });
+    assert!(running(&status, "ovs-vswitchd", 1).is_some(), "{status:#}");
+    assert_eq!(status["restore"][0]["flows"]["restored"], 3, "{status:#}");
+    assert_eq!(dump(), flows_before);
+    assert_eq!(trace(), before, "the same answer as before the kill");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("OpenFlow state restored after ovs-vswitchd restart 1"), "{text}");
+    assert!(text.contains("br0: 3/3 flows"), "{text}");
+    let show: Value = serde_json::from_str(&replica.ok(&["show", "--json"])).unwrap();
+    let ctl = show["vswitchd_ctl"].as_str().unwrap();
+    assert!(ctl.ends_with(&format!("ovs-vswitchd.{}.ctl", pid_of(&running(&status, "ovs-vswitchd", 1).unwrap()))));
+    assert!(no_scratch_files(&replica));
+}
+
+/// Ctrl-C of `start` during a long restore (was: the restore stopped half
+/// way, 50,410 of 200,833 flows loaded, and `status` called the replica
+/// running with no restore record): the replica goes on restoring and
+/// `start` says so.
+#[test]
+fn ctrl_c_of_start_during_the_restore_leaves_the_replica_restoring() {
+    let replica = br0_replica_with_flows(&many_flows(200_000));
+    let child = replica
+        .cmd(&["start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = start_process(&child);
+    wait_for_status(&replica, "the restore", |s| replay_outcome(s) == "running");
+    kill(start, Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("start interrupted by SIGINT") && stderr.contains("keeps running and restoring"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("status"), "{stderr}");
+    let status = wait_for_status(&replica, "the end of the restore", |s| replay_outcome(s) != "running");
+    assert_eq!(replay_outcome(&status), "finished", "{status:#}");
+    assert_eq!(status["restore"][0]["flows"]["restored"], 200_001, "{status:#}");
+    assert_eq!(status["running"], true);
+    assert!(no_scratch_files(&replica));
+}
+
+/// `stop` during the restore interrupts it, records and says so, and
+/// leaves no scratch files; `start` reports the stop.
+#[test]
+fn stop_during_the_restore_records_it_interrupted() {
+    let replica = br0_replica_with_flows(&many_flows(200_000));
+    let child = replica
+        .cmd(&["start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_status(&replica, "the restore", |s| replay_outcome(s) == "running");
+    let stopped = replica.ok(&["stop"]);
+    assert!(stopped.contains("the restore was interrupted"), "{stopped}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("was stopped while its OpenFlow state was being restored"), "{stderr}");
+    let status = replica.status();
+    assert_eq!((&status["running"], &status["stale"]), (&false.into(), &false.into()), "{status:#}");
+    assert!(!replica.workdir.join("replica").exists(), "scratch files left");
+    let log = std::fs::read_to_string(replica.workdir.join("log/supervisor.log")).unwrap();
+    assert!(log.contains("interrupting it"), "{log}");
+}
