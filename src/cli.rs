@@ -54,6 +54,9 @@ pub enum Command {
     /// Internal: lock a pidfile with the host pid, then exec a daemon
     #[command(name = "__launch", hide = true)]
     Launch(Launch),
+    /// Internal: the supervisor's flow replay helper (reports JSON on stdout)
+    #[command(name = "__replay", hide = true)]
+    Replay,
 }
 
 #[derive(Debug, Args)]

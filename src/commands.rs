@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
 use ovs_offline::quote::{self, note};
-use ovs_offline::replay::{self, ReplayReport};
-use ovs_offline::replica::{self, StartOptions, Stopped};
+use ovs_offline::replay::ReplayReport;
+use ovs_offline::replica::{self, ReplicaError, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
 use ovs_offline::workdir::Workdir;
 use ovs_offline::{activate, collect};
@@ -74,7 +74,13 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout) })?;
     activate::write(workdir)?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
-    let replay = has_ovs_db.then(|| restore_flows(workdir));
+    // The supervisor replays the OpenFlow state; wait for its report.
+    let replay = match started.restore.map(|restoring| restoring.wait(workdir)) {
+        None => None,
+        Some(Ok(report)) => Some(Ok(report)),
+        Some(Err(ReplicaError::NotRestored(error))) => Some(Err(error)),
+        Some(Err(e)) => return Err(e.into()),
+    };
     let flows_waiting = !has_ovs_db && Manifest::load(workdir)?.flows.is_some();
     let show = Show::gather(workdir)?;
     for db in &started.dbs {
@@ -90,28 +96,16 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     say!("{}", show.text().trim_end());
     let outcome = match replay {
         Some(Ok(replay)) => report_replay(workdir, replay),
-        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e:#}")),
+        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e}")),
         None => Ok(()),
     };
     say!("Stop it with: ovs-offline -w {} stop", quote::path(workdir.root()));
     outcome
 }
 
-/// Replays the collected OpenFlow state and records the result in the run
-/// state (for `status`), every note and error as one bounded line.
-fn restore_flows(workdir: &Workdir) -> Result<ReplayReport> {
-    let mut replay = replay::run(workdir)?;
-    for bridge in &mut replay.bridges {
-        bridge.notes.iter_mut().for_each(|n| *n = note(n));
-        bridge.error = bridge.error.as_deref().map(note);
-    }
-    replay.notes.iter_mut().for_each(|n| *n = note(n));
-    workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            run.restore = replay.bridges.clone();
-        }
-    })?;
-    Ok(replay)
+/// `__replay`: the supervisor's flow replay helper.
+pub fn replay(workdir: &Workdir) -> Result<()> {
+    Ok(replica::restore::run_helper(workdir)?)
 }
 
 /// Prints what flow replay restored; fails when a bridge with dumped flows
@@ -165,9 +159,12 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
         workdir.purge()?;
     }
     match stopped {
-        Stopped::Running => {
+        Stopped::Running { restore_interrupted } => {
             say!("Offline OVS Debugging stopped");
             say!("*****************************");
+            if restore_interrupted {
+                say!("Its OpenFlow state was still being restored: the restore was interrupted");
+            }
         }
         Stopped::Stale => say!(
             "The replica in {w} had already stopped (its supervisor ended; see {}); removed its runtime files",
@@ -177,7 +174,7 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
     }
     if purge {
         say!("Removed {w}");
-    } else if stopped == Stopped::Running {
+    } else if matches!(stopped, Stopped::Running { .. }) {
         say!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
     }
     Ok(())

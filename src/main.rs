@@ -63,6 +63,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status(args) => commands::status(&workdir()?, args),
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
+        Command::Replay => commands::replay(&workdir()?),
     }
 }
 

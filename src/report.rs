@@ -1,7 +1,9 @@
 //! What `start`, `show` and `status` print: the sockets and commands of a
 //! replica (as the original tool printed them), the state of its daemons,
-//! databases and bridges, as text or JSON, and what flow replay restored
-//! ([`restore_summary`]; read from its result, never by running it).
+//! databases and bridges, as text or JSON, restarts, and what flow replay
+//! restored ([`restore_summary`]; read from its result, never by running
+//! it). A daemon counts as running only while its process exists, so
+//! neither report shows a dead daemon as running or lists its sockets.
 //! Every path and collected name in the text is quoted the way a shell
 //! reads it back ([`crate::quote`]); the JSON carries them as they are.
 
@@ -9,7 +11,8 @@ use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
-use crate::state::{DaemonState, PreparedDb, State};
+use crate::replica::daemons::{ovsdb_server_name, VSWITCHD};
+use crate::state::{DaemonExit, DaemonRestarts, DaemonState, PreparedDb, ReplayOutcome, ReplayRecord, State};
 use crate::supervisor::Exit;
 use crate::workdir::{Workdir, WorkdirError};
 use serde::Serialize;
@@ -48,9 +51,19 @@ impl Show {
         let collected = Manifest::load(workdir)?.collected.into_keys().collect();
         let running = workdir.exists() && workdir.is_running()?;
         let run = state.run.as_ref().filter(|_| running);
-        let vswitchd_ctl = run.and_then(|r| daemon(&r.daemons, "ovs-vswitchd")).and_then(|d| d.ctl.clone());
-        let db_sockets = run.map(|r| r.dbs.iter().map(|d| (d.kind, d.socket.clone())).collect()).unwrap_or_default();
-        let mgmt_sockets = if running { mgmt_sockets(&workdir.run_dir(DbKind::Ovs)) } else { BTreeMap::new() };
+        let live = |name: &str| run.and_then(|r| daemon(&r.daemons, name)).filter(|d| alive(d));
+        let vswitchd = live(VSWITCHD);
+        let vswitchd_ctl = vswitchd.and_then(|d| d.ctl.clone());
+        let db_sockets = run
+            .map(|r| r.dbs.iter().filter(|d| live(&ovsdb_server_name(d.kind)).is_some()))
+            .into_iter()
+            .flatten()
+            .map(|d| (d.kind, d.socket.clone()))
+            .collect();
+        let mgmt_sockets = match vswitchd {
+            Some(_) => mgmt_sockets(&workdir.run_dir(DbKind::Ovs)),
+            None => BTreeMap::new(),
+        };
         let activate = Some(workdir.activate_script()).filter(|p| running && p.exists());
         Ok(Show {
             workdir: workdir.root().to_path_buf(),
@@ -117,6 +130,19 @@ fn daemon<'a>(daemons: &'a [DaemonState], name: &str) -> Option<&'a DaemonState>
     daemons.iter().filter(|d| d.name == name).max_by_key(|d| d.generation)
 }
 
+/// True while the daemon's process exists (a zombie is dead).
+fn alive(d: &DaemonState) -> bool {
+    d.exit.is_none() && process_exists(d.pid)
+}
+
+fn process_exists(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state letter follows the parenthesised command name.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
 /// `<bridge>.mgmt` sockets vswitchd created, by bridge name.
 fn mgmt_sockets(dir: &Path) -> BTreeMap<String, PathBuf> {
     let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
@@ -133,6 +159,9 @@ fn mgmt_sockets(dir: &Path) -> BTreeMap<String, PathBuf> {
 pub struct Status {
     pub workdir: PathBuf,
     pub running: bool,
+    /// A run is recorded but its supervisor is gone (killed, crashed, host
+    /// rebooted): `stop` or `start` cleans up.
+    pub stale: bool,
     pub supervisor_pid: Option<i32>,
     pub started_at: Option<String>,
     pub uptime_secs: Option<u64>,
@@ -140,7 +169,11 @@ pub struct Status {
     pub daemons: Vec<DaemonStatus>,
     pub dbs: Vec<DbStatus>,
     pub bridges: Vec<BridgeStatus>,
-    /// What flow replay restored at start, per bridge.
+    /// Daemons that exited on their own: restarts, last exit, given up.
+    pub restarts: Vec<DaemonRestarts>,
+    /// The latest flow replay: into which vswitchd, when, how it ended.
+    pub replay: Option<ReplayRecord>,
+    /// What that replay restored, per bridge.
     pub restore: Vec<BridgeRestore>,
     /// What is collected, with its provenance (`capture.json`).
     pub capture: Manifest,
@@ -160,6 +193,7 @@ pub enum ProcessState {
 #[derive(Debug, Serialize)]
 pub struct DaemonStatus {
     pub name: String,
+    pub generation: u32,
     pub pid: i32,
     pub state: ProcessState,
     pub uptime_secs: Option<u64>,
@@ -191,6 +225,7 @@ impl Status {
         let State { run } = workdir.load_state()?;
         let capture = Manifest::load(workdir)?;
         let running = workdir.exists() && workdir.is_running()?;
+        let stale = !running && run.is_some();
         let run = run.filter(|_| running);
         let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
             bridge_ports(&workdir.db_socket(DbKind::Ovs))
@@ -200,6 +235,7 @@ impl Status {
         Ok(Status {
             workdir: workdir.root().to_path_buf(),
             running,
+            stale,
             supervisor_pid: run.as_ref().and_then(|r| r.phase.supervisor_pid()),
             uptime_secs: run.as_ref().and_then(|r| uptime(&r.started_at)),
             started_at: run.as_ref().map(|r| r.started_at.clone()),
@@ -207,6 +243,8 @@ impl Status {
             daemons: run.as_ref().map(|r| r.daemons.iter().map(daemon_status).collect()).unwrap_or_default(),
             dbs: run.as_ref().map(|r| r.dbs.iter().map(db_status).collect()).unwrap_or_default(),
             bridges,
+            restarts: run.as_ref().map(|r| r.restarts.clone()).unwrap_or_default(),
+            replay: run.as_ref().and_then(|r| r.replay.clone()),
             restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
             capture,
         })
@@ -215,7 +253,13 @@ impl Status {
     pub fn text(&self, workdir: &Workdir) -> String {
         let mut s = String::new();
         let w = quote::path(&self.workdir);
-        if !self.running {
+        if self.stale {
+            let _ = writeln!(
+                s,
+                "Replica in {w}: not running (its supervisor ended without stopping it; 'ovs-offline -w {w} stop' \
+                 cleans up, 'ovs-offline -w {w} start' starts it again)"
+            );
+        } else if !self.running {
             let _ = writeln!(s, "Replica in {w}: not running");
         } else {
             let _ = writeln!(
@@ -231,6 +275,12 @@ impl Status {
             let _ = writeln!(s, "Daemons:");
             for d in &self.daemons {
                 let _ = writeln!(s, "  {:<20} pid {:<8} {}", d.name, d.pid, d.state_text());
+            }
+        }
+        if !self.restarts.is_empty() {
+            let _ = writeln!(s, "Restarts:");
+            for r in &self.restarts {
+                let _ = writeln!(s, "  {:<20} {}", r.name, restarts_text(r));
             }
         }
         if !self.dbs.is_empty() {
@@ -254,8 +304,8 @@ impl Status {
                 let _ = writeln!(s, "  {:<20} {} ports", quote::shell(&b.name), b.ports);
             }
         }
-        if !self.restore.is_empty() {
-            let _ = writeln!(s, "OpenFlow state restored at start:");
+        if let Some(replay) = &self.replay {
+            let _ = writeln!(s, "{}", replay_text(replay));
             for r in &self.restore {
                 let _ = writeln!(s, "  {}", restore_summary(workdir, r));
             }
@@ -308,6 +358,50 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     line
 }
 
+/// "restarted 2 times; last exit: killed by signal 9 at …", or why it was
+/// left stopped.
+fn restarts_text(r: &DaemonRestarts) -> String {
+    let times = if r.restarts == 1 { "time" } else { "times" };
+    let done = match &r.given_up {
+        Some(why) => format!("left stopped after {} restarts ({why})", r.restarts),
+        None if r.restarts == 0 => "not restarted".into(),
+        None => format!("restarted {} {times}", r.restarts),
+    };
+    format!("{done}; last exit: {}", exit_text(&r.last_exit))
+}
+
+/// "killed by signal 9 at …", "exited with code 1 at …".
+fn exit_text(exit: &DaemonExit) -> String {
+    match exit.how {
+        Exit::Code(code) => format!("exited with code {code} at {}", exit.at),
+        Exit::Signal(signal) => format!("killed by signal {signal} at {}", exit.at),
+    }
+}
+
+/// The heading of the restore lines in `status`.
+fn replay_text(replay: &ReplayRecord) -> String {
+    let into = match replay.vswitchd_generation {
+        0 => "at start".to_string(),
+        n => format!("after ovs-vswitchd restart {n}"),
+    };
+    match &replay.outcome {
+        ReplayOutcome::Running => format!("OpenFlow state: being restored {into} (since {})", replay.started_at),
+        ReplayOutcome::Finished { finished_at, notes } => {
+            let mut text = format!("OpenFlow state restored {into} (finished {finished_at}):");
+            for note in notes {
+                text.push_str(&format!("\n  note: {note}"));
+            }
+            text
+        }
+        ReplayOutcome::Failed { finished_at, error } => {
+            format!("OpenFlow state not restored {into} ({finished_at}): {error}")
+        }
+        ReplayOutcome::Interrupted { finished_at } => {
+            format!("OpenFlow state: restore {into} interrupted at {finished_at}; not every flow is loaded")
+        }
+    }
+}
+
 impl DaemonStatus {
     /// "running, up 5m", "killed by signal 9 at …".
     fn state_text(&self) -> String {
@@ -317,14 +411,13 @@ impl DaemonStatus {
             (ProcessState::Exited, Some(code), _) => format!("exited with code {code} at {at}"),
             (ProcessState::Exited, _, Some(signal)) => format!("killed by signal {signal} at {at}"),
             (ProcessState::Exited, None, None) => "exited".into(),
-            (ProcessState::Gone, ..) => "gone".into(),
+            (ProcessState::Gone, ..) => "gone (its exit was not recorded)".into(),
         }
     }
 }
 
 fn daemon_status(d: &DaemonState) -> DaemonStatus {
-    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid), None).is_ok();
-    let state = match (&d.exit, alive) {
+    let state = match (&d.exit, alive(d)) {
         (Some(_), _) => ProcessState::Exited,
         (None, true) => ProcessState::Running,
         (None, false) => ProcessState::Gone,
@@ -332,6 +425,7 @@ fn daemon_status(d: &DaemonState) -> DaemonStatus {
     let how = d.exit.as_ref().map(|e| e.how);
     DaemonStatus {
         name: d.name.clone(),
+        generation: d.generation,
         pid: d.pid,
         state,
         uptime_secs: if state == ProcessState::Running { uptime(&d.started_at) } else { None },

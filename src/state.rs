@@ -3,7 +3,9 @@
 //! ([`crate::capture::manifest`]).
 //!
 //! Plain data, and how a run records its daemons (one entry per name and
-//! generation); reading and writing the file belongs to [`crate::workdir`].
+//! generation, one restart record per name that exited on its own) and its
+//! flow replays (the latest one); reading and writing the file belongs to
+//! [`crate::workdir`].
 
 use crate::capture::DbKind;
 pub use crate::replay::report::{BridgeRestore, Count};
@@ -27,9 +29,56 @@ pub struct RunState {
     pub rootless: bool,
     pub dbs: Vec<PreparedDb>,
     pub daemons: Vec<DaemonState>,
-    /// What flow replay restored, per bridge.
+    /// What the supervisor did about daemons that exited on their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<DaemonRestarts>,
+    /// What the replay in [`RunState::replay`] restored, per bridge (empty
+    /// until it finished).
     #[serde(default)]
     pub restore: Vec<BridgeRestore>,
+    /// The latest flow replay: into which ovs-vswitchd, when, how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayRecord>,
+}
+
+/// The unexpected exits of one daemon (by name, across generations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonRestarts {
+    pub name: String,
+    /// Restarts the supervisor made (or scheduled).
+    pub restarts: u32,
+    pub last_exit: DaemonExit,
+    /// Why the supervisor left it stopped, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_up: Option<String>,
+}
+
+/// One replay of the collected OpenFlow state into a vswitchd process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRecord {
+    /// The generation of `ovs-vswitchd` it restores (0: the first start).
+    pub vswitchd_generation: u32,
+    pub started_at: String,
+    #[serde(flatten)]
+    pub outcome: ReplayOutcome,
+}
+
+/// How far a replay got; `"outcome"` in the state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReplayOutcome {
+    /// Still loading.
+    Running,
+    /// Every bridge was replayed; per bridge results in [`RunState::restore`].
+    Finished {
+        finished_at: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<String>,
+    },
+    /// Nothing could be replayed.
+    Failed { finished_at: String, error: String },
+    /// The replica was stopped before the replay finished.
+    Interrupted { finished_at: String },
 }
 
 /// How far a run got; `"phase"` and, once known, `"supervisor_pid"` (the
@@ -87,6 +136,46 @@ impl RunState {
             d.exit = Some(exit);
         }
         known
+    }
+
+    /// Records an exit the supervisor did not cause: `restarting` when it
+    /// starts the daemon again, else `given_up` says why it is left down
+    /// (none when its policy never restarts).
+    pub fn daemon_failed(&mut self, name: &str, exit: DaemonExit, restarting: bool, given_up: Option<String>) {
+        let i = match self.restarts.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                let first = DaemonRestarts { name: name.into(), restarts: 0, last_exit: exit.clone(), given_up: None };
+                self.restarts.push(first);
+                self.restarts.len() - 1
+            }
+        };
+        let record = &mut self.restarts[i];
+        record.last_exit = exit;
+        record.restarts += u32::from(restarting);
+        record.given_up = given_up;
+    }
+
+    /// Records that the supervisor left a daemon stopped, and why.
+    pub fn daemon_given_up(&mut self, name: &str, why: String) {
+        if let Some(record) = self.restarts.iter_mut().find(|r| r.name == name) {
+            record.given_up = Some(why);
+        }
+    }
+
+    /// Records that a replay into `vswitchd_generation` began now; the
+    /// results of an earlier one (for a vswitchd that is gone) are dropped.
+    pub fn replay_started(&mut self, vswitchd_generation: u32) {
+        self.replay = Some(ReplayRecord { vswitchd_generation, started_at: now(), outcome: ReplayOutcome::Running });
+        self.restore.clear();
+    }
+
+    /// Records how the running replay ended, with its per-bridge results.
+    pub fn replay_ended(&mut self, outcome: ReplayOutcome, restore: Vec<BridgeRestore>) {
+        if let Some(replay) = &mut self.replay {
+            replay.outcome = outcome;
+        }
+        self.restore = restore;
     }
 
     fn daemon_mut(&mut self, name: &str, generation: u32) -> Option<&mut DaemonState> {
@@ -190,6 +279,42 @@ mod tests {
         assert_eq!((vswitchd[0].pid, vswitchd[0].exit.clone()), (11, Some(killed())));
         assert_eq!((vswitchd[1].pid, vswitchd[1].exit.clone()), (12, None));
         assert_eq!(run.daemons[0].exit, None, "another daemon is untouched");
+    }
+
+    #[test]
+    fn restarts_are_counted_per_daemon_until_given_up() {
+        let mut run = RunState::default();
+        run.daemon_failed("ovs-vswitchd", killed(), true, None);
+        run.daemon_failed("ovs-vswitchd", killed(), true, None);
+        let exited = DaemonExit { how: Exit::Code(1), at: "t".into(), unexpected: true };
+        run.daemon_failed("ovs-vswitchd", exited.clone(), false, Some("exited 3 times within 60 s".into()));
+        assert_eq!(
+            run.restarts,
+            vec![DaemonRestarts {
+                name: "ovs-vswitchd".into(),
+                restarts: 2,
+                last_exit: exited,
+                given_up: Some("exited 3 times within 60 s".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn a_replay_is_recorded_running_then_with_its_outcome() {
+        let mut run = RunState::default();
+        run.replay_started(1);
+        assert_eq!(run.replay.as_ref().unwrap().outcome, ReplayOutcome::Running);
+        let bridge = BridgeRestore { bridge: "br0".into(), ..Default::default() };
+        run.replay_ended(ReplayOutcome::Finished { finished_at: "t".into(), notes: vec![] }, vec![bridge]);
+        let json = serde_json::to_value(&run).unwrap();
+        assert_eq!(json["replay"]["outcome"], "finished");
+        assert_eq!(json["replay"]["vswitchd_generation"], 1);
+        assert_eq!(json["restore"][0]["bridge"], "br0");
+        run.replay_started(2);
+        assert!(run.restore.is_empty(), "results of a replay into a vswitchd that is gone");
+        run.replay_ended(ReplayOutcome::Interrupted { finished_at: "t".into() }, Vec::new());
+        let back: RunState = serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
+        assert_eq!(back.replay.unwrap().outcome, ReplayOutcome::Interrupted { finished_at: "t".into() });
     }
 
     #[test]

@@ -17,7 +17,7 @@ const SUN_PATH_MAX: usize = 107;
 /// Connects to a unix socket; a path too long for `sockaddr_un` (a deep
 /// workdir) is reached through `/proc/self/fd/<dir>/<name>`, as OVS's own
 /// tools do.
-fn connect(socket: &Path) -> io::Result<UnixStream> {
+pub(crate) fn connect(socket: &Path) -> io::Result<UnixStream> {
     if socket.as_os_str().len() <= SUN_PATH_MAX {
         return UnixStream::connect(socket);
     }

@@ -12,6 +12,20 @@ pub struct ReplayReport {
     pub notes: Vec<String>,
 }
 
+impl ReplayReport {
+    /// Every note and error as one bounded line (they quote collected
+    /// text), as it is recorded and printed.
+    pub fn bounded(mut self) -> ReplayReport {
+        let bound = |notes: &mut Vec<String>| notes.iter_mut().for_each(|n| *n = crate::quote::note(n));
+        for bridge in &mut self.bridges {
+            bound(&mut bridge.notes);
+            bridge.error = bridge.error.as_deref().map(crate::quote::note);
+        }
+        bound(&mut self.notes);
+        self
+    }
+}
+
 /// Expected (in the dumps) and restored (in the replica) entries.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {

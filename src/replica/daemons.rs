@@ -3,8 +3,8 @@
 //! `ovn-northd` or `ovn-controller`: a replica replays state.
 //!
 //! Also the OVS conventions the supervisor does not know: when a daemon is
-//! ready (an ovsdb-server answers `list_dbs`; vswitchd made every bridge's
-//! `.mgmt` socket) and where its control socket is. The launcher names that
+//! ready (an ovsdb-server answers `list_dbs`; vswitchd listens on every
+//! bridge's `.mgmt` socket) and where its control socket is. The launcher names that
 //! socket `<program>.<host pid>.ctl` (`--unixctl`), as OVS does, so that
 //! `ovs-appctl -t <program>` with `OVS_RUNDIR` finds it from the host.
 
@@ -16,6 +16,20 @@ use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A daemon that dies is started again after 100 ms, then 200 ms, 400 ms…;
+/// one that dies more than 5 times within a minute is left stopped.
+const RESTART: RestartPolicy =
+    RestartPolicy::OnFailure { max_restarts: 5, window: Duration::from_secs(60), backoff: Duration::from_millis(100) };
+
+/// The name of the `ovsdb-server` serving a kind of database.
+pub fn ovsdb_server_name(kind: DbKind) -> String {
+    format!("ovsdb-server-{}", kind.dir_name())
+}
+
+/// The name of the vswitchd daemon.
+pub const VSWITCHD: &str = "ovs-vswitchd";
 
 /// Programs a replica runs, resolved before the sandbox exists.
 #[derive(Debug, Clone)]
@@ -84,18 +98,20 @@ impl Probe for OvsdbAnswers {
     }
 }
 
-/// Ready once vswitchd created the `.mgmt` socket of every bridge.
+/// Ready once vswitchd listens on the `.mgmt` socket of every bridge. A
+/// socket file alone proves nothing: a killed vswitchd leaves its sockets
+/// behind, and its restarted successor must not count as ready on them.
 #[derive(Debug)]
-struct MgmtSocketsExist(Vec<PathBuf>);
+struct MgmtSocketsListen(Vec<PathBuf>);
 
-impl Probe for MgmtSocketsExist {
+impl Probe for MgmtSocketsListen {
     fn passes(&self) -> bool {
-        self.0.iter().all(|p| p.exists())
+        self.0.iter().all(|p| client::connect(p).is_ok())
     }
 }
 
 pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> DaemonSpec {
-    let name = format!("ovsdb-server-{}", kind.dir_name());
+    let name = ovsdb_server_name(kind);
     let rundir = workdir.run_dir(kind);
     let log = workdir.log_file(&name);
     let mut args: Vec<OsString> = vec![
@@ -110,7 +126,7 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
         env: env(workdir, rundir),
         program: programs.ovsdb_server.clone(),
         probe: Box::new(OvsdbAnswers(workdir.db_socket(kind))),
-        restart: RestartPolicy::Never,
+        restart: RESTART,
         args,
         log,
         name,
@@ -118,7 +134,7 @@ pub fn ovsdb_server(workdir: &Workdir, programs: &Programs, kind: DbKind) -> Dae
 }
 
 pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) -> DaemonSpec {
-    let name = "ovs-vswitchd".to_string();
+    let name = VSWITCHD.to_string();
     let rundir = workdir.run_dir(DbKind::Ovs);
     let log = workdir.log_file(&name);
     let mut args: Vec<OsString> = vec![
@@ -133,8 +149,8 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
         pidfile: workdir.pidfile(DbKind::Ovs, "ovs-vswitchd"),
         env: env(workdir, rundir),
         program: vswitchd,
-        probe: Box::new(MgmtSocketsExist(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
-        restart: RestartPolicy::Never,
+        probe: Box::new(MgmtSocketsListen(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
+        restart: RESTART,
         args,
         log,
         name,

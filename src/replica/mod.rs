@@ -3,22 +3,32 @@
 //!
 //! `start` runs single-threaded until the sandbox is spawned; the
 //! supervisor (PID 1 of the replica) builds its own tokio runtime and
-//! reports through the sandbox's notification pipe.
+//! reports through the sandbox's notification pipe: ready, then (with an
+//! OVS database) restored, once it replayed the OpenFlow state
+//! ([`restore`]; it replays again after each vswitchd restart). `start`
+//! waits for both ([`Started::restore`]); interrupted before the replica is
+//! up it takes the replica down, during the restore it leaves the replica
+//! restoring ([`reports`]). `stop` during a restore interrupts it, and
+//! says so.
 
 pub(crate) mod daemons;
+mod reports;
+pub mod restore;
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::ovsdb::bridges;
 use crate::ovsdb::prepare::{self, PrepareError};
-use crate::sandbox::{self, Bind, Notification, Notifications, Notifier, Sandbox, SandboxError};
-use crate::state::{now, DaemonExit, DaemonState, PreparedDb, RunPhase, RunState};
-use crate::supervisor::{self, DaemonSpec, Exit, Observer, Supervisor, SupervisorError};
+use crate::replay::ReplayReport;
+use crate::sandbox::{self, Bind, Notification, Notifier, Sandbox, SandboxError};
+use crate::state::{now, DaemonExit, DaemonState, PreparedDb, ReplayOutcome, RunPhase, RunState};
+use crate::supervisor::{self, AfterExit, DaemonSpec, Exit, Observer, Served, Supervisor, SupervisorError};
 use crate::tools::ToolError;
 use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use reports::{Heard, Reports};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,6 +79,19 @@ pub enum ReplicaError {
     Signal { pid: Pid, source: nix::errno::Errno },
     #[error("the replica's supervisor (pid {pid}) did not stop; kill it with 'kill -9 {pid}'")]
     DidNotStop { pid: Pid },
+    #[error("start interrupted by {signal}; the replica in {} was taken down", workdir.display())]
+    Interrupted { workdir: PathBuf, signal: &'static str },
+    #[error(
+        "start interrupted by {signal}; the replica in {} keeps running and restoring its OpenFlow state: \
+         see 'ovs-offline -w {} status'",
+        workdir.display(), workdir.display()
+    )]
+    StillRestoring { workdir: PathBuf, signal: &'static str },
+    #[error("the replica in {} was stopped while its OpenFlow state was being restored (the restore was interrupted)", .0.display())]
+    StoppedDuringRestore(PathBuf),
+    /// Flow replay could not run at all (the replica runs without it).
+    #[error("{0}")]
+    NotRestored(String),
 }
 
 type Result<T, E = ReplicaError> = std::result::Result<T, E>;
@@ -80,10 +103,45 @@ pub struct StartOptions {
     pub timeout: Duration,
 }
 
-/// A replica that is up: what `start` hands to flow replay and the report.
-#[derive(Debug, Clone)]
+/// A replica that is up: what `start` reports.
 pub struct Started {
     pub dbs: Vec<PreparedDb>,
+    /// With an OVS database: the supervisor restores the OpenFlow state.
+    pub restore: Option<Restoring>,
+}
+
+/// The supervisor's first replay of the OpenFlow state, still running.
+pub struct Restoring {
+    reports: Reports,
+}
+
+impl Restoring {
+    /// Waits until the supervisor restored the OpenFlow state; what it
+    /// restored. Fails when `start` is interrupted meanwhile (the replica
+    /// goes on), when the replica stops, or when nothing could be replayed
+    /// ([`ReplicaError::NotRestored`]).
+    pub fn wait(mut self, workdir: &Workdir) -> Result<ReplayReport> {
+        let stopped = || ReplicaError::StoppedDuringRestore(workdir.root().to_path_buf());
+        loop {
+            match self.reports.next().map_err(ReplicaError::LostContact)? {
+                Heard::Notification(Notification::Restored) => break,
+                Heard::Notification(_) => {}
+                Heard::End => return Err(stopped()),
+                Heard::Signal(signal) => {
+                    return Err(ReplicaError::StillRestoring {
+                        workdir: workdir.root().into(),
+                        signal: signal.as_str(),
+                    })
+                }
+            }
+        }
+        let run = workdir.load_state()?.run.ok_or_else(stopped)?;
+        match run.replay.map(|r| r.outcome) {
+            Some(ReplayOutcome::Finished { notes, .. }) => Ok(ReplayReport { bridges: run.restore, notes }),
+            Some(ReplayOutcome::Failed { error, .. }) => Err(ReplicaError::NotRestored(error)),
+            _ => Err(stopped()),
+        }
+    }
 }
 
 /// Starts the replica of what is collected in `workdir`; returns when
@@ -154,21 +212,23 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
     update_run(workdir, |run| run.phase = RunPhase::Starting { supervisor_pid })?;
-    if let Err(e) = wait_for_ready(workdir, spawned.notifications) {
-        abandon(workdir, Some(spawned.pid));
-        return Err(e);
-    }
+    let ready = Reports::new(spawned.notifications)
+        .map_err(ReplicaError::LostContact)
+        .and_then(|mut reports| wait_for_ready(workdir, &mut reports).map(|()| reports));
+    let reports = match ready {
+        Ok(reports) => reports,
+        Err(e) => {
+            abandon(workdir, Some(spawned.pid));
+            return Err(e);
+        }
+    };
     update_run(workdir, |run| run.phase = RunPhase::Ready { supervisor_pid })?;
-    Ok(Started { dbs })
+    Ok(Started { dbs, restore: with_vswitchd.then_some(Restoring { reports }) })
 }
 
-/// Changes the state of the current run, if any.
-fn update_run(workdir: &Workdir, f: impl FnOnce(&mut RunState)) -> Result<()> {
-    Ok(workdir.update_state(|s| {
-        if let Some(run) = &mut s.run {
-            f(run);
-        }
-    })?)
+/// Changes the state of the current run, if any; what `f` returned.
+fn update_run<T>(workdir: &Workdir, f: impl FnOnce(&mut RunState) -> T) -> Result<Option<T>> {
+    Ok(workdir.update_state(|s| s.run.as_mut().map(f))?)
 }
 
 /// Binds that point the system OVS/OVN run directories at the replica's
@@ -181,13 +241,18 @@ fn host_binds(workdir: &Workdir) -> Vec<Bind> {
         .collect()
 }
 
-/// Reads the supervisor's notifications until it is ready or failed.
-fn wait_for_ready(workdir: &Workdir, notifications: Notifications) -> Result<()> {
-    for notification in notifications {
-        match notification.map_err(ReplicaError::LostContact)? {
-            Notification::Ready => return Ok(()),
-            Notification::Error(message) => return Err(ReplicaError::Failed(message)),
-            Notification::Pid(_) => {}
+/// Reads the supervisor's notifications until it is ready or failed, or
+/// `start` is interrupted.
+fn wait_for_ready(workdir: &Workdir, reports: &mut Reports) -> Result<()> {
+    loop {
+        match reports.next().map_err(ReplicaError::LostContact)? {
+            Heard::Notification(Notification::Ready) => return Ok(()),
+            Heard::Notification(Notification::Error(message)) => return Err(ReplicaError::Failed(message)),
+            Heard::Notification(Notification::Pid(_) | Notification::Restored) => {}
+            Heard::Signal(signal) => {
+                return Err(ReplicaError::Interrupted { workdir: workdir.root().into(), signal: signal.as_str() })
+            }
+            Heard::End => break,
         }
     }
     let log = workdir.log_file("supervisor");
@@ -235,9 +300,7 @@ impl Plan {
             };
             let code = match self.bring_up(&mut supervisor).await {
                 Ok(()) => {
-                    notifier.send(&Notification::Ready);
-                    drop(notifier);
-                    supervisor.serve().await;
+                    self.serve(&mut supervisor, notifier).await;
                     0
                 }
                 Err(e) => {
@@ -249,6 +312,50 @@ impl Plan {
             tracing::info!("replica stopped");
             code
         })
+    }
+
+    /// Serves a replica that is up until asked to stop: replays the
+    /// OpenFlow state into vswitchd (after its first start, then after each
+    /// restart; one replay at a time, a restart during a replay queues the
+    /// next), tells `start` once the first replay ended, and interrupts a
+    /// replay still running when the replica stops.
+    async fn serve(&self, supervisor: &mut Supervisor<'_>, mut notifier: Notifier) {
+        let with_vswitchd = self.programs.ovs_vswitchd.is_some();
+        let mut replay = if with_vswitchd { self.replay(0) } else { None };
+        notifier.send(&Notification::Ready);
+        // `start` waits for the first replay's end, if there is one.
+        let mut waiting = replay.is_some().then_some(notifier);
+        let mut queued: Option<u32> = None;
+        loop {
+            tokio::select! {
+                served = supervisor.serve(self.timeout) => match served {
+                    Served::StopRequested => break,
+                    Served::Ready { name, generation } if name == daemons::VSWITCHD => match replay {
+                        Some(_) => queued = Some(generation),
+                        None => replay = self.replay(generation),
+                    },
+                    Served::Ready { .. } => {}
+                },
+                () = finished(&mut replay, &self.workdir) => {
+                    if let Some(mut notifier) = waiting.take() {
+                        notifier.send(&Notification::Restored);
+                    }
+                    replay = queued.take().and_then(|generation| self.replay(generation));
+                }
+            }
+        }
+        if let Some(replay) = replay {
+            tracing::warn!("stopped during the OpenFlow restore; interrupting it");
+            replay.interrupt(&self.workdir).await;
+        }
+    }
+
+    /// Starts a replay into vswitchd `generation`; `None` when its helper
+    /// cannot run (recorded as failed).
+    fn replay(&self, generation: u32) -> Option<restore::Replay> {
+        restore::Replay::start(&self.launcher, &self.workdir, generation)
+            .inspect_err(|e| tracing::error!("cannot start the OpenFlow replay: {e}"))
+            .ok()
     }
 
     /// ovsdb-servers first, then vswitchd once its database answers.
@@ -265,6 +372,17 @@ impl Plan {
             supervisor.wait_ready(self.timeout).await?;
         }
         Ok(())
+    }
+}
+
+/// Once the running replay (if any) ended and was recorded.
+async fn finished(replay: &mut Option<restore::Replay>, workdir: &Workdir) {
+    match replay {
+        Some(running) => {
+            running.finish(workdir).await;
+            *replay = None;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -301,20 +419,44 @@ impl Observer for StateObserver {
         self.record(|run| run.daemon_started(daemon));
     }
 
-    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, unexpected: bool) {
-        let exit = DaemonExit { how: exit, at: now(), unexpected };
-        self.record(|run| {
-            if !run.daemon_exited(&spec.name, generation, exit) {
-                tracing::debug!(name = %spec.name, generation, "exit of a daemon never ready");
+    /// Records the exit and what follows; removes the control socket a
+    /// killed daemon left behind.
+    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, next: AfterExit) {
+        let name = spec.name.as_str();
+        let exit = DaemonExit { how: exit, at: now(), unexpected: next.unexpected() };
+        let ctl = self.record(|run| {
+            if !run.daemon_exited(name, generation, exit.clone()) {
+                tracing::debug!(name, generation, "exit of a daemon never ready");
             }
+            match next {
+                AfterExit::Stopped => {}
+                AfterExit::Down => run.daemon_failed(name, exit, false, None),
+                AfterExit::Restart { .. } => run.daemon_failed(name, exit, true, None),
+                AfterExit::GaveUp { failures, window } => {
+                    let why = format!("exited {failures} times within {} s", window.as_secs());
+                    run.daemon_failed(name, exit, false, Some(why));
+                }
+            }
+            run.daemons.iter().find(|d| d.name == name && d.generation == generation).and_then(|d| d.ctl.clone())
         });
+        if let Some(ctl) = ctl.flatten().filter(|_| next.unexpected()) {
+            let _ = std::fs::remove_file(ctl);
+        }
+    }
+
+    fn restart_failed(&self, spec: &DaemonSpec, error: &SupervisorError) {
+        self.record(|run| run.daemon_given_up(&spec.name, format!("cannot restart: {}", chain(error))));
     }
 }
 
 impl StateObserver {
-    fn record(&self, f: impl FnOnce(&mut RunState)) {
-        if let Err(e) = update_run(&self.workdir, f) {
-            tracing::warn!("cannot record daemon state: {}", chain(&e));
+    fn record<T>(&self, f: impl FnOnce(&mut RunState) -> T) -> Option<T> {
+        match update_run(&self.workdir, f) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!("cannot record daemon state: {}", chain(&e));
+                None
+            }
         }
     }
 }
@@ -322,8 +464,9 @@ impl StateObserver {
 /// What `stop` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
-    /// The replica ran and is stopped now.
-    Running,
+    /// The replica ran and is stopped now; `restore_interrupted` when it
+    /// was still restoring its OpenFlow state.
+    Running { restore_interrupted: bool },
     /// Its supervisor had ended on its own (killed, crashed, host
     /// rebooted); its runtime files were left over and are removed.
     Stale,
@@ -355,8 +498,10 @@ pub fn stop(workdir: &Workdir) -> Result<Stopped> {
             return Err(ReplicaError::DidNotStop { pid });
         }
     }
+    let replay = workdir.load_state()?.run.and_then(|r| r.replay);
+    let restore_interrupted = replay.is_some_and(|r| matches!(r.outcome, ReplayOutcome::Interrupted { .. }));
     forget_run(workdir)?;
-    Ok(Stopped::Running)
+    Ok(Stopped::Running { restore_interrupted })
 }
 
 /// Removes a run's files and its state.

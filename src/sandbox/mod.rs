@@ -87,6 +87,9 @@ pub enum Notification {
     Pid(i32),
     /// `init` is up.
     Ready,
+    /// `init` finished restoring what it serves (the caller reads the
+    /// outcome where `init` recorded it).
+    Restored,
     /// Setup or `init` failed, with this message.
     Error(String),
 }
@@ -105,7 +108,23 @@ impl Notifier {
 }
 
 /// The read end of the notification pipe; ends once every writer is gone.
+/// Pollable: it has a notification to read when [`Notifications::buffered`]
+/// or its descriptor is readable.
 pub struct Notifications(BufReader<File>);
+
+impl Notifications {
+    /// True when read data waits in the buffer (the descriptor may then be
+    /// idle although a notification is there).
+    pub fn buffered(&self) -> bool {
+        !self.0.buffer().is_empty()
+    }
+}
+
+impl std::os::fd::AsFd for Notifications {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.get_ref().as_fd()
+    }
+}
 
 impl Iterator for Notifications {
     type Item = std::io::Result<Notification>;
@@ -196,7 +215,9 @@ fn read_pid(notifications: &mut Notifications) -> Result<Pid, SandboxError> {
     match notifications.next().transpose()? {
         Some(Notification::Pid(pid)) => Ok(Pid::from_raw(pid)),
         Some(Notification::Error(message)) => Err(SandboxError::Reported(message)),
-        Some(Notification::Ready) => Err(SandboxError::Reported("the sandbox reported no pid".into())),
+        Some(Notification::Ready | Notification::Restored) => {
+            Err(SandboxError::Reported("the sandbox reported no pid".into()))
+        }
         None => Err(SandboxError::Reported("the sandbox exited during setup".into())),
     }
 }

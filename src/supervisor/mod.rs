@@ -1,13 +1,24 @@
 //! The supervisor: PID 1 of a replica. Spawns daemons from specs, probes
-//! their readiness, reaps every child (its own and orphans), records exits
-//! and takes the whole replica down on SIGTERM/SIGINT/SIGHUP.
+//! their readiness, reaps every child (its own and orphans), records exits,
+//! restarts daemons by their [`RestartPolicy`] and takes the whole replica
+//! down on SIGTERM/SIGINT/SIGHUP.
 //!
 //! It knows daemons as [`DaemonSpec`]s (argv, env, pidfile, log, probe,
 //! restart policy), not as OVS concepts: what a probe checks is up to the
 //! caller. It keeps every spec for the life of the replica, so a spec can
 //! be spawned again; each process of a spec has a generation (0 for the
-//! first). Each daemon runs in its own process group; shutdown is TERM to
-//! every group, a grace period, then KILL.
+//! first). A restarted process is probed again like the first and reported
+//! by [`Supervisor::serve`] once ready, so the caller can restore what the
+//! daemon lost. Each daemon runs in its own process group; shutdown is TERM
+//! to every group, a grace period, then KILL.
+//!
+//! Reaping: as PID 1 it must reap every zombie, so it waits for any child
+//! (`waitpid(-1)`). Its own direct children are therefore only daemons
+//! (through `__launch`) and helper processes it never waits for by pid
+//! (the caller's flow replay runs as such a helper: its `ovs-ofctl`s are
+//! the helper's children, out of this reaper's reach). Nothing else in the
+//! supervisor's process may spawn and wait for a child: the reaper could
+//! take its exit status first.
 
 pub mod launch;
 mod table;
@@ -26,6 +37,8 @@ use tokio::signal::unix::{signal, Signal as SignalStream, SignalKind};
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 const GRACE: Duration = Duration::from_secs(5);
+/// The longest wait before a restart, however many failures came before.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// When a daemon counts as ready: checked every few milliseconds after it
 /// was spawned, until it passes.
@@ -33,12 +46,55 @@ pub trait Probe: Send + Sync + std::fmt::Debug {
     fn passes(&self) -> bool;
 }
 
-/// What the supervisor does when a daemon exits on its own.
+/// What the supervisor does when a daemon exits on its own (an exit it
+/// caused while stopping never counts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RestartPolicy {
     /// Record the exit and leave the daemon down.
     #[default]
     Never,
+    /// Start the next generation after `backoff`, doubled for each earlier
+    /// failure still within `window`; a daemon that fails more than
+    /// `max_restarts` times within `window` is left down ("given up").
+    OnFailure { max_restarts: u32, window: Duration, backoff: Duration },
+}
+
+impl RestartPolicy {
+    /// What follows an unexpected exit at `now`; `failures` holds the
+    /// earlier ones still counted and gets this one.
+    fn after_failure(self, failures: &mut Vec<Instant>, now: Instant) -> AfterExit {
+        let RestartPolicy::OnFailure { max_restarts, window, backoff } = self else { return AfterExit::Down };
+        failures.retain(|&at| now.duration_since(at) < window);
+        failures.push(now);
+        let failed = u32::try_from(failures.len()).unwrap_or(u32::MAX);
+        if failed > max_restarts {
+            return AfterExit::GaveUp { failures: failed, window };
+        }
+        let delay = backoff.saturating_mul(1 << (failed - 1).min(16)).min(MAX_BACKOFF);
+        AfterExit::Restart { delay, failures: failed }
+    }
+}
+
+/// What the supervisor does after a daemon's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterExit {
+    /// The supervisor stopped it.
+    Stopped,
+    /// It exited on its own; its policy leaves it down.
+    Down,
+    /// It exited on its own; its next generation starts after `delay`.
+    /// `failures`: unexpected exits within the policy's window, this one
+    /// included.
+    Restart { delay: Duration, failures: u32 },
+    /// It failed `failures` times within `window`: left down.
+    GaveUp { failures: u32, window: Duration },
+}
+
+impl AfterExit {
+    /// True unless the supervisor stopped it.
+    pub fn unexpected(self) -> bool {
+        self != AfterExit::Stopped
+    }
 }
 
 /// One supervised daemon.
@@ -113,8 +169,19 @@ impl std::fmt::Display for Exit {
 pub trait Observer {
     /// Its probe passed; `host_pid` is its pid as the host sees it.
     fn started(&self, spec: &DaemonSpec, generation: u32, host_pid: i32);
-    /// It ended; `unexpected` unless the supervisor stopped it.
-    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, unexpected: bool);
+    /// It ended, and what the supervisor does next.
+    fn exited(&self, spec: &DaemonSpec, generation: u32, exit: Exit, next: AfterExit);
+    /// Its next generation could not be spawned; it stays down.
+    fn restart_failed(&self, spec: &DaemonSpec, error: &SupervisorError);
+}
+
+/// Why [`Supervisor::serve`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    /// SIGTERM, SIGINT or SIGHUP: time to shut down.
+    StopRequested,
+    /// A restarted daemon passed its probe.
+    Ready { name: String, generation: u32 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +204,9 @@ pub struct Supervisor<'a> {
     table: Table,
     sigchld: SignalStream,
     stop_signals: [SignalStream; 3],
+    /// Set by the first [`Supervisor::serve`]: restart policies apply from
+    /// then on (an exit while the replica comes up fails the start).
+    serving: bool,
     stopping: bool,
 }
 
@@ -150,6 +220,7 @@ impl<'a> Supervisor<'a> {
             table: Table::default(),
             sigchld: sig(SignalKind::child())?,
             stop_signals: [sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?, sig(SignalKind::hangup())?],
+            serving: false,
             stopping: false,
         })
     }
@@ -160,14 +231,15 @@ impl<'a> Supervisor<'a> {
         self.start_process(i)
     }
 
-    /// Starts a process of the spec at `i`, its next generation.
+    /// Starts a process of the spec at `i`, its next generation. The
+    /// `Child` handle is dropped: the reaper collects its exit.
     fn start_process(&mut self, i: usize) -> Result<(), SupervisorError> {
         let spec = &self.table.get(i).spec;
         let child = launch_command(&self.launcher, spec)
             .and_then(|mut command| command.spawn())
             .map_err(|source| SupervisorError::Spawn { name: spec.name.clone(), source })?;
         tracing::info!(name = %spec.name, pid = child.id(), "spawned");
-        self.table.launched(i, Pid::from_raw(child.id() as i32));
+        self.table.launched(i, Pid::from_raw(child.id() as i32), Instant::now());
         Ok(())
     }
 
@@ -200,28 +272,71 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Runs the probe of the daemon at `i`; records it started once it passes.
-    fn probe(&mut self, i: usize) {
+    /// Runs the probe of the daemon at `i`; records it started once it
+    /// passes and returns its generation then.
+    fn probe(&mut self, i: usize) -> Option<u32> {
         let supervised = self.table.get(i);
-        let (spec, Some(process)) = (&supervised.spec, supervised.process) else { return };
-        if spec.probe.passes() {
-            self.observer.started(
-                spec,
-                process.generation,
-                read_pidfile(&spec.pidfile).unwrap_or(process.pid.as_raw()),
-            );
-            self.table.mark_ready(i);
+        let (spec, Some(process)) = (&supervised.spec, supervised.process) else { return None };
+        if !spec.probe.passes() {
+            return None;
+        }
+        self.observer.started(spec, process.generation, read_pidfile(&spec.pidfile).unwrap_or(process.pid.as_raw()));
+        self.table.mark_ready(i);
+        Some(process.generation)
+    }
+
+    /// Serves until SIGTERM, SIGINT or SIGHUP, or until a restarted daemon
+    /// is ready (call again to go on): reaps and records exits, restarts
+    /// daemons by their policy and probes restarted ones, killing one that
+    /// is not ready within `ready_timeout` (a failure like any other).
+    pub async fn serve(&mut self, ready_timeout: Duration) -> Served {
+        self.serving = true;
+        loop {
+            self.reap();
+            self.restart_due();
+            let now = Instant::now();
+            for i in self.table.unready() {
+                if let Some(generation) = self.probe(i) {
+                    return Served::Ready { name: self.table.get(i).spec.name.clone(), generation };
+                }
+                self.kill_if_late(i, now, ready_timeout);
+            }
+            let wake = match (self.table.unready().is_empty(), self.table.next_restart()) {
+                (false, _) => Some(now + PROBE_INTERVAL),
+                (true, at) => at,
+            };
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {}
+                _ = self.sigchld.recv() => {}
+                _ = stop_requested(&mut self.stop_signals) => return Served::StopRequested,
+            }
         }
     }
 
-    /// Serves until SIGTERM, SIGINT or SIGHUP, reaping and recording any
-    /// daemon that exits meanwhile.
-    pub async fn serve(&mut self) {
-        loop {
-            tokio::select! {
-                _ = self.sigchld.recv() => { self.reap(); }
-                _ = stop_requested(&mut self.stop_signals) => return,
+    /// Spawns the next generation of every spec whose restart is due.
+    fn restart_due(&mut self) {
+        for i in self.table.restarts_due(Instant::now()) {
+            self.table.get_mut(i).restart_at = None;
+            if let Err(e) = self.start_process(i) {
+                tracing::error!(name = %self.table.get(i).spec.name, "cannot restart: {e}");
+                self.observer.restart_failed(&self.table.get(i).spec, &e);
             }
+        }
+    }
+
+    /// SIGKILL to a restarted daemon still unready after `timeout`.
+    fn kill_if_late(&self, i: usize, now: Instant, timeout: Duration) {
+        let supervised = self.table.get(i);
+        let Some(process) = supervised.process else { return };
+        if now.duration_since(process.launched_at) >= timeout {
+            tracing::warn!(name = %supervised.spec.name, process.generation, "not ready after {} s; killed", timeout.as_secs());
+            let _ = killpg(process.pid, Signal::SIGKILL);
         }
     }
 
@@ -229,6 +344,7 @@ impl<'a> Supervisor<'a> {
     /// period; returns once all are reaped.
     pub async fn shutdown(&mut self) {
         self.stopping = true;
+        self.table.cancel_restarts();
         self.signal_all(Signal::SIGTERM);
         let deadline = Instant::now() + GRACE;
         while !self.table.running().is_empty() {
@@ -249,8 +365,8 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Reaps every exited child, our daemons and orphans re-parented to us;
-    /// records and returns our daemons among them.
+    /// Reaps every exited child, our daemons, helpers and orphans
+    /// re-parented to us; records and returns our daemons among them.
     fn reap(&mut self) -> Vec<(usize, Exit)> {
         let mut exited = Vec::new();
         while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -264,20 +380,32 @@ impl<'a> Supervisor<'a> {
         exited
     }
 
-    /// Tells the observer, then applies the spec's restart policy.
-    fn record_exit(&self, i: usize, exit: Exit) {
-        let supervised = self.table.get(i);
-        let (spec, Some(process)) = (&supervised.spec, supervised.process) else { return };
-        let unexpected = !self.stopping;
-        if unexpected {
-            tracing::warn!(name = %spec.name, process.generation, %exit, "daemon exited unexpectedly");
+    /// Applies the spec's restart policy (a restart is scheduled, spawned
+    /// by [`Supervisor::serve`]), then tells the observer.
+    fn record_exit(&mut self, i: usize, exit: Exit) {
+        let now = Instant::now();
+        let (stopping, serving) = (self.stopping, self.serving);
+        let supervised = self.table.get_mut(i);
+        let Some(process) = supervised.process else { return };
+        let next = match (stopping, serving) {
+            (true, _) => AfterExit::Stopped,
+            (false, false) => AfterExit::Down,
+            (false, true) => supervised.spec.restart.after_failure(&mut supervised.failures, now),
+        };
+        let name = &supervised.spec.name;
+        match next {
+            AfterExit::Stopped => {}
+            AfterExit::Down => tracing::warn!(name = %name, process.generation, %exit, "daemon exited unexpectedly"),
+            AfterExit::Restart { delay, failures } => {
+                tracing::warn!(name = %name, process.generation, %exit, failures, "daemon exited unexpectedly; restarting in {delay:?}");
+                supervised.restart_at = Some(now + delay);
+            }
+            AfterExit::GaveUp { failures, window } => tracing::error!(
+                name = %name, process.generation, %exit,
+                "daemon exited unexpectedly, {failures} times within {} s; left stopped", window.as_secs()
+            ),
         }
-        self.observer.exited(spec, process.generation, exit, unexpected);
-        // A policy that restarts runs `start_process(i)` again: the next
-        // generation of the same spec.
-        match spec.restart {
-            RestartPolicy::Never => {}
-        }
+        self.observer.exited(&self.table.get(i).spec, process.generation, exit, next);
     }
 
     fn exited_early(&self, i: usize, exit: Exit) -> SupervisorError {
@@ -374,5 +502,52 @@ pub(crate) mod tests {
     #[test]
     fn specs_never_restart_unless_told() {
         assert_eq!(spec("switch").restart, RestartPolicy::Never);
+        let mut failures = Vec::new();
+        assert_eq!(RestartPolicy::Never.after_failure(&mut failures, Instant::now()), AfterExit::Down);
+        assert!(!AfterExit::Stopped.unexpected() && AfterExit::Down.unexpected());
+    }
+
+    #[test]
+    fn restarts_back_off_exponentially_then_give_up() {
+        let ms = Duration::from_millis;
+        let window = Duration::from_secs(60);
+        let policy = RestartPolicy::OnFailure { max_restarts: 3, window, backoff: ms(100) };
+        let start = Instant::now();
+        let mut failures = Vec::new();
+        let delays: Vec<AfterExit> = (0..4).map(|n| policy.after_failure(&mut failures, start + ms(n))).collect();
+        assert_eq!(
+            delays,
+            [
+                AfterExit::Restart { delay: ms(100), failures: 1 },
+                AfterExit::Restart { delay: ms(200), failures: 2 },
+                AfterExit::Restart { delay: ms(400), failures: 3 },
+                AfterExit::GaveUp { failures: 4, window },
+            ]
+        );
+    }
+
+    #[test]
+    fn failures_older_than_the_window_are_forgotten() {
+        let window = Duration::from_secs(60);
+        let policy = RestartPolicy::OnFailure { max_restarts: 1, window, backoff: Duration::from_millis(100) };
+        let start = Instant::now();
+        let mut failures = Vec::new();
+        assert!(matches!(policy.after_failure(&mut failures, start), AfterExit::Restart { failures: 1, .. }));
+        let later = start + window + Duration::from_secs(1);
+        assert!(matches!(policy.after_failure(&mut failures, later), AfterExit::Restart { failures: 1, .. }));
+        assert!(matches!(policy.after_failure(&mut failures, later), AfterExit::GaveUp { failures: 2, .. }));
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let policy = RestartPolicy::OnFailure {
+            max_restarts: 100,
+            window: Duration::from_secs(3600),
+            backoff: Duration::from_secs(1),
+        };
+        let mut failures = Vec::new();
+        let now = Instant::now();
+        let last = (0..40).map(|_| policy.after_failure(&mut failures, now)).last().unwrap();
+        assert_eq!(last, AfterExit::Restart { delay: MAX_BACKOFF, failures: 40 });
     }
 }
