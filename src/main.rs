@@ -45,8 +45,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.podman {
         tell!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
     }
-    // Every command but `__launch` works on the workdir; one an older
-    // version made is upgraded first.
+    // Every user command works on a workdir that is checked and, if an
+    // older version made it, upgraded first.
     let workdir = || -> anyhow::Result<Workdir> {
         let workdir = Workdir::new(&cli.workdir)?;
         upgrade_legacy(&workdir)?;
@@ -63,7 +63,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Status(args) => commands::status(&workdir()?, args),
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
-        Command::Replay => commands::replay(&workdir()?),
+        Command::Replay => commands::replay(&Workdir::inside_replica(&cli.workdir)?),
     }
 }
 

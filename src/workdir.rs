@@ -98,6 +98,15 @@ impl Workdir {
         Ok(workdir)
     }
 
+    /// The workdir as the replica's own helpers (`__replay`) see it inside
+    /// the sandbox: `start` checked it before any namespace existed, and
+    /// in a user namespace the owners read differently (users not mapped
+    /// show as `nobody`), so it is not checked again.
+    pub fn inside_replica(root: &Path) -> Result<Workdir> {
+        let root = std::path::absolute(root).at("resolve working directory", root)?;
+        Ok(Workdir { root })
+    }
+
     /// Refuses a workdir another user could change, or in which a run as
     /// another user left files: see the module documentation.
     fn check_safe(&self) -> Result<()> {
