@@ -267,6 +267,9 @@ impl Status {
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
 /// 1/1 meters, TLV map 1 entry`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
+    if let Some(refused) = &r.refused {
+        return format!("{:?}: not restored: {refused}", r.bridge);
+    }
     if let Some(error) = &r.error {
         return format!("{}: not restored: {error}", r.bridge);
     }

@@ -372,3 +372,69 @@ fn dir_size(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// Bridges ovs-vswitchd refuses (issue #13: `start` waited for its whole
+/// timeout and failed without naming them): a name with `/` (ignored by
+/// vswitchd, known from the name) and a name too long for the bridge's
+/// unix socket (known from vswitchd's log). `start` goes on without them,
+/// restores the others, names them quoted in its output and in `status`,
+/// and no socket appears outside the run directory.
+#[test]
+fn bridges_vswitchd_refuses_are_reported_not_awaited() {
+    let replica = Replica::new();
+    let dir = replica.base.path();
+    let conf = support::make_db(&support::installed_schema("ovs"), dir, "conf.db");
+    let long = "b".repeat(200);
+    let names = ["../../x", "a/b", long.as_str()];
+    let mut ops = vec![serde_json::json!("Open_vSwitch")];
+    for (i, name) in names.iter().enumerate() {
+        ops.push(serde_json::json!({"op": "insert", "table": "Interface", "row": {"name": name, "type": "internal"}, "uuid-name": format!("i{i}")}));
+        ops.push(serde_json::json!({"op": "insert", "table": "Port", "row": {"name": name, "interfaces": ["named-uuid", format!("i{i}")]}, "uuid-name": format!("p{i}")}));
+        ops.push(serde_json::json!({"op": "insert", "table": "Bridge", "row": {"name": name, "ports": ["named-uuid", format!("p{i}")]}, "uuid-name": format!("b{i}")}));
+        ops.push(serde_json::json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["bridges", "insert", ["set", [["named-uuid", format!("b{i}")]]]]]}));
+    }
+    support::run_ok(
+        Command::new("ovsdb-tool").arg("transact").arg(&conf).arg(serde_json::Value::Array(ops).to_string()),
+    );
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let dumps = support::user_dir("dumps-");
+    std::fs::write(dumps.path().join("br0.flows.dump"), "priority=5,ip actions=drop\n").unwrap();
+    std::fs::write(dumps.path().join(format!("{long}.flows.dump")), "priority=5,ip actions=drop\n").unwrap();
+    support::make_readable(dumps.path());
+    replica.ok(&["collect-flows", dumps.path().to_str().unwrap()]);
+
+    let started = std::time::Instant::now();
+    let out = replica.ok(&["start", "--timeout", "30"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "start waited {:?}", started.elapsed());
+    assert!(out.contains("br0: 1/1 flows"), "{out}");
+    for name in ["\"../../x\"", "\"a/b\""] {
+        assert!(
+            out.contains(&format!(
+                "{name}: not restored: ovs-vswitchd ignores it (a bridge name must not contain '/')"
+            )),
+            "{out}"
+        );
+    }
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("\"{long}\": not restored: ovs-vswitchd refused it (")))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("is longer than maximum"), "{line}");
+    let status = replica.ok(&["status"]);
+    assert!(
+        status.contains("\"a/b\": not restored") && status.contains(&format!("\"{long}\": not restored")),
+        "{status}"
+    );
+    let json = replica.status();
+    let refused: Vec<&str> = json["restore"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["refused"].is_string())
+        .map(|r| r["bridge"].as_str().unwrap())
+        .collect();
+    assert_eq!(refused.len(), 3, "{json}");
+    for outside in [replica.workdir.join("x.mgmt"), replica.workdir.join("var-run/x.mgmt"), dir.join("x.mgmt")] {
+        assert!(!outside.exists(), "{}", outside.display());
+    }
+}
