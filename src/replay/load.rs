@@ -25,6 +25,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Condvar, Mutex};
 
 /// Why a share could not be loaded (lines OVS refused are no error: they
 /// are [`Rejected`]).
@@ -44,6 +45,8 @@ pub enum LoadError {
         #[source]
         source: io::Error,
     },
+    #[error("isolating refused lines panicked")]
+    Panicked,
     #[error("cannot read the flow dump")]
     Feed(#[source] io::Error),
     #[error("lost ovs-ofctl")]
@@ -102,13 +105,18 @@ impl Target {
 
     /// Spawns `add-flows -` (stdin piped, stderr to `stderr`); returns the
     /// child and its arguments.
-    fn spawn_add_flows(&self, version: OfVersion, names: Names, stderr: &Path) -> Result<(Child, Vec<String>)> {
+    fn spawn_add_flows(
+        &self,
+        version: OfVersion,
+        names: Names,
+        stderr: impl Into<Stdio>,
+    ) -> Result<(Child, Vec<String>)> {
         let args = self.add_flows_args(version, STDIN, names);
         let child = tools::command("ovs-ofctl")?
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(File::create(stderr)?)
+            .stderr(stderr)
             .spawn()
             .map_err(LoadError::Spawn)?;
         Ok((child, args))
@@ -192,7 +200,7 @@ pub struct Feeding<'w> {
 /// ([`Workdir::replay_share_dir`]) must exist.
 pub fn feed<'w>(workdir: &'w Workdir, target: &Target, share: Share) -> Result<Feeding<'w>> {
     let stderr = workdir.replay_share_stderr(&target.bridge, share.index);
-    let (mut child, args) = target.spawn_add_flows(target.version, Names::Resolve, &stderr)?;
+    let (mut child, args) = target.spawn_add_flows(target.version, Names::Resolve, File::create(&stderr)?)?;
     let mut pipe = Feed::new(&mut child);
     let stats = flows::normalise_flows(share.reader()?, &mut pipe).map_err(LoadError::Feed)?;
     drop(pipe);
@@ -205,10 +213,9 @@ impl Feeding<'_> {
     /// held and what became of it.
     pub fn finish(mut self, target: &Target) -> Result<(DumpStats, Outcome)> {
         let status = self.child.wait().map_err(LoadError::Wait)?;
-        let mut outcome = Outcome::default();
         if status.success() {
-            outcome.loaded = self.stats.written;
-            return Ok((self.stats, outcome));
+            let loaded = self.stats.written;
+            return Ok((self.stats, Outcome { loaded, ..Default::default() }));
         }
         let (workdir, bridge, share) = (self.workdir, target.bridge.as_str(), self.share.index);
         let stderr = workdir.replay_share_stderr(bridge, share);
@@ -217,9 +224,10 @@ impl Feeding<'_> {
         let names = bridges::openflow_names(&socket).map_err(|source| LoadError::Names { socket, source })?;
         let path = workdir.replay_share_copy(bridge, share);
         let copy = Copy::create(&path, &self.share, &names)?;
-        Isolation { target, copy: &copy, stderr: &stderr, outcome: &mut outcome }.run(error)?;
+        let outcome = isolate(target, &copy, error);
         // Scratch holds one share's copy at a time.
         std::fs::remove_file(&path).ok();
+        let outcome = outcome?;
         Ok((self.stats, outcome))
     }
 }
@@ -406,57 +414,173 @@ impl Lines {
 /// each failing line stands alone. `ovs-ofctl` runs about once per parse
 /// error and log2(lines) times per OpenFlow error; lines that name no port
 /// or table go in apart from those that do, without name resolution.
-struct Isolation<'a> {
-    target: &'a Target,
-    copy: &'a Copy,
-    /// Where each run's stderr goes (overwritten by the next run).
-    stderr: &'a Path,
-    outcome: &'a mut Outcome,
+/// A few workers share the work list: each run costs mostly `ovs-ofctl`'s
+/// own start.
+fn isolate(target: &Target, copy: &Copy, error: String) -> Result<Outcome> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    let list = WorkList {
+        state: Mutex::new(Work { items: vec![(Lines::all(copy.lines()), Some(error))], ..Default::default() }),
+        changed: Condvar::new(),
+        workers,
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| Worker { target, copy, outcome: Outcome::default(), rejected: Vec::new() }.run(&list))
+            })
+            .collect();
+        let (mut total, mut rejected) = (Outcome::default(), Vec::new());
+        for handle in handles {
+            let (outcome, lines) = handle.join().unwrap_or(Err(LoadError::Panicked))?;
+            total.merge(outcome);
+            rejected.extend(lines);
+        }
+        // In the order of the dump, whichever worker found them.
+        rejected.sort_by_key(|(index, _)| *index);
+        total.rejected = rejected.into_iter().map(|(_, r)| r).collect();
+        Ok(total)
+    })
 }
 
-impl Isolation<'_> {
-    /// The whole copy was refused with `error`.
-    fn run(&mut self, error: String) -> Result<()> {
-        let mut work = vec![(Lines::all(self.copy.lines()), Some(error))];
-        // Lines known to parse, not yet loaded.
-        let mut parsed = Lines::default();
+const MAX_WORKERS: usize = 4;
+
+/// Lines to load, with OVS's error when it is already known.
+type Item = (Lines, Option<String>);
+
+#[derive(Default)]
+struct Work {
+    items: Vec<Item>,
+    /// Lines known to parse, not yet loaded: loaded together once nothing
+    /// else is left.
+    parsed: Lines,
+    /// Workers running an item.
+    busy: usize,
+    /// A worker failed: the others stop.
+    failed: bool,
+}
+
+struct WorkList {
+    state: Mutex<Work>,
+    changed: Condvar,
+    workers: usize,
+}
+
+impl WorkList {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Work> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next item, waiting while other workers may still add some;
+    /// `None` when all is done (or a worker failed).
+    fn next(&self) -> Option<Item> {
+        let mut work = self.lock();
         loop {
-            let (lines, known) = match work.pop() {
-                Some(item) => item,
-                None if !parsed.is_empty() => (std::mem::take(&mut parsed), None),
-                None => return Ok(()),
-            };
-            let error = match known {
-                Some(error) => error,
-                None => {
-                    let (plain, named) = lines.clone().partition(&self.copy.named);
-                    if !plain.is_empty() && !named.is_empty() {
-                        work.push((named, None));
-                        work.push((plain, None));
-                        continue;
-                    }
-                    match self.load(self.target.version, &lines)? {
-                        Some(error) => error,
-                        None => continue,
+            if work.failed {
+                return None;
+            }
+            let item = work.items.pop().or_else(|| {
+                (work.busy == 0 && !work.parsed.is_empty()).then(|| (std::mem::take(&mut work.parsed), None))
+            });
+            if let Some(item) = item {
+                work.busy += 1;
+                return Some(item);
+            }
+            if work.busy == 0 {
+                return None;
+            }
+            work = self.changed.wait(work).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Records what became of an item.
+    fn done(&self, step: Result<Step>) -> Result<()> {
+        let mut work = self.lock();
+        work.busy -= 1;
+        let result = match step {
+            Ok(step) => {
+                work.parsed.append(step.parsed);
+                work.items.extend(step.items);
+                if let Some(rest) = step.rest {
+                    // The lines after a parse error: halved when a worker
+                    // waits, so that it has lines to parse too.
+                    if work.items.is_empty() && work.busy + 1 < self.workers && rest.len() > 1 {
+                        let half = rest.len() / 2;
+                        let (first, second) = rest.split_at(half);
+                        work.items.extend([(second, None), (first, None)]);
+                    } else {
+                        work.items.push((rest, None));
                     }
                 }
-            };
-            match parse_error_line(&error, STDIN).filter(|at| (1..=lines.len()).contains(at)) {
-                Some(at) => {
-                    let (before, bad, after) = lines.split_around(at - 1);
-                    if let Some(bad) = bad {
-                        self.reject(bad, error)?;
-                    }
-                    parsed.append(before);
-                    work.push((after, None));
+                Ok(())
+            }
+            Err(e) => {
+                work.failed = true;
+                Err(e)
+            }
+        };
+        self.changed.notify_all();
+        result
+    }
+}
+
+/// What one run left to do.
+#[derive(Default)]
+struct Step {
+    items: Vec<Item>,
+    parsed: Lines,
+    /// The lines after a parse error.
+    rest: Option<Lines>,
+}
+
+struct Worker<'a> {
+    target: &'a Target,
+    copy: &'a Copy,
+    outcome: Outcome,
+    /// Refused lines, by index in the copy.
+    rejected: Vec<(usize, Rejected)>,
+}
+
+impl Worker<'_> {
+    fn run(mut self, list: &WorkList) -> Result<(Outcome, Vec<(usize, Rejected)>)> {
+        while let Some((lines, known)) = list.next() {
+            let step = self.step(lines, known);
+            list.done(step)?;
+        }
+        Ok((self.outcome, self.rejected))
+    }
+
+    /// Loads `lines` (unless OVS's error for them is `known`) and says what
+    /// is left of them.
+    fn step(&mut self, lines: Lines, known: Option<String>) -> Result<Step> {
+        let error = match known {
+            Some(error) => error,
+            None => {
+                let (plain, named) = lines.clone().partition(&self.copy.named);
+                if !plain.is_empty() && !named.is_empty() {
+                    return Ok(Step { items: vec![(named, None), (plain, None)], ..Default::default() });
                 }
-                None if lines.len() == 1 => self.retry_alone(lines, error)?,
-                None => {
-                    let half = lines.len() / 2;
-                    let (first, second) = lines.split_at(half);
-                    work.push((second, None));
-                    work.push((first, None));
+                match self.load(self.target.version, &lines)? {
+                    Some(error) => error,
+                    None => return Ok(Step::default()),
                 }
+            }
+        };
+        match parse_error_line(&error, STDIN).filter(|at| (1..=lines.len()).contains(at)) {
+            Some(at) => {
+                let (before, bad, after) = lines.split_around(at - 1);
+                if let Some(bad) = bad {
+                    self.reject(bad, error)?;
+                }
+                Ok(Step { parsed: before, rest: Some(after).filter(|a| !a.is_empty()), ..Default::default() })
+            }
+            None if lines.len() == 1 => {
+                self.retry_alone(lines, error)?;
+                Ok(Step::default())
+            }
+            None => {
+                let half = lines.len() / 2;
+                let (first, second) = lines.split_at(half);
+                Ok(Step { items: vec![(second, None), (first, None)], ..Default::default() })
             }
         }
     }
@@ -469,20 +593,26 @@ impl Isolation<'_> {
         }
         let names =
             if lines.clone().partition(&self.copy.named).1.is_empty() { Names::NumbersOnly } else { Names::Resolve };
-        let (mut child, args) = self.target.spawn_add_flows(version, names, self.stderr)?;
+        // ovs-ofctl reads all its input (or stops at a parse error) before
+        // it writes more than a line to stderr: a pipe cannot fill up.
+        let (mut child, args) = self.target.spawn_add_flows(version, names, Stdio::piped())?;
         let mut pipe = Feed::new(&mut child);
         self.copy.write(lines, &mut pipe).map_err(LoadError::Feed)?;
         drop(pipe);
+        let mut stderr = String::new();
+        if let Some(mut out) = child.stderr.take() {
+            out.read_to_string(&mut stderr).map_err(LoadError::Wait)?;
+        }
         let status = child.wait().map_err(LoadError::Wait)?;
         if status.success() {
             self.outcome.loaded += lines.len();
             return Ok(None);
         }
-        Ok(Some(tools::failed("ovs-ofctl", &args, &read_stderr(self.stderr), status).into_stderr()))
+        Ok(Some(tools::failed("ovs-ofctl", &args, &stderr, status).into_stderr()))
     }
 
-    fn reject(&mut self, line: usize, error: String) -> Result<()> {
-        self.outcome.rejected.push(Rejected { line: self.copy.line(line)?, error });
+    fn reject(&mut self, index: usize, error: String) -> Result<()> {
+        self.rejected.push((index, Rejected { line: self.copy.line(index)?, error }));
         Ok(())
     }
 
@@ -507,7 +637,7 @@ impl Isolation<'_> {
                 return Ok(());
             }
         }
-        self.outcome.rejected.push(Rejected { line, error });
+        self.rejected.push((index, Rejected { line, error }));
         Ok(())
     }
 }
