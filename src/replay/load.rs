@@ -1,16 +1,17 @@
 //! Loading flows into a bridge, never all-or-nothing.
 //!
 //! A share of a dump is normalised straight into `ovs-ofctl add-flows -`
-//! (bundled where the OpenFlow version allows) without a copy on disk, so loading starts with the first line read. When OVS refuses the
-//! batch, the share is normalised once more into one copy and the
-//! offending lines are isolated on sets of its lines, fed through stdin
-//! (no piece files; scratch is one share): a parse error names its line,
-//! which is rejected while parsing goes on after it; an OpenFlow error
-//! rejects the whole bundle, so the set is halved until the failing lines
-//! stand alone. A lone line is retried once with its fix (a placeholder
-//! meter for a missing meter, the more permissive OpenFlow 1.0 for a
-//! match/action inconsistency) and otherwise rejected with OVS's error
-//! text. Isolation works from an explicit work list, never by recursion.
+//! (bundled where the OpenFlow version allows), without a copy on disk, so
+//! loading starts with the first line read. When OVS refuses the batch,
+//! the share is normalised once more into one copy (the only scratch, removed
+//! after the share) and the offending lines are isolated on sets of its
+//! lines fed through stdin, from an explicit work list shared by a few
+//! workers, never by recursion: a parse error names its line, which is
+//! rejected while parsing goes on after it; an OpenFlow error rejects the
+//! whole bundle, so the set is halved until the failing lines stand alone.
+//! A lone line is retried once with its fix (a placeholder meter for a
+//! missing meter, the more permissive OpenFlow 1.0 for a match/action
+//! inconsistency) and otherwise rejected with OVS's error text.
 
 use crate::capture::DbKind;
 use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
