@@ -331,6 +331,9 @@ impl Status {
 /// 1/1 meters, TLV map 1 entry`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     let bridge = quote::shell(&r.bridge);
+    if let Some(refused) = &r.refused {
+        return format!("{bridge}: not restored: {}", note(refused));
+    }
     if let Some(error) = &r.error {
         return format!("{bridge}: not restored: {}", note(error));
     }

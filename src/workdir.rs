@@ -467,7 +467,8 @@ impl Workdir {
         self.replay_dir(bridge).join(format!("share.{share}"))
     }
 
-    /// `…/share.<share>/stderr`: what `ovs-ofctl add-flows` said of the share.
+    /// `…/share.<share>/stderr`: what `ovs-ofctl add-flows` said of the share
+    /// (or of the last part of it loaded while isolating refused lines).
     pub fn replay_share_stderr(&self, bridge: &str, share: usize) -> PathBuf {
         self.replay_share_dir(bridge, share).join("stderr")
     }
@@ -476,12 +477,6 @@ impl Workdir {
     /// part of it.
     pub fn replay_share_copy(&self, bridge: &str, share: usize) -> PathBuf {
         self.replay_share_dir(bridge, share).join("share")
-    }
-
-    /// `…/share.<share>/piece.<piece>`: a part of the share split off while
-    /// isolating the lines OVS refused.
-    pub fn replay_share_piece(&self, bridge: &str, share: usize, piece: usize) -> PathBuf {
-        self.replay_share_dir(bridge, share).join(format!("piece.{piece}"))
     }
 }
 

@@ -32,6 +32,22 @@ pub fn bridges(socket: &Path) -> io::Result<Vec<Bridge>> {
     Ok(bridges)
 }
 
+/// Every name `ovs-ofctl` could resolve in a flow when it accepts names:
+/// interface (OpenFlow port) and flow table names, of every bridge.
+pub fn openflow_names(socket: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for table in ["Interface", "Flow_Table"] {
+        let rows = client::select(socket, "Open_vSwitch", table, &["name"])?;
+        names.extend(
+            rows.iter().flat_map(|r| client::set_elements(&r["name"])).filter_map(|n| n.as_str().map(String::from)),
+        );
+    }
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// OVN's integration bridge (`external_ids:ovn-bridge`, default `br-int`)
 /// when this node is an OVN chassis using geneve tunnels
 /// (`external_ids:ovn-encap-type`): ovn-controller then installs its geneve

@@ -1,25 +1,32 @@
 //! Loading flows into a bridge, never all-or-nothing.
 //!
 //! A share of a dump is normalised straight into `ovs-ofctl add-flows -`
-//! (bundled where the OpenFlow version allows) while a copy is kept on
-//! disk, so loading starts with the first line read. When OVS refuses the
-//! batch, the offending lines are isolated in the copy: a parse
-//! error names its line, so the lines before it and after it are loaded
-//! separately; an OpenFlow error rejects the whole bundle, so the file is
-//! split in halves until the failing lines stand alone. A lone line is
-//! retried once with its fix (a placeholder meter for a missing meter, the
-//! more permissive OpenFlow 1.0 for a match/action inconsistency) and
-//! otherwise rejected with OVS's error text.
+//! (bundled where the OpenFlow version allows), without a copy on disk, so
+//! loading starts with the first line read. When OVS refuses the batch,
+//! the share is normalised once more into one copy (the only scratch, removed
+//! after the share) and the offending lines are isolated on sets of its
+//! lines fed through stdin, from an explicit work list shared by a few
+//! workers, never by recursion: a parse error names its line, which is
+//! rejected while parsing goes on after it; an OpenFlow error rejects the
+//! whole bundle, so the set is halved until the failing lines stand alone.
+//! A lone line is retried once with its fix (a placeholder meter for a
+//! missing meter, the more permissive OpenFlow 1.0 for a match/action
+//! inconsistency) and otherwise rejected with OVS's error text.
 
+use crate::capture::DbKind;
 use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
 use crate::ofp_text::version::OfVersion;
 use crate::ofp_text::{flows, DumpStats};
+use crate::ovsdb::bridges;
 use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Condvar, Mutex};
 
 /// Why a share could not be loaded (lines OVS refused are no error: they
 /// are [`Rejected`]).
@@ -33,12 +40,18 @@ pub enum LoadError {
     },
     #[error("cannot run ovs-ofctl")]
     Spawn(#[source] io::Error),
+    #[error("cannot read port and table names from {}", socket.display())]
+    Names {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("isolating refused lines panicked")]
+    Panicked,
     #[error("cannot read the flow dump")]
     Feed(#[source] io::Error),
     #[error("lost ovs-ofctl")]
     Wait(#[source] io::Error),
-    #[error("empty flow file")]
-    EmptyFile,
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error(transparent)]
@@ -82,18 +95,47 @@ impl Target {
 
     /// `add-flows` of `input` (a file, or `-` for stdin), bundled where the
     /// version allows.
-    fn add_flows_args(&self, version: OfVersion, input: &str) -> Vec<String> {
+    fn add_flows_args(&self, version: OfVersion, input: &str, names: Names) -> Vec<String> {
         let bundle: &[&str] = if version.supports_bundle() { &["--bundle"] } else { &[] };
-        self.args(version, "add-flows", &[&[input], bundle].concat())
+        let names: &[&str] = match names {
+            Names::Resolve => &[],
+            Names::NumbersOnly => &["--no-names"],
+        };
+        self.args(version, "add-flows", &[&[input], bundle, names].concat())
     }
 
-    fn add_flows(&self, version: OfVersion, file: &Path) -> Result<(), ToolError> {
-        tools::run("ovs-ofctl", self.add_flows_args(version, &file.display().to_string())).map(drop)
+    /// Spawns `add-flows -` (stdin piped, stderr to `stderr`); returns the
+    /// child and its arguments.
+    fn spawn_add_flows(
+        &self,
+        version: OfVersion,
+        names: Names,
+        stderr: impl Into<Stdio>,
+    ) -> Result<(Child, Vec<String>)> {
+        let args = self.add_flows_args(version, STDIN, names);
+        let child = tools::command("ovs-ofctl")?
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(LoadError::Spawn)?;
+        Ok((child, args))
     }
 
     fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
         self.ofctl(self.version.max(OfVersion::OpenFlow13), "add-meter", &[meter]).map(drop)
     }
+}
+
+/// Whether `ovs-ofctl` resolves port and table names in the flows it
+/// reads. Resolving fetches the bridge's ports and table features first
+/// (~25 ms per run against vswitchd); flows that name no port or table
+/// parse the same without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    Resolve,
+    NumbersOnly,
 }
 
 /// A line OVS refused, with its error.
@@ -146,7 +188,7 @@ impl Share {
 /// A share of a flow dump fed to its own `add-flows` connection, whose
 /// `ovs-ofctl` may still be sending it to vswitchd.
 pub struct Feeding<'w> {
-    child: std::process::Child,
+    child: Child,
     args: Vec<String>,
     share: Share,
     stats: DumpStats,
@@ -158,46 +200,54 @@ pub struct Feeding<'w> {
 /// while the caller feeds the next share. The share's scratch directory
 /// ([`Workdir::replay_share_dir`]) must exist.
 pub fn feed<'w>(workdir: &'w Workdir, target: &Target, share: Share) -> Result<Feeding<'w>> {
-    let args = target.add_flows_args(target.version, STDIN);
-    let mut child = tools::command("ovs-ofctl")?
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(File::create(workdir.replay_share_stderr(&target.bridge, share.index))?)
-        .spawn()
-        .map_err(LoadError::Spawn)?;
-    let mut pipe = Feed { pipe: child.stdin.take().map(|p| BufWriter::with_capacity(1 << 16, p)) };
+    let stderr = workdir.replay_share_stderr(&target.bridge, share.index);
+    let (mut child, args) = target.spawn_add_flows(target.version, Names::Resolve, File::create(&stderr)?)?;
+    let mut pipe = Feed::new(&mut child);
     let stats = flows::normalise_flows(share.reader()?, &mut pipe).map_err(LoadError::Feed)?;
     drop(pipe);
     Ok(Feeding { child, args, share, stats, workdir })
 }
 
 impl Feeding<'_> {
-    /// Waits for the load; on failure normalises the share again into a
-    /// file and isolates the refused lines. Returns what the share held
-    /// and what became of it.
+    /// Waits for the load; on failure normalises the share again into one
+    /// copy and isolates the refused lines in it. Returns what the share
+    /// held and what became of it.
     pub fn finish(mut self, target: &Target) -> Result<(DumpStats, Outcome)> {
         let status = self.child.wait().map_err(LoadError::Wait)?;
-        let mut outcome = Outcome::default();
         if status.success() {
-            outcome.loaded = self.stats.written;
-            return Ok((self.stats, outcome));
+            let loaded = self.stats.written;
+            return Ok((self.stats, Outcome { loaded, ..Default::default() }));
         }
         let (workdir, bridge, share) = (self.workdir, target.bridge.as_str(), self.share.index);
-        let stderr = std::fs::read_to_string(workdir.replay_share_stderr(bridge, share)).unwrap_or_default();
-        let stderr = tools::failed("ovs-ofctl", &self.args, &stderr, status).into_stderr();
-        let copy = workdir.replay_share_copy(bridge, share);
-        flows::normalise_flows(self.share.reader()?, BufWriter::new(File::create(&copy)?))?;
-        let mut loader = Loader { target, workdir, share, pieces: 0, outcome: &mut outcome };
-        loader.isolate(&copy, STDIN, self.stats.written, stderr)?;
+        let stderr = workdir.replay_share_stderr(bridge, share);
+        let error = tools::failed("ovs-ofctl", &self.args, &read_stderr(&stderr), status).into_stderr();
+        let socket = workdir.db_socket(DbKind::Ovs);
+        let names = bridges::openflow_names(&socket).map_err(|source| LoadError::Names { socket, source })?;
+        let path = workdir.replay_share_copy(bridge, share);
+        let copy = Copy::create(&path, &self.share, &names)?;
+        let outcome = isolate(target, &copy, error);
+        // Scratch holds one share's copy at a time.
+        std::fs::remove_file(&path).ok();
+        let outcome = outcome?;
         Ok((self.stats, outcome))
     }
 }
 
+fn read_stderr(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
 /// `ovs-ofctl`'s stdin, until it stops reading (it exits at the first line
-/// it cannot parse); the rest of the share is then still read and counted.
+/// it cannot parse); whatever follows is still accepted (and dropped), so
+/// the caller reads its input to the end.
 struct Feed {
     pipe: Option<BufWriter<ChildStdin>>,
+}
+
+impl Feed {
+    fn new(child: &mut Child) -> Feed {
+        Feed { pipe: child.stdin.take().map(|p| BufWriter::with_capacity(1 << 16, p)) }
+    }
 }
 
 impl Write for Feed {
@@ -220,55 +270,357 @@ impl Write for Feed {
     }
 }
 
-/// Isolates the lines OVS refused in one share, splitting it into pieces
-/// in the share's scratch directory.
-struct Loader<'a> {
-    target: &'a Target,
-    workdir: &'a Workdir,
-    share: usize,
-    pieces: usize,
-    outcome: &'a mut Outcome,
+/// The normalised copy of a refused share, indexed by line: lines are
+/// isolated on sets of its lines fed to `ovs-ofctl` through stdin, so no
+/// piece of it is ever written again.
+struct Copy {
+    file: File,
+    /// Byte offset of each line's start, and the file's length last.
+    starts: Vec<u64>,
+    /// The lines (ascending) holding a port or table name of the replica:
+    /// only they may need `ovs-ofctl` to resolve names.
+    named: Vec<usize>,
 }
 
-impl Loader<'_> {
-    fn load(&mut self, file: &Path, lines: usize) -> Result<()> {
-        if lines == 0 {
-            return Ok(());
+impl Copy {
+    /// Normalises `share` into `path`; `names` are the port and table
+    /// names `ovs-ofctl` could resolve.
+    fn create(path: &Path, share: &Share, names: &[String]) -> Result<Copy> {
+        let mut out = BufWriter::new(File::create(path)?);
+        flows::normalise_flows(share.reader()?, &mut out)?;
+        out.flush()?;
+        let file = File::open(path).map_err(LoadError::read(path))?;
+        let mut starts = vec![0u64];
+        let mut reader = BufReader::with_capacity(1 << 16, &file);
+        let mut named = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(LoadError::read(path))?;
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&line);
+            if names.iter().any(|name| text.contains(name.as_str())) {
+                named.push(starts.len() - 1);
+            }
+            starts.push(starts[starts.len() - 1] + n as u64);
         }
-        match self.target.add_flows(self.target.version, file) {
-            Ok(()) => {
-                self.outcome.loaded += lines;
-                Ok(())
+        Ok(Copy { file, starts, named })
+    }
+
+    fn lines(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// Line `i` (0-based), without its newline.
+    fn line(&self, i: usize) -> Result<String> {
+        let mut bytes = vec![0; (self.starts[i + 1] - self.starts[i]) as usize];
+        self.file.read_exact_at(&mut bytes, self.starts[i])?;
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(text.strip_suffix('\n').unwrap_or(&text).to_string())
+    }
+
+    /// Writes `lines` to `out`, in order.
+    fn write(&self, lines: &Lines, out: &mut impl Write) -> io::Result<()> {
+        let mut buf = vec![0; 1 << 16];
+        for range in &lines.0 {
+            let (mut at, end) = (self.starts[range.start], self.starts[range.end]);
+            while at < end {
+                let n = buf.len().min((end - at) as usize);
+                self.file.read_exact_at(&mut buf[..n], at)?;
+                out.write_all(&buf[..n])?;
+                at += n as u64;
             }
-            Err(ToolError::Failed { stderr, .. }) => {
-                let name = file.display().to_string();
-                self.isolate(file, &name, lines, stderr)
-            }
-            Err(e) => Err(e.into()),
+        }
+        out.flush()
+    }
+}
+
+/// A set of lines of a [`Copy`] (0-based indices), as ascending,
+/// non-overlapping ranges.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Lines(Vec<Range<usize>>);
+
+impl Lines {
+    fn all(n: usize) -> Lines {
+        let mut lines = Lines::default();
+        lines.push(0..n);
+        lines
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(ExactSizeIterator::len).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Appends lines after the last ones held.
+    fn push(&mut self, range: Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(last) if last.end == range.start => last.end = range.end,
+            _ => self.0.push(range),
         }
     }
 
-    /// `file` (`lines` flows, named `name` in `ovs-ofctl`'s messages) was
-    /// refused with `error`: load what is good in it, reject the rest.
-    fn isolate(&mut self, file: &Path, name: &str, lines: usize, error: String) -> Result<()> {
-        if let Some(bad) = parse_error_line(&error, name) {
-            let (before, line, after) = self.split_around(file, bad)?;
-            self.outcome.rejected.push(Rejected { line, error: error.clone() });
-            self.load(&before, bad - 1)?;
-            return self.load(&after, lines - bad);
+    fn append(&mut self, other: Lines) {
+        other.0.into_iter().for_each(|r| self.push(r));
+    }
+
+    /// The first `n` lines and the rest.
+    fn split_at(self, mut n: usize) -> (Lines, Lines) {
+        let (mut first, mut rest) = (Lines::default(), Lines::default());
+        for range in self.0 {
+            let take = n.min(range.len());
+            first.push(range.start..range.start + take);
+            rest.push(range.start + take..range.end);
+            n -= take;
         }
-        if lines == 1 {
-            let line = first_line(file)?;
-            return self.retry_alone(file, line, error);
+        (first, rest)
+    }
+
+    /// The lines not in `named` (ascending) and those in it.
+    fn partition(self, named: &[usize]) -> (Lines, Lines) {
+        let (mut plain, mut with) = (Lines::default(), Lines::default());
+        for range in self.0 {
+            let mut at = range.start;
+            let first = named.partition_point(|&n| n < range.start);
+            for &n in named[first..].iter().take_while(|&&n| n < range.end) {
+                plain.push(at..n);
+                with.push(n..n + 1);
+                at = n + 1;
+            }
+            plain.push(at..range.end);
         }
-        let half = lines / 2;
-        let (first, second) = self.split_at(file, half)?;
-        self.load(&first, half)?;
-        self.load(&second, lines - half)
+        (plain, with)
+    }
+
+    /// The lines before the `n`th (0-based), its index, the lines after.
+    fn split_around(self, n: usize) -> (Lines, Option<usize>, Lines) {
+        let (before, rest) = self.split_at(n);
+        let (at, after) = rest.split_at(1);
+        (before, at.0.first().map(|r| r.start), after)
+    }
+}
+
+/// Isolates the lines OVS refused in one share's copy, iteratively: a
+/// parse error names its line, which is rejected, and parsing goes on with
+/// the lines after it (the lines before it parsed and are loaded together
+/// later); an OpenFlow error rejects a whole bundle, which is halved until
+/// each failing line stands alone. `ovs-ofctl` runs about once per parse
+/// error and log2(lines) times per OpenFlow error; lines that name no port
+/// or table go in apart from those that do, without name resolution.
+/// A few workers share the work list: each run costs mostly `ovs-ofctl`'s
+/// own start.
+fn isolate(target: &Target, copy: &Copy, error: String) -> Result<Outcome> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS);
+    let list = WorkList {
+        state: Mutex::new(Work { items: vec![(Lines::all(copy.lines()), Some(error))], ..Default::default() }),
+        changed: Condvar::new(),
+        workers,
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| Worker { target, copy, outcome: Outcome::default(), rejected: Vec::new() }.run(&list))
+            })
+            .collect();
+        let (mut total, mut rejected) = (Outcome::default(), Vec::new());
+        for handle in handles {
+            let (outcome, lines) = handle.join().unwrap_or(Err(LoadError::Panicked))?;
+            total.merge(outcome);
+            rejected.extend(lines);
+        }
+        // In the order of the dump, whichever worker found them.
+        rejected.sort_by_key(|(index, _)| *index);
+        total.rejected = rejected.into_iter().map(|(_, r)| r).collect();
+        Ok(total)
+    })
+}
+
+const MAX_WORKERS: usize = 4;
+
+/// Lines to load, with OVS's error when it is already known.
+type Item = (Lines, Option<String>);
+
+#[derive(Default)]
+struct Work {
+    items: Vec<Item>,
+    /// Lines known to parse, not yet loaded: loaded together once nothing
+    /// else is left.
+    parsed: Lines,
+    /// Workers running an item.
+    busy: usize,
+    /// A worker failed: the others stop.
+    failed: bool,
+}
+
+struct WorkList {
+    state: Mutex<Work>,
+    changed: Condvar,
+    workers: usize,
+}
+
+impl WorkList {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Work> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The next item, waiting while other workers may still add some;
+    /// `None` when all is done (or a worker failed).
+    fn next(&self) -> Option<Item> {
+        let mut work = self.lock();
+        loop {
+            if work.failed {
+                return None;
+            }
+            let item = work.items.pop().or_else(|| {
+                (work.busy == 0 && !work.parsed.is_empty()).then(|| (std::mem::take(&mut work.parsed), None))
+            });
+            if let Some(item) = item {
+                work.busy += 1;
+                return Some(item);
+            }
+            if work.busy == 0 {
+                return None;
+            }
+            work = self.changed.wait(work).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Records what became of an item.
+    fn done(&self, step: Result<Step>) -> Result<()> {
+        let mut work = self.lock();
+        work.busy -= 1;
+        let result = match step {
+            Ok(step) => {
+                work.parsed.append(step.parsed);
+                work.items.extend(step.items);
+                if let Some(rest) = step.rest {
+                    // The lines after a parse error: halved when a worker
+                    // waits, so that it has lines to parse too.
+                    if work.items.is_empty() && work.busy + 1 < self.workers && rest.len() > 1 {
+                        let half = rest.len() / 2;
+                        let (first, second) = rest.split_at(half);
+                        work.items.extend([(second, None), (first, None)]);
+                    } else {
+                        work.items.push((rest, None));
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                work.failed = true;
+                Err(e)
+            }
+        };
+        self.changed.notify_all();
+        result
+    }
+}
+
+/// What one run left to do.
+#[derive(Default)]
+struct Step {
+    items: Vec<Item>,
+    parsed: Lines,
+    /// The lines after a parse error.
+    rest: Option<Lines>,
+}
+
+struct Worker<'a> {
+    target: &'a Target,
+    copy: &'a Copy,
+    outcome: Outcome,
+    /// Refused lines, by index in the copy.
+    rejected: Vec<(usize, Rejected)>,
+}
+
+impl Worker<'_> {
+    fn run(mut self, list: &WorkList) -> Result<(Outcome, Vec<(usize, Rejected)>)> {
+        while let Some((lines, known)) = list.next() {
+            let step = self.step(lines, known);
+            list.done(step)?;
+        }
+        Ok((self.outcome, self.rejected))
+    }
+
+    /// Loads `lines` (unless OVS's error for them is `known`) and says what
+    /// is left of them.
+    fn step(&mut self, lines: Lines, known: Option<String>) -> Result<Step> {
+        let error = match known {
+            Some(error) => error,
+            None => {
+                let (plain, named) = lines.clone().partition(&self.copy.named);
+                if !plain.is_empty() && !named.is_empty() {
+                    return Ok(Step { items: vec![(named, None), (plain, None)], ..Default::default() });
+                }
+                match self.load(self.target.version, &lines)? {
+                    Some(error) => error,
+                    None => return Ok(Step::default()),
+                }
+            }
+        };
+        match parse_error_line(&error, STDIN).filter(|at| (1..=lines.len()).contains(at)) {
+            Some(at) => {
+                let (before, bad, after) = lines.split_around(at - 1);
+                if let Some(bad) = bad {
+                    self.reject(bad, error)?;
+                }
+                Ok(Step { parsed: before, rest: Some(after).filter(|a| !a.is_empty()), ..Default::default() })
+            }
+            None if lines.len() == 1 => {
+                self.retry_alone(lines, error)?;
+                Ok(Step::default())
+            }
+            None => {
+                let half = lines.len() / 2;
+                let (first, second) = lines.split_at(half);
+                Ok(Step { items: vec![(second, None), (first, None)], ..Default::default() })
+            }
+        }
+    }
+
+    /// Feeds `lines` to one `add-flows`; `None` when OVS took them all,
+    /// else what it said.
+    fn load(&mut self, version: OfVersion, lines: &Lines) -> Result<Option<String>> {
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        let names =
+            if lines.clone().partition(&self.copy.named).1.is_empty() { Names::NumbersOnly } else { Names::Resolve };
+        // ovs-ofctl reads all its input (or stops at a parse error) before
+        // it writes more than a line to stderr: a pipe cannot fill up.
+        let (mut child, args) = self.target.spawn_add_flows(version, names, Stdio::piped())?;
+        let mut pipe = Feed::new(&mut child);
+        self.copy.write(lines, &mut pipe).map_err(LoadError::Feed)?;
+        drop(pipe);
+        let mut stderr = String::new();
+        if let Some(mut out) = child.stderr.take() {
+            out.read_to_string(&mut stderr).map_err(LoadError::Wait)?;
+        }
+        let status = child.wait().map_err(LoadError::Wait)?;
+        if status.success() {
+            self.outcome.loaded += lines.len();
+            return Ok(None);
+        }
+        Ok(Some(tools::failed("ovs-ofctl", &args, &stderr, status).into_stderr()))
+    }
+
+    fn reject(&mut self, index: usize, error: String) -> Result<()> {
+        self.rejected.push((index, Rejected { line: self.copy.line(index)?, error }));
+        Ok(())
     }
 
     /// One refused line: fix what can be fixed, else reject it.
-    fn retry_alone(&mut self, file: &Path, line: String, error: String) -> Result<()> {
+    fn retry_alone(&mut self, lines: Lines, error: String) -> Result<()> {
+        let Some(index) = lines.0.first().map(|r| r.start) else { return Ok(()) };
+        let line = self.copy.line(index)?;
         if error.contains("OFPMMFC_INVALID_METER") || error.contains("OFPMMFC_UNKNOWN_METER") {
             let ids = meter_ids_in_flow(&line);
             for id in &ids {
@@ -276,67 +628,19 @@ impl Loader<'_> {
                     self.outcome.placeholder_meters.push(*id);
                 }
             }
-            if !ids.is_empty() && self.target.add_flows(self.target.version, file).is_ok() {
-                self.outcome.loaded += 1;
+            if !ids.is_empty() && self.load(self.target.version, &lines)?.is_none() {
                 return Ok(());
             }
         }
         if let Some(version) = self.target.permissive.filter(|_| error.contains("OFPBAC_MATCH_INCONSISTENT")) {
-            if self.target.add_flows(version, file).is_ok() {
-                self.outcome.loaded += 1;
+            if self.load(version, &lines)?.is_none() {
                 self.outcome.permissive += 1;
                 return Ok(());
             }
         }
-        self.outcome.rejected.push(Rejected { line, error });
+        self.rejected.push((index, Rejected { line, error }));
         Ok(())
     }
-
-    fn piece(&mut self) -> PathBuf {
-        self.pieces += 1;
-        self.workdir.replay_share_piece(&self.target.bridge, self.share, self.pieces)
-    }
-
-    /// Lines `1..at` and `at+1..` to new files; line `at` returned.
-    fn split_around(&mut self, file: &Path, at: usize) -> Result<(PathBuf, String, PathBuf)> {
-        let (before, after) = (self.piece(), self.piece());
-        let mut line_at = String::new();
-        let mut out_before = BufWriter::new(File::create(&before)?);
-        let mut out_after = BufWriter::new(File::create(&after)?);
-        for (i, line) in lines(file)?.enumerate() {
-            let line = line?;
-            match (i + 1).cmp(&at) {
-                std::cmp::Ordering::Less => writeln!(out_before, "{line}")?,
-                std::cmp::Ordering::Equal => line_at = line,
-                std::cmp::Ordering::Greater => writeln!(out_after, "{line}")?,
-            }
-        }
-        out_before.flush()?;
-        out_after.flush()?;
-        Ok((before, line_at, after))
-    }
-
-    /// The first `at` lines and the rest, to new files.
-    fn split_at(&mut self, file: &Path, at: usize) -> Result<(PathBuf, PathBuf)> {
-        let (first, second) = (self.piece(), self.piece());
-        let mut out_first = BufWriter::new(File::create(&first)?);
-        let mut out_second = BufWriter::new(File::create(&second)?);
-        for (i, line) in lines(file)?.enumerate() {
-            let out = if i < at { &mut out_first } else { &mut out_second };
-            writeln!(out, "{}", line?)?;
-        }
-        out_first.flush()?;
-        out_second.flush()?;
-        Ok((first, second))
-    }
-}
-
-fn lines(file: &Path) -> Result<std::io::Lines<BufReader<File>>> {
-    Ok(BufReader::new(File::open(file).map_err(LoadError::read(file))?).lines())
-}
-
-fn first_line(file: &Path) -> Result<String> {
-    lines(file)?.next().transpose()?.ok_or(LoadError::EmptyFile)
 }
 
 /// The line number in `ovs-ofctl: <input>:<line>: <message>`.
@@ -349,6 +653,50 @@ fn parse_error_line(stderr: &str, input: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lines from `(start, end)` pairs.
+    fn lines(ranges: &[(usize, usize)]) -> Lines {
+        Lines(ranges.iter().map(|&(start, end)| start..end).collect())
+    }
+
+    #[test]
+    fn line_sets_split_and_join() {
+        let all = lines(&[(0, 3), (5, 9)]);
+        assert_eq!(all.len(), 7);
+        assert_eq!(all.clone().split_at(4), (lines(&[(0, 3), (5, 6)]), lines(&[(6, 9)])));
+        assert_eq!(all.clone().split_at(3), (lines(&[(0, 3)]), lines(&[(5, 9)])));
+        assert_eq!(all.clone().split_around(3), (lines(&[(0, 3)]), Some(5), lines(&[(6, 9)])));
+        assert_eq!(all.clone().split_around(0), (lines(&[]), Some(0), lines(&[(1, 3), (5, 9)])));
+        assert_eq!(all.clone().split_around(7), (all.clone(), None, lines(&[])));
+        let mut joined = lines(&[(0, 2)]);
+        joined.append(lines(&[(2, 3), (4, 4), (6, 7)]));
+        assert_eq!(joined, lines(&[(0, 3), (6, 7)]));
+        assert_eq!(Lines::all(0), lines(&[]));
+        assert_eq!(
+            all.clone().partition(&[1, 4, 5, 8, 12]),
+            (lines(&[(0, 1), (2, 3), (6, 8)]), lines(&[(1, 2), (5, 6), (8, 9)]))
+        );
+        assert_eq!(all.clone().partition(&[]), (all.clone(), lines(&[])));
+    }
+
+    #[test]
+    fn a_copy_feeds_any_set_of_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump = dir.path().join("dump");
+        std::fs::write(
+            &dump,
+            "OFPST_FLOW reply (OF1.5):\n priority=1 actions=drop\n priority=2 actions=drop\n priority=3 actions=drop\n",
+        )
+        .unwrap();
+        let share = Share { path: dump, index: 0, start: 0, len: 200 };
+        let copy = Copy::create(&dir.path().join("copy"), &share, &["ty=3".into()]).unwrap();
+        assert_eq!(copy.lines(), 3);
+        assert_eq!(copy.named, vec![2]);
+        assert_eq!(copy.line(1).unwrap(), "priority=2 actions=drop");
+        let mut out = Vec::new();
+        copy.write(&lines(&[(0, 1), (2, 3)]), &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "priority=1 actions=drop\npriority=3 actions=drop\n");
+    }
 
     #[test]
     fn finds_the_line_of_a_parse_error() {

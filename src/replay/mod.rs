@@ -4,7 +4,8 @@
 //!
 //! Owns the replay step ([`run`]) and its result ([`report`]); neither
 //! prints nor records anything: the caller records the report in the run
-//! state and [`crate::report`] formats it.
+//! state and [`crate::report`] formats it. Bridges ovs-vswitchd refused
+//! (see [`daemons::Refusal`]) are reported, never restored.
 
 pub(crate) mod bridge;
 pub(crate) mod load;
@@ -16,6 +17,7 @@ use crate::capture::flows::{self as captured, BridgeDumps, FlowPlan};
 use crate::capture::DbKind;
 use crate::ofp_text::valid_bridge_name;
 use crate::ovsdb::bridges::{self, Bridge};
+use crate::replica::daemons;
 use crate::workdir::Workdir;
 use bridge::BridgeError;
 use std::io;
@@ -53,9 +55,11 @@ pub fn run(workdir: &Workdir) -> Result<ReplayReport, ReplayError> {
     let names: Vec<String> = db_bridges.iter().map(|b| b.name.clone()).collect();
     let FlowPlan { bridges, mut notes } =
         captured::discover(&workdir.restore_flows_dir(), &names).map_err(ReplayError::Discover)?;
+    let refused = refused(workdir, &names);
     let mut work = Vec::new();
     for (name, dumps) in bridges {
         match db_bridges.iter().find(|b| b.name == name) {
+            _ if refused.iter().any(|r| r.bridge == name) => {}
             Some(_) if !valid_bridge_name(&name) => {
                 notes.push(format!("bridge name {name:?} is unsafe as a file name or argument; not restored"))
             }
@@ -63,8 +67,21 @@ pub fn run(workdir: &Workdir) -> Result<ReplayReport, ReplayError> {
             None => notes.push(format!("dumps for bridge {name}, which is not in the OVS database, were not restored")),
         }
     }
-    let bridges = restore_concurrently(workdir, &work, ovn_geneve.as_deref());
+    let mut bridges = restore_concurrently(workdir, &work, ovn_geneve.as_deref());
+    bridges.extend(refused);
     Ok(ReplayReport { bridges, notes })
+}
+
+/// The bridges ovs-vswitchd refused, with what it said.
+fn refused(workdir: &Workdir, names: &[String]) -> Vec<BridgeRestore> {
+    let log = daemons::vswitchd_log(workdir);
+    names
+        .iter()
+        .filter_map(|name| {
+            let refusal = daemons::refusal(workdir, name, &log)?;
+            Some(BridgeRestore { bridge: name.clone(), refused: Some(refusal.to_string()), ..Default::default() })
+        })
+        .collect()
 }
 
 /// Restores each bridge in a thread of its own; one bridge's failure is

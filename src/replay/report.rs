@@ -51,6 +51,10 @@ pub struct BridgeRestore {
     pub errors_log: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why ovs-vswitchd runs without the bridge or its management socket,
+    /// when it does: nothing was restored on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
     /// Why the restore of this bridge stopped, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

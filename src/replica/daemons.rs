@@ -4,7 +4,8 @@
 //!
 //! Also the OVS conventions the supervisor does not know: when a daemon is
 //! ready (an ovsdb-server answers `list_dbs`; vswitchd listens on every
-//! bridge's `.mgmt` socket) and where its control socket is. The launcher names that
+//! bridge's `.mgmt` socket or refused the bridge, see [`Refusal`]) and where
+//! its control socket is. The launcher names that
 //! socket `<program>.<host pid>.ctl` (`--unixctl`), as OVS does, so that
 //! `ovs-appctl -t <program>` with `OVS_RUNDIR` finds it from the host.
 
@@ -98,15 +99,91 @@ impl Probe for OvsdbAnswers {
     }
 }
 
-/// Ready once vswitchd listens on the `.mgmt` socket of every bridge. A
-/// socket file alone proves nothing: a killed vswitchd leaves its sockets
-/// behind, and its restarted successor must not count as ready on them.
+/// Why ovs-vswitchd runs without a bridge of its database, or without the
+/// bridge's OpenFlow management socket `<bridge>.mgmt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The name holds `/`: vswitchd ignores the bridge ("ignoring bridge
+    /// with invalid name"), as it did on the node; known from the name.
+    InvalidName,
+    /// vswitchd's log says why it has no bridge or no socket (e.g. a name
+    /// too long for a unix socket); `said` is OVS's message.
+    Logged { said: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::InvalidName => write!(
+                f,
+                "ovs-vswitchd ignores it (a bridge name must not contain '/'), as it did on the node: no datapath or \
+                 OpenFlow tables; its database rows stay readable with 'ovs-vsctl list bridge'"
+            ),
+            Refusal::Logged { said } => write!(
+                f,
+                "ovs-vswitchd refused it ({said}): ovs-ofctl cannot reach it, so its OpenFlow state was not \
+                 restored; ovs-appctl commands such as ofproto/trace still work if the bridge runs; see \
+                 log/ovs-vswitchd.log"
+            ),
+        }
+    }
+}
+
+/// What the current ovs-vswitchd wrote to its log: the text after the last
+/// `opened log file` (the log is kept across runs); empty when unreadable.
+pub fn vswitchd_log(workdir: &Workdir) -> String {
+    let text = std::fs::read(workdir.log_file(VSWITCHD)).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let start = text.rfind("|vlog|INFO|opened log file ").unwrap_or(0);
+    text[start..].to_string()
+}
+
+/// Why vswitchd has no management socket for `bridge`, if it refused it;
+/// `None` while it may still come (or when it exists). `log` is
+/// [`vswitchd_log`]. Never looks at a path outside the run directory.
+pub fn refusal(workdir: &Workdir, bridge: &str, log: &str) -> Option<Refusal> {
+    if bridge.contains('/') {
+        return Some(Refusal::InvalidName);
+    }
+    let mgmt = workdir.mgmt_socket(bridge);
+    if mgmt.exists() {
+        return None;
+    }
+    let path = mgmt.display().to_string();
+    let line_after = |marker: &str| log.split_once(marker).map(|(_, rest)| rest.lines().next().unwrap_or_default());
+    let said = if let Some(rest) = line_after(&format!("Unix socket name {path} ")) {
+        format!("its socket name {}.mgmt {rest}", bridge.escape_debug())
+    } else if let Some(rest) = line_after(&format!("{path}: binding failed: ")) {
+        format!("{}.mgmt: binding failed: {rest}", bridge.escape_debug())
+    } else {
+        line_after(&format!("failed to create bridge {bridge}: "))
+            .map(|rest| format!("failed to create bridge: {rest}"))?
+    };
+    Some(Refusal::Logged { said })
+}
+
+/// Ready once vswitchd listens on the `.mgmt` socket of every bridge it did
+/// not refuse. A socket file alone proves nothing: a killed vswitchd leaves
+/// its sockets behind, and its restarted successor must not count as ready
+/// on them.
 #[derive(Debug)]
-struct MgmtSocketsListen(Vec<PathBuf>);
+struct MgmtSocketsListen {
+    workdir: Workdir,
+    bridges: Vec<String>,
+}
 
 impl Probe for MgmtSocketsListen {
     fn passes(&self) -> bool {
-        self.0.iter().all(|p| client::connect(p).is_ok())
+        let waiting: Vec<&String> = self
+            .bridges
+            .iter()
+            .filter(|b| !b.contains('/') && client::connect(&self.workdir.mgmt_socket(b)).is_err())
+            .collect();
+        if waiting.is_empty() {
+            return true;
+        }
+        let log = vswitchd_log(&self.workdir);
+        waiting.iter().all(|b| refusal(&self.workdir, b, &log).is_some())
     }
 }
 
@@ -149,7 +226,7 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
         pidfile: workdir.pidfile(DbKind::Ovs, "ovs-vswitchd"),
         env: env(workdir, rundir),
         program: vswitchd,
-        probe: Box::new(MgmtSocketsListen(bridges.iter().map(|b| workdir.mgmt_socket(b)).collect())),
+        probe: Box::new(MgmtSocketsListen { workdir: workdir.clone(), bridges: bridges.to_vec() }),
         restart: RESTART,
         args,
         log,
