@@ -1,17 +1,23 @@
 //! The rootless sandbox: new user (when not root), mount, network and PID
 //! namespaces, entered in the order the kernel requires, with `lo` up and
-//! nothing else. Knows nothing about OVS.
+//! nothing else, and a filesystem view of its own ([`root`]): a fresh root
+//! holding only the host paths the caller lists. Knows nothing about OVS.
 //!
-//! [`spawn`] forks twice: the first child detaches (own session, stdio to a
-//! log), unshares the namespaces and forks the second, which becomes PID 1
-//! of the new PID namespace and runs the caller's `init`. When it exits the
-//! kernel kills everything left in the namespace. The caller must still be
-//! single-threaded: `unshare(CLONE_NEWUSER)` fails in a threaded process.
+//! [`spawn`] validates the filesystem view, then forks twice: the first
+//! child detaches (own session, stdio to a log), unshares the namespaces
+//! and forks the second, which becomes PID 1 of the new PID namespace,
+//! builds and enters the new root and runs the caller's `init`. When it
+//! exits the kernel kills everything left in the namespace. The caller must
+//! still be single-threaded: `unshare(CLONE_NEWUSER)` fails in a threaded
+//! process.
 //!
 //! It owns the notification pipe from the sandbox to the caller and its
 //! one message type, [`Notification`], written as JSON lines.
 
 mod loopback;
+mod root;
+
+pub use root::{Access, Bind};
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
@@ -36,13 +42,14 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error("cannot start the replica's supervisor: {0}")]
     Reported(String),
-}
-
-/// A bind mount inside the sandbox's private mount namespace.
-#[derive(Debug, Clone)]
-pub struct Bind {
-    pub source: PathBuf,
-    pub target: PathBuf,
+    #[error("cannot make {} visible in the replica's sandbox", path.display())]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a path inside the replica's sandbox must be absolute and plain, not {}", .0.display())]
+    Target(PathBuf),
 }
 
 /// What the sandbox looks like.
@@ -50,12 +57,17 @@ pub struct Bind {
 pub struct Sandbox {
     /// Map the caller to root in a new user namespace (false when root).
     pub rootless: bool,
+    /// An empty directory (created if missing) on which the sandbox's root
+    /// is built; the host sees it empty.
+    pub root: PathBuf,
+    /// The host paths the sandbox sees, mounted in this order (a bind may
+    /// sit inside an earlier one).
     pub binds: Vec<Bind>,
 }
 
 impl Sandbox {
-    pub fn for_current_user(binds: Vec<Bind>) -> Sandbox {
-        Sandbox { rootless: !Uid::effective().is_root(), binds }
+    pub fn for_current_user(root: PathBuf, binds: Vec<Bind>) -> Sandbox {
+        Sandbox { rootless: !Uid::effective().is_root(), root, binds }
     }
 
     /// Fails early, with the setting to change, where the kernel is known to
@@ -132,6 +144,7 @@ pub struct Spawned {
 /// end of the notification pipe to report progress to the caller; its
 /// return value is the sandbox's exit code.
 pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(Notifier) -> i32) -> Result<Spawned, SandboxError> {
+    let plan = root::Plan::new(&sandbox.root, &sandbox.binds)?;
     let (notify_r, notify_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let log = OpenOptions::new().create(true).append(true).open(log)?;
     // SAFETY: the caller is single-threaded (documented requirement), so the
@@ -139,7 +152,7 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(Notifier) -> i32) 
     match unsafe { fork() }.map_err(std::io::Error::from)? {
         ForkResult::Child => {
             drop(notify_r);
-            exit_child(|| detach_and_enter(sandbox, log, Notifier(File::from(notify_w)), init))
+            exit_child(|| detach_and_enter(sandbox, &plan, log, Notifier(File::from(notify_w)), init))
         }
         ForkResult::Parent { child } => {
             drop(notify_w);
@@ -160,9 +173,15 @@ fn exit_child(child: impl FnOnce() -> i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// First child: detach, enter the namespaces, fork PID 1 (which reports
-/// its host pid itself).
-fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: impl FnOnce(Notifier) -> i32) -> i32 {
+/// First child: detach, enter the namespaces, fork PID 1 (which enters
+/// the new root and reports its host pid itself).
+fn detach_and_enter(
+    sandbox: &Sandbox,
+    plan: &root::Plan,
+    log: File,
+    mut notifier: Notifier,
+    init: impl FnOnce(Notifier) -> i32,
+) -> i32 {
     if let Err(e) = detach(log).and_then(|()| enter(sandbox)) {
         notifier.send(&Notification::Error(e.to_string()));
         return 1;
@@ -172,13 +191,14 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: 
         Ok(ForkResult::Child) => exit_child(|| {
             // PID 1 reports its own host pid first: it is the only writer
             // from now on, so the caller reads that before anything else.
-            match host_pid() {
+            let pid = host_pid().map_err(|e| format!("cannot read /proc/self: {e}"));
+            match pid.and_then(|pid| plan.enter().map(|()| pid).map_err(|e| e.to_string())) {
                 Ok(pid) => {
                     notifier.send(&Notification::Pid(pid));
                     init(notifier)
                 }
-                Err(e) => {
-                    notifier.send(&Notification::Error(format!("cannot read /proc/self: {e}")));
+                Err(message) => {
+                    notifier.send(&Notification::Error(message));
                     1
                 }
             }
@@ -226,10 +246,6 @@ fn enter(sandbox: &Sandbox) -> Result<(), SandboxError> {
     }
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|errno| setup_error("making / private in the mount namespace", errno))?;
-    for bind in &sandbox.binds {
-        mount(Some(&bind.source), &bind.target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|errno| setup_error(&format!("bind mount on {}", bind.target.display()), errno))?;
-    }
     loopback::up().map_err(|errno| setup_error("bringing lo up", errno))
 }
 
@@ -276,7 +292,7 @@ mod tests {
     use super::*;
 
     fn rootless() -> Sandbox {
-        Sandbox { rootless: true, binds: Vec::new() }
+        Sandbox { rootless: true, root: PathBuf::new(), binds: Vec::new() }
     }
 
     #[test]
@@ -287,7 +303,7 @@ mod tests {
             rootless().preflight_with(|name| (name == "kernel/unprivileged_userns_clone").then_some(0)).unwrap_err();
         assert!(err.to_string().contains("kernel.unprivileged_userns_clone=1"), "{err}");
         assert!(rootless().preflight_with(|_| Some(1)).is_ok());
-        assert!(Sandbox { rootless: false, binds: Vec::new() }.preflight_with(|_| Some(0)).is_ok());
+        assert!(Sandbox { rootless: false, ..rootless() }.preflight_with(|_| Some(0)).is_ok());
     }
 
     #[test]
