@@ -19,6 +19,7 @@ mod root;
 
 pub use root::{Access, Bind};
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::waitpid;
@@ -26,6 +27,7 @@ use nix::unistd::{fork, setsid, ForkResult, Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -191,14 +193,13 @@ fn detach_and_enter(
         Ok(ForkResult::Child) => exit_child(|| {
             // PID 1 reports its own host pid first: it is the only writer
             // from now on, so the caller reads that before anything else.
-            let pid = host_pid().map_err(|e| format!("cannot read /proc/self: {e}"));
-            match pid.and_then(|pid| plan.enter().map(|()| pid).map_err(|e| e.to_string())) {
+            match enter_root(plan) {
                 Ok(pid) => {
                     notifier.send(&Notification::Pid(pid));
                     init(notifier)
                 }
-                Err(message) => {
-                    notifier.send(&Notification::Error(message));
+                Err(e) => {
+                    notifier.send(&Notification::Error(e.to_string()));
                     1
                 }
             }
@@ -209,6 +210,16 @@ fn detach_and_enter(
             1
         }
     }
+}
+
+/// PID 1, still seeing the host's root: learns its host pid, keeps the
+/// host's `/proc` for the launcher ([`host_pid`]), enters the new root.
+fn enter_root(plan: &root::Plan) -> Result<i32, SandboxError> {
+    std::env::remove_var(HOST_PROC_FD);
+    let pid = host_pid().map_err(|e| SandboxError::Reported(format!("cannot read /proc/self: {e}")))?;
+    keep_host_proc()?;
+    plan.enter()?;
+    Ok(pid)
 }
 
 /// The first notification: PID 1's host pid, or why there is none.
@@ -276,11 +287,39 @@ fn setup_error(step: &str, errno: nix::errno::Errno) -> SandboxError {
     }
 }
 
-/// This process's pid as the host sees it: the sandbox keeps the host's
-/// `/proc` mounted, whose `self` resolves in the host's PID namespace.
+/// Names the descriptor of the host's `/proc` that PID 1 opens before it
+/// enters the new root, where `/proc` is the sandbox's own.
+const HOST_PROC_FD: &str = "OVS_OFFLINE_HOST_PROC_FD";
+
+/// This process's pid as the host sees it: `self` in the host's `/proc`.
+/// Inside the sandbox that is the descriptor PID 1 left open (named by
+/// [`HOST_PROC_FD`]) for the launcher; reading it marks it close-on-exec,
+/// so the program the launcher execs never holds a way back to the host.
 pub fn host_pid() -> std::io::Result<i32> {
-    let link = fs::read_link("/proc/self")?;
+    let link = match std::env::var(HOST_PROC_FD) {
+        Ok(fd) => {
+            let fd: i32 = fd.parse().map_err(|_| std::io::Error::other(format!("{HOST_PROC_FD}={fd}")))?;
+            // SAFETY: PID 1 opened it and never closes it; a process that
+            // inherited the variable but not the descriptor gets EBADF.
+            let proc = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let link = nix::fcntl::readlinkat(proc, "self");
+            nix::fcntl::fcntl(proc, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            link?
+        }
+        Err(_) => fs::read_link("/proc/self")?.into_os_string(),
+    };
     link.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("unexpected /proc/self"))
+}
+
+/// Opens the host's `/proc` for [`host_pid`] in the sandbox's processes
+/// (inherited, not close-on-exec) and names it in the environment they
+/// inherit.
+fn keep_host_proc() -> Result<(), SandboxError> {
+    let proc = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY, nix::sys::stat::Mode::empty())
+        .map_err(|errno| setup_error("opening the host's /proc", errno))?;
+    // PID 1 is still single-threaded.
+    std::env::set_var(HOST_PROC_FD, proc.into_raw_fd().to_string());
+    Ok(())
 }
 
 fn sysctl(name: &str) -> Option<i64> {

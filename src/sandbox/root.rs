@@ -1,10 +1,12 @@
 //! The sandbox's filesystem view: a fresh root, a tmpfs holding only what
 //! the caller lists (host paths read-only or read-write, at their own path
 //! or elsewhere) and what any program needs (`/dev/null`, `/dev/zero`,
-//! `/dev/random`, `/dev/urandom`, the host's `/proc`, empty `/tmp` and
-//! `/run`, `/var/run` → `/run`), entered with `pivot_root`; the host's
-//! root is detached. Every other host path (`/home`, the host's `/tmp` and
-//! `/run` with their sockets, …) does not exist inside.
+//! `/dev/random`, `/dev/urandom`, empty `/tmp` and `/run`, `/var/run` →
+//! `/run`, and a `/proc` of the sandbox's own PID namespace, its `sys`
+//! read-only), entered with `pivot_root`; the host's root is detached.
+//! Every other host path (`/home`, the host's `/tmp` and `/run` with their
+//! sockets, …) does not exist inside, and no `/proc/<pid>/root` leads back
+//! to the host's: the host's processes are not in the sandbox's `/proc`.
 //!
 //! [`Plan::new`] inspects the host while still outside any namespace (a
 //! missing source is the caller's error, named with its path) and lists
@@ -75,6 +77,10 @@ pub(super) enum Step {
     /// A recursive bind of a (canonical) host path; the target's parents
     /// are plain directories of the tmpfs or of an earlier bind.
     Bind { source: PathBuf, target: PathBuf, kind: Kind, access: Access },
+    /// A procfs of the sandbox's PID namespace (mounted by its PID 1,
+    /// while the host's `/proc` is still visible, as the kernel requires),
+    /// with `/proc/sys` read-only.
+    Proc,
     /// A symbolic link (made last, so no mount point is created through it).
     Link { link: PathBuf, contents: PathBuf },
     /// `pivot_root` into the new root, detaching the host's.
@@ -101,8 +107,7 @@ impl Plan {
         let mut steps = vec![Step::Tmpfs];
         steps.extend(EMPTY_DIRS.iter().map(|(path, mode)| Step::Dir { path: path.into(), mode: *mode }));
         let devices = DEVICES.iter().map(|d| Bind::read_write(*d));
-        let proc = Bind::read_write("/proc");
-        for bind in binds.iter().cloned().chain(devices).chain([proc]) {
+        for bind in binds.iter().cloned().chain(devices) {
             if !bind.target.is_absolute() || bind.target.components().any(|c| c == Component::ParentDir) {
                 return Err(SandboxError::Target(bind.target));
             }
@@ -110,6 +115,7 @@ impl Plan {
             let kind = if source.is_dir() { Kind::Dir } else { Kind::File };
             steps.push(Step::Bind { source, target: bind.target, kind, access: bind.access });
         }
+        steps.push(Step::Proc);
         steps.push(Step::Link { link: "/var/run".into(), contents: "/run".into() });
         steps.push(Step::Pivot);
         Ok(Plan { root, steps })
@@ -138,6 +144,7 @@ impl Plan {
             Step::Bind { source, target, kind, access } => self.bind(source, target, *kind, *access).map_err(|errno| {
                 setup_error(&format!("binding {} on {} in the sandbox", source.display(), target.display()), errno)
             }),
+            Step::Proc => self.proc().map_err(|errno| setup_error("mounting /proc in the sandbox", errno)),
             Step::Link { link, contents } => self.link(link, contents).map_err(|errno| {
                 setup_error(&format!("linking {} to {} in the sandbox", link.display(), contents.display()), errno)
             }),
@@ -162,6 +169,16 @@ impl Plan {
             remount_read_only(&at)?;
         }
         Ok(())
+    }
+
+    fn proc(&self) -> nix::Result<()> {
+        self.mount_point(Path::new("/proc"), Kind::Dir)?;
+        let at = self.inside(Path::new("/proc"));
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("proc"), &at, Some("proc"), flags, None::<&str>)?;
+        let sys = at.join("sys");
+        mount(Some(&sys), &sys, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+        remount_read_only(&sys)
     }
 
     fn link(&self, link: &Path, contents: &Path) -> nix::Result<()> {
@@ -322,7 +339,7 @@ mod tests {
         for device in DEVICES {
             expected.push(bind(Path::new(device), Path::new(device), Kind::File, Access::ReadWrite));
         }
-        expected.push(bind(Path::new("/proc"), Path::new("/proc"), Kind::Dir, Access::ReadWrite));
+        expected.push(Step::Proc);
         expected.push(Step::Link { link: "/var/run".into(), contents: "/run".into() });
         expected.push(Step::Pivot);
         assert_eq!(plan.steps, expected);
