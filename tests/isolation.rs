@@ -40,6 +40,11 @@ impl Host {
         Host { dir, unix: Vec::new(), tcp: Vec::new(), udp: Vec::new(), sentinels: Vec::new(), absent: Vec::new() }
     }
 
+    /// The host directory's name, unique to this host.
+    fn name(&self) -> String {
+        self.dir.path().file_name().unwrap().to_string_lossy().into_owned()
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
@@ -185,8 +190,8 @@ fn hostile_ovs_db(host: &mut Host, dir: &Path) -> PathBuf {
         format!("unix:{}", host.unix_listener("manager.sock")),
         format!("tcp:127.0.0.1:{}", host.tcp_port()),
         format!("ssl:127.0.0.1:{}", host.tcp_port()),
-        format!("punix:{}", host.absent(format!("/tmp/ovs-offline-isolation-{}.sock", std::process::id()))),
-        format!("punix:{}", host.absent(format!("/run/ovs-offline-isolation-{}.sock", std::process::id()))),
+        format!("punix:{}", host.absent(format!("/tmp/{}.sock", host.name()))),
+        format!("punix:{}", host.absent(format!("/run/{}.sock", host.name()))),
         // Through the host's /proc, into the host's root.
         format!("punix:/proc/1/root{}", host.absent(host.path("via-proc.sock"))),
     ];
@@ -310,7 +315,11 @@ fn two_server_cluster(contents: &Path, dir: &Path, port_a: u16, port_b: u16) -> 
         .output()
         .unwrap();
     for name in ["b", "a"] {
+        let pid: i32 = std::fs::read_to_string(file(&format!("{name}.pid"))).unwrap().trim().parse().unwrap();
         let _ = Command::new("ovs-appctl").arg("-t").arg(file(&format!("{name}.ctl"))).arg("exit").output();
+        while support::process_alive(pid) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     assert!(joined.status.success(), "the RAFT cluster did not form: {}", String::from_utf8_lossy(&joined.stderr));
     a
