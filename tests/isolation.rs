@@ -195,6 +195,13 @@ fn hostile_ovs_db(host: &mut Host, dir: &Path) -> PathBuf {
         // Through the host's /proc, into the host's root.
         format!("punix:/proc/1/root{}", host.absent(host.path("via-proc.sock"))),
     ];
+    // Through whatever PID 1 of the sandbox holds open, into the host's
+    // /proc and the root of this test (a host process).
+    let via_fds = (3..=6).map(|fd| {
+        let path = host.absent(host.path(&format!("via-fd-{fd}.sock")));
+        format!("punix:/proc/1/fd/{fd}/{}/root{path}", std::process::id())
+    });
+    let managers: Vec<String> = managers.into_iter().chain(via_fds.collect::<Vec<_>>()).collect();
     let controllers = [
         format!("unix:{}", host.unix_listener("controller.sock")),
         format!("tcp:127.0.0.1:{}", host.tcp_port()),

@@ -213,11 +213,11 @@ fn detach_and_enter(
 }
 
 /// PID 1, still seeing the host's root: learns its host pid, keeps the
-/// host's `/proc` for the launcher ([`host_pid`]), enters the new root.
+/// host's `/proc/self` for the launcher ([`host_pid`]), enters the new root.
 fn enter_root(plan: &root::Plan) -> Result<i32, SandboxError> {
-    std::env::remove_var(HOST_PROC_FD);
+    std::env::remove_var(HOST_PROC_SELF_FD);
     let pid = host_pid().map_err(|e| SandboxError::Reported(format!("cannot read /proc/self: {e}")))?;
-    keep_host_proc()?;
+    keep_host_proc_self()?;
     plan.enter()?;
     Ok(pid)
 }
@@ -287,38 +287,42 @@ fn setup_error(step: &str, errno: nix::errno::Errno) -> SandboxError {
     }
 }
 
-/// Names the descriptor of the host's `/proc` that PID 1 opens before it
-/// enters the new root, where `/proc` is the sandbox's own.
-const HOST_PROC_FD: &str = "OVS_OFFLINE_HOST_PROC_FD";
+/// Names the descriptor of the host's `/proc/self` symlink that PID 1
+/// opens before it enters the new root, where `/proc` is the sandbox's own.
+const HOST_PROC_SELF_FD: &str = "OVS_OFFLINE_HOST_PROC_SELF_FD";
 
-/// This process's pid as the host sees it: `self` in the host's `/proc`.
-/// Inside the sandbox that is the descriptor PID 1 left open (named by
-/// [`HOST_PROC_FD`]) for the launcher; reading it marks it close-on-exec,
-/// so the program the launcher execs never holds a way back to the host.
+/// This process's pid as the host sees it: the host's `/proc/self`, whose
+/// target the kernel computes for the reader in the host's PID namespace.
+/// Inside the sandbox that link is reached through the descriptor PID 1
+/// left open for the launcher (named by [`HOST_PROC_SELF_FD`]): a handle
+/// on the link itself, which reveals the reader's pid and leads nowhere
+/// (no path walks through it into the host's `/proc`). Reading it marks it
+/// close-on-exec, so the program the launcher execs does not inherit it.
 pub fn host_pid() -> std::io::Result<i32> {
-    let link = match std::env::var(HOST_PROC_FD) {
+    let link = match std::env::var(HOST_PROC_SELF_FD) {
         Ok(fd) => {
-            let fd: i32 = fd.parse().map_err(|_| std::io::Error::other(format!("{HOST_PROC_FD}={fd}")))?;
+            let fd: i32 = fd.parse().map_err(|_| std::io::Error::other(format!("{HOST_PROC_SELF_FD}={fd}")))?;
             // SAFETY: PID 1 opened it and never closes it; a process that
             // inherited the variable but not the descriptor gets EBADF.
-            let proc = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let link = nix::fcntl::readlinkat(proc, "self");
-            nix::fcntl::fcntl(proc, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            link?
+            let link = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let target = nix::fcntl::readlinkat(link, "");
+            nix::fcntl::fcntl(link, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            target?
         }
         Err(_) => fs::read_link("/proc/self")?.into_os_string(),
     };
     link.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("unexpected /proc/self"))
 }
 
-/// Opens the host's `/proc` for [`host_pid`] in the sandbox's processes
-/// (inherited, not close-on-exec) and names it in the environment they
-/// inherit.
-fn keep_host_proc() -> Result<(), SandboxError> {
-    let proc = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY, nix::sys::stat::Mode::empty())
-        .map_err(|errno| setup_error("opening the host's /proc", errno))?;
+/// Opens the host's `/proc/self` link for [`host_pid`] in the sandbox's
+/// processes (inherited, not close-on-exec) and names it in the
+/// environment they inherit.
+fn keep_host_proc_self() -> Result<(), SandboxError> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW;
+    let link = nix::fcntl::open("/proc/self", flags, nix::sys::stat::Mode::empty())
+        .map_err(|errno| setup_error("opening the host's /proc/self", errno))?;
     // PID 1 is still single-threaded.
-    std::env::set_var(HOST_PROC_FD, proc.into_raw_fd().to_string());
+    std::env::set_var(HOST_PROC_SELF_FD, link.into_raw_fd().to_string());
     Ok(())
 }
 
