@@ -197,11 +197,17 @@ fn hostile_ovs_db(host: &mut Host, dir: &Path) -> PathBuf {
     ];
     // Through whatever PID 1 of the sandbox holds open, into the host's
     // /proc and the root of this test (a host process).
-    let via_fds = (3..=6).map(|fd| {
-        let path = host.absent(host.path(&format!("via-fd-{fd}.sock")));
-        format!("punix:/proc/1/fd/{fd}/{}/root{path}", std::process::id())
-    });
-    let managers: Vec<String> = managers.into_iter().chain(via_fds.collect::<Vec<_>>()).collect();
+    let via_fds: Vec<String> = (3..=6)
+        .map(|fd| {
+            let path = host.absent(host.path(&format!("via-fd-{fd}.sock")));
+            format!("punix:/proc/1/fd/{fd}/{}/root{path}", std::process::id())
+        })
+        .collect();
+    // Through a descriptor of the host directory the caller of start left
+    // open (see `start_with_inherited_dir`).
+    host.absent(host.path("via-inherited.sock"));
+    let inherited = format!("punix:/proc/1/fd/{INHERITED_FD}/via-inherited.sock");
+    let managers: Vec<String> = managers.into_iter().chain(via_fds).chain([inherited]).collect();
     let controllers = [
         format!("unix:{}", host.unix_listener("controller.sock")),
         format!("tcp:127.0.0.1:{}", host.tcp_port()),
@@ -332,6 +338,27 @@ fn two_server_cluster(contents: &Path, dir: &Path, port_a: u16, port_b: u16) -> 
     a
 }
 
+/// The descriptor number `start` inherits from its caller.
+const INHERITED_FD: i32 = 9;
+
+/// `start`, its caller holding a directory of the host open (not
+/// close-on-exec) as [`INHERITED_FD`], as a careless shell or parent may.
+fn start_with_inherited_dir(replica: &Replica, dir: &Path) -> String {
+    let dir = std::fs::File::open(dir).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    let mut cmd = replica.cmd(&["start"]);
+    // SAFETY: dup2 is async-signal-safe; the copy is not close-on-exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, INHERITED_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    support::stdout(run_ok(&mut cmd))
+}
+
 /// The proof for one replica (as the user or as root).
 fn hostile_db_reaches_nothing(replica: Replica) {
     let mut host = Host::new();
@@ -341,7 +368,7 @@ fn hostile_db_reaches_nothing(replica: Replica) {
     replica.ok(&[Path::new("collect-db-ovn-nb"), nb.as_path()]);
     host.assert_untouched("after collecting");
 
-    let out = replica.ok(&["start"]);
+    let out = start_with_inherited_dir(&replica, host.dir.path());
     assert!(out.contains("converted from a clustered (RAFT) database to standalone"), "{out}");
     std::thread::sleep(HOLD);
     // The replica serves the hostile configuration…

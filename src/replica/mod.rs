@@ -19,6 +19,7 @@ use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -114,7 +115,8 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
         crate::tools::find("ovs-ofctl")?;
     }
     let launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
-    let sandbox = sandbox(workdir, &launcher, &programs);
+    // The supervisor keeps the run lock for the replica's whole life.
+    let sandbox = sandbox(workdir, &launcher, &programs, run_lock.as_raw_fd());
     sandbox.preflight()?;
 
     workdir.remove_runtime_files()?;
@@ -149,7 +151,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     };
     // The supervisor inherited the locked file description: close ours
     // without unlocking, so the lock lives exactly as long as the replica.
-    let lock_fd = std::os::fd::AsRawFd::as_raw_fd(&*run_lock);
+    let lock_fd = run_lock.as_raw_fd();
     std::mem::forget(run_lock);
     let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
@@ -181,7 +183,7 @@ const SYSTEM_DIRS: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib
 /// leading to the replica's own, so that no path a collected database
 /// names (managers, connections, `pstream`, pcap files, …) reaches a host
 /// file, socket or daemon. Everything else is empty.
-fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs) -> Sandbox {
+fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs, run_lock: RawFd) -> Sandbox {
     let system: Vec<&Path> = SYSTEM_DIRS.iter().map(Path::new).filter(|dir| dir.symlink_metadata().is_ok()).collect();
     let mut binds: Vec<Bind> = system.iter().map(|dir| Bind::read_only(*dir)).collect();
     let executables = [Some(&programs.ovsdb_server), programs.ovs_vswitchd.as_ref()];
@@ -199,7 +201,7 @@ fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs) -> Sandbox {
     {
         binds.push(Bind { source, target: target.into(), access: Access::ReadWrite });
     }
-    Sandbox::for_current_user(workdir.sandbox_root(), binds)
+    Sandbox::for_current_user(workdir.sandbox_root(), binds, vec![run_lock])
 }
 
 /// Reads the supervisor's notifications until it is ready or failed.

@@ -27,7 +27,7 @@ use nix::unistd::{fork, setsid, ForkResult, Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +65,15 @@ pub struct Sandbox {
     /// The host paths the sandbox sees, mounted in this order (a bind may
     /// sit inside an earlier one).
     pub binds: Vec<Bind>,
+    /// Descriptors the sandbox keeps besides stdio and the notification
+    /// pipe; every other one the caller holds is closed, so none leads
+    /// back to the host (e.g. through `/proc/1/fd`).
+    pub inherit: Vec<RawFd>,
 }
 
 impl Sandbox {
-    pub fn for_current_user(root: PathBuf, binds: Vec<Bind>) -> Sandbox {
-        Sandbox { rootless: !Uid::effective().is_root(), root, binds }
+    pub fn for_current_user(root: PathBuf, binds: Vec<Bind>, inherit: Vec<RawFd>) -> Sandbox {
+        Sandbox { rootless: !Uid::effective().is_root(), root, binds, inherit }
     }
 
     /// Fails early, with the setting to change, where the kernel is known to
@@ -184,7 +188,8 @@ fn detach_and_enter(
     mut notifier: Notifier,
     init: impl FnOnce(Notifier) -> i32,
 ) -> i32 {
-    if let Err(e) = detach(log).and_then(|()| enter(sandbox)) {
+    let keep: Vec<RawFd> = sandbox.inherit.iter().copied().chain([notifier.0.as_raw_fd()]).collect();
+    if let Err(e) = detach(log).and_then(|()| close_inherited(&keep)).and_then(|()| enter(sandbox)) {
         notifier.send(&Notification::Error(e.to_string()));
         return 1;
     }
@@ -240,6 +245,19 @@ fn detach(log: File) -> Result<(), SandboxError> {
     io(nix::unistd::dup2_stdin(&null))?;
     io(nix::unistd::dup2_stdout(&log))?;
     io(nix::unistd::dup2_stderr(&log))?;
+    Ok(())
+}
+
+/// Closes every descriptor above stdio but those in `keep`.
+fn close_inherited(keep: &[RawFd]) -> Result<(), SandboxError> {
+    let open: Vec<RawFd> = fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in open {
+        // The directory listing's own descriptor is already closed: EBADF.
+        let _ = nix::unistd::close(fd);
+    }
     Ok(())
 }
 
@@ -335,7 +353,7 @@ mod tests {
     use super::*;
 
     fn rootless() -> Sandbox {
-        Sandbox { rootless: true, root: PathBuf::new(), binds: Vec::new() }
+        Sandbox { rootless: true, root: PathBuf::new(), binds: Vec::new(), inherit: Vec::new() }
     }
 
     #[test]
