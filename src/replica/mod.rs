@@ -184,7 +184,7 @@ const SYSTEM_DIRS: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib
 /// names (managers, connections, `pstream`, pcap files, …) reaches a host
 /// file, socket or daemon. Everything else is empty.
 fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs, run_lock: RawFd) -> Sandbox {
-    let system: Vec<&Path> = SYSTEM_DIRS.iter().map(Path::new).filter(|dir| dir.symlink_metadata().is_ok()).collect();
+    let system: Vec<&Path> = SYSTEM_DIRS.iter().map(Path::new).filter(|dir| dir.exists()).collect();
     let mut binds: Vec<Bind> = system.iter().map(|dir| Bind::read_only(*dir)).collect();
     let executables = [Some(&programs.ovsdb_server), programs.ovs_vswitchd.as_ref()];
     binds.extend(

@@ -50,6 +50,12 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create the replica's root {}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("a path inside the replica's sandbox must be absolute and plain, not {}", .0.display())]
     Target(PathBuf),
 }

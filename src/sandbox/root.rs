@@ -60,6 +60,10 @@ const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urand
 /// Empty directories of the new root, with their modes.
 const EMPTY_DIRS: [(&str, u32); 3] = [("/tmp", 0o1777), ("/run", 0o755), ("/var", 0o755)];
 
+/// How a directory on the way to a mount point is opened: never through
+/// a symlink.
+const DIRECTORY: OFlag = OFlag::O_DIRECTORY.union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC).union(OFlag::O_RDONLY);
+
 /// What a mount point is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -70,7 +74,8 @@ pub(super) enum Kind {
 /// One operation in building the new root; targets are paths inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
-    /// A tmpfs on the new root.
+    /// A tmpfs on the new root (nothing in it is executable; programs
+    /// come from binds).
     Tmpfs,
     /// An empty directory of the tmpfs.
     Dir { path: PathBuf, mode: u32 },
@@ -102,7 +107,7 @@ impl Plan {
         std::fs::DirBuilder::new()
             .recursive(true)
             .create(root)
-            .map_err(|source| SandboxError::Source { path: root.to_path_buf(), source })?;
+            .map_err(|source| SandboxError::Root { path: root.to_path_buf(), source })?;
         let root = canonical(root)?;
         let mut steps = vec![Step::Tmpfs];
         steps.extend(EMPTY_DIRS.iter().map(|(path, mode)| Step::Dir { path: path.into(), mode: *mode }));
@@ -133,7 +138,7 @@ impl Plan {
                 Some("tmpfs"),
                 &self.root,
                 Some("tmpfs"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
                 Some("mode=0755,size=16m"),
             )
             .map_err(|errno| setup_error(&format!("mounting a tmpfs on {}", self.root.display()), errno)),
@@ -191,8 +196,7 @@ impl Plan {
     /// Opens (creating what is missing) `target` inside the new root, one
     /// component at a time, never following a symlink.
     fn mount_point(&self, target: &Path, kind: Kind) -> nix::Result<OwnedFd> {
-        let search = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-        let mut dir = nix::fcntl::open(&self.root, search, Mode::empty())?;
+        let mut dir = nix::fcntl::open(&self.root, DIRECTORY, Mode::empty())?;
         let names: Vec<_> = target
             .components()
             .filter_map(|c| match c {
@@ -222,11 +226,10 @@ impl Plan {
 
 /// Opens (creating it if missing) the directory `name` in `dir`.
 fn open_dir(dir: &OwnedFd, name: &Path) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-    match openat(dir, name, flags, Mode::empty()) {
+    match openat(dir, name, DIRECTORY, Mode::empty()) {
         Err(Errno::ENOENT) => {
             mkdirat(dir, name, Mode::from_bits_truncate(0o755))?;
-            openat(dir, name, flags, Mode::empty())
+            openat(dir, name, DIRECTORY, Mode::empty())
         }
         opened => opened,
     }
