@@ -378,6 +378,14 @@ fn hostile_db_reaches_nothing(replica: Replica) {
     assert!(replica.tool("ovn-nbctl", &["get-connection"]).contains(&host.path("nb.sock")));
     // …and reaches nothing of the host.
     host.assert_untouched("while the replica runs");
+    // What in its /proc reaches the host's kernel is read-only.
+    for pid in replica.pids() {
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        for path in ["/proc/sys", "/proc/sysrq-trigger"].into_iter().filter(|p| Path::new(p).exists()) {
+            let mount = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some(path));
+            assert!(mount.is_some_and(|l| l.split(' ').nth(5).unwrap().starts_with("ro")), "{path}: {mountinfo}");
+        }
+    }
 
     replica.ok(&["stop"]);
     host.assert_untouched("after stop");

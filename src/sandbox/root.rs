@@ -2,8 +2,9 @@
 //! the caller lists (host paths read-only or read-write, at their own path
 //! or elsewhere) and what any program needs (`/dev/null`, `/dev/zero`,
 //! `/dev/random`, `/dev/urandom`, empty `/tmp` and `/run`, `/var/run` →
-//! `/run`, and a `/proc` of the sandbox's own PID namespace, its `sys`
-//! read-only), entered with `pivot_root`; the host's root is detached.
+//! `/run`, and a `/proc` of the sandbox's own PID namespace, its `sys`,
+//! `sysrq-trigger`, … read-only), entered with `pivot_root`; the host's
+//! root is detached.
 //! Every other host path (`/home`, the host's `/tmp` and `/run` with their
 //! sockets, …) does not exist inside, and no `/proc/<pid>/root` leads back
 //! to the host's: the host's processes are not in the sandbox's `/proc`.
@@ -57,6 +58,11 @@ impl Bind {
 /// Device nodes every program may expect, bound from the host.
 const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
 
+/// What in `/proc` reaches the host's kernel rather than the sandbox's
+/// processes: read-only (as container runtimes do), for a sandbox run as
+/// root.
+const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
+
 /// Empty directories of the new root, with their modes.
 const EMPTY_DIRS: [(&str, u32); 3] = [("/tmp", 0o1777), ("/run", 0o755), ("/var", 0o755)];
 
@@ -84,7 +90,7 @@ pub(super) enum Step {
     Bind { source: PathBuf, target: PathBuf, kind: Kind, access: Access },
     /// A procfs of the sandbox's PID namespace (mounted by its PID 1,
     /// while the host's `/proc` is still visible, as the kernel requires),
-    /// with `/proc/sys` read-only.
+    /// with [`PROC_READ_ONLY`] read-only.
     Proc,
     /// A symbolic link (made last, so no mount point is created through it).
     Link { link: PathBuf, contents: PathBuf },
@@ -181,9 +187,14 @@ impl Plan {
         let at = self.inside(Path::new("/proc"));
         let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("proc"), &at, Some("proc"), flags, None::<&str>)?;
-        let sys = at.join("sys");
-        mount(Some(&sys), &sys, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
-        remount_read_only(&sys)
+        for name in PROC_READ_ONLY {
+            let path = at.join(name);
+            if path.symlink_metadata().is_ok() {
+                mount(Some(&path), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+                remount_read_only(&path)?;
+            }
+        }
+        Ok(())
     }
 
     fn link(&self, link: &Path, contents: &Path) -> nix::Result<()> {
