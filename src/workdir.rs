@@ -478,6 +478,23 @@ impl Workdir {
     pub fn replay_share_copy(&self, bridge: &str, share: usize) -> PathBuf {
         self.replay_share_dir(bridge, share).join("share")
     }
+
+    // sandbox paths
+
+    /// `replica/root/`: where the replica's sandbox builds its own root
+    /// (empty as seen from the host).
+    pub fn sandbox_root(&self) -> PathBuf {
+        self.replica_dir().join("root")
+    }
+
+    /// What the replica must never change: collected databases and flows,
+    /// and the capture manifest.
+    pub fn collected_data(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = DbKind::ALL.iter().map(|kind| self.db_dir(*kind)).collect();
+        paths.push(self.restore_flows_dir());
+        paths.push(self.capture_manifest());
+        paths
+    }
 }
 
 /// Pretty JSON of plain data (maps keyed by strings or enums), which

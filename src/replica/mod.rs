@@ -20,7 +20,7 @@ use crate::capture::DbKind;
 use crate::ovsdb::bridges;
 use crate::ovsdb::prepare::{self, PrepareError};
 use crate::replay::ReplayReport;
-use crate::sandbox::{self, Bind, Notification, Notifier, Sandbox, SandboxError};
+use crate::sandbox::{self, Access, Bind, Notification, Notifier, Sandbox, SandboxError};
 use crate::state::{now, DaemonExit, DaemonState, PreparedDb, ReplayOutcome, RunPhase, RunState};
 use crate::supervisor::{self, AfterExit, DaemonSpec, Exit, Observer, Served, Supervisor, SupervisorError};
 use crate::tools::ToolError;
@@ -29,6 +29,7 @@ use daemons::Programs;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use reports::{Heard, Reports};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -171,7 +172,9 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     if with_vswitchd {
         crate::tools::find("ovs-ofctl")?;
     }
-    let sandbox = Sandbox::for_current_user(host_binds(workdir));
+    let launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
+    // The supervisor keeps the run lock for the replica's whole life.
+    let sandbox = sandbox(workdir, &launcher, &programs, run_lock.as_raw_fd());
     sandbox.preflight()?;
 
     workdir.remove_runtime_files()?;
@@ -189,7 +192,6 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     let run = RunState { started_at: now(), rootless: sandbox.rootless, dbs: dbs.clone(), ..Default::default() };
     workdir.update_state(|s| s.run = Some(run))?;
 
-    let launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
     let plan = Plan {
         workdir: workdir.clone(),
         programs,
@@ -207,7 +209,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     };
     // The supervisor inherited the locked file description: close ours
     // without unlocking, so the lock lives exactly as long as the replica.
-    let lock_fd = std::os::fd::AsRawFd::as_raw_fd(&*run_lock);
+    let lock_fd = run_lock.as_raw_fd();
     std::mem::forget(run_lock);
     let _ = nix::unistd::close(lock_fd);
     let supervisor_pid = spawned.pid.as_raw();
@@ -231,14 +233,35 @@ fn update_run<T>(workdir: &Workdir, f: impl FnOnce(&mut RunState) -> T) -> Resul
     Ok(workdir.update_state(|s| s.run.as_mut().map(f))?)
 }
 
-/// Binds that point the system OVS/OVN run directories at the replica's
-/// own, so no path in a collected database reaches the host's daemons.
-fn host_binds(workdir: &Workdir) -> Vec<Bind> {
-    [("/run/openvswitch", workdir.run_dir(DbKind::Ovs)), ("/run/ovn", workdir.ovn_default_run_dir())]
-        .into_iter()
-        .filter(|(target, _)| Path::new(target).is_dir())
-        .map(|(target, source)| Bind { source, target: target.into() })
-        .collect()
+/// Host system directories the daemons need, read-only in the sandbox
+/// (those that exist).
+const SYSTEM_DIRS: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+
+/// The replica's view of the filesystem: system directories and the
+/// programs read-only, the workdir read-write at its own path but its
+/// collected data read-only, and the system OVS/OVN run directories
+/// leading to the replica's own, so that no path a collected database
+/// names (managers, connections, `pstream`, pcap files, …) reaches a host
+/// file, socket or daemon. Everything else is empty.
+fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs, run_lock: RawFd) -> Sandbox {
+    let system: Vec<&Path> = SYSTEM_DIRS.iter().map(Path::new).filter(|dir| dir.exists()).collect();
+    let mut binds: Vec<Bind> = system.iter().map(|dir| Bind::read_only(*dir)).collect();
+    let executables = [Some(&programs.ovsdb_server), programs.ovs_vswitchd.as_ref()];
+    binds.extend(
+        [launcher]
+            .into_iter()
+            .chain(executables.into_iter().flatten().map(PathBuf::as_path))
+            .filter(|program| !system.iter().any(|dir| program.starts_with(dir)))
+            .map(Bind::read_only),
+    );
+    binds.push(Bind::read_write(workdir.root()));
+    binds.extend(workdir.collected_data().into_iter().filter(|path| path.exists()).map(Bind::read_only));
+    for (target, source) in
+        [("/run/openvswitch", workdir.run_dir(DbKind::Ovs)), ("/run/ovn", workdir.ovn_default_run_dir())]
+    {
+        binds.push(Bind { source, target: target.into(), access: Access::ReadWrite });
+    }
+    Sandbox::for_current_user(workdir.sandbox_root(), binds, vec![run_lock])
 }
 
 /// Reads the supervisor's notifications until it is ready or failed, or

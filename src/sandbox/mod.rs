@@ -1,18 +1,25 @@
 //! The rootless sandbox: new user (when not root), mount, network and PID
 //! namespaces, entered in the order the kernel requires, with `lo` up and
-//! nothing else. Knows nothing about OVS.
+//! nothing else, and a filesystem view of its own ([`root`]): a fresh root
+//! holding only the host paths the caller lists. Knows nothing about OVS.
 //!
-//! [`spawn`] forks twice: the first child detaches (own session, stdio to a
-//! log), unshares the namespaces and forks the second, which becomes PID 1
-//! of the new PID namespace and runs the caller's `init`. When it exits the
-//! kernel kills everything left in the namespace. The caller must still be
-//! single-threaded: `unshare(CLONE_NEWUSER)` fails in a threaded process.
+//! [`spawn`] validates the filesystem view, then forks twice: the first
+//! child detaches (own session, stdio to a log), unshares the namespaces
+//! and forks the second, which becomes PID 1 of the new PID namespace,
+//! builds and enters the new root and runs the caller's `init`. When it
+//! exits the kernel kills everything left in the namespace. The caller must
+//! still be single-threaded: `unshare(CLONE_NEWUSER)` fails in a threaded
+//! process.
 //!
 //! It owns the notification pipe from the sandbox to the caller and its
 //! one message type, [`Notification`], written as JSON lines.
 
 mod loopback;
+mod root;
 
+pub use root::{Access, Bind};
+
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::waitpid;
@@ -20,6 +27,7 @@ use nix::unistd::{fork, setsid, ForkResult, Gid, Pid, Uid};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +44,20 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error("cannot start the replica's supervisor: {0}")]
     Reported(String),
-}
-
-/// A bind mount inside the sandbox's private mount namespace.
-#[derive(Debug, Clone)]
-pub struct Bind {
-    pub source: PathBuf,
-    pub target: PathBuf,
+    #[error("cannot make {} visible in the replica's sandbox", path.display())]
+    Source {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the replica's root {}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a path inside the replica's sandbox must be absolute and plain, not {}", .0.display())]
+    Target(PathBuf),
 }
 
 /// What the sandbox looks like.
@@ -50,12 +65,21 @@ pub struct Bind {
 pub struct Sandbox {
     /// Map the caller to root in a new user namespace (false when root).
     pub rootless: bool,
+    /// An empty directory (created if missing) on which the sandbox's root
+    /// is built; the host sees it empty.
+    pub root: PathBuf,
+    /// The host paths the sandbox sees, mounted in this order (a bind may
+    /// sit inside an earlier one).
     pub binds: Vec<Bind>,
+    /// Descriptors the sandbox keeps besides stdio and the notification
+    /// pipe; every other one the caller holds is closed, so none leads
+    /// back to the host (e.g. through `/proc/1/fd`).
+    pub inherit: Vec<RawFd>,
 }
 
 impl Sandbox {
-    pub fn for_current_user(binds: Vec<Bind>) -> Sandbox {
-        Sandbox { rootless: !Uid::effective().is_root(), binds }
+    pub fn for_current_user(root: PathBuf, binds: Vec<Bind>, inherit: Vec<RawFd>) -> Sandbox {
+        Sandbox { rootless: !Uid::effective().is_root(), root, binds, inherit }
     }
 
     /// Fails early, with the setting to change, where the kernel is known to
@@ -151,6 +175,7 @@ pub struct Spawned {
 /// end of the notification pipe to report progress to the caller; its
 /// return value is the sandbox's exit code.
 pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(Notifier) -> i32) -> Result<Spawned, SandboxError> {
+    let plan = root::Plan::new(&sandbox.root, &sandbox.binds)?;
     let (notify_r, notify_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     let log = OpenOptions::new().create(true).append(true).open(log)?;
     // SAFETY: the caller is single-threaded (documented requirement), so the
@@ -158,7 +183,7 @@ pub fn spawn(sandbox: &Sandbox, log: &Path, init: impl FnOnce(Notifier) -> i32) 
     match unsafe { fork() }.map_err(std::io::Error::from)? {
         ForkResult::Child => {
             drop(notify_r);
-            exit_child(|| detach_and_enter(sandbox, log, Notifier(File::from(notify_w)), init))
+            exit_child(|| detach_and_enter(sandbox, &plan, log, Notifier(File::from(notify_w)), init))
         }
         ForkResult::Parent { child } => {
             drop(notify_w);
@@ -179,10 +204,17 @@ fn exit_child(child: impl FnOnce() -> i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// First child: detach, enter the namespaces, fork PID 1 (which reports
-/// its host pid itself).
-fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: impl FnOnce(Notifier) -> i32) -> i32 {
-    if let Err(e) = detach(log).and_then(|()| enter(sandbox)) {
+/// First child: detach, enter the namespaces, fork PID 1 (which enters
+/// the new root and reports its host pid itself).
+fn detach_and_enter(
+    sandbox: &Sandbox,
+    plan: &root::Plan,
+    log: File,
+    mut notifier: Notifier,
+    init: impl FnOnce(Notifier) -> i32,
+) -> i32 {
+    let keep: Vec<RawFd> = sandbox.inherit.iter().copied().chain([notifier.0.as_raw_fd()]).collect();
+    if let Err(e) = detach(log).and_then(|()| close_inherited(&keep)).and_then(|()| enter(sandbox)) {
         notifier.send(&Notification::Error(e.to_string()));
         return 1;
     }
@@ -191,13 +223,13 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: 
         Ok(ForkResult::Child) => exit_child(|| {
             // PID 1 reports its own host pid first: it is the only writer
             // from now on, so the caller reads that before anything else.
-            match host_pid() {
+            match enter_root(plan) {
                 Ok(pid) => {
                     notifier.send(&Notification::Pid(pid));
                     init(notifier)
                 }
                 Err(e) => {
-                    notifier.send(&Notification::Error(format!("cannot read /proc/self: {e}")));
+                    notifier.send(&Notification::Error(e.to_string()));
                     1
                 }
             }
@@ -208,6 +240,16 @@ fn detach_and_enter(sandbox: &Sandbox, log: File, mut notifier: Notifier, init: 
             1
         }
     }
+}
+
+/// PID 1, still seeing the host's root: learns its host pid, keeps the
+/// host's `/proc/self` for the launcher ([`host_pid`]), enters the new root.
+fn enter_root(plan: &root::Plan) -> Result<i32, SandboxError> {
+    std::env::remove_var(HOST_PROC_SELF_FD);
+    let pid = host_pid().map_err(|e| SandboxError::Reported(format!("cannot read /proc/self: {e}")))?;
+    keep_host_proc_self()?;
+    plan.enter()?;
+    Ok(pid)
 }
 
 /// The first notification: PID 1's host pid, or why there is none.
@@ -233,6 +275,19 @@ fn detach(log: File) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// Closes every descriptor above stdio but those in `keep`.
+fn close_inherited(keep: &[RawFd]) -> Result<(), SandboxError> {
+    let open: Vec<RawFd> = fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in open {
+        // The directory listing's own descriptor is already closed: EBADF.
+        let _ = nix::unistd::close(fd);
+    }
+    Ok(())
+}
+
 /// Unshares the namespaces and sets them up, in kernel order.
 fn enter(sandbox: &Sandbox) -> Result<(), SandboxError> {
     let uid = Uid::effective();
@@ -247,10 +302,6 @@ fn enter(sandbox: &Sandbox) -> Result<(), SandboxError> {
     }
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|errno| setup_error("making / private in the mount namespace", errno))?;
-    for bind in &sandbox.binds {
-        mount(Some(&bind.source), &bind.target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|errno| setup_error(&format!("bind mount on {}", bind.target.display()), errno))?;
-    }
     loopback::up().map_err(|errno| setup_error("bringing lo up", errno))
 }
 
@@ -281,11 +332,43 @@ fn setup_error(step: &str, errno: nix::errno::Errno) -> SandboxError {
     }
 }
 
-/// This process's pid as the host sees it: the sandbox keeps the host's
-/// `/proc` mounted, whose `self` resolves in the host's PID namespace.
+/// Names the descriptor of the host's `/proc/self` symlink that PID 1
+/// opens before it enters the new root, where `/proc` is the sandbox's own.
+const HOST_PROC_SELF_FD: &str = "OVS_OFFLINE_HOST_PROC_SELF_FD";
+
+/// This process's pid as the host sees it: the host's `/proc/self`, whose
+/// target the kernel computes for the reader in the host's PID namespace.
+/// Inside the sandbox that link is reached through the descriptor PID 1
+/// left open for the launcher (named by [`HOST_PROC_SELF_FD`]): a handle
+/// on the link itself, which reveals the reader's pid and leads nowhere
+/// (no path walks through it into the host's `/proc`). Reading it marks it
+/// close-on-exec, so the program the launcher execs does not inherit it.
 pub fn host_pid() -> std::io::Result<i32> {
-    let link = fs::read_link("/proc/self")?;
+    let link = match std::env::var(HOST_PROC_SELF_FD) {
+        Ok(fd) => {
+            let fd: i32 = fd.parse().map_err(|_| std::io::Error::other(format!("{HOST_PROC_SELF_FD}={fd}")))?;
+            // SAFETY: PID 1 opened it and never closes it; a process that
+            // inherited the variable but not the descriptor gets EBADF.
+            let link = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let target = nix::fcntl::readlinkat(link, "");
+            nix::fcntl::fcntl(link, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            target?
+        }
+        Err(_) => fs::read_link("/proc/self")?.into_os_string(),
+    };
     link.to_str().and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("unexpected /proc/self"))
+}
+
+/// Opens the host's `/proc/self` link for [`host_pid`] in the sandbox's
+/// processes (inherited, not close-on-exec) and names it in the
+/// environment they inherit.
+fn keep_host_proc_self() -> Result<(), SandboxError> {
+    let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW;
+    let link = nix::fcntl::open("/proc/self", flags, nix::sys::stat::Mode::empty())
+        .map_err(|errno| setup_error("opening the host's /proc/self", errno))?;
+    // PID 1 is still single-threaded.
+    std::env::set_var(HOST_PROC_SELF_FD, link.into_raw_fd().to_string());
+    Ok(())
 }
 
 fn sysctl(name: &str) -> Option<i64> {
@@ -297,7 +380,7 @@ mod tests {
     use super::*;
 
     fn rootless() -> Sandbox {
-        Sandbox { rootless: true, binds: Vec::new() }
+        Sandbox { rootless: true, root: PathBuf::new(), binds: Vec::new(), inherit: Vec::new() }
     }
 
     #[test]
@@ -308,7 +391,7 @@ mod tests {
             rootless().preflight_with(|name| (name == "kernel/unprivileged_userns_clone").then_some(0)).unwrap_err();
         assert!(err.to_string().contains("kernel.unprivileged_userns_clone=1"), "{err}");
         assert!(rootless().preflight_with(|_| Some(1)).is_ok());
-        assert!(Sandbox { rootless: false, binds: Vec::new() }.preflight_with(|_| Some(0)).is_ok());
+        assert!(Sandbox { rootless: false, ..rootless() }.preflight_with(|_| Some(0)).is_ok());
     }
 
     #[test]

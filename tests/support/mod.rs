@@ -111,6 +111,8 @@ pub struct Replica {
     /// The built binary, copied into `base`: the unprivileged user may not
     /// read the checkout (a clone under /root is mode 700).
     binary: PathBuf,
+    /// Run the binary as the test runner even when it is root.
+    as_root: bool,
 }
 
 impl Replica {
@@ -119,12 +121,20 @@ impl Replica {
         let workdir = base.path().join("work");
         let binary = base.path().join("ovs-offline");
         std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), &binary).unwrap();
-        Replica { base, workdir, binary }
+        Replica { base, workdir, binary, as_root: false }
+    }
+
+    /// A replica driven as the test runner itself, root or not (as
+    /// [`Replica::new`] when not root).
+    pub fn new_as_runner() -> Replica {
+        let mut replica = Replica::new();
+        replica.as_root = true;
+        replica
     }
 
     /// `ovs-offline -w WORKDIR args…` as the test user.
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        let mut cmd = if is_root() {
+        let mut cmd = if is_root() && !self.as_root {
             let mut c = Command::new("runuser");
             c.args(["-u", TEST_USER, "--"]).arg(&self.binary);
             c
