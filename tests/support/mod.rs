@@ -129,6 +129,10 @@ impl Replica {
     pub fn new_as_runner() -> Replica {
         let mut replica = Replica::new();
         replica.as_root = true;
+        // The runner's workdir lies below a directory of its own: ovs-offline
+        // refuses one below another user's directory.
+        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        std::os::unix::fs::chown(replica.base.path(), Some(uid), Some(gid)).unwrap();
         replica
     }
 
