@@ -421,6 +421,15 @@ impl Workdir {
         Ok(self.try_lock_run()?.is_none())
     }
 
+    /// Bytes an unprivileged user may still write on the workdir's file
+    /// system.
+    pub fn free_space(&self) -> Result<u64> {
+        let stat = nix::sys::statvfs::statvfs(&self.root)
+            .map_err(io::Error::from)
+            .at("inspect the file system of", &self.root)?;
+        Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
+    }
+
     /// The contents of `path` (never through a symbolic link), `None` when
     /// it does not exist.
     pub fn read_if_exists(&self, path: &Path) -> Result<Option<Vec<u8>>> {

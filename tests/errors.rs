@@ -270,3 +270,35 @@ fn deep_workdir_paths_work() {
     assert_eq!(replica.ok(&["exec", "--", "ovs-vsctl", "list-br"]), "br0\n");
     assert_eq!(replica.status()["bridges"][0]["ports"], 1);
 }
+
+/// A workdir on a nearly full file system: `start` said "supervisor exited
+/// (…supervisor.log: )" (issue #13); now it names the file system, what is
+/// free and what is needed. Needs root to mount a small tmpfs.
+#[test]
+fn nearly_full_disk_is_named() {
+    if !support::is_root() {
+        return;
+    }
+    let mut replica = Replica::new();
+    let mount = replica.base.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let options = format!("size=2m,mode=0700,uid={},gid={}", support::test_uid(), support::test_gid());
+    support::run_ok(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &options, "tmpfs"]).arg(&mount));
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    replica.workdir = mount.join("work");
+    let conf = make_db(&installed_schema("ovs"), replica.base.path(), "conf.db");
+    replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
+    let filler = mount.join("filler");
+    let _ = std::process::Command::new("dd").arg("if=/dev/zero").arg(format!("of={}", filler.display())).output();
+    let line = one_line(&replica.fails(&["start"])).to_string();
+    assert!(line.contains("too little free space on the file system of") && line.contains("KiB free"), "{line}");
+    assert_eq!(replica.status()["running"], false);
+    std::fs::remove_file(&filler).unwrap();
+    replica.ok(&["start"]);
+}

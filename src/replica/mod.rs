@@ -76,6 +76,12 @@ pub enum ReplicaError {
     LostContact(#[source] std::io::Error),
     #[error("the replica's supervisor exited during start ({}: {last_line})", log.display())]
     SupervisorExited { log: PathBuf, last_line: String },
+    #[error(
+        "too little free space on the file system of {} ({} KiB free, about {} KiB needed for working copies and \
+         logs); free some space there, or start the replica in another working directory with -w",
+        workdir.display(), free / 1024, needed / 1024
+    )]
+    NoSpace { workdir: PathBuf, free: u64, needed: u64 },
     #[error("cannot signal the replica's supervisor (pid {pid})")]
     Signal { pid: Pid, source: nix::errno::Errno },
     #[error("the replica's supervisor (pid {pid}) did not stop; kill it with 'kill -9 {pid}'")]
@@ -166,6 +172,7 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     if collected.is_empty() {
         return Err(ReplicaError::NothingCollected(root()));
     }
+    check_space(workdir, collected.values().map(|db| db.size).sum())?;
     let with_vswitchd = collected.contains_key(&DbKind::Ovs);
     let programs = Programs::find(with_vswitchd)?;
     crate::tools::find("ovsdb-tool")?;
@@ -278,9 +285,26 @@ fn wait_for_ready(workdir: &Workdir, reports: &mut Reports) -> Result<()> {
             Heard::End => break,
         }
     }
+    // A supervisor that cannot even write its log says nothing: a full
+    // disk is the likely cause, name it.
+    check_space(workdir, 0)?;
     let log = workdir.log_file("supervisor");
     let last_line = supervisor::log_tail(&log).lines().last().unwrap_or_default().to_string();
     Err(ReplicaError::SupervisorExited { log, last_line })
+}
+
+/// Room the daemons' logs, sockets and the run state need beyond the
+/// working copies of the databases.
+const RUNTIME_BYTES: u64 = 1 << 20;
+
+/// Refuses to go on when the workdir's file system cannot hold the working
+/// copies of `db_bytes` of databases and the replica's logs.
+fn check_space(workdir: &Workdir, db_bytes: u64) -> Result<()> {
+    let needed = db_bytes + RUNTIME_BYTES;
+    match workdir.free_space() {
+        Ok(free) if free < needed => Err(ReplicaError::NoSpace { workdir: workdir.root().into(), free, needed }),
+        _ => Ok(()),
+    }
 }
 
 /// Takes down a replica that failed to start and removes its runtime files.

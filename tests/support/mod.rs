@@ -86,6 +86,10 @@ pub fn test_uid() -> u32 {
     test_user().0
 }
 
+pub fn test_gid() -> u32 {
+    test_user().1
+}
+
 /// A temp dir the unprivileged test user owns (world-readable).
 pub fn user_dir(prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
