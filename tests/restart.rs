@@ -221,6 +221,18 @@ fn killed_vswitchd_is_restarted_with_its_flows_and_traces_as_before() {
     assert!(no_scratch_files(&replica));
 }
 
+/// `start` in the background, once the supervisor is restoring.
+fn start_until_restoring(replica: &Replica) -> std::process::Child {
+    let child = replica
+        .cmd(&["start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_status(replica, "the restore", |s| replay_outcome(s) == "running");
+    child
+}
+
 /// Ctrl-C of `start` during a long restore (was: the restore stopped half
 /// way, 50,410 of 200,833 flows loaded, and `status` called the replica
 /// running with no restore record): the replica goes on restoring and
@@ -228,14 +240,8 @@ fn killed_vswitchd_is_restarted_with_its_flows_and_traces_as_before() {
 #[test]
 fn ctrl_c_of_start_during_the_restore_leaves_the_replica_restoring() {
     let replica = br0_replica_with_flows(&many_flows(200_000));
-    let child = replica
-        .cmd(&["start"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_until_restoring(&replica);
     let start = start_process(&child);
-    wait_for_status(&replica, "the restore", |s| replay_outcome(s) == "running");
     kill(start, Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -257,13 +263,7 @@ fn ctrl_c_of_start_during_the_restore_leaves_the_replica_restoring() {
 #[test]
 fn stop_during_the_restore_records_it_interrupted() {
     let replica = br0_replica_with_flows(&many_flows(200_000));
-    let child = replica
-        .cmd(&["start"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_status(&replica, "the restore", |s| replay_outcome(s) == "running");
+    let child = start_until_restoring(&replica);
     let stopped = replica.ok(&["stop"]);
     assert!(stopped.contains("the restore was interrupted"), "{stopped}");
     let out = child.wait_with_output().unwrap();

@@ -13,7 +13,7 @@
 //! replica's supervisor for its whole life, so it answers "is a replica
 //! running here".
 //!
-//! A workdir is used only when it is safe ([`Workdir::new`] checks one that
+//! A workdir is used only when it is safe ([`safety`]; [`Workdir::new`] checks one that
 //! exists, [`Workdir::create`] one it makes): owned by the caller, not
 //! writable by other users, below directories only the caller or root can
 //! change, with no symbolic link on the way that another user owns.
@@ -23,11 +23,12 @@
 //! atomic writes through a randomly named temporary file). `stop --purge`
 //! removes only a directory holding the workdir's own marker files.
 
+mod safety;
+
 use crate::capture::DbKind;
 use crate::quote;
 use crate::state::State;
 use nix::fcntl::{Flock, FlockArg};
-use nix::unistd::{Gid, Group, Uid, User};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -93,7 +94,7 @@ impl Workdir {
         let root = std::path::absolute(root).at("resolve working directory", root)?;
         let workdir = Workdir { root };
         if fs::symlink_metadata(&workdir.root).is_ok() {
-            workdir.check_safe()?;
+            safety::check(&workdir.root)?;
         }
         Ok(workdir)
     }
@@ -105,64 +106,6 @@ impl Workdir {
     pub fn inside_replica(root: &Path) -> Result<Workdir> {
         let root = std::path::absolute(root).at("resolve working directory", root)?;
         Ok(Workdir { root })
-    }
-
-    /// Refuses a workdir another user could change, or in which a run as
-    /// another user left files: see the module documentation.
-    fn check_safe(&self) -> Result<()> {
-        let me = Uid::effective();
-        check_path_symlinks(&self.root, me)?;
-        let real = fs::canonicalize(&self.root).at("resolve working directory", &self.root)?;
-        let meta = fs::metadata(&real).at("inspect working directory", &self.root)?;
-        if !meta.is_dir() {
-            return Err(WorkdirError::NotADirectory(self.root.clone()));
-        }
-        if meta.uid() != me.as_raw() {
-            return Err(WorkdirError::NotYours { path: self.root.clone(), owner: owner_name(meta.uid()) });
-        }
-        if writable_by_others(&meta) {
-            return Err(WorkdirError::WritableByOthers { path: self.root.clone(), mode: meta.mode() & 0o7777 });
-        }
-        for parent in real.ancestors().skip(1) {
-            let meta = fs::metadata(parent).at("inspect", parent)?;
-            let why = if meta.uid() != 0 && meta.uid() != me.as_raw() {
-                format!("belongs to {}", owner_name(meta.uid()))
-            } else if writable_by_others(&meta) && meta.mode() & libc::S_ISVTX == 0 {
-                format!("can be changed by other users (mode {:04o}, not sticky)", meta.mode() & 0o7777)
-            } else {
-                continue;
-            };
-            return Err(WorkdirError::UnsafeParent { parent: parent.to_path_buf(), path: self.root.clone(), why });
-        }
-        self.check_own_files(&real, me)
-    }
-
-    /// Everything the tool keeps in the workdir belongs to the caller (a
-    /// run as root leaves files the user cannot change).
-    fn check_own_files(&self, real: &Path, me: Uid) -> Result<()> {
-        let mut pending = vec![real.to_path_buf()];
-        while let Some(dir) = pending.pop() {
-            // A running replica adds and removes files meanwhile.
-            let entries = match fs::read_dir(&dir) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                entries => entries.at("read", &dir)?,
-            };
-            for entry in entries {
-                let path = entry.at("read", &dir)?.path();
-                let meta = match fs::symlink_metadata(&path) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    meta => meta.at("inspect", &path)?,
-                };
-                if meta.uid() != me.as_raw() {
-                    let shown = self.root.join(path.strip_prefix(real).unwrap_or(&path));
-                    return Err(WorkdirError::ForeignFile { path: shown, owner: owner_name(meta.uid()) });
-                }
-                if meta.is_dir() {
-                    pending.push(path);
-                }
-            }
-        }
-        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -184,7 +127,7 @@ impl Workdir {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(e).at("create working directory", &self.root),
         };
-        if let Err(e) = self.check_safe() {
+        if let Err(e) = safety::check(&self.root) {
             if created {
                 let _ = fs::remove_dir(&self.root);
             }
@@ -530,42 +473,6 @@ fn nofollow_error(e: io::Error, action: &'static str, path: &Path) -> WorkdirErr
         return WorkdirError::Unexpected(path.to_path_buf());
     }
     WorkdirError::Io { action, path: path.to_path_buf(), source: e }
-}
-
-/// Every symbolic link on the way to `path`, as given, must belong to the
-/// caller or root: another user's link could be pointed elsewhere.
-fn check_path_symlinks(path: &Path, me: Uid) -> Result<()> {
-    let mut prefix = PathBuf::new();
-    for component in path.components() {
-        prefix.push(component);
-        let Ok(meta) = fs::symlink_metadata(&prefix) else { return Ok(()) };
-        if meta.file_type().is_symlink() && meta.uid() != 0 && meta.uid() != me.as_raw() {
-            let why = format!("is a symbolic link that belongs to {}", owner_name(meta.uid()));
-            return Err(WorkdirError::UnsafeParent { parent: prefix, path: path.to_path_buf(), why });
-        }
-    }
-    Ok(())
-}
-
-/// Group- or other-writable, except group-writable with the caller's own
-/// private group (the user-private-group convention with umask 002).
-fn writable_by_others(meta: &fs::Metadata) -> bool {
-    meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && !is_private_group(meta.gid()))
-}
-
-/// The caller's primary group, named like the caller, with no other member.
-fn is_private_group(gid: u32) -> bool {
-    let Ok(Some(user)) = User::from_uid(Uid::effective()) else { return false };
-    let Ok(Some(group)) = Group::from_gid(Gid::from_raw(gid)) else { return false };
-    user.gid.as_raw() == gid && group.name == user.name && group.mem.iter().all(|m| *m == user.name)
-}
-
-/// "alice (uid 1001)", or "uid 1001" for an unknown user.
-fn owner_name(uid: u32) -> String {
-    match User::from_uid(Uid::from_raw(uid)) {
-        Ok(Some(user)) => format!("{} (uid {uid})", quote::shell(&user.name)),
-        _ => format!("uid {uid}"),
-    }
 }
 
 /// An exclusive lock on `path` if nobody holds it.
