@@ -11,7 +11,7 @@
 //! notes are kept as one bounded line ([`crate::quote::note`]).
 
 use super::manifest::{Manifest, ManifestError};
-use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance};
+use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
 use crate::quote;
 use crate::state::now;
@@ -59,6 +59,8 @@ pub enum CaptureError {
     NotADb { origin: Box<Provenance>, expected: DbKind, found: String },
     #[error("{origin}: {} is not a plain relative path; not collected", quote::path(path))]
     UnsafePath { origin: Box<Provenance>, path: PathBuf },
+    #[error("{origin}: record {record} does not match the SHA-1 in its header: the file was edited (an obfuscated report, 'sos clean'?), and ovsdb-server would serve only the records before it; not collected (collect the database from the original, unobfuscated report)")]
+    EditedRecords { origin: Box<Provenance>, record: u64 },
     #[error("{origin} holds more than {limit} bytes, more than any OVSDB file or flow dump; not collected")]
     TooLarge { origin: Box<Provenance>, limit: u64 },
 }
@@ -141,6 +143,9 @@ impl<'w> CaptureWriter<'w> {
         let staged = stage_file(&dest, input, self.limit, |tee| file::inspect(tee)).map_err(|e| e.with(&origin))?;
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
+        if let Some(record) = info.edited_record {
+            return Err(CaptureError::EditedRecords { origin: Box::new(origin), record });
+        }
         let mut notes = Vec::new();
         if info.torn_bytes() > 0 {
             notes.push(format!(
@@ -170,8 +175,13 @@ impl<'w> CaptureWriter<'w> {
             return Err(CaptureError::FlowsCollected(self.workdir.restore_flows_dir()));
         }
         self.staged_dir(Part::Flows)?;
-        self.manifest.flows =
-            Some(CollectedFlows { source: origin, files: Vec::new(), collected_at: now(), notes: Vec::new() });
+        self.manifest.flows = Some(CollectedFlows {
+            source: origin,
+            files: Vec::new(),
+            collected_at: now(),
+            notes: Vec::new(),
+            incomplete: Default::default(),
+        });
         self.mark(Part::Flows);
         Ok(())
     }
@@ -203,6 +213,55 @@ impl<'w> CaptureWriter<'w> {
     /// A note about the staged OpenFlow state, kept as one bounded line.
     pub fn note_flows(&mut self, note: &str) {
         self.flows_mut().notes.push(quote::note(note));
+    }
+
+    /// Removes a staged file of OpenFlow state again (a collector that
+    /// found a better dump of the same thing).
+    pub fn discard_flow_file(&mut self, relative: &Path) -> Result<()> {
+        let Some(flows) = self.manifest.flows.as_mut() else { return Ok(()) };
+        flows.files.retain(|f| f.path != relative);
+        let staged = self.workdir.staged(&self.workdir.restore_flows_file(relative));
+        fs::remove_file(&staged).at("remove", &staged)?;
+        Ok(())
+    }
+
+    /// Records that `bridge`'s staged dumps are incomplete, and what is
+    /// missing (one bounded line, added to what is known).
+    pub fn flows_incomplete(&mut self, bridge: &str, note: &str) {
+        let entry = self.flows_mut().incomplete.entry(bridge.to_string()).or_default();
+        if !entry.is_empty() {
+            entry.push_str("; ");
+        }
+        entry.push_str(note);
+        *entry = quote::note(entry);
+    }
+
+    /// A note about the capture as a whole, kept as one bounded line.
+    pub fn note(&mut self, note: String) {
+        self.manifest.notes.push(quote::note(&note));
+    }
+
+    /// What the collector learnt about the source system (fills in what is
+    /// not known yet).
+    pub fn source_system(&mut self, source: SourceSystem) {
+        self.manifest.source.merge(source);
+    }
+
+    /// Fills in the sha256 of `archive` in the provenance of what this
+    /// collect staged from it (known only once the archive is read).
+    pub fn archive_sha256(&mut self, archive: &Path, sha256: &str) {
+        let fill = |origin: &mut Provenance| {
+            if let Provenance::ArchiveMember { archive: a, archive_sha256, .. } = origin {
+                if a == archive && archive_sha256.is_empty() {
+                    *archive_sha256 = sha256.to_string();
+                }
+            }
+        };
+        self.manifest.collected.values_mut().for_each(|db| fill(&mut db.source));
+        if let Some(flows) = self.manifest.flows.as_mut() {
+            fill(&mut flows.source);
+            flows.files.iter_mut().for_each(|f| fill(&mut f.source));
+        }
     }
 
     /// Moves every staged part into place and writes the manifest; on any
@@ -278,6 +337,7 @@ impl<'w> CaptureWriter<'w> {
             files: Vec::new(),
             collected_at: now(),
             notes: Vec::new(),
+            incomplete: Default::default(),
         })
     }
 }
@@ -414,7 +474,8 @@ mod tests {
 
     fn db(schema: &str) -> Vec<u8> {
         let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
-        format!("OVSDB JSON {} {}\n{body}", body.len(), "0".repeat(40)).into_bytes()
+        let sha1: String = sha1::Sha1::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        format!("OVSDB JSON {} {sha1}\n{body}", body.len()).into_bytes()
     }
 
     fn origin(name: &str) -> Provenance {
