@@ -148,8 +148,16 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
         return Ok(());
     }
     say!("* OpenFlow state restored from {}:", quote::path(&workdir.restore_flows_dir()));
+    // Bridges whose dumps the capture knows to be cut (sos --log-size).
+    let incomplete = Manifest::load(workdir)?.flows.map(|f| f.incomplete).unwrap_or_default();
     for bridge in &replay.bridges {
-        say!("{}", report::restore_summary(workdir, bridge));
+        match incomplete.get(&bridge.bridge) {
+            Some(missing) => {
+                say!("{} (INCOMPLETE capture: as much as the dumps hold)", report::restore_summary(workdir, bridge));
+                say!("  incomplete: {}", note(missing));
+            }
+            None => say!("{}", report::restore_summary(workdir, bridge)),
+        }
         for n in &bridge.notes {
             say!("  note: {n}");
         }
@@ -169,6 +177,13 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
             "OpenFlow state not restored on {} (the replica keeps running; see the lines above and {})",
             empty.join(", "),
             quote::path(&workdir.log_dir())
+        );
+    }
+    if !incomplete.is_empty() {
+        let names: Vec<String> = incomplete.keys().map(|b| quote::shell(b)).collect();
+        tell!(
+            "warning: the capture of {} is incomplete (see the lines above): traces may miss flows",
+            names.join(", ")
         );
     }
     if rejected > 0 {

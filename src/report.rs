@@ -326,8 +326,11 @@ impl Status {
             if let Some(flows) = &self.capture.flows {
                 let _ =
                     writeln!(s, "  flows   {} files from {} ({})", flows.files.len(), flows.source, flows.collected_at);
-                for file in flows.files.iter().filter(|f| matches!(f.source, Provenance::ArchiveMember { .. })) {
-                    let _ = writeln!(s, "          {} from {}", quote::path(&file.path), file.source);
+                for file in &flows.files {
+                    if let Provenance::ArchiveMember { member, .. } = &file.source {
+                        let _ =
+                            writeln!(s, "          {} from member {}", quote::path(&file.path), quote::shell(member));
+                    }
                 }
                 for (bridge, missing) in &flows.incomplete {
                     let _ = writeln!(s, "  incomplete {}: {}", quote::shell(bridge), note(missing));

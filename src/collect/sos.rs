@@ -550,9 +550,9 @@ impl<'a> Pass<'a> {
         for kind in DbKind::ALL {
             if self.part.wants_db(kind) && !self.dbs_seen.contains(&kind) {
                 let what = match kind {
-                    DbKind::Ovs => "no usable conf.db in the report (sos before 4.3 copies none: only sos_commands/openvswitch/ovsdb-client_-f_list_dump, which ovs-offline does not rebuild yet); collect the OVS database with collect-db-ovs",
-                    DbKind::OvnNb => "no usable OVN_Northbound database (ovnnb_db.db) in the report",
-                    DbKind::OvnSb => "no usable OVN_Southbound database (ovnsb_db.db) in the report",
+                    DbKind::Ovs => "no conf.db in the report (sos before 4.3 copies none: only sos_commands/openvswitch/ovsdb-client_-f_list_dump, which ovs-offline does not rebuild yet); collect the OVS database with collect-db-ovs",
+                    DbKind::OvnNb => "no OVN_Northbound database (ovnnb_db.db) in the report",
+                    DbKind::OvnSb => "no OVN_Southbound database (ovnsb_db.db) in the report",
                 };
                 if kind == DbKind::Ovs || self.part != SosPart::All || self.dbs.keys().any(|k| *k != DbKind::Ovs) {
                     self.notes.push(what.to_string());
