@@ -96,6 +96,7 @@ pub fn sos_metadata(data: &[u8]) {
     }
     one_line(&sos::sos_version_txt(&text));
     one_line(&sos::program_version(&text, "(Open vSwitch)"));
+    one_line(&sos::ovn_version(&text));
     let row = sos::open_vswitch_row(&text);
     one_line(&row.hostname);
     one_line(&row.ovs_version);

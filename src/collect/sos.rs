@@ -355,14 +355,12 @@ impl<'a> Pass<'a> {
             ("ovn_host" | "ovn_central", n) if n.contains("--version") => {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
                 if self.source.ovn_version.is_none() {
-                    self.source.ovn_version = program_version(&text, "(Open vSwitch)");
+                    self.source.ovn_version = ovn_version(&text);
                 }
             }
             _ if DUMP_PLUGINS.contains(&plugin) => {
-                if let Some(dump) = parse_sos_dump_name(name) {
-                    let tailed = self.truncated.contains(path);
-                    self.dump(capture, path, plugin, name, dump, tailed, input)?;
-                }
+                let tailed = self.truncated.contains(path);
+                self.dump(capture, plugin, name, tailed, input)?;
             }
             _ => {}
         }
@@ -378,10 +376,8 @@ impl<'a> Pass<'a> {
         name: &str,
         input: &mut dyn Read,
     ) -> Result<(), CollectError> {
-        if DUMP_PLUGINS.contains(&plugin) {
-            if let Some(dump) = parse_sos_dump_name(name) {
-                return self.dump(capture, path, plugin, name, dump, true, input);
-            }
+        if DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some() {
+            return self.dump(capture, plugin, name, true, input);
         }
         // A copied file: its path with '/' as '.'.
         if let Some(original) = DB_DIRS.iter().find_map(|dir| {
@@ -403,27 +399,28 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Stages the dump `name` of `plugin` (cut by sos when `tailed`) as a
+    /// candidate for its bridge and kind.
     fn dump(
         &mut self,
         capture: &mut CaptureWriter<'_>,
-        path: &str,
         plugin: &str,
         name: &str,
-        dump: crate::ofp_text::sos_names::SosDumpName,
         tailed: bool,
         input: &mut dyn Read,
     ) -> Result<(), CollectError> {
-        if !self.part.wants_flows() {
+        let Some(dump) = parse_sos_dump_name(name).filter(|_| self.part.wants_flows()) else {
             return Ok(());
-        }
+        };
+        // The member named is the command's own path (a cut one links to it).
+        let member = format!("sos_commands/{plugin}/{name}");
         let mut reader = BufReader::new(input);
         let head = reader.fill_buf().map_err(|e| self.read_error(e))?;
         if head.starts_with(b"ovs-ofctl: ") {
             let first = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
             self.notes.push(format!(
                 "{} holds an error message, not a dump: {}",
-                quote::shell(path),
+                quote::shell(&member),
                 quote::note(&first)
             ));
             return Ok(());
@@ -434,8 +431,6 @@ impl<'a> Pass<'a> {
         }
         let relative = PathBuf::from(format!("sos.{plugin}")).join(name);
         let plugin_rank = DUMP_PLUGINS.iter().position(|p| *p == plugin).unwrap_or(0);
-        // The member named in the manifest is the command's own path.
-        let member = format!("sos_commands/{plugin}/{name}");
         let mut counted = Counted { inner: SkipFirstLine { inner: reader, skipping: tailed }, count: 0 };
         capture.stage_flow_file(&relative, &mut counted, self.origin(&member))?;
         let tailed = tailed.then_some(counted.count);
@@ -790,6 +785,15 @@ pub(crate) fn program_version(text: &str, marker: &str) -> Option<String> {
     Some(quote::note(version))
 }
 
+/// `ovn-controller 25.03.0` (the first line of an OVN program's
+/// `--version`) → `25.03.0`.
+pub(crate) fn ovn_version(text: &str) -> Option<String> {
+    let mut words = text.lines().next()?.split_whitespace();
+    let program = words.next()?;
+    let version = words.next()?;
+    (program.starts_with("ovn-") && version.starts_with(|c: char| c.is_ascii_digit())).then(|| quote::note(version))
+}
+
 /// Reads the archive at `path` member by member, in one pass, hashing its
 /// compressed bytes; returns the sha256.
 fn read_archive(
@@ -1014,6 +1018,7 @@ mod tests {
     fn versions_and_manifest() {
         assert_eq!(sos_version_txt("sos report: 4.12.0").as_deref(), Some("4.12.0"));
         assert_eq!(sos_version_txt("sosreport: 4.0\n").as_deref(), Some("4.0"));
+        assert_eq!(ovn_version("ovn-controller 25.03.0\nOpen vSwitch Library 3.5.0\n").as_deref(), Some("25.03.0"));
         assert_eq!(
             program_version("ovs-ofctl (Open vSwitch) 3.5.0\nOpenFlow versions 0x1:0x6\n", "(Open vSwitch)").as_deref(),
             Some("3.5.0")
