@@ -92,6 +92,8 @@ pub struct CaptureWriter<'w> {
     parts: Vec<Part>,
     /// The most a staged file may hold.
     limit: u64,
+    /// Refuse databases with edited records (else: note them).
+    refuse_edited: bool,
     created_workdir: bool,
     committed: bool,
     _lock: Flock<File>,
@@ -112,6 +114,7 @@ impl<'w> CaptureWriter<'w> {
             manifest: Manifest::default(),
             parts: Vec::new(),
             limit: MAX_COLLECTED_BYTES,
+            refuse_edited: false,
             created_workdir,
             committed: false,
             _lock: lock,
@@ -143,10 +146,15 @@ impl<'w> CaptureWriter<'w> {
         let staged = stage_file(&dest, input, self.limit, |tee| file::inspect(tee)).map_err(|e| e.with(&origin))?;
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
-        if let Some(record) = info.edited_record {
-            return Err(CaptureError::EditedRecords { origin: Box::new(origin), record });
-        }
         let mut notes = Vec::new();
+        if let Some(record) = info.edited_record {
+            if self.refuse_edited {
+                return Err(CaptureError::EditedRecords { origin: Box::new(origin), record });
+            }
+            notes.push(format!(
+                "record {record} does not match the SHA-1 in its header (the file was edited): start will fail to convert or serve it past that record"
+            ));
+        }
         if info.torn_bytes() > 0 {
             notes.push(format!(
                 "the last {} bytes are an incomplete record (file copied while being written); start will drop them",
@@ -167,6 +175,12 @@ impl<'w> CaptureWriter<'w> {
         self.mark(Part::Db(kind));
         self.manifest.collected.insert(kind, db.clone());
         Ok(db)
+    }
+
+    /// From now on, a database whose records do not match their SHA-1
+    /// (edited, e.g. by `sos clean`) is refused instead of noted.
+    pub fn refuse_edited_databases(&mut self) {
+        self.refuse_edited = true;
     }
 
     /// Starts staging the OpenFlow state collected from `origin`.
@@ -587,6 +601,22 @@ mod tests {
         assert!(!workdir.collected_db(DbKind::Ovs, "conf.db").exists(), "replaced whole");
         assert!(workdir.collected_db(DbKind::Ovs, "other.db").exists());
         assert!(!workdir.capture_staging().exists() && !workdir.capture_replaced().exists());
+    }
+
+    /// collect-db-* keep an edited database with a warning (start then
+    /// names the SHA-1 error); collect-sos refuses it.
+    #[test]
+    fn edited_databases_are_noted_or_refused() {
+        let (_dir, workdir) = collected();
+        let edited = [db("OVN_Northbound"), b"OVSDB JSON 3 ".to_vec(), vec![b'0'; 40], b"\n{}\n".to_vec()].concat();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        let nb = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap();
+        assert!(nb.notes.iter().any(|n| n.starts_with("record 2 does not match the SHA-1")), "{:?}", nb.notes);
+        drop(capture);
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        capture.refuse_edited_databases();
+        let err = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap_err();
+        assert!(matches!(err, CaptureError::EditedRecords { record: 2, .. }), "{err}");
     }
 
     #[test]

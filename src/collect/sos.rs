@@ -117,6 +117,8 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     let archive = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
     let meta = fs::metadata(source).map_err(|e| CollectError::Read { path: source.to_path_buf(), source: e })?;
     let mut capture = CaptureWriter::begin(workdir, force)?;
+    // An obfuscated report's databases are edited: never served partially.
+    capture.refuse_edited_databases();
     let mut pass = Pass::new(&archive, part);
     let sha256 = if meta.is_dir() {
         walk_directory(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?;
@@ -138,13 +140,7 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     Ok(collected)
 }
 
-/// One member of the report as the pass sees it.
-struct Member<'r> {
-    /// Its path inside the report (below the report's top directory).
-    path: String,
-    kind: MemberKind<'r>,
-}
-
+/// What one member of the report is, as the pass sees it.
 enum MemberKind<'r> {
     File(&'r mut dyn Read),
     /// A symbolic link and its target as stored (never followed).
@@ -259,24 +255,24 @@ impl<'a> Pass<'a> {
         raw: &Path,
         kind: MemberKind<'_>,
     ) -> Result<(), CollectError> {
+        // Its path inside the report (below the report's top directory).
         let Some(path) = self.report_path(raw) else { return Ok(()) };
-        let member = Member { path, kind };
-        if matches!(member.path.split('/').next(), Some("sos_commands" | "sos_reports" | "sos_strings" | "sos_logs"))
-            || member.path == "version.txt"
+        if matches!(path.split('/').next(), Some("sos_commands" | "sos_reports" | "sos_strings" | "sos_logs"))
+            || path == "version.txt"
         {
             self.is_sos = true;
         }
-        match member.kind {
-            MemberKind::File(input) => self.file(capture, &member.path, input),
+        match kind {
+            MemberKind::File(input) => self.file(capture, &path, input),
             MemberKind::Symlink(target) => {
-                self.symlink(&member.path, &target);
+                self.symlink(&path, &target);
                 Ok(())
             }
             MemberKind::Other => {
-                if self.is_wanted_name(&member.path) {
+                if self.is_wanted_name(&path) {
                     self.notes.push(format!(
                         "{} is not a regular file in the report (a hard link or a device); not read",
-                        quote::shell(&member.path)
+                        quote::shell(&path)
                     ));
                 }
                 Ok(())
@@ -285,7 +281,7 @@ impl<'a> Pass<'a> {
     }
 
     fn is_wanted_name(&self, path: &str) -> bool {
-        db_location(path).is_some() || dump_member(path).is_some()
+        db_location(path).is_some() || is_dump_member(path)
     }
 
     fn file(&mut self, capture: &mut CaptureWriter<'_>, path: &str, input: &mut dyn Read) -> Result<(), CollectError> {
@@ -640,10 +636,12 @@ fn db_location(path: &str) -> Option<DbKind> {
     db_kind(file)
 }
 
-/// `Some` when `path` is a per-bridge dump of a plugin that holds them.
-fn dump_member(path: &str) -> Option<()> {
-    let (plugin, name) = path.strip_prefix("sos_commands/")?.split_once('/')?;
-    (DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some()).then_some(())
+/// True when `path` is a per-bridge dump of a plugin that holds them.
+fn is_dump_member(path: &str) -> bool {
+    let Some((plugin, name)) = path.strip_prefix("sos_commands/").and_then(|p| p.split_once('/')) else {
+        return false;
+    };
+    DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some()
 }
 
 /// The target of the link at `path` as a path inside the report, or `None`
