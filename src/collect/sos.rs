@@ -94,9 +94,9 @@ const DB_DIRS: [&str; 11] = [
 /// The plugins whose command output holds per-bridge OpenFlow dumps.
 const DUMP_PLUGINS: [&str; 2] = ["openvswitch", "ovn_host"];
 
-/// The top-level names of an sos report (to find it one level deeper).
-const REPORT_ROOTS: [&str; 9] =
-    ["sos_commands", "sos_reports", "sos_strings", "sos_logs", "version.txt", "etc", "var", "usr", "run"];
+/// The top-level names of an sos report that a collect reads (to find the
+/// report one level deeper).
+const REPORT_ROOTS: [&str; 7] = ["sos_commands", "sos_reports", "sos_strings", "sos_logs", "etc", "var", "usr"];
 
 const SOS_ADVICE: &str = "re-run sos with --log-size 0 or --all-logs";
 
@@ -175,8 +175,6 @@ struct Pass<'a> {
     part: SosPart,
     /// Seen something only sos writes.
     is_sos: bool,
-    /// The report's top directory, once known ("" when members are at the top).
-    top: Option<String>,
     items: Vec<String>,
     notes: Vec<String>,
     source: SourceSystem,
@@ -199,7 +197,6 @@ impl<'a> Pass<'a> {
             archive,
             part,
             is_sos: false,
-            top: None,
             items: Vec::new(),
             notes: Vec::new(),
             source: SourceSystem::default(),
@@ -221,34 +218,6 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// The member's path inside the report, or `None` when it is not a
-    /// plain relative path (absolute, `..`): such members are never read.
-    fn report_path(&mut self, raw: &Path) -> Option<String> {
-        let mut parts = Vec::new();
-        for c in raw.components() {
-            match c {
-                Component::Normal(p) => parts.push(p.to_str()?.to_string()),
-                Component::CurDir => {}
-                _ => return None,
-            }
-        }
-        let first = parts.first()?.clone();
-        let top = self.top.get_or_insert_with(|| {
-            if REPORT_ROOTS.contains(&first.as_str()) {
-                String::new()
-            } else {
-                first.clone()
-            }
-        });
-        if !top.is_empty() {
-            if parts[0] != *top {
-                return None;
-            }
-            parts.remove(0);
-        }
-        (!parts.is_empty()).then(|| parts.join("/"))
-    }
-
     fn member(
         &mut self,
         capture: &mut CaptureWriter<'_>,
@@ -256,7 +225,7 @@ impl<'a> Pass<'a> {
         kind: MemberKind<'_>,
     ) -> Result<(), CollectError> {
         // Its path inside the report (below the report's top directory).
-        let Some(path) = self.report_path(raw) else { return Ok(()) };
+        let Some(path) = report_path(raw) else { return Ok(()) };
         if matches!(path.split('/').next(), Some("sos_commands" | "sos_reports" | "sos_strings" | "sos_logs"))
             || path == "version.txt"
         {
@@ -627,6 +596,26 @@ impl<'a> Pass<'a> {
         }
         Ok(summaries)
     }
+}
+
+/// The member's path inside the report, or `None` when it is not a
+/// plain relative path (absolute, `..`): such members are never read.
+/// The report's top directory (`sosreport-…/`, any name) is dropped:
+/// a first component that is not one of a report's own is taken for it,
+/// whatever order the archive lists its members in.
+fn report_path(raw: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_str()?),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    if parts.len() > 1 && !REPORT_ROOTS.contains(&parts[0]) {
+        parts.remove(0);
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// `Some(kind)` when `path` is a database file at one of sos's locations.
@@ -1034,6 +1023,17 @@ mod tests {
         assert_eq!(facts.version.as_deref(), Some("4.12.0"));
         assert_eq!(facts.timed_out, ["openvswitch"]);
         assert!(facts.truncated.contains(&"sos_commands/openvswitch/ovs-ofctl_dump-flows_br-int".to_string()));
+    }
+
+    #[test]
+    fn members_are_found_below_any_top_directory() {
+        let path = |p: &str| report_path(Path::new(p));
+        assert_eq!(path("sosreport-x/etc/openvswitch/conf.db").as_deref(), Some("etc/openvswitch/conf.db"));
+        assert_eq!(path("etc/openvswitch/conf.db").as_deref(), Some("etc/openvswitch/conf.db"));
+        assert_eq!(path("./x/sos_commands/a").as_deref(), Some("sos_commands/a"));
+        assert_eq!(path("version.txt").as_deref(), Some("version.txt"));
+        assert_eq!(path("x/../../etc/passwd"), None);
+        assert_eq!(path("/etc/openvswitch/conf.db"), None);
     }
 
     #[test]
