@@ -80,7 +80,7 @@ fn sos_4_12_report_replays_every_flow_and_meter() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, V4_12)]);
     assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
-    assert!(out.contains("etc/openvswitch/conf.db is a link to var/lib/openvswitch/conf.db"), "{out}");
+    assert!(out.contains("etc/openvswitch/conf.db is a link to var/lib/openvswitch/conf.db in the report"), "{out}");
     // The OF1.0-1.2 meter files hold an ovs-ofctl error: they never win.
     assert!(out.contains("meters from sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-meters_br-int"), "{out}");
     let start = replica.ok(&["start"]);
@@ -263,6 +263,7 @@ fn hostile_archive_members_are_never_followed_or_written() {
     let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
     assert!(out.contains("br0: 1 flows"), "{out}");
     assert!(out.contains("var/lib/openvswitch/conf.db is a link out of the report"), "{out}");
+    assert!(out.contains("ovs-ofctl_dump-flows_br1 is a link out of the report"), "{out}");
     assert!(out.contains("etc/openvswitch/conf.db is not a regular file in the report"), "{out}");
     let status = replica.status();
     let files = status["capture"]["flows"]["files"].as_array().unwrap();

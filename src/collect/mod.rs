@@ -2,8 +2,8 @@
 //!
 //! Every collector reads its input and hands it to a
 //! [`crate::capture::writer::CaptureWriter`], which validates, stages and
-//! commits it with its provenance. Later collectors (sos reports,
-//! Kubernetes) land here beside [`db`] and [`flows`].
+//! commits it with its provenance: [`db`] and [`flows`] (files given by
+//! hand), [`sos`] (sos reports). Kubernetes collectors land here later.
 
 pub mod db;
 pub mod flows;

@@ -456,17 +456,24 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
+    /// A link is never followed: a link at a database's or a dump's name
+    /// is named, but for sos's own links to the cut copies in
+    /// `sos_strings/` (read under their own names).
     fn symlink(&mut self, path: &str, target: &Path) {
-        let Some(kind) = db_location(path) else { return };
-        if !self.part.wants_db(kind) {
+        let wanted = match db_location(path) {
+            Some(kind) => self.part.wants_db(kind),
+            None => is_dump_member(path) && self.part.wants_flows(),
+        };
+        if !wanted {
             return;
         }
-        let resolved = resolve_inside(path, target);
-        match resolved.as_deref() {
-            Some(t) if t.starts_with("sos_strings/") => {} // noted with the .tailed file itself
-            Some(t) => {
-                self.notes.push(format!("{} is a link to {} in the report", quote::shell(path), quote::shell(t)))
-            }
+        match resolve_inside(path, target).as_deref() {
+            Some(t) if t.starts_with("sos_strings/") => {}
+            Some(t) => self.notes.push(format!(
+                "{} is a link to {} in the report; not followed (the file itself is read where it is)",
+                quote::shell(path),
+                quote::shell(t)
+            )),
             None => self.notes.push(format!(
                 "{} is a link out of the report ({}); not followed",
                 quote::shell(path),
