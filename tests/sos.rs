@@ -255,13 +255,18 @@ fn hostile_archive_members_are_never_followed_or_written() {
     assert!(!Path::new("/tmp/ovs-offline-absolute-member").exists());
     assert!(!replica.base.path().parent().unwrap().join("escaped").exists());
 
-    // With one good dump among them: only it is taken.
+    // With one good dump among them (twice, and a cut copy of the same
+    // name): only it is taken, once.
     let mut tar = tar[..tar.len() - 1024].to_vec();
+    let tailed = format!("{top}/sos_strings/openvswitch/ovs-ofctl_dump-flows_br0.tailed");
+    raw_member(&mut tar, &tailed, tar::EntryType::Regular, "", &dump[20..]);
+    raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
     raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
     tar.extend_from_slice(&[0; 1024]);
     gzip(&tar, &archive);
     let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
     assert!(out.contains("br0: 1 flows"), "{out}");
+    assert!(!out.contains("incomplete") && !out.contains("the report kept only"), "{out}");
     assert!(out.contains("var/lib/openvswitch/conf.db is a link out of the report"), "{out}");
     assert!(out.contains("ovs-ofctl_dump-flows_br1 is a link out of the report"), "{out}");
     assert!(out.contains("etc/openvswitch/conf.db is not a regular file in the report"), "{out}");

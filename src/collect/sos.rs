@@ -153,18 +153,18 @@ enum MemberKind<'r> {
 struct Candidate {
     relative: PathBuf,
     member: String,
-    bridge: String,
-    kind: DumpKind,
     version: Option<OfVersion>,
     /// Bytes kept when sos cut it.
     tailed: Option<u64>,
     plugin_rank: usize,
 }
 
+/// Higher is better: complete over cut, then the newer OpenFlow version
+/// (the plain `dump-flows` last), then the openvswitch plugin over ovn_host.
+type Rank = (bool, Option<OfVersion>, std::cmp::Reverse<usize>);
+
 impl Candidate {
-    /// Higher is better: complete over cut, then the newer OpenFlow
-    /// version, then the openvswitch plugin over ovn_host.
-    fn rank(&self) -> (bool, Option<OfVersion>, std::cmp::Reverse<usize>) {
+    fn rank(&self) -> Rank {
         (self.tailed.is_none(), self.version, std::cmp::Reverse(self.plugin_rank))
     }
 }
@@ -183,7 +183,9 @@ struct Pass<'a> {
     /// Copies of a database seen after one was taken: member and sha256.
     db_copies: Vec<(DbKind, String, String)>,
     flows_begun: bool,
-    candidates: Vec<Candidate>,
+    /// The best dump staged so far per (mangled) bridge and kind; a worse
+    /// one is never staged, a better one replaces it.
+    best: BTreeMap<(String, DumpKind), Candidate>,
     /// Command outputs sos marked truncated (by their path in the report).
     truncated: BTreeSet<String>,
     bridges_listed: Vec<String>,
@@ -203,7 +205,7 @@ impl<'a> Pass<'a> {
             dbs: BTreeMap::new(),
             db_copies: Vec::new(),
             flows_begun: false,
-            candidates: Vec::new(),
+            best: BTreeMap::new(),
             truncated: BTreeSet::new(),
             bridges_listed: Vec::new(),
             dbs_seen: BTreeSet::new(),
@@ -394,20 +396,21 @@ impl<'a> Pass<'a> {
             capture.begin_flows(self.origin("sos_commands"))?;
             self.flows_begun = true;
         }
-        let relative = PathBuf::from(format!("sos.{plugin}")).join(name);
         let plugin_rank = DUMP_PLUGINS.iter().position(|p| *p == plugin).unwrap_or(0);
+        let key = (dump.bridge.clone(), dump.kind);
+        let rank: Rank = (!tailed, dump.version, std::cmp::Reverse(plugin_rank));
+        if self.best.get(&key).is_some_and(|old| old.rank() >= rank) {
+            return Ok(());
+        }
+        if let Some(old) = self.best.remove(&key) {
+            capture.discard_flow_file(&old.relative)?;
+        }
+        let relative = PathBuf::from(format!("sos.{plugin}")).join(name);
         let mut counted = Counted { inner: SkipFirstLine { inner: reader, skipping: tailed }, count: 0 };
         capture.stage_flow_file(&relative, &mut counted, self.origin(&member))?;
         let tailed = tailed.then_some(counted.count);
-        self.candidates.push(Candidate {
-            relative,
-            member,
-            bridge: dump.bridge,
-            kind: dump.kind,
-            version: dump.version,
-            tailed,
-            plugin_rank,
-        });
+        let candidate = Candidate { relative, member, version: dump.version, tailed, plugin_rank };
+        self.best.insert(key, candidate);
         Ok(())
     }
 
@@ -528,7 +531,6 @@ impl<'a> Pass<'a> {
         }
         let mut bridges = Vec::new();
         if self.flows_begun {
-            self.keep_best(capture)?;
             bridges = self.summarise_flows(capture)?;
         } else if self.part.wants_flows() {
             self.notes.push(
@@ -541,31 +543,6 @@ impl<'a> Pass<'a> {
         capture.source_system(self.source.clone());
         let notes = self.notes.iter().map(|n| quote::note(n)).collect();
         Ok(SosCollected { archive: self.archive.to_path_buf(), items: self.items, bridges, notes, source: self.source })
-    }
-
-    /// Discards every staged dump but the best per bridge and kind.
-    fn keep_best(&mut self, capture: &mut CaptureWriter<'_>) -> Result<(), CollectError> {
-        let mut best: BTreeMap<(String, DumpKind), usize> = BTreeMap::new();
-        for (i, c) in self.candidates.iter().enumerate() {
-            let slot = best.entry((c.bridge.clone(), c.kind)).or_insert(i);
-            if c.rank() > self.candidates[*slot].rank() {
-                *slot = i;
-            }
-        }
-        let keep: BTreeSet<usize> = best.values().copied().collect();
-        for (i, c) in self.candidates.iter().enumerate() {
-            if !keep.contains(&i) {
-                capture.discard_flow_file(&c.relative)?;
-            }
-        }
-        let mut kept: Vec<Candidate> = std::mem::take(&mut self.candidates);
-        let mut index = 0;
-        kept.retain(|_| {
-            index += 1;
-            keep.contains(&(index - 1))
-        });
-        self.candidates = kept;
-        Ok(())
     }
 
     fn summarise_flows(
@@ -585,7 +562,7 @@ impl<'a> Pass<'a> {
                 ("TLV map", &dumps.tlv_dump),
             ] {
                 let Some(dump) = dump else { continue };
-                let Some(c) = self.candidates.iter().find(|c| dump.path.ends_with(&c.relative)) else { continue };
+                let Some(c) = self.best.values().find(|c| dump.path.ends_with(&c.relative)) else { continue };
                 summary.members.push(format!("{what} from {}", quote::shell(&c.member)));
                 if let Some(kept) = c.tailed {
                     let note = format!(
