@@ -317,3 +317,55 @@ fn broken_or_foreign_archives_leave_the_workdir_unchanged() {
     assert!(err.contains("worker.tar.gz holds no OVN databases (ovnnb_db.db, ovnsb_db.db)"), "{err}");
     assert_eq!(snapshot(&replica.workdir), before);
 }
+
+/// sos ≥ 4.2 marks cut command output in its manifest; read before or after
+/// the member, the bridge is never presented as complete.
+#[test]
+fn truncation_marked_only_in_the_manifest_is_reported() {
+    let replica = Replica::new();
+    let flows = "sos_commands/openvswitch/ovs-ofctl_dump-flows_br0";
+    let manifest = format!(
+        r#"{{"version":"4.12.0","components":{{"report":{{"plugins":{{"openvswitch":{{"timeout_hit":true,
+        "commands":[{{"filepath":"{flows}","truncated":true}}]}}}}}}}}}}"#
+    );
+    let dump = b"ty=0, priority=5 actions=drop\npriority=0 actions=NORMAL\npriority=1,ip actions=drop\n";
+    for (order, first_line) in [("manifest first", "dropped"), ("manifest last", "kept")] {
+        let mut tar = Vec::new();
+        raw_member(&mut tar, "sosreport-m/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+        if first_line == "dropped" {
+            raw_member(
+                &mut tar,
+                "sosreport-m/sos_reports/manifest.json",
+                tar::EntryType::Regular,
+                "",
+                manifest.as_bytes(),
+            );
+        }
+        raw_member(&mut tar, &format!("sosreport-m/{flows}"), tar::EntryType::Regular, "", dump);
+        if first_line == "kept" {
+            raw_member(
+                &mut tar,
+                "sosreport-m/sos_reports/manifest.json",
+                tar::EntryType::Regular,
+                "",
+                manifest.as_bytes(),
+            );
+        }
+        tar.extend_from_slice(&[0; 1024]);
+        let archive = replica.base.path().join("marked.tar.gz");
+        gzip(&tar, &archive);
+        let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
+        assert!(out.contains("sos's openvswitch plugin hit its time limit"), "{order}: {out}");
+        if first_line == "dropped" {
+            assert!(out.contains("br0: 2 flows"), "{order}: {out}");
+            assert!(out.contains("br0: the report kept only the last 53 bytes of"), "{order}: {out}");
+        } else {
+            assert!(
+                out.contains("br0: sos marked sos_commands/openvswitch/ovs-ofctl_dump-flows_br0 truncated"),
+                "{order}: {out}"
+            );
+        }
+        let status = replica.status();
+        assert!(status["capture"]["flows"]["incomplete"]["br0"].is_string(), "{order}: {status}");
+    }
+}

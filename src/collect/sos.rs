@@ -564,14 +564,19 @@ impl<'a> Pass<'a> {
                 let Some(dump) = dump else { continue };
                 let Some(c) = self.best.values().find(|c| dump.path.ends_with(&c.relative)) else { continue };
                 summary.members.push(format!("{what} from {}", quote::shell(&c.member)));
-                if let Some(kept) = c.tailed {
-                    let note = format!(
-                        "{bridge}: the report kept only the last {kept} bytes of {} (sos --log-size); the first {what} are missing; {SOS_ADVICE}",
-                        quote::shell(&c.member)
-                    );
-                    capture.flows_incomplete(&dumps.bridge, &note);
-                    self.notes.push(note);
-                }
+                let member = quote::shell(&c.member);
+                let note = match c.tailed {
+                    Some(kept) => format!(
+                        "{bridge}: the report kept only the last {kept} bytes of {member} (sos --log-size); the first {what} are missing; {SOS_ADVICE}"
+                    ),
+                    // Marked in a manifest that came after the member.
+                    None if self.truncated.contains(&c.member) => format!(
+                        "{bridge}: sos marked {member} truncated (sos --log-size); the first {what} are missing and its first line may be cut; {SOS_ADVICE}"
+                    ),
+                    None => continue,
+                };
+                capture.flows_incomplete(&dumps.bridge, &note);
+                self.notes.push(note);
             }
             summaries.push(summary);
         }
