@@ -41,6 +41,12 @@ pub enum Command {
     CollectDbOvnSb(CollectDb),
     /// Collect OpenFlow state: an ovs-save directory (do_restore.sh and dumps) or sos-named dump files
     CollectFlows(CollectFlows),
+    /// Collect from an sos report the OVS database and OpenFlow state (a worker or compute node)
+    CollectSosOvs(CollectSos),
+    /// Collect from an sos report the OVN NB and SB databases (a controller or master node)
+    CollectSosOvn(CollectSos),
+    /// Collect whatever OVS and OVN data an sos report holds
+    CollectSos(CollectSos),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -73,6 +79,15 @@ pub struct CollectFlows {
     /// A directory, a do_restore.sh (its dumps are taken from beside it) or one dump file
     pub path: PathBuf,
     /// Replace OpenFlow state collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectSos {
+    /// The sos report: a .tar.xz, .tar.gz or .tar.bz2 archive, or its extracted directory
+    pub sos: PathBuf,
+    /// Replace data of the same kind collected before
     #[arg(long)]
     pub force: bool,
 }

@@ -9,6 +9,7 @@ use crate::output::{say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
+use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
 use ovs_offline::replica::{self, ReplicaError, StartOptions, Stopped};
@@ -32,7 +33,45 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Res
 
 pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> {
     let collected = collect::flows::collect_flows(workdir, &args.path, args.force)?;
-    for b in &collected.bridges {
+    print_bridges(&collected.bridges);
+    for n in &collected.notes {
+        say!("note: {}", note(n));
+    }
+    say!(
+        "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
+        collected.files,
+        quote::path(&workdir.restore_flows_dir())
+    );
+    Ok(())
+}
+
+pub fn collect_sos(workdir: &Workdir, part: SosPart, args: &cli::CollectSos) -> Result<()> {
+    let collected = collect::sos::collect_sos(workdir, &args.sos, part, args.force)?;
+    say!("From the sos report {}:", quote::path(&collected.archive));
+    let source = report::source_system_line(&collected.source);
+    if !source.is_empty() {
+        say!("  source: {source}");
+    }
+    for item in &collected.items {
+        say!("  {item}");
+    }
+    print_bridges(&collected.bridges);
+    for n in &collected.notes {
+        say!("note: {}", note(n));
+    }
+    let label = match part {
+        SosPart::Ovs => "OVS",
+        SosPart::Ovn => "OVN",
+        SosPart::All => "OVS/OVN",
+    };
+    say!("Offline OVS Debugging: {label} data collected and stored in {}", quote::path(workdir.root()));
+    Ok(())
+}
+
+/// One line per bridge: what its dumps hold (and, from an sos report,
+/// which member supplied each).
+fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {
+    for b in bridges {
         let mut parts = Vec::new();
         if let Some(n) = b.flows {
             parts.push(format!("{n} flows"));
@@ -51,16 +90,10 @@ pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> 
         }
         let version = b.version.as_deref().map(|v| format!(" ({})", note(v))).unwrap_or_default();
         say!("{}{version}: {}", quote::shell(&b.bridge), parts.join(", "));
+        if !b.members.is_empty() {
+            say!("  restores {}", b.members.join("; "));
+        }
     }
-    for n in &collected.notes {
-        say!("note: {}", note(n));
-    }
-    say!(
-        "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
-        collected.files,
-        quote::path(&workdir.restore_flows_dir())
-    );
-    Ok(())
 }
 
 fn data_label(kind: DbKind) -> &'static str {
@@ -115,8 +148,16 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
         return Ok(());
     }
     say!("* OpenFlow state restored from {}:", quote::path(&workdir.restore_flows_dir()));
+    // Bridges whose dumps the capture knows to be cut (sos --log-size).
+    let incomplete = Manifest::load(workdir)?.flows.map(|f| f.incomplete).unwrap_or_default();
     for bridge in &replay.bridges {
-        say!("{}", report::restore_summary(workdir, bridge));
+        match incomplete.get(&bridge.bridge) {
+            Some(missing) => {
+                say!("{} (INCOMPLETE capture: as much as the dumps hold)", report::restore_summary(workdir, bridge));
+                say!("  incomplete: {}", note(missing));
+            }
+            None => say!("{}", report::restore_summary(workdir, bridge)),
+        }
         for n in &bridge.notes {
             say!("  note: {n}");
         }
@@ -136,6 +177,13 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
             "OpenFlow state not restored on {} (the replica keeps running; see the lines above and {})",
             empty.join(", "),
             quote::path(&workdir.log_dir())
+        );
+    }
+    if !incomplete.is_empty() {
+        let names: Vec<String> = incomplete.keys().map(|b| quote::shell(b)).collect();
+        tell!(
+            "warning: the capture of {} is incomplete (see the lines above): traces may miss flows",
+            names.join(", ")
         );
     }
     if rejected > 0 {

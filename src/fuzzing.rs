@@ -83,3 +83,21 @@ pub fn capture_manifest(data: &[u8]) {
         crate::state::upgrade_legacy_run(&mut state);
     }
 }
+
+/// sos report metadata (`sos_reports/manifest.json`, `version.txt`,
+/// `ovs-vsctl list Open_vSwitch`, `--version` output): reading never
+/// panics, and every value kept is one line.
+pub fn sos_metadata(data: &[u8]) {
+    use crate::collect::sos;
+    let text = String::from_utf8_lossy(data);
+    let one_line = |v: &Option<String>| assert!(v.as_ref().is_none_or(|v| !v.contains('\n')), "{v:?}");
+    if let Some(facts) = sos::parse_manifest(&text) {
+        one_line(&facts.version);
+    }
+    one_line(&sos::sos_version_txt(&text));
+    one_line(&sos::program_version(&text, "(Open vSwitch)"));
+    one_line(&sos::ovn_version(&text));
+    let row = sos::open_vswitch_row(&text);
+    one_line(&row.hostname);
+    one_line(&row.ovs_version);
+}

@@ -12,6 +12,7 @@ use cli::{Cli, Command};
 use output::tell;
 use ovs_offline::capture::manifest::upgrade_legacy;
 use ovs_offline::capture::DbKind;
+use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote;
 use ovs_offline::workdir::Workdir;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::CollectDbOvnNb(args) => commands::collect_db(&workdir()?, DbKind::OvnNb, args),
         Command::CollectDbOvnSb(args) => commands::collect_db(&workdir()?, DbKind::OvnSb, args),
         Command::CollectFlows(args) => commands::collect_flows(&workdir()?, args),
+        Command::CollectSosOvs(args) => commands::collect_sos(&workdir()?, SosPart::Ovs, args),
+        Command::CollectSosOvn(args) => commands::collect_sos(&workdir()?, SosPart::Ovn, args),
+        Command::CollectSos(args) => commands::collect_sos(&workdir()?, SosPart::All, args),
         Command::Start(args) => commands::start(&workdir()?, args),
         Command::Stop(args) => commands::stop(&workdir()?, args),
         Command::Show(args) => commands::show(&workdir()?, args),

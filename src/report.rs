@@ -9,6 +9,7 @@
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
+use crate::capture::{Provenance, SourceSystem};
 use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
 use crate::replica::daemons::{ovsdb_server_name, VSWITCHD};
@@ -310,6 +311,10 @@ impl Status {
                 let _ = writeln!(s, "  {}", restore_summary(workdir, r));
             }
         }
+        let source = source_system_line(&self.capture.source);
+        if !source.is_empty() {
+            let _ = writeln!(s, "Source system: {source}");
+        }
         if !self.running && self.capture.is_empty() {
             let _ = writeln!(s, "Collected: nothing (collect with 'ovs-offline collect-db-ovs FILE' and friends)");
         } else if !self.running {
@@ -321,10 +326,37 @@ impl Status {
             if let Some(flows) = &self.capture.flows {
                 let _ =
                     writeln!(s, "  flows   {} files from {} ({})", flows.files.len(), flows.source, flows.collected_at);
+                for file in &flows.files {
+                    if let Provenance::ArchiveMember { member, .. } = &file.source {
+                        let _ =
+                            writeln!(s, "          {} from member {}", quote::path(&file.path), quote::shell(member));
+                    }
+                }
+                for (bridge, missing) in &flows.incomplete {
+                    let _ = writeln!(s, "  incomplete {}: {}", quote::shell(bridge), note(missing));
+                }
+            }
+            for n in &self.capture.notes {
+                let _ = writeln!(s, "  note: {}", note(n));
             }
         }
         s
     }
+}
+
+/// The source system in one line (`host h, OVS 3.5.0, OVN 25.03.0, sos
+/// 4.12.0`); empty when nothing is known.
+pub fn source_system_line(source: &SourceSystem) -> String {
+    let fields = [
+        ("host", &source.hostname),
+        ("node", &source.node),
+        ("OVS", &source.ovs_version),
+        ("OVN", &source.ovn_version),
+        ("sos", &source.sos_version),
+    ];
+    let parts: Vec<String> =
+        fields.iter().filter_map(|(label, value)| value.as_deref().map(|v| format!("{label} {}", note(v)))).collect();
+    parts.join(", ")
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,

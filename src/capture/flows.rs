@@ -169,8 +169,8 @@ fn read_script(script: &Path, files: &[PathBuf], plan: &mut FlowPlan) -> Result<
 }
 
 /// Regular files in `dir` and in its `ovs-save.*` subdirectories (where
-/// `kubectl cp` of the ovs-save directory leaves them). Symlinks are not
-/// followed.
+/// `kubectl cp` of the ovs-save directory leaves them) and `sos.<plugin>/`
+/// subdirectories (`collect-sos`). Symlinks are not followed.
 pub fn dump_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     if !dir.is_dir() {
@@ -180,7 +180,7 @@ pub fn dump_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let kind = fs::symlink_metadata(&entry).map_err(read_error(&entry))?.file_type();
         if kind.is_file() {
             files.push(entry);
-        } else if kind.is_dir() && file_name(&entry).starts_with("ovs-save.") {
+        } else if kind.is_dir() && is_dump_subdir(file_name(&entry)) {
             for inner in read_dir_sorted(&entry)? {
                 if fs::symlink_metadata(&inner).map_err(read_error(&inner))?.file_type().is_file() {
                     files.push(inner);
@@ -189,6 +189,13 @@ pub fn dump_files(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// `ovs-save.XXXXXXXXXX/` (ovs-save's own directory) or `sos.<plugin>/`
+/// (dumps from one plugin of an sos report, kept apart because two plugins
+/// store dumps under the same name).
+fn is_dump_subdir(name: &str) -> bool {
+    name.starts_with("ovs-save.") || name.starts_with("sos.")
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {

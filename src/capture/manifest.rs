@@ -134,6 +134,7 @@ impl From<LegacyState> for Manifest {
             })
             .collect();
         let flows = legacy.flows.map(|flows| CollectedFlows {
+            incomplete: BTreeMap::new(),
             files: flows
                 .files
                 .into_iter()

@@ -13,6 +13,7 @@ pub(crate) mod writer;
 
 use crate::quote;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -148,6 +149,22 @@ pub struct SourceSystem {
     pub sos_version: Option<String>,
 }
 
+impl SourceSystem {
+    /// Fills in what `self` does not know from `other`.
+    pub fn merge(&mut self, other: SourceSystem) {
+        let fill = |mine: &mut Option<String>, theirs: Option<String>| {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        };
+        fill(&mut self.hostname, other.hostname);
+        fill(&mut self.node, other.node);
+        fill(&mut self.ovs_version, other.ovs_version);
+        fill(&mut self.ovn_version, other.ovn_version);
+        fill(&mut self.sos_version, other.sos_version);
+    }
+}
+
 /// One collected database file under `db/<kind>/`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CollectedDb {
@@ -174,6 +191,11 @@ pub struct CollectedFlows {
     pub collected_at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Bridges whose dumps are known to be incomplete (e.g. cut by sos's
+    /// `--log-size`), with what is missing: `start` never presents them as
+    /// complete.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub incomplete: BTreeMap<String, String>,
 }
 
 /// One file under `restore_flows/`.

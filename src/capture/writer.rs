@@ -11,7 +11,7 @@
 //! notes are kept as one bounded line ([`crate::quote::note`]).
 
 use super::manifest::{Manifest, ManifestError};
-use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance};
+use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
 use crate::quote;
 use crate::state::now;
@@ -59,6 +59,8 @@ pub enum CaptureError {
     NotADb { origin: Box<Provenance>, expected: DbKind, found: String },
     #[error("{origin}: {} is not a plain relative path; not collected", quote::path(path))]
     UnsafePath { origin: Box<Provenance>, path: PathBuf },
+    #[error("{origin}: record {record} does not match the SHA-1 in its header: the file was edited (an obfuscated report, 'sos clean'?), and ovsdb-server would serve only the records before it; not collected (collect the database from the original, unobfuscated report)")]
+    EditedRecords { origin: Box<Provenance>, record: u64 },
     #[error("{origin} holds more than {limit} bytes, more than any OVSDB file or flow dump; not collected")]
     TooLarge { origin: Box<Provenance>, limit: u64 },
 }
@@ -90,6 +92,8 @@ pub struct CaptureWriter<'w> {
     parts: Vec<Part>,
     /// The most a staged file may hold.
     limit: u64,
+    /// Refuse databases with edited records (else: note them).
+    refuse_edited: bool,
     created_workdir: bool,
     committed: bool,
     _lock: Flock<File>,
@@ -110,6 +114,7 @@ impl<'w> CaptureWriter<'w> {
             manifest: Manifest::default(),
             parts: Vec::new(),
             limit: MAX_COLLECTED_BYTES,
+            refuse_edited: false,
             created_workdir,
             committed: false,
             _lock: lock,
@@ -142,6 +147,14 @@ impl<'w> CaptureWriter<'w> {
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
         let mut notes = Vec::new();
+        if let Some(record) = info.edited_record {
+            if self.refuse_edited {
+                return Err(CaptureError::EditedRecords { origin: Box::new(origin), record });
+            }
+            notes.push(format!(
+                "record {record} does not match the SHA-1 in its header (the file was edited): start will fail to convert or serve it past that record"
+            ));
+        }
         if info.torn_bytes() > 0 {
             notes.push(format!(
                 "the last {} bytes are an incomplete record (file copied while being written); start will drop them",
@@ -164,14 +177,25 @@ impl<'w> CaptureWriter<'w> {
         Ok(db)
     }
 
+    /// From now on, a database whose records do not match their SHA-1
+    /// (edited, e.g. by `sos clean`) is refused instead of noted.
+    pub fn refuse_edited_databases(&mut self) {
+        self.refuse_edited = true;
+    }
+
     /// Starts staging the OpenFlow state collected from `origin`.
     pub fn begin_flows(&mut self, origin: Provenance) -> Result<()> {
         if self.manifest.flows.is_some() && !self.replace {
             return Err(CaptureError::FlowsCollected(self.workdir.restore_flows_dir()));
         }
         self.staged_dir(Part::Flows)?;
-        self.manifest.flows =
-            Some(CollectedFlows { source: origin, files: Vec::new(), collected_at: now(), notes: Vec::new() });
+        self.manifest.flows = Some(CollectedFlows {
+            source: origin,
+            files: Vec::new(),
+            collected_at: now(),
+            notes: Vec::new(),
+            incomplete: Default::default(),
+        });
         self.mark(Part::Flows);
         Ok(())
     }
@@ -203,6 +227,55 @@ impl<'w> CaptureWriter<'w> {
     /// A note about the staged OpenFlow state, kept as one bounded line.
     pub fn note_flows(&mut self, note: &str) {
         self.flows_mut().notes.push(quote::note(note));
+    }
+
+    /// Removes a staged file of OpenFlow state again (a collector that
+    /// found a better dump of the same thing).
+    pub fn discard_flow_file(&mut self, relative: &Path) -> Result<()> {
+        let Some(flows) = self.manifest.flows.as_mut() else { return Ok(()) };
+        flows.files.retain(|f| f.path != relative);
+        let staged = self.workdir.staged(&self.workdir.restore_flows_file(relative));
+        fs::remove_file(&staged).at("remove", &staged)?;
+        Ok(())
+    }
+
+    /// Records that `bridge`'s staged dumps are incomplete, and what is
+    /// missing (one bounded line, added to what is known).
+    pub fn flows_incomplete(&mut self, bridge: &str, note: &str) {
+        let entry = self.flows_mut().incomplete.entry(bridge.to_string()).or_default();
+        if !entry.is_empty() {
+            entry.push_str("; ");
+        }
+        entry.push_str(note);
+        *entry = quote::note(entry);
+    }
+
+    /// A note about the capture as a whole, kept as one bounded line.
+    pub fn note(&mut self, note: String) {
+        self.manifest.notes.push(quote::note(&note));
+    }
+
+    /// What the collector learnt about the source system (fills in what is
+    /// not known yet).
+    pub fn source_system(&mut self, source: SourceSystem) {
+        self.manifest.source.merge(source);
+    }
+
+    /// Fills in the sha256 of `archive` in the provenance of what this
+    /// collect staged from it (known only once the archive is read).
+    pub fn archive_sha256(&mut self, archive: &Path, sha256: &str) {
+        let fill = |origin: &mut Provenance| {
+            if let Provenance::ArchiveMember { archive: a, archive_sha256, .. } = origin {
+                if a == archive && archive_sha256.is_empty() {
+                    *archive_sha256 = sha256.to_string();
+                }
+            }
+        };
+        self.manifest.collected.values_mut().for_each(|db| fill(&mut db.source));
+        if let Some(flows) = self.manifest.flows.as_mut() {
+            fill(&mut flows.source);
+            flows.files.iter_mut().for_each(|f| fill(&mut f.source));
+        }
     }
 
     /// Moves every staged part into place and writes the manifest; on any
@@ -278,6 +351,7 @@ impl<'w> CaptureWriter<'w> {
             files: Vec::new(),
             collected_at: now(),
             notes: Vec::new(),
+            incomplete: Default::default(),
         })
     }
 }
@@ -414,7 +488,8 @@ mod tests {
 
     fn db(schema: &str) -> Vec<u8> {
         let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
-        format!("OVSDB JSON {} {}\n{body}", body.len(), "0".repeat(40)).into_bytes()
+        let sha1: String = sha1::Sha1::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        format!("OVSDB JSON {} {sha1}\n{body}", body.len()).into_bytes()
     }
 
     fn origin(name: &str) -> Provenance {
@@ -526,6 +601,22 @@ mod tests {
         assert!(!workdir.collected_db(DbKind::Ovs, "conf.db").exists(), "replaced whole");
         assert!(workdir.collected_db(DbKind::Ovs, "other.db").exists());
         assert!(!workdir.capture_staging().exists() && !workdir.capture_replaced().exists());
+    }
+
+    /// collect-db-* keep an edited database with a warning (start then
+    /// names the SHA-1 error); collect-sos refuses it.
+    #[test]
+    fn edited_databases_are_noted_or_refused() {
+        let (_dir, workdir) = collected();
+        let edited = [db("OVN_Northbound"), b"OVSDB JSON 3 ".to_vec(), vec![b'0'; 40], b"\n{}\n".to_vec()].concat();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        let nb = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap();
+        assert!(nb.notes.iter().any(|n| n.starts_with("record 2 does not match the SHA-1")), "{:?}", nb.notes);
+        drop(capture);
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        capture.refuse_edited_databases();
+        let err = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap_err();
+        assert!(matches!(err, CaptureError::EditedRecords { record: 2, .. }), "{err}");
     }
 
     #[test]

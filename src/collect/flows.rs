@@ -31,6 +31,8 @@ pub struct BridgeSummary {
     pub groups: Option<usize>,
     pub meters: bool,
     pub tlv_map: bool,
+    /// Which member supplied each dump (sos reports), one entry each.
+    pub members: Vec<String>,
 }
 
 pub fn collect_flows(workdir: &Workdir, source: &Path, force: bool) -> Result<Collected, CollectError> {
@@ -103,7 +105,7 @@ fn recognised(name: &str) -> bool {
         || parse_sos_dump_name(name).is_some()
 }
 
-fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary, CollectError> {
+pub(crate) fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary, CollectError> {
     let count = |dump: &Option<captured::Dump>, normaliser: fn(BufReader<File>) -> std::io::Result<usize>| {
         dump.as_ref()
             .map(|d| {
@@ -121,5 +123,6 @@ fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary, CollectError> {
         groups: count(&dumps.groups, |r| groups::normalise_groups(r, std::io::sink()).map(|s| s.written))?,
         meters: dumps.meters.is_some(),
         tlv_map: !dumps.tlv_map.is_empty() || dumps.tlv_dump.is_some(),
+        members: Vec::new(),
     })
 }

@@ -2,11 +2,12 @@
 //!
 //! Every collector reads its input and hands it to a
 //! [`crate::capture::writer::CaptureWriter`], which validates, stages and
-//! commits it with its provenance. Later collectors (sos reports,
-//! Kubernetes) land here beside [`db`] and [`flows`].
+//! commits it with its provenance: [`db`] and [`flows`] (files given by
+//! hand), [`sos`] (sos reports). Kubernetes collectors land here later.
 
 pub mod db;
 pub mod flows;
+pub mod sos;
 
 use crate::capture::writer::{CaptureError, MAX_COLLECTED_BYTES};
 use crate::capture::Provenance;
@@ -36,6 +37,20 @@ pub enum CollectError {
         quote::path(path)
     )]
     TooLarge { path: PathBuf, size: u64 },
+    #[error("{} is not an sos report (no sos_commands/, sos_reports/ or version.txt in it); give the sos report archive or its extracted directory", quote::path(.0))]
+    NotSos(PathBuf),
+    #[error("the sos report {} holds no {expected}; nothing collected", quote::path(archive))]
+    NothingInSos { archive: PathBuf, expected: &'static str },
+    #[error(
+        "{} is not a readable {compression}: it is corrupt or cut short; nothing collected (copy the report again)",
+        quote::path(archive)
+    )]
+    BrokenArchive {
+        archive: PathBuf,
+        compression: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{} is not a flow dump or an ovs-save do_restore.sh; give collect-flows the directory ovs-save wrote", quote::path(.0))]
     NotFlows(PathBuf),
     #[error("{} holds no flow dumps; expected do_restore.sh with <bridge>.flows.dump files (ovs-save), or files named ovs-ofctl_-O_OpenFlowNN_dump-flows_<bridge>", quote::path(.0))]

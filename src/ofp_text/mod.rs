@@ -31,7 +31,7 @@ pub use version::OfVersion;
 use std::io::{self, BufRead, Write};
 
 /// Which per-bridge OpenFlow dump a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DumpKind {
     Flows,
     Groups,

@@ -10,6 +10,7 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use sha1::{Digest, Sha1};
 use std::io::{self, BufRead, BufReader, Read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub struct DbFileInfo {
     pub complete_len: u64,
     pub file_len: u64,
     pub records: u64,
+    /// The first record (counting from 1) whose body does not match the
+    /// SHA-1 in its header: the file was edited (e.g. by `sos clean`), and
+    /// `ovsdb-server` would serve only the records before it.
+    pub edited_record: Option<u64>,
 }
 
 impl DbFileInfo {
@@ -98,34 +103,63 @@ pub fn inspect(input: impl Read) -> Result<DbFileInfo, DbFileError> {
     if reader.fill_buf()?.is_empty() {
         return Err(DbFileError::Empty);
     }
-    let Some((format, first_len)) = read_header(&mut reader)? else {
+    let Some((format, first_len, first_sha1)) = read_header(&mut reader)? else {
         return Err(DbFileError::NotOvsdb);
     };
-    let (schema, version) = read_schema(&mut reader, format, first_len)?;
+    let mut hashed = Hashed { inner: &mut reader, hasher: Sha1::new() };
+    let (schema, version) = read_schema(&mut hashed, format, first_len)?;
+    let mut edited_record = (hashed.hex() != first_sha1).then_some(1);
     let mut complete_len = reader.count;
     let mut records = 1;
     loop {
         match read_header(&mut reader)? {
-            Some((f, len)) if f == format && skip(&mut reader, len)? => {
+            Some((f, len, sha1)) if f == format => {
+                let Some(body_sha1) = skip(&mut reader, len)? else { break };
                 complete_len = reader.count;
                 records += 1;
+                if body_sha1 != sha1 && edited_record.is_none() {
+                    edited_record = Some(records);
+                }
             }
             _ => break,
         }
     }
     io::copy(&mut reader, &mut io::sink())?;
-    Ok(DbFileInfo { format, schema, version, complete_len, file_len: reader.count, records })
+    Ok(DbFileInfo { format, schema, version, complete_len, file_len: reader.count, records, edited_record })
 }
 
-/// Skips a record body of `len` bytes; false when the input ends first (a
-/// length from a corrupt header may be anything).
-fn skip(reader: &mut impl BufRead, len: u64) -> io::Result<bool> {
-    Ok(io::copy(&mut reader.take(len), &mut io::sink())? == len)
+/// Skips a record body of `len` bytes, returning its SHA-1 (hex); `None`
+/// when the input ends first (a length from a corrupt header may be
+/// anything).
+fn skip(reader: &mut impl BufRead, len: u64) -> io::Result<Option<String>> {
+    let mut hashed = Hashed { inner: reader.take(len), hasher: Sha1::new() };
+    let read = io::copy(&mut hashed, &mut io::sink())?;
+    Ok((read == len).then(|| hashed.hex()))
+}
+
+/// Hashes what is read through it (SHA-1, as OVSDB record headers).
+struct Hashed<R> {
+    inner: R,
+    hasher: Sha1,
+}
+
+impl<R> Hashed<R> {
+    fn hex(&self) -> String {
+        self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Parses one `OVSDB <JSON|CLUSTER> <len> <sha1>` line; `None` at EOF or on
 /// anything else.
-fn read_header(reader: &mut impl BufRead) -> io::Result<Option<(Format, u64)>> {
+fn read_header(reader: &mut impl BufRead) -> io::Result<Option<(Format, u64, String)>> {
     let mut line = Vec::new();
     reader.take(MAX_HEADER).read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
@@ -134,7 +168,7 @@ fn read_header(reader: &mut impl BufRead) -> io::Result<Option<(Format, u64)>> {
     Ok(parse_header(&line))
 }
 
-fn parse_header(line: &[u8]) -> Option<(Format, u64)> {
+fn parse_header(line: &[u8]) -> Option<(Format, u64, String)> {
     let line = std::str::from_utf8(line).ok()?.trim_end();
     let mut words = line.split(' ');
     if words.next()? != "OVSDB" {
@@ -147,12 +181,12 @@ fn parse_header(line: &[u8]) -> Option<(Format, u64)> {
     };
     let len = words.next()?.parse().ok()?;
     let sha1 = words.next()?;
-    (sha1.len() == 40 && words.next().is_none()).then_some((format, len))
+    (sha1.len() == 40 && words.next().is_none()).then(|| (format, len, sha1.to_ascii_lowercase()))
 }
 
 /// Parses the schema from the first record's body, streaming (a clustered
 /// snapshot holds the whole database), and consumes the body.
-fn read_schema(reader: &mut impl BufRead, format: Format, len: u64) -> Result<(String, String), DbFileError> {
+fn read_schema(reader: &mut impl Read, format: Format, len: u64) -> Result<(String, String), DbFileError> {
     let mut body = Counted { inner: reader.take(len), count: 0 };
     let parsed = match format {
         Format::Standalone => serde_json::from_reader::<_, SchemaHead>(&mut body).map(Some),
@@ -171,7 +205,21 @@ mod tests {
     use super::*;
     fn record(kind: &str, json: &str) -> String {
         let body = format!("{json}\n");
-        format!("OVSDB {kind} {} {}\n{body}", body.len(), "0".repeat(40))
+        let sha1: String = Sha1::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        format!("OVSDB {kind} {} {sha1}\n{body}", body.len())
+    }
+
+    /// `sos clean` rewrites addresses inside records and leaves their
+    /// headers: the SHA-1 no longer matches.
+    #[test]
+    fn edited_records_are_found() {
+        let schema = record("JSON", r#"{"name":"Open_vSwitch","version":"8.8.0","tables":{}}"#);
+        let good = record("JSON", r#"{"Bridge":{"u":{"name":"br-int"}}}"#);
+        let edited = good.replace("br-int", "br-xyz");
+        let info = inspect((schema.clone() + &good).as_bytes()).unwrap();
+        assert_eq!(info.edited_record, None);
+        let info = inspect((schema + &good + &edited + &good).as_bytes()).unwrap();
+        assert_eq!((info.edited_record, info.records), (Some(3), 4));
     }
 
     #[test]

@@ -1,0 +1,1047 @@
+//! `collect-sos-ovs`, `collect-sos-ovn`, `collect-sos`: the OVS database and
+//! OpenFlow dumps, the OVN NB and SB databases, or whatever of them an sos
+//! report holds, in ONE streaming pass over the report (`.tar.xz`,
+//! `.tar.gz`, `.tar.bz2`, a plain tar, or an extracted directory): only the
+//! members needed are streamed into the [`CaptureWriter`]; the report is
+//! never unpacked, nothing in it is executed, and no member path is ever
+//! used to write or to follow a link (a member is recognised by its name
+//! inside the report; a link is only evidence of truncation). The archive's
+//! sha256 is computed in the same pass, over its compressed bytes.
+//!
+//! Findings that real reports need: a dump sos cut to its last
+//! `--log-size` bytes (a `sos_strings/<plugin>/<name>.tailed` file, or
+//! `"truncated": true` in `sos_reports/manifest.json`) is restored without
+//! its partial first line and recorded as incomplete for its bridge; a
+//! tailed database (no OVSDB header) is not collected; a database whose
+//! records were edited (`sos clean`) is refused; an `ovs-ofctl` error
+//! message stored instead of a dump is skipped.
+
+use super::CollectError;
+use crate::capture::flows::{self as captured};
+use crate::capture::writer::{CaptureError, CaptureWriter};
+use crate::capture::{DbKind, Provenance, SourceSystem};
+use crate::ofp_text::sos_names::parse_sos_dump_name;
+use crate::ofp_text::{DumpKind, OfVersion};
+use crate::quote;
+use crate::workdir::Workdir;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Which half of a node a command takes from the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SosPart {
+    /// The OVS database and the OpenFlow state (a worker, a compute node).
+    Ovs,
+    /// The OVN NB and SB databases (a controller, a master).
+    Ovn,
+    /// Whatever the report holds.
+    All,
+}
+
+impl SosPart {
+    fn wants_db(self, kind: DbKind) -> bool {
+        match self {
+            SosPart::All => true,
+            SosPart::Ovs => kind == DbKind::Ovs,
+            SosPart::Ovn => kind != DbKind::Ovs,
+        }
+    }
+
+    fn wants_flows(self) -> bool {
+        self != SosPart::Ovn
+    }
+
+    /// What the command looked for, for the error when none is there.
+    fn expected(self) -> &'static str {
+        match self {
+            SosPart::Ovs => "an Open vSwitch database (conf.db) or OpenFlow dumps (sos_commands/openvswitch)",
+            SosPart::Ovn => "OVN databases (ovnnb_db.db, ovnsb_db.db)",
+            SosPart::All => "Open vSwitch or OVN data (conf.db, OpenFlow dumps, ovnnb_db.db, ovnsb_db.db)",
+        }
+    }
+}
+
+/// What one sos collect took, for the user (notes are also in the manifest).
+pub struct SosCollected {
+    pub archive: PathBuf,
+    /// One line per item: what it is and which member supplied it.
+    pub items: Vec<String>,
+    pub bridges: Vec<super::flows::BridgeSummary>,
+    pub notes: Vec<String>,
+    pub source: SourceSystem,
+}
+
+/// Where sos copies database files (field notes §5), relative to the report.
+const DB_DIRS: [&str; 11] = [
+    "etc/openvswitch",
+    "var/lib/openvswitch",
+    "usr/local/etc/openvswitch",
+    "var/lib/openvswitch/ovn",
+    "var/lib/ovn/etc",
+    "var/lib/ovn-ic/etc",
+    "var/lib/ovn",
+    "etc/ovn",
+    "var/snap/microovn/common/data/central/db",
+    "var/lib/microovn/central/db",
+    "var/snap/microovn/common/data/ovn/db",
+];
+
+/// The plugins whose command output holds per-bridge OpenFlow dumps.
+const DUMP_PLUGINS: [&str; 2] = ["openvswitch", "ovn_host"];
+
+/// The top-level names of an sos report that a collect reads (to find the
+/// report one level deeper).
+const REPORT_ROOTS: [&str; 7] = ["sos_commands", "sos_reports", "sos_strings", "sos_logs", "etc", "var", "usr"];
+
+const SOS_ADVICE: &str = "re-run sos with --log-size 0 or --all-logs";
+
+/// The most a small metadata member (version, manifest, list output) may hold.
+const MAX_META_BYTES: u64 = 64 << 20;
+
+fn db_kind(file: &str) -> Option<DbKind> {
+    match file {
+        "conf.db" => Some(DbKind::Ovs),
+        "ovnnb_db.db" => Some(DbKind::OvnNb),
+        "ovnsb_db.db" => Some(DbKind::OvnSb),
+        _ => None,
+    }
+}
+
+/// Collects `part` of the sos report at `source`.
+pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool) -> Result<SosCollected, CollectError> {
+    let archive = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let meta = fs::metadata(source).map_err(|e| CollectError::Read { path: source.to_path_buf(), source: e })?;
+    let mut capture = CaptureWriter::begin(workdir, force)?;
+    // An obfuscated report's databases are edited: never served partially.
+    capture.refuse_edited_databases();
+    let mut pass = Pass::new(&archive, part);
+    let sha256 = if meta.is_dir() {
+        walk_directory(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?;
+        String::new()
+    } else {
+        read_archive(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?
+    };
+    if !pass.is_sos {
+        return Err(CollectError::NotSos(archive));
+    }
+    let collected = pass.finish(&mut capture)?;
+    if !sha256.is_empty() {
+        capture.archive_sha256(&archive, &sha256);
+    }
+    if collected.items.is_empty() && collected.bridges.is_empty() {
+        return Err(CollectError::NothingInSos { archive, expected: part.expected() });
+    }
+    capture.commit()?;
+    Ok(collected)
+}
+
+/// What one member of the report is, as the pass sees it.
+enum MemberKind<'r> {
+    File(&'r mut dyn Read),
+    /// A symbolic link and its target as stored (never followed).
+    Symlink(PathBuf),
+    /// A hard link, device, FIFO…: never read.
+    Other,
+}
+
+/// A candidate dump staged under `sos.<plugin>/<name>`.
+struct Candidate {
+    relative: PathBuf,
+    member: String,
+    version: Option<OfVersion>,
+    /// Bytes kept when sos cut it.
+    tailed: Option<u64>,
+    plugin_rank: usize,
+}
+
+/// Higher is better: complete over cut, then the newer OpenFlow version
+/// (the plain `dump-flows` last), then the openvswitch plugin over ovn_host.
+type Rank = (bool, Option<OfVersion>, std::cmp::Reverse<usize>);
+
+impl Candidate {
+    fn rank(&self) -> Rank {
+        (self.tailed.is_none(), self.version, std::cmp::Reverse(self.plugin_rank))
+    }
+}
+
+/// The state of the one pass over a report.
+struct Pass<'a> {
+    archive: &'a Path,
+    part: SosPart,
+    /// Seen something only sos writes.
+    is_sos: bool,
+    items: Vec<String>,
+    notes: Vec<String>,
+    source: SourceSystem,
+    /// Per kind: the member taken and its sha256.
+    dbs: BTreeMap<DbKind, (String, String)>,
+    /// Copies of a database seen after one was taken: member and sha256.
+    db_copies: Vec<(DbKind, String, String)>,
+    flows_begun: bool,
+    /// The best dump staged so far per (mangled) bridge and kind; a worse
+    /// one is never staged, a better one replaces it.
+    best: BTreeMap<(String, DumpKind), Candidate>,
+    /// Command outputs sos marked truncated (by their path in the report).
+    truncated: BTreeSet<String>,
+    bridges_listed: Vec<String>,
+    /// Kinds of database some member of the report stood for (taken or not).
+    dbs_seen: BTreeSet<DbKind>,
+}
+
+impl<'a> Pass<'a> {
+    fn new(archive: &'a Path, part: SosPart) -> Pass<'a> {
+        Pass {
+            archive,
+            part,
+            is_sos: false,
+            items: Vec::new(),
+            notes: Vec::new(),
+            source: SourceSystem::default(),
+            dbs: BTreeMap::new(),
+            db_copies: Vec::new(),
+            flows_begun: false,
+            best: BTreeMap::new(),
+            truncated: BTreeSet::new(),
+            bridges_listed: Vec::new(),
+            dbs_seen: BTreeSet::new(),
+        }
+    }
+
+    fn origin(&self, member: &str) -> Provenance {
+        Provenance::ArchiveMember {
+            archive: self.archive.to_path_buf(),
+            archive_sha256: String::new(),
+            member: member.to_string(),
+        }
+    }
+
+    fn member(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        raw: &Path,
+        kind: MemberKind<'_>,
+    ) -> Result<(), CollectError> {
+        // Its path inside the report (below the report's top directory).
+        let Some(path) = report_path(raw) else { return Ok(()) };
+        if matches!(path.split('/').next(), Some("sos_commands" | "sos_reports" | "sos_strings" | "sos_logs"))
+            || path == "version.txt"
+        {
+            self.is_sos = true;
+        }
+        match kind {
+            MemberKind::File(input) => self.file(capture, &path, input),
+            MemberKind::Symlink(target) => {
+                self.symlink(&path, &target);
+                Ok(())
+            }
+            MemberKind::Other => {
+                if self.is_wanted_name(&path) {
+                    self.notes.push(format!(
+                        "{} is not a regular file in the report (a hard link or a device); not read",
+                        quote::shell(&path)
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn is_wanted_name(&self, path: &str) -> bool {
+        db_location(path).is_some() || is_dump_member(path)
+    }
+
+    fn file(&mut self, capture: &mut CaptureWriter<'_>, path: &str, input: &mut dyn Read) -> Result<(), CollectError> {
+        match path {
+            "version.txt" => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                self.source.sos_version = sos_version_txt(&text);
+                return Ok(());
+            }
+            "sos_reports/manifest.json" => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                self.read_manifest(&text);
+                return Ok(());
+            }
+            "hostname" | "sos_commands/host/hostname" | "etc/hostname" => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                let name = text.lines().next().unwrap_or_default().trim();
+                if self.source.hostname.is_none() && !name.is_empty() {
+                    self.source.hostname = Some(quote::note(name));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        if let Some((plugin, name)) = path.strip_prefix("sos_commands/").and_then(|p| p.split_once('/')) {
+            return self.command_output(capture, path, plugin, name, input);
+        }
+        if let Some((plugin, name)) = path.strip_prefix("sos_strings/").and_then(|p| p.split_once('/')) {
+            if let Some(name) = name.strip_suffix(".tailed") {
+                return self.tailed(capture, path, plugin, name, input);
+            }
+        }
+        if let Some(kind) = db_location(path) {
+            return self.database(capture, kind, path, input);
+        }
+        Ok(())
+    }
+
+    fn command_output(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        path: &str,
+        plugin: &str,
+        name: &str,
+        input: &mut dyn Read,
+    ) -> Result<(), CollectError> {
+        match (plugin, name) {
+            ("openvswitch", "ovs-vsctl_-t_5_list-br") | ("ovn_host", "ovs-vsctl_list-br") => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                if self.bridges_listed.is_empty() {
+                    self.bridges_listed =
+                        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+                }
+            }
+            ("openvswitch", "ovs-vsctl_-t_5_list_Open_vSwitch") | ("ovn_host", "ovs-vsctl_list_Open_vSwitch") => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                self.source.merge(open_vswitch_row(&text));
+            }
+            ("openvswitch", n)
+                if n.starts_with("ovs-ofctl_-t_5_--version") || n.starts_with("ovs-vsctl_-t_5_--version") =>
+            {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                if self.source.ovs_version.is_none() {
+                    self.source.ovs_version = program_version(&text, "(Open vSwitch)");
+                }
+            }
+            ("ovn_host" | "ovn_central", n) if n.contains("--version") => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                if self.source.ovn_version.is_none() {
+                    self.source.ovn_version = ovn_version(&text);
+                }
+            }
+            _ if DUMP_PLUGINS.contains(&plugin) => {
+                let tailed = self.truncated.contains(path);
+                self.dump(capture, plugin, name, tailed, input)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A file sos cut to its last bytes (`sos_strings/<plugin>/<name>.tailed`).
+    fn tailed(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        path: &str,
+        plugin: &str,
+        name: &str,
+        input: &mut dyn Read,
+    ) -> Result<(), CollectError> {
+        if DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some() {
+            return self.dump(capture, plugin, name, true, input);
+        }
+        // A copied file: its path with '/' as '.'.
+        if let Some(original) = DB_DIRS.iter().find_map(|dir| {
+            let file = name.strip_prefix(&format!("{}.", dir.replace('/', ".")))?;
+            db_kind(file).map(|kind| (kind, format!("{dir}/{file}")))
+        }) {
+            let (kind, original) = original;
+            if self.part.wants_db(kind) {
+                self.dbs_seen.insert(kind);
+                self.notes.push(format!(
+                    "{} database {} not collected: the report kept only the last bytes of it ({}, sos --log-size), which is no database; {SOS_ADVICE}",
+                    kind.schema_name(),
+                    quote::shell(&original),
+                    quote::shell(path)
+                ));
+            }
+        }
+        io::copy(input, &mut io::sink()).map_err(|e| self.read_error(e))?;
+        Ok(())
+    }
+
+    /// Stages the dump `name` of `plugin` (cut by sos when `tailed`) as a
+    /// candidate for its bridge and kind.
+    fn dump(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        plugin: &str,
+        name: &str,
+        tailed: bool,
+        input: &mut dyn Read,
+    ) -> Result<(), CollectError> {
+        let Some(dump) = parse_sos_dump_name(name).filter(|_| self.part.wants_flows()) else {
+            return Ok(());
+        };
+        // The member named is the command's own path (a cut one links to it).
+        let member = format!("sos_commands/{plugin}/{name}");
+        let mut reader = BufReader::new(input);
+        let head = reader.fill_buf().map_err(|e| self.read_error(e))?;
+        if head.starts_with(b"ovs-ofctl: ") {
+            let first = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
+            self.notes.push(format!(
+                "{} holds an error message, not a dump: {}",
+                quote::shell(&member),
+                quote::note(&first)
+            ));
+            return Ok(());
+        }
+        if !self.flows_begun {
+            capture.begin_flows(self.origin("sos_commands"))?;
+            self.flows_begun = true;
+        }
+        let plugin_rank = DUMP_PLUGINS.iter().position(|p| *p == plugin).unwrap_or(0);
+        let key = (dump.bridge.clone(), dump.kind);
+        let rank: Rank = (!tailed, dump.version, std::cmp::Reverse(plugin_rank));
+        if self.best.get(&key).is_some_and(|old| old.rank() >= rank) {
+            return Ok(());
+        }
+        if let Some(old) = self.best.remove(&key) {
+            capture.discard_flow_file(&old.relative)?;
+        }
+        let relative = PathBuf::from(format!("sos.{plugin}")).join(name);
+        let mut counted = Counted { inner: SkipFirstLine { inner: reader, skipping: tailed }, count: 0 };
+        capture.stage_flow_file(&relative, &mut counted, self.origin(&member))?;
+        let tailed = tailed.then_some(counted.count);
+        let candidate = Candidate { relative, member, version: dump.version, tailed, plugin_rank };
+        self.best.insert(key, candidate);
+        Ok(())
+    }
+
+    fn database(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        kind: DbKind,
+        path: &str,
+        input: &mut dyn Read,
+    ) -> Result<(), CollectError> {
+        if !self.part.wants_db(kind) {
+            return Ok(());
+        }
+        self.dbs_seen.insert(kind);
+        if self.dbs.contains_key(&kind) {
+            let mut hashing = HashingReader { inner: input, hasher: Sha256::new() };
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.read_error(e))?;
+            self.db_copies.push((kind, path.to_string(), hex(hashing.hasher)));
+            return Ok(());
+        }
+        let name = path.rsplit('/').next().unwrap_or_default();
+        match capture.stage_db(kind, input, name, self.origin(path)) {
+            Ok(db) => {
+                let layout = if db.clustered { "clustered" } else { "standalone" };
+                self.items.push(format!(
+                    "{} {} ({layout}) from member {}",
+                    quote::note(&db.schema),
+                    quote::note(&db.version),
+                    quote::shell(path)
+                ));
+                for n in &db.notes {
+                    self.notes.push(format!("{}: {n}", quote::shell(path)));
+                }
+                self.dbs.insert(kind, (path.to_string(), db.sha256));
+            }
+            Err(
+                e @ (CaptureError::EditedRecords { .. }
+                | CaptureError::Db { .. }
+                | CaptureError::OtherDb { .. }
+                | CaptureError::NotADb { .. }),
+            ) => {
+                self.notes.push(format!("{} database not collected: {e}", kind.schema_name()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// A link is never followed: a link at a database's or a dump's name
+    /// is named, but for sos's own links to the cut copies in
+    /// `sos_strings/` (read under their own names).
+    fn symlink(&mut self, path: &str, target: &Path) {
+        let wanted = match db_location(path) {
+            Some(kind) => self.part.wants_db(kind),
+            None => is_dump_member(path) && self.part.wants_flows(),
+        };
+        if !wanted {
+            return;
+        }
+        match resolve_inside(path, target).as_deref() {
+            Some(t) if t.starts_with("sos_strings/") => {}
+            Some(t) => self.notes.push(format!(
+                "{} is a link to {} in the report; not followed (the file itself is read where it is)",
+                quote::shell(path),
+                quote::shell(t)
+            )),
+            None => self.notes.push(format!(
+                "{} is a link out of the report ({}); not followed",
+                quote::shell(path),
+                quote::path(target)
+            )),
+        }
+    }
+
+    fn read_manifest(&mut self, text: &str) {
+        let Some(facts) = parse_manifest(text) else {
+            self.notes
+                .push("sos_reports/manifest.json is unreadable; truncation is known from sos_strings/ only".into());
+            return;
+        };
+        self.source.merge(SourceSystem { sos_version: facts.version, ..SourceSystem::default() });
+        self.truncated.extend(facts.truncated);
+        for plugin in facts.timed_out {
+            self.notes.push(format!(
+                "sos's {} plugin hit its time limit: the commands it had not run yet are missing from the report",
+                quote::shell(&plugin)
+            ));
+        }
+    }
+
+    fn read_error(&self, error: io::Error) -> CollectError {
+        CollectError::Read { path: self.archive.to_path_buf(), source: error }
+    }
+
+    /// Keeps the best dump per bridge and kind, names what is missing.
+    fn finish(mut self, capture: &mut CaptureWriter<'_>) -> Result<SosCollected, CollectError> {
+        for (kind, member, sha) in std::mem::take(&mut self.db_copies) {
+            let (taken, taken_sha) = &self.dbs[&kind];
+            let same = if *taken_sha == sha { "the same content" } else { "different content; not used" };
+            self.notes.push(format!(
+                "{} also holds {} ({same}); took {}",
+                quote::shell(&member),
+                kind.schema_name(),
+                quote::shell(taken)
+            ));
+        }
+        for kind in DbKind::ALL {
+            if self.part.wants_db(kind) && !self.dbs_seen.contains(&kind) {
+                let what = match kind {
+                    DbKind::Ovs => "no conf.db in the report (sos before 4.3 copies none: only sos_commands/openvswitch/ovsdb-client_-f_list_dump, which ovs-offline does not rebuild yet); collect the OVS database with collect-db-ovs",
+                    DbKind::OvnNb => "no OVN_Northbound database (ovnnb_db.db) in the report",
+                    DbKind::OvnSb => "no OVN_Southbound database (ovnsb_db.db) in the report",
+                };
+                if kind == DbKind::Ovs || self.part != SosPart::All || self.dbs.keys().any(|k| *k != DbKind::Ovs) {
+                    self.notes.push(what.to_string());
+                }
+            }
+        }
+        let mut bridges = Vec::new();
+        if self.flows_begun {
+            bridges = self.summarise_flows(capture)?;
+        } else if self.part.wants_flows() {
+            self.notes.push(
+                "no OpenFlow dumps (sos_commands/openvswitch/ovs-ofctl_…dump-flows_<bridge>) in the report".into(),
+            );
+        }
+        for n in &self.notes {
+            capture.note(n.clone());
+        }
+        capture.source_system(self.source.clone());
+        let notes = self.notes.iter().map(|n| quote::note(n)).collect();
+        Ok(SosCollected { archive: self.archive.to_path_buf(), items: self.items, bridges, notes, source: self.source })
+    }
+
+    fn summarise_flows(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+    ) -> Result<Vec<super::flows::BridgeSummary>, CollectError> {
+        let plan = captured::discover(&capture.staged_flows_dir(), &self.bridges_listed)
+            .map_err(|error| CollectError::Flows { path: self.archive.to_path_buf(), source: error })?;
+        let mut summaries = Vec::new();
+        for dumps in plan.bridges.values() {
+            let mut summary = super::flows::summarise(dumps)?;
+            let bridge = quote::shell(&dumps.bridge);
+            for (what, dump) in [
+                ("flows", &dumps.flows),
+                ("groups", &dumps.groups),
+                ("meters", &dumps.meters),
+                ("TLV map", &dumps.tlv_dump),
+            ] {
+                let Some(dump) = dump else { continue };
+                let Some(c) = self.best.values().find(|c| dump.path.ends_with(&c.relative)) else { continue };
+                summary.members.push(format!("{what} from {}", quote::shell(&c.member)));
+                let member = quote::shell(&c.member);
+                let note = match c.tailed {
+                    Some(kept) => format!(
+                        "{bridge}: the report kept only the last {kept} bytes of {member} (sos --log-size); the first {what} are missing; {SOS_ADVICE}"
+                    ),
+                    // Marked in a manifest that came after the member.
+                    None if self.truncated.contains(&c.member) => format!(
+                        "{bridge}: sos marked {member} truncated (sos --log-size); the first {what} are missing and its first line may be cut; {SOS_ADVICE}"
+                    ),
+                    None => continue,
+                };
+                capture.flows_incomplete(&dumps.bridge, &note);
+                self.notes.push(note);
+            }
+            summaries.push(summary);
+        }
+        for n in &plan.notes {
+            self.notes.push(n.clone());
+        }
+        Ok(summaries)
+    }
+}
+
+/// The member's path inside the report, or `None` when it is not a
+/// plain relative path (absolute, `..`): such members are never read.
+/// The report's top directory (`sosreport-…/`, any name) is dropped:
+/// a first component that is not one of a report's own is taken for it,
+/// whatever order the archive lists its members in.
+fn report_path(raw: &Path) -> Option<String> {
+    let mut parts = Vec::new();
+    for c in raw.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_str()?),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    if parts.len() > 1 && !REPORT_ROOTS.contains(&parts[0]) {
+        parts.remove(0);
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// `Some(kind)` when `path` is a database file at one of sos's locations.
+fn db_location(path: &str) -> Option<DbKind> {
+    let (dir, file) = path.rsplit_once('/')?;
+    DB_DIRS.contains(&dir).then_some(())?;
+    db_kind(file)
+}
+
+/// True when `path` is a per-bridge dump of a plugin that holds them.
+fn is_dump_member(path: &str) -> bool {
+    let Some((plugin, name)) = path.strip_prefix("sos_commands/").and_then(|p| p.split_once('/')) else {
+        return false;
+    };
+    DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some()
+}
+
+/// The target of the link at `path` as a path inside the report, or `None`
+/// when it leads out of it (absolute, or too many `..`).
+fn resolve_inside(path: &str, target: &Path) -> Option<String> {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for c in target.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_str()?),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// A small member as text (at most [`MAX_META_BYTES`], the rest skipped).
+fn read_meta(input: &mut dyn Read) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    input.take(MAX_META_BYTES).read_to_end(&mut bytes)?;
+    io::copy(input, &mut io::sink())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `version.txt`: `sos report: 4.12.0` (or `sosreport: 4.0`).
+pub(crate) fn sos_version_txt(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.starts_with("sos"))?;
+    let version = line.split_once(':')?.1.trim();
+    (!version.is_empty()).then(|| quote::note(version))
+}
+
+/// What `sos_reports/manifest.json` says that a collect needs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ManifestFacts {
+    pub version: Option<String>,
+    /// Paths (in the report) of command output sos marked truncated, both
+    /// the `.tailed` file and the command's own path.
+    pub truncated: Vec<String>,
+    /// Plugins that hit their time limit.
+    pub timed_out: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SosManifest {
+    version: Option<String>,
+    #[serde(default)]
+    components: Components,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Components {
+    #[serde(default)]
+    report: Option<ReportComponent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReportComponent {
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginRun>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PluginRun {
+    #[serde(default)]
+    timeout_hit: bool,
+    #[serde(default)]
+    commands: Vec<CommandRun>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CommandRun {
+    #[serde(default)]
+    filepath: Option<String>,
+    #[serde(default)]
+    truncated: bool,
+}
+
+fn manifest_facts(manifest: &SosManifest) -> ManifestFacts {
+    let mut facts = ManifestFacts { version: manifest.version.as_deref().map(quote::note), ..ManifestFacts::default() };
+    let Some(report) = &manifest.components.report else { return facts };
+    for (name, plugin) in &report.plugins {
+        if plugin.timeout_hit {
+            facts.timed_out.push(name.clone());
+        }
+        for command in plugin.commands.iter().filter(|c| c.truncated) {
+            let Some(path) = &command.filepath else { continue };
+            facts.truncated.push(path.clone());
+            // sos records the .tailed file; the command's own path is the link.
+            if let Some(name) = path.strip_prefix("sos_strings/").and_then(|p| p.strip_suffix(".tailed")) {
+                if let Some((plugin, name)) = name.split_once('/') {
+                    facts.truncated.push(format!("sos_commands/{plugin}/{name}"));
+                }
+            }
+        }
+    }
+    facts
+}
+
+/// Parses `sos_reports/manifest.json` (fuzzing entry point).
+pub(crate) fn parse_manifest(text: &str) -> Option<ManifestFacts> {
+    serde_json::from_str::<SosManifest>(text).ok().map(|m| manifest_facts(&m))
+}
+
+/// `ovs-vsctl list Open_vSwitch`: `ovs_version` and the `hostname` external id.
+pub(crate) fn open_vswitch_row(text: &str) -> SourceSystem {
+    let mut source = SourceSystem::default();
+    for line in text.lines() {
+        let Some((column, value)) = line.split_once(':') else { continue };
+        let value = value.trim();
+        match column.trim() {
+            "ovs_version" => source.ovs_version = unquoted(value).map(quote::note),
+            "external_ids" => {
+                source.hostname = value
+                    .trim_matches(|c| c == '{' || c == '}')
+                    .split(", ")
+                    .find_map(|kv| kv.strip_prefix("hostname="))
+                    .and_then(unquoted)
+                    .map(quote::note);
+            }
+            _ => {}
+        }
+    }
+    source
+}
+
+fn unquoted(value: &str) -> Option<&str> {
+    let value = value.trim_matches('"');
+    (!value.is_empty() && value != "[]").then_some(value)
+}
+
+/// `ovs-ofctl (Open vSwitch) 3.5.0` → `3.5.0`.
+pub(crate) fn program_version(text: &str, marker: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains(marker))?;
+    let version = line.split(marker).nth(1)?.split_whitespace().next()?;
+    Some(quote::note(version))
+}
+
+/// `ovn-controller 25.03.0` (the first line of an OVN program's
+/// `--version`) → `25.03.0`.
+pub(crate) fn ovn_version(text: &str) -> Option<String> {
+    let mut words = text.lines().next()?.split_whitespace();
+    let program = words.next()?;
+    let version = words.next()?;
+    (program.starts_with("ovn-") && version.starts_with(|c: char| c.is_ascii_digit())).then(|| quote::note(version))
+}
+
+/// Reads the archive at `path` member by member, in one pass, hashing its
+/// compressed bytes; returns the sha256.
+fn read_archive(
+    path: &Path,
+    visit: &mut dyn FnMut(&Path, MemberKind<'_>) -> Result<(), CollectError>,
+) -> Result<String, CollectError> {
+    let (mut file, _) = super::open(path, true)?;
+    let mut magic = [0u8; 6];
+    let n =
+        read_up_to(&mut file, &mut magic).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
+    file.rewind().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
+    let compression = Compression::from_magic(&magic[..n]);
+    let mut hashing = HashingReader { inner: file, hasher: Sha256::new() };
+    let broken = |source: io::Error| CollectError::BrokenArchive {
+        archive: path.to_path_buf(),
+        compression: compression.name(),
+        source,
+    };
+    {
+        let decoder: Box<dyn Read + '_> = match compression {
+            Compression::Xz => Box::new(xz2::read::XzDecoder::new(&mut hashing)),
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&mut hashing)),
+            Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(&mut hashing)),
+            Compression::None => Box::new(&mut hashing),
+        };
+        let mut archive = tar::Archive::new(decoder);
+        let entries = archive.entries().map_err(broken)?;
+        for entry in entries {
+            let mut entry = entry.map_err(broken)?;
+            let raw = entry.path().map_err(broken)?.into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() {
+                let target = entry.link_name().map_err(broken)?.map(|t| t.into_owned()).unwrap_or_default();
+                visit(&raw, MemberKind::Symlink(target))?;
+            } else if kind.is_file() {
+                visit(&raw, MemberKind::File(&mut entry)).map_err(|e| reclassify(e, path, compression))?;
+            } else if !kind.is_dir() {
+                visit(&raw, MemberKind::Other)?;
+            }
+        }
+        let mut rest = archive.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(broken)?;
+    }
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
+    Ok(hex(hashing.hasher))
+}
+
+/// A read error inside a member is the archive's: its compression or tar
+/// stream is broken.
+fn reclassify(error: CollectError, archive: &Path, compression: Compression) -> CollectError {
+    match error {
+        CollectError::Read { path, source } if path == archive => {
+            CollectError::BrokenArchive { archive: archive.to_path_buf(), compression: compression.name(), source }
+        }
+        CollectError::Capture(CaptureError::Read { error, .. }) => CollectError::BrokenArchive {
+            archive: archive.to_path_buf(),
+            compression: compression.name(),
+            source: error,
+        },
+        other => other,
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Compression {
+    Xz,
+    Gzip,
+    Bzip2,
+    None,
+}
+
+impl Compression {
+    fn from_magic(magic: &[u8]) -> Compression {
+        if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Compression::Xz
+        } else if magic.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if magic.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else {
+            Compression::None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Xz => "xz-compressed tar archive",
+            Compression::Gzip => "gzip-compressed tar archive",
+            Compression::Bzip2 => "bzip2-compressed tar archive",
+            Compression::None => "tar archive (.tar.xz, .tar.gz, .tar.bz2 or an extracted sos report directory)",
+        }
+    }
+}
+
+/// Walks an extracted report, in a stable order; never follows a link.
+fn walk_directory(
+    root: &Path,
+    visit: &mut dyn FnMut(&Path, MemberKind<'_>) -> Result<(), CollectError>,
+) -> Result<(), CollectError> {
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let dir = root.join(&relative);
+        let mut entries: Vec<_> = fs::read_dir(&dir)
+            .and_then(|e| e.map(|e| e.map(|e| e.file_name())).collect::<Result<Vec<_>, _>>())
+            .map_err(|e| CollectError::Read { path: dir.clone(), source: e })?;
+        entries.sort();
+        // Metadata first: the manifest names truncated members.
+        entries.sort_by_key(|n| n != "sos_reports" && n != "version.txt");
+        let mut subdirs = Vec::new();
+        for name in entries {
+            let rel = relative.join(&name);
+            let full = root.join(&rel);
+            let meta = fs::symlink_metadata(&full).map_err(|e| CollectError::Read { path: full.clone(), source: e })?;
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                subdirs.push(rel);
+            } else if kind.is_symlink() {
+                let target = fs::read_link(&full).map_err(|e| CollectError::Read { path: full.clone(), source: e })?;
+                visit(&rel, MemberKind::Symlink(target))?;
+            } else if kind.is_file() && !kind.is_fifo() {
+                if !wanted_on_disk(&rel) {
+                    continue;
+                }
+                let (mut file, _) = super::open(&full, false)?;
+                visit(&rel, MemberKind::File(&mut file))?;
+            } else {
+                visit(&rel, MemberKind::Other)?;
+            }
+        }
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok(())
+}
+
+/// Only files a collect may read are opened in a directory (logs are not).
+fn wanted_on_disk(relative: &Path) -> bool {
+    let text = relative.to_string_lossy();
+    let name = text.rsplit('/').next().unwrap_or_default();
+    text.contains("sos_commands/")
+        || text.contains("sos_strings/")
+        || text.ends_with("sos_reports/manifest.json")
+        || name == "version.txt"
+        || name == "hostname"
+        || db_kind(name).is_some()
+}
+
+fn hex(hasher: Sha256) -> String {
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Drops everything up to and including the first newline when `skipping`
+/// (a dump cut mid-line).
+struct SkipFirstLine<R> {
+    inner: R,
+    skipping: bool,
+}
+
+impl<R: BufRead> Read for SkipFirstLine<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.skipping {
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(0);
+            }
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    self.inner.consume(i + 1);
+                    self.skipping = false;
+                }
+                None => {
+                    let len = chunk.len();
+                    self.inner.consume(len);
+                }
+            }
+        }
+        self.inner.read(buf)
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_manifest() {
+        assert_eq!(sos_version_txt("sos report: 4.12.0").as_deref(), Some("4.12.0"));
+        assert_eq!(sos_version_txt("sosreport: 4.0\n").as_deref(), Some("4.0"));
+        assert_eq!(ovn_version("ovn-controller 25.03.0\nOpen vSwitch Library 3.5.0\n").as_deref(), Some("25.03.0"));
+        assert_eq!(
+            program_version("ovs-ofctl (Open vSwitch) 3.5.0\nOpenFlow versions 0x1:0x6\n", "(Open vSwitch)").as_deref(),
+            Some("3.5.0")
+        );
+        let row = open_vswitch_row(
+            "external_ids        : {hostname=prod-node-1, system-id=x}\novs_version         : \"3.1.0\"\n",
+        );
+        assert_eq!((row.hostname.as_deref(), row.ovs_version.as_deref()), (Some("prod-node-1"), Some("3.1.0")));
+        let facts = parse_manifest(
+            r#"{"version":"4.12.0","components":{"report":{"plugins":{"openvswitch":{"timeout_hit":true,"commands":[
+            {"filepath":"sos_strings/openvswitch/ovs-ofctl_dump-flows_br-int.tailed","truncated":true},
+            {"filepath":"sos_commands/openvswitch/x","truncated":false}]}}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(facts.version.as_deref(), Some("4.12.0"));
+        assert_eq!(facts.timed_out, ["openvswitch"]);
+        assert!(facts.truncated.contains(&"sos_commands/openvswitch/ovs-ofctl_dump-flows_br-int".to_string()));
+    }
+
+    #[test]
+    fn members_are_found_below_any_top_directory() {
+        let path = |p: &str| report_path(Path::new(p));
+        assert_eq!(path("sosreport-x/etc/openvswitch/conf.db").as_deref(), Some("etc/openvswitch/conf.db"));
+        assert_eq!(path("etc/openvswitch/conf.db").as_deref(), Some("etc/openvswitch/conf.db"));
+        assert_eq!(path("./x/sos_commands/a").as_deref(), Some("sos_commands/a"));
+        assert_eq!(path("version.txt").as_deref(), Some("version.txt"));
+        assert_eq!(path("x/../../etc/passwd"), None);
+        assert_eq!(path("/etc/openvswitch/conf.db"), None);
+    }
+
+    #[test]
+    fn links_resolve_only_inside_the_report() {
+        let p = Path::new;
+        assert_eq!(
+            resolve_inside("etc/openvswitch/conf.db", p("../../var/lib/openvswitch/conf.db")).as_deref(),
+            Some("var/lib/openvswitch/conf.db")
+        );
+        assert_eq!(resolve_inside("etc/conf.db", p("../../../etc/shadow")), None);
+        assert_eq!(resolve_inside("etc/conf.db", p("/etc/shadow")), None);
+    }
+
+    #[test]
+    fn a_cut_dump_loses_its_partial_first_line() {
+        let mut out = String::new();
+        SkipFirstLine { inner: &b"ions=drop\npriority=1 actions=drop\n"[..], skipping: true }
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "priority=1 actions=drop\n");
+    }
+}

@@ -1,0 +1,371 @@
+//! `collect-sos`, `collect-sos-ovs`, `collect-sos-ovn` against the real sos
+//! reports in tests/fixtures/sos (see its README: sos 4.0 without OVS
+//! database, 4.9.1, 4.12, a truncated `--log-size 1` one and an obfuscated
+//! one), each replica started as the unprivileged user; and hostile or
+//! broken archives built here, which must leave the workdir as it was and
+//! write nothing outside it.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::Replica;
+
+const V4_0: &str = "bookworm-ovs3.1-ovn23.03-sos4.0.tar.xz";
+const V4_9: &str = "trixie-ovs3.5-ovn25.03-sos4.9.1.tar.xz";
+const V4_12: &str = "trixie-ovs3.5-ovn25.03-sos4.12.tar.xz";
+const LOGSIZE1: &str = "trixie-ovs3.5-ovn25.03-sos4.12-logsize1.tar.xz";
+const OBFUSCATED: &str = "trixie-ovs3.5-ovn25.03-sos4.12-obfuscated.tar.xz";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sos").join(name)
+}
+
+/// A copy of the fixture the test user can read; its path as an argument.
+fn report(replica: &Replica, name: &str) -> String {
+    support::give(&fixture(name), replica.base.path()).to_str().unwrap().to_string()
+}
+
+/// Every path below `dir` (but the replica's binary and given reports)
+/// with its contents.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut tree = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        let contents = if meta.is_file() { fs::read(&path).unwrap() } else { Vec::new() };
+        tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), contents);
+    }
+    tree
+}
+
+#[test]
+fn sos_4_9_1_report_replays_every_flow() {
+    let replica = Replica::new();
+    let out = replica.ok(&["collect-sos", &report(&replica, V4_9)]);
+    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{out}");
+    assert!(out.contains("Open_vSwitch 8.8.0 (standalone) from member var/lib/openvswitch/conf.db"), "{out}");
+    assert!(out.contains("OVN_Northbound 7.11.0 (standalone) from member var/lib/openvswitch/ovnnb_db.db"), "{out}");
+    assert!(out.contains("OVN_Southbound 20.41.0 (standalone) from member var/lib/openvswitch/ovnsb_db.db"), "{out}");
+    assert!(out.contains("br-int (OpenFlow13): 2020 flows, 4 groups"), "{out}");
+    assert!(out.contains("breth0 (OpenFlow15): 3 flows, 1 groups, meters, TLV map"), "{out}");
+    // Which dump each bridge restores from, and the error file skipped.
+    assert!(out.contains("flows from sos_commands/ovn_host/ovs-ofctl_-O_OpenFlow13_dump-flows_br-int"), "{out}");
+    assert!(out.contains("groups from sos_commands/openvswitch/ovs-ofctl_dump-groups_br-int"), "{out}");
+    assert!(out.contains("ovs-ofctl_-O_OpenFlow10_dump-meters_breth0 holds an error message, not a dump"), "{out}");
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 2020/2020 flows, 4/4 groups, 0/0 meters, TLV map 1 entry"), "{start}");
+    assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    assert!(!start.contains("INCOMPLETE"), "{start}");
+    assert!(replica.tool("ovn-nbctl", &["ls-list"]).contains("sw1"));
+    let status = replica.status();
+    let capture = &status["capture"];
+    assert_eq!(capture["source"]["sos_version"], "4.9.1");
+    let sha = capture["collected"]["ovs"]["source"]["archive_sha256"].as_str().unwrap();
+    assert_eq!(sha, support::sha256(&fixture(V4_9)));
+    replica.ok(&["stop"]);
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{text}");
+    assert!(text.contains("(member var/lib/openvswitch/conf.db)"), "{text}");
+}
+
+#[test]
+fn sos_4_12_report_replays_every_flow_and_meter() {
+    let replica = Replica::new();
+    let out = replica.ok(&["collect-sos", &report(&replica, V4_12)]);
+    assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
+    assert!(out.contains("etc/openvswitch/conf.db is a link to var/lib/openvswitch/conf.db in the report"), "{out}");
+    // The OF1.0-1.2 meter files hold an ovs-ofctl error: they never win.
+    assert!(out.contains("meters from sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-meters_br-int"), "{out}");
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 2152/2152 flows, 4/4 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    let trace = replica.tool("ovs-appctl", &["ofproto/trace", "breth0", "in_port=1,ip", "--ct-next", "trk,new"]);
+    assert!(trace.contains("Datapath actions:"), "{trace}");
+}
+
+#[test]
+fn sos_4_0_report_without_ovs_database_gives_its_flows_and_says_so() {
+    let replica = Replica::new();
+    let sos = report(&replica, V4_0);
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains("note: no conf.db in the report"), "{out}");
+    assert!(out.contains("br-int (OpenFlow13): 1852 flows"), "{out}");
+    assert!(out.contains("breth0 (OpenFlow15): 3 flows, 1 groups"), "{out}");
+    assert!(!out.contains("OVN_Northbound"), "collect-sos-ovs takes no OVN database: {out}");
+    let status = replica.status();
+    assert!(status["capture"]["collected"].as_object().unwrap().is_empty(), "{status}");
+    assert_eq!(status["capture"]["source"]["sos_version"], "4.0");
+}
+
+#[test]
+fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
+    let replica = Replica::new();
+    let out = replica.ok(&["collect-sos", &report(&replica, LOGSIZE1)]);
+    // 9040 flows on the live node; the tailed OF1.5 dump keeps 4965 whole ones.
+    assert!(out.contains("br-int (OpenFlow15): 4965 flows, 16 groups, meters, TLV map"), "{out}");
+    assert!(
+        out.contains(
+            "note: br-int: the report kept only the last 1047544 bytes of \
+             sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-flows_br-int (sos --log-size); the first flows \
+             are missing; re-run sos with --log-size 0 or --all-logs"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("OVN_Southbound database var/lib/openvswitch/ovnsb_db.db not collected: the report kept only"),
+        "{out}"
+    );
+    assert!(out.contains("OVN_Northbound 7.11.0 (standalone)"), "{out}");
+    let start = replica.ok(&["start"]);
+    assert!(
+        start.contains("br-int: 4965/4965 flows, 16/16 groups, 1/1 meters, TLV map 1 entry (INCOMPLETE capture"),
+        "{start}"
+    );
+    assert!(start.contains("  incomplete: br-int: the report kept only the last 1047544 bytes"), "{start}");
+    assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry\n"), "{start}");
+}
+
+#[test]
+fn obfuscated_report_refuses_edited_databases_and_keeps_the_flows() {
+    let replica = Replica::new();
+    let out = replica.ok(&["collect-sos", &report(&replica, OBFUSCATED)]);
+    for db in ["conf.db", "ovnnb_db.db", "ovnsb_db.db"] {
+        let line = format!("(member var/lib/openvswitch/{db}): record");
+        assert!(out.contains(&line), "{db}: {out}");
+    }
+    assert!(out.contains("does not match the SHA-1 in its header: the file was edited"), "{out}");
+    assert!(!out.contains("no conf.db in the report"), "the DB is there, refused: {out}");
+    assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
+    let status = replica.status();
+    assert!(status["capture"]["collected"].as_object().unwrap().is_empty(), "{status}");
+}
+
+#[test]
+fn worker_and_master_halves_from_two_collects_make_one_replica() {
+    let replica = Replica::new();
+    let worker = report(&replica, V4_12);
+    let master_dir = support::user_dir("ovs-offline-master-");
+    let master = support::give(&fixture(V4_9), master_dir.path());
+    let out = replica.ok(&["collect-sos-ovs", &worker]);
+    assert!(!out.contains("OVN_"), "{out}");
+    let out = replica.ok(&[OsArg::from("collect-sos-ovn"), master.as_os_str().into()]);
+    assert!(out.contains("OVN_Northbound 7.11.0") && out.contains("OVN_Southbound 20.41.0"), "{out}");
+    assert!(!out.contains("flows"), "{out}");
+    let err = replica.fails(&["collect-sos-ovs", &worker]);
+    assert!(err.contains("already collected") && err.contains("--force"), "{err}");
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 2152/2152 flows"), "{start}");
+    assert!(replica.tool("ovn-sbctl", &["list", "Chassis"]).contains("chassis-remote-2"));
+}
+
+type OsArg = std::ffi::OsString;
+
+#[test]
+fn extracted_gzip_and_bzip2_reports_give_the_same() {
+    let replica = Replica::new();
+    let dir = replica.base.path().join("extracted");
+    fs::create_dir(&dir).unwrap();
+    support::run_ok(Command::new("tar").arg("-xJf").arg(fixture(V4_9)).arg("-C").arg(&dir));
+    support::make_readable(&dir);
+    let expected = "br-int (OpenFlow13): 2020 flows, 4 groups";
+    // The directory holding the report's top directory: one level deeper.
+    let out = replica.ok(&[OsArg::from("collect-sos"), dir.clone().into()]);
+    assert!(out.contains(expected) && out.contains("Open_vSwitch 8.8.0"), "{out}");
+    for (ext, compress) in [("tar.gz", "gzip"), ("tar.bz2", "bzip2")] {
+        let archive = replica.base.path().join(format!("report.{ext}"));
+        let raw = support::run_ok(Command::new("xz").arg("-dc").arg(fixture(V4_9))).stdout;
+        let mut child = Command::new(compress)
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(fs::File::create(&archive).unwrap())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&raw).unwrap();
+        assert!(child.wait().unwrap().success());
+        support::make_readable(&archive);
+        let out = replica.ok(&[OsArg::from("collect-sos"), OsArg::from("--force"), archive.into()]);
+        assert!(out.contains(expected) && out.contains("OVN_Southbound 20.41.0"), "{ext}: {out}");
+    }
+}
+
+/// A tar member header with any name, type and link (the tar crate's safe
+/// setters refuse hostile names; sos reports come from anywhere).
+fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut header = tar::Header::new_old();
+    let old = header.as_old_mut();
+    old.name[..name.len()].copy_from_slice(name.as_bytes());
+    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+fn gzip(tar: &[u8], path: &Path) {
+    let mut encoder = flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::fast());
+    encoder.write_all(tar).unwrap();
+    encoder.finish().unwrap();
+    support::make_readable(path);
+}
+
+/// A workdir holding the 4.9.1 report's data, its snapshot, and the base
+/// directory's snapshot (nothing may appear there either).
+fn collected_replica() -> (Replica, BTreeMap<PathBuf, Vec<u8>>) {
+    let replica = Replica::new();
+    replica.ok(&["collect-sos", &report(&replica, V4_9)]);
+    let before = snapshot(&replica.workdir);
+    (replica, before)
+}
+
+#[test]
+fn hostile_archive_members_are_never_followed_or_written() {
+    let (replica, before) = collected_replica();
+    let dump = b"cookie=0x0, duration=1s, table=0, n_packets=0, n_bytes=0, priority=0 actions=NORMAL\n";
+    let mut tar = Vec::new();
+    let top = "sosreport-evil";
+    raw_member(&mut tar, &format!("{top}/version.txt"), tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+    let flows = "sos_commands/openvswitch/ovs-ofctl_dump-flows_br0";
+    raw_member(&mut tar, &format!("{top}/../../escaped/{flows}"), tar::EntryType::Regular, "", dump);
+    raw_member(&mut tar, "/tmp/ovs-offline-absolute-member", tar::EntryType::Regular, "", dump);
+    raw_member(&mut tar, &format!("{top}/var/lib/openvswitch/conf.db"), tar::EntryType::Symlink, "/etc/shadow", b"");
+    raw_member(&mut tar, &format!("{top}/etc/openvswitch/conf.db"), tar::EntryType::Link, "/etc/passwd", b"");
+    raw_member(&mut tar, &format!("{top}/var/lib/openvswitch/ovnnb_db.db"), tar::EntryType::Char, "", b"");
+    let link = format!("{top}/sos_commands/openvswitch/ovs-ofctl_dump-flows_br1");
+    raw_member(&mut tar, &link, tar::EntryType::Symlink, "../../../../../etc/passwd", b"");
+    tar.extend_from_slice(&[0; 1024]);
+    let archive = replica.base.path().join("evil.tar.gz");
+    gzip(&tar, &archive);
+    let base_before: Vec<_> = fs::read_dir(replica.base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let err = replica.fails(&[OsArg::from("collect-sos"), OsArg::from("--force"), archive.clone().into()]);
+    assert!(err.contains("evil.tar.gz holds no Open vSwitch or OVN data"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(snapshot(&replica.workdir), before);
+    let base_after: Vec<_> = fs::read_dir(replica.base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(base_after, base_before);
+    assert!(!Path::new("/tmp/ovs-offline-absolute-member").exists());
+    assert!(!replica.base.path().parent().unwrap().join("escaped").exists());
+
+    // With one good dump among them (twice, and a cut copy of the same
+    // name): only it is taken, once.
+    let mut tar = tar[..tar.len() - 1024].to_vec();
+    let tailed = format!("{top}/sos_strings/openvswitch/ovs-ofctl_dump-flows_br0.tailed");
+    raw_member(&mut tar, &tailed, tar::EntryType::Regular, "", &dump[20..]);
+    raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
+    raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
+    tar.extend_from_slice(&[0; 1024]);
+    gzip(&tar, &archive);
+    let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
+    assert!(out.contains("br0: 1 flows"), "{out}");
+    assert!(!out.contains("incomplete") && !out.contains("the report kept only"), "{out}");
+    assert!(out.contains("var/lib/openvswitch/conf.db is a link out of the report"), "{out}");
+    assert!(out.contains("ovs-ofctl_dump-flows_br1 is a link out of the report"), "{out}");
+    assert!(out.contains("etc/openvswitch/conf.db is not a regular file in the report"), "{out}");
+    let status = replica.status();
+    let files = status["capture"]["flows"]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{status}");
+    assert_eq!(files[0]["path"], "sos.openvswitch/ovs-ofctl_dump-flows_br0");
+}
+
+#[test]
+fn broken_or_foreign_archives_leave_the_workdir_unchanged() {
+    let (replica, before) = collected_replica();
+    // Cut short in the middle of its compressed stream.
+    let bytes = fs::read(fixture(V4_12)).unwrap();
+    let cut = replica.base.path().join("cut.tar.xz");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    support::make_readable(&cut);
+    let err = replica.fails(&[OsArg::from("collect-sos"), OsArg::from("--force"), cut.into()]);
+    assert!(
+        err.contains("cut.tar.xz is not a readable xz-compressed tar archive: it is corrupt or cut short"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&replica.workdir), before);
+
+    // A tarball of something else.
+    let mut tar = Vec::new();
+    raw_member(&mut tar, "photos/cat.jpg", tar::EntryType::Regular, "", b"meow");
+    tar.extend_from_slice(&[0; 1024]);
+    let other = replica.base.path().join("photos.tar.gz");
+    gzip(&tar, &other);
+    let err = replica.fails(&[OsArg::from("collect-sos"), OsArg::from("--force"), other.into()]);
+    assert!(err.contains("photos.tar.gz is not an sos report"), "{err}");
+
+    // Not an archive at all.
+    let text = replica.base.path().join("notes.txt");
+    fs::write(&text, "hello\n".repeat(200)).unwrap();
+    support::make_readable(&text);
+    let err = replica.fails(&[OsArg::from("collect-sos"), OsArg::from("--force"), text.into()]);
+    assert!(err.contains("notes.txt is not a readable tar archive"), "{err}");
+
+    // A worker's report has no OVN databases.
+    let mut tar = Vec::new();
+    raw_member(&mut tar, "sosreport-w/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+    tar.extend_from_slice(&[0; 1024]);
+    let worker = replica.base.path().join("worker.tar.gz");
+    gzip(&tar, &worker);
+    let err = replica.fails(&[OsArg::from("collect-sos-ovn"), OsArg::from("--force"), worker.into()]);
+    assert!(err.contains("worker.tar.gz holds no OVN databases (ovnnb_db.db, ovnsb_db.db)"), "{err}");
+    assert_eq!(snapshot(&replica.workdir), before);
+}
+
+/// sos ≥ 4.2 marks cut command output in its manifest; read before or after
+/// the member, the bridge is never presented as complete.
+#[test]
+fn truncation_marked_only_in_the_manifest_is_reported() {
+    let replica = Replica::new();
+    let flows = "sos_commands/openvswitch/ovs-ofctl_dump-flows_br0";
+    let manifest = format!(
+        r#"{{"version":"4.12.0","components":{{"report":{{"plugins":{{"openvswitch":{{"timeout_hit":true,
+        "commands":[{{"filepath":"{flows}","truncated":true}}]}}}}}}}}}}"#
+    );
+    let dump = b"ty=0, priority=5 actions=drop\npriority=0 actions=NORMAL\npriority=1,ip actions=drop\n";
+    for (order, first_line) in [("manifest first", "dropped"), ("manifest last", "kept")] {
+        let mut tar = Vec::new();
+        raw_member(&mut tar, "sosreport-m/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+        if first_line == "dropped" {
+            raw_member(
+                &mut tar,
+                "sosreport-m/sos_reports/manifest.json",
+                tar::EntryType::Regular,
+                "",
+                manifest.as_bytes(),
+            );
+        }
+        raw_member(&mut tar, &format!("sosreport-m/{flows}"), tar::EntryType::Regular, "", dump);
+        if first_line == "kept" {
+            raw_member(
+                &mut tar,
+                "sosreport-m/sos_reports/manifest.json",
+                tar::EntryType::Regular,
+                "",
+                manifest.as_bytes(),
+            );
+        }
+        tar.extend_from_slice(&[0; 1024]);
+        let archive = replica.base.path().join("marked.tar.gz");
+        gzip(&tar, &archive);
+        let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
+        assert!(out.contains("sos's openvswitch plugin hit its time limit"), "{order}: {out}");
+        if first_line == "dropped" {
+            assert!(out.contains("br0: 2 flows"), "{order}: {out}");
+            assert!(out.contains("br0: the report kept only the last 53 bytes of"), "{order}: {out}");
+        } else {
+            assert!(
+                out.contains("br0: sos marked sos_commands/openvswitch/ovs-ofctl_dump-flows_br0 truncated"),
+                "{order}: {out}"
+            );
+        }
+        let status = replica.status();
+        assert!(status["capture"]["flows"]["incomplete"]["br0"].is_string(), "{order}: {status}");
+    }
+}
