@@ -151,12 +151,8 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
     // Bridges whose dumps the capture knows to be cut (sos --log-size).
     let incomplete = Manifest::load(workdir)?.flows.map(|f| f.incomplete).unwrap_or_default();
     for bridge in &replay.bridges {
-        match incomplete.get(&bridge.bridge) {
-            Some(missing) => {
-                say!("{} (INCOMPLETE capture: as much as the dumps hold)", report::restore_summary(workdir, bridge));
-                say!("  incomplete: {}", note(missing));
-            }
-            None => say!("{}", report::restore_summary(workdir, bridge)),
+        for line in report::restore_lines(workdir, bridge, &incomplete) {
+            say!("{line}");
         }
         for n in &bridge.notes {
             say!("  note: {n}");

@@ -307,8 +307,11 @@ impl Status {
         }
         if let Some(replay) = &self.replay {
             let _ = writeln!(s, "{}", replay_text(replay));
+            let incomplete = self.capture.flows.as_ref().map(|f| f.incomplete.clone()).unwrap_or_default();
             for r in &self.restore {
-                let _ = writeln!(s, "  {}", restore_summary(workdir, r));
+                for line in restore_lines(workdir, r, &incomplete) {
+                    let _ = writeln!(s, "  {line}");
+                }
             }
         }
         let source = source_system_line(&self.capture.source);
@@ -357,6 +360,19 @@ pub fn source_system_line(source: &SourceSystem) -> String {
     let parts: Vec<String> =
         fields.iter().filter_map(|(label, value)| value.as_deref().map(|v| format!("{label} {}", note(v)))).collect();
     parts.join(", ")
+}
+
+/// A bridge's [`restore_summary`], marked when the capture knows its dumps
+/// to be cut (`incomplete`: what is missing, by bridge), then what is missing.
+pub fn restore_lines(workdir: &Workdir, r: &BridgeRestore, incomplete: &BTreeMap<String, String>) -> Vec<String> {
+    let summary = restore_summary(workdir, r);
+    match incomplete.get(&r.bridge) {
+        Some(missing) => vec![
+            format!("{summary} (INCOMPLETE capture: as much as the dumps hold)"),
+            format!("  incomplete: {}", note(missing)),
+        ],
+        None => vec![summary],
+    }
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,

@@ -130,6 +130,10 @@ fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
     );
     assert!(start.contains("  incomplete: br-int: the report kept only the last 1047544 bytes"), "{start}");
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry\n"), "{start}");
+    // status, read later, says it as start did.
+    let status = replica.ok(&["status"]);
+    assert!(status.contains("1/1 meters, TLV map 1 entry (INCOMPLETE capture"), "{status}");
+    assert!(status.contains("incomplete: br-int: the report kept only the last 1047544 bytes"), "{status}");
 }
 
 #[test]
