@@ -13,6 +13,7 @@
 pub mod activate;
 pub mod capture;
 pub mod collect;
+pub(crate) mod digest;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub(crate) mod ofp_text;

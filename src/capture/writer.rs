@@ -12,6 +12,7 @@
 
 use super::manifest::{Manifest, ManifestError};
 use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
+use crate::digest::hex;
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
 use crate::quote;
 use crate::state::now;
@@ -443,7 +444,7 @@ fn stage_file<T>(
         return Err(StageError::TooLarge(limit));
     }
     flushed.at("write", dest).map_err(StageError::Workdir)?;
-    let sha256 = tee.hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = hex(tee.hasher.finalize());
     Ok(Staged { size: tee.size, sha256, read })
 }
 
@@ -488,7 +489,7 @@ mod tests {
 
     fn db(schema: &str) -> Vec<u8> {
         let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
-        let sha1: String = sha1::Sha1::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let sha1 = hex(sha1::Sha1::digest(body.as_bytes()));
         format!("OVSDB JSON {} {sha1}\n{body}", body.len()).into_bytes()
     }
 

@@ -20,6 +20,7 @@ use super::CollectError;
 use crate::capture::flows::{self as captured};
 use crate::capture::writer::{CaptureError, CaptureWriter};
 use crate::capture::{DbKind, Provenance, SourceSystem};
+use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::parse_sos_dump_name;
 use crate::ofp_text::{DumpKind, OfVersion};
 use crate::quote;
@@ -406,7 +407,7 @@ impl<'a> Pass<'a> {
             capture.discard_flow_file(&old.relative)?;
         }
         let relative = PathBuf::from(format!("sos.{plugin}")).join(name);
-        let mut counted = Counted { inner: SkipFirstLine { inner: reader, skipping: tailed }, count: 0 };
+        let mut counted = Counted::new(SkipFirstLine { inner: reader, skipping: tailed });
         capture.stage_flow_file(&relative, &mut counted, self.origin(&member))?;
         let tailed = tailed.then_some(counted.count);
         let candidate = Candidate { relative, member, version: dump.version, tailed, plugin_rank };
@@ -426,9 +427,9 @@ impl<'a> Pass<'a> {
         }
         self.dbs_seen.insert(kind);
         if self.dbs.contains_key(&kind) {
-            let mut hashing = HashingReader { inner: input, hasher: Sha256::new() };
+            let mut hashing = Hashing::<_, Sha256>::new(input);
             io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.read_error(e))?;
-            self.db_copies.push((kind, path.to_string(), hex(hashing.hasher)));
+            self.db_copies.push((kind, path.to_string(), hex(hashing.digest.finalize())));
             return Ok(());
         }
         let name = path.rsplit('/').next().unwrap_or_default();
@@ -782,7 +783,7 @@ fn read_archive(
         read_up_to(&mut file, &mut magic).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     file.rewind().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     let compression = Compression::from_magic(&magic[..n]);
-    let mut hashing = HashingReader { inner: file, hasher: Sha256::new() };
+    let mut hashing = Hashing::<_, Sha256>::new(file);
     let broken = |source: io::Error| CollectError::BrokenArchive {
         archive: path.to_path_buf(),
         compression: compression.name(),
@@ -814,7 +815,7 @@ fn read_archive(
         io::copy(&mut rest, &mut io::sink()).map_err(broken)?;
     }
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
-    Ok(hex(hashing.hasher))
+    Ok(hex(hashing.digest.finalize()))
 }
 
 /// A read error inside a member is the archive's: its compression or tar
@@ -927,23 +928,6 @@ fn wanted_on_disk(relative: &Path) -> bool {
         || db_kind(name).is_some()
 }
 
-fn hex(hasher: Sha256) -> String {
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Drops everything up to and including the first newline when `skipping`
 /// (a dump cut mid-line).
 struct SkipFirstLine<R> {
@@ -970,19 +954,6 @@ impl<R: BufRead> Read for SkipFirstLine<R> {
             }
         }
         self.inner.read(buf)
-    }
-}
-
-struct Counted<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
     }
 }
 

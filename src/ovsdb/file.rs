@@ -8,9 +8,10 @@
 //! an archive member, a command's output), in one pass and constant memory;
 //! never writes.
 
+use crate::digest::{Counted, Hashing};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha1::{Digest, Sha1};
+use sha1::Sha1;
 use std::io::{self, BufRead, BufReader, Read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,42 +72,17 @@ struct ClusterSnapshot {
 
 const MAX_HEADER: u64 = 256;
 
-/// A reader that counts the bytes read through it.
-struct Counted<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Counted<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.count += amt as u64;
-        self.inner.consume(amt)
-    }
-}
-
 /// Reads every record header (skipping the bodies) and the schema of the
 /// first record, to the end of `input`.
 pub fn inspect(input: impl Read) -> Result<DbFileInfo, DbFileError> {
-    let mut reader = Counted { inner: BufReader::with_capacity(1 << 16, input), count: 0 };
+    let mut reader = Counted::new(BufReader::with_capacity(1 << 16, input));
     if reader.fill_buf()?.is_empty() {
         return Err(DbFileError::Empty);
     }
     let Some((format, first_len, first_sha1)) = read_header(&mut reader)? else {
         return Err(DbFileError::NotOvsdb);
     };
-    let mut hashed = Hashed { inner: &mut reader, hasher: Sha1::new() };
+    let mut hashed = Hashing::<_, Sha1>::new(&mut reader);
     let (schema, version) = read_schema(&mut hashed, format, first_len)?;
     let mut edited_record = (hashed.hex() != first_sha1).then_some(1);
     let mut complete_len = reader.count;
@@ -132,29 +108,9 @@ pub fn inspect(input: impl Read) -> Result<DbFileInfo, DbFileError> {
 /// when the input ends first (a length from a corrupt header may be
 /// anything).
 fn skip(reader: &mut impl BufRead, len: u64) -> io::Result<Option<String>> {
-    let mut hashed = Hashed { inner: reader.take(len), hasher: Sha1::new() };
+    let mut hashed = Hashing::<_, Sha1>::new(reader.take(len));
     let read = io::copy(&mut hashed, &mut io::sink())?;
     Ok((read == len).then(|| hashed.hex()))
-}
-
-/// Hashes what is read through it (SHA-1, as OVSDB record headers).
-struct Hashed<R> {
-    inner: R,
-    hasher: Sha1,
-}
-
-impl<R> Hashed<R> {
-    fn hex(&self) -> String {
-        self.hasher.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl<R: Read> Read for Hashed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 /// Parses one `OVSDB <JSON|CLUSTER> <len> <sha1>` line; `None` at EOF or on
@@ -187,7 +143,7 @@ fn parse_header(line: &[u8]) -> Option<(Format, u64, String)> {
 /// Parses the schema from the first record's body, streaming (a clustered
 /// snapshot holds the whole database), and consumes the body.
 fn read_schema(reader: &mut impl Read, format: Format, len: u64) -> Result<(String, String), DbFileError> {
-    let mut body = Counted { inner: reader.take(len), count: 0 };
+    let mut body = Counted::new(reader.take(len));
     let parsed = match format {
         Format::Standalone => serde_json::from_reader::<_, SchemaHead>(&mut body).map(Some),
         Format::Clustered => serde_json::from_reader::<_, ClusterSnapshot>(&mut body).map(|s| s.prev_data.map(|p| p.0)),
@@ -203,9 +159,11 @@ fn read_schema(reader: &mut impl Read, format: Format, len: u64) -> Result<(Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::hex;
+    use sha1::Digest;
     fn record(kind: &str, json: &str) -> String {
         let body = format!("{json}\n");
-        let sha1: String = Sha1::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let sha1: String = hex(Sha1::digest(body.as_bytes()));
         format!("OVSDB {kind} {} {sha1}\n{body}", body.len())
     }
 
