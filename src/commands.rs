@@ -52,6 +52,9 @@ pub fn collect_sos(workdir: &Workdir, part: SosPart, args: &cli::CollectSos) -> 
     if !source.is_empty() {
         say!("  source: {source}");
     }
+    for warning in report::older_locally(&collected.source) {
+        tell!("warning: {warning}");
+    }
     for item in &collected.items {
         say!("  {item}");
     }

@@ -10,6 +10,7 @@
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::capture::{Provenance, SourceSystem};
+use crate::ovsdb::schema::compare_versions;
 use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
 use crate::replica::daemons::{ovsdb_server_name, VSWITCHD};
@@ -178,6 +179,8 @@ pub struct Status {
     pub restore: Vec<BridgeRestore>,
     /// What is collected, with its provenance (`capture.json`).
     pub capture: Manifest,
+    /// Where the local OVS/OVN is older than the source system's.
+    pub version_warnings: Vec<String>,
 }
 
 /// Whether a daemon's process runs.
@@ -247,6 +250,7 @@ impl Status {
             restarts: run.as_ref().map(|r| r.restarts.clone()).unwrap_or_default(),
             replay: run.as_ref().and_then(|r| r.replay.clone()),
             restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
+            version_warnings: older_locally(&capture.source),
             capture,
         })
     }
@@ -318,6 +322,9 @@ impl Status {
         if !source.is_empty() {
             let _ = writeln!(s, "Source system: {source}");
         }
+        for warning in &self.version_warnings {
+            let _ = writeln!(s, "warning: {warning}");
+        }
         if !self.running && self.capture.is_empty() {
             let _ = writeln!(s, "Collected: nothing (collect with 'ovs-offline collect-db-ovs FILE' and friends)");
         } else if !self.running {
@@ -360,6 +367,30 @@ pub fn source_system_line(source: &SourceSystem) -> String {
     let parts: Vec<String> =
         fields.iter().filter_map(|(label, value)| value.as_deref().map(|v| format!("{label} {}", note(v)))).collect();
     parts.join(", ")
+}
+
+/// One line for each of OVS and OVN whose local version (the daemons and
+/// tools a replica runs) is older than the source system's: newer match
+/// fields or actions in its dumps may be refused, and traces follow the
+/// local code.
+pub fn older_locally(source: &SourceSystem) -> Vec<String> {
+    let pairs = [("Open vSwitch", &source.ovs_version, "ovs-vswitchd"), ("OVN", &source.ovn_version, "ovn-nbctl")];
+    pairs
+        .into_iter()
+        .filter_map(|(product, theirs, tool)| {
+            let theirs = theirs.as_deref()?;
+            let local = crate::tools::version(tool)?;
+            (compare_versions(&local, theirs) == std::cmp::Ordering::Less).then(|| {
+                format!(
+                    "the local {product} {} is older than the source system's {}: what only {} knows may be refused \
+                     when restored, and traces follow the local code",
+                    note(&local),
+                    note(theirs),
+                    note(theirs)
+                )
+            })
+        })
+        .collect()
 }
 
 /// A bridge's [`restore_summary`], marked when the capture knows its dumps

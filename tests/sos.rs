@@ -72,6 +72,12 @@ fn sos_4_9_1_report_replays_every_flow() {
     replica.ok(&["stop"]);
     let text = replica.ok(&["status"]);
     assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{text}");
+    // The report's OVS 3.5.0 against the local one: said when the local one is older.
+    let local = support::stdout(support::run_ok(std::process::Command::new("ovs-vswitchd").arg("--version")));
+    let local = local.lines().next().unwrap().split_whitespace().last().unwrap().to_string();
+    let older = local.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>() < vec![3, 5, 0];
+    let warning = format!("warning: the local Open vSwitch {local} is older than the source system's 3.5.0");
+    assert_eq!(text.contains(&warning), older, "{text}");
     assert!(text.contains("(member var/lib/openvswitch/conf.db)"), "{text}");
 }
 
