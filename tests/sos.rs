@@ -192,6 +192,74 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
     assert!(text.contains("no conf.db in the report; rebuilt from"), "{text}");
 }
 
+/// An extracted sos 4.0-style report in `dir` holding `files` (path in the
+/// report, contents) and `links` (path, target), readable by the test user.
+fn directory_report(dir: &Path, files: &[(&str, &str)], links: &[(&str, &str)]) -> String {
+    let root = dir.join("sosreport-node-2026");
+    for (path, text) in files.iter().chain([&("version.txt", "sosreport: 4.0\n")]) {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    for (path, target) in links {
+        let path = root.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, path).unwrap();
+    }
+    support::make_readable(dir);
+    root.to_str().unwrap().to_string()
+}
+
+const LIST_DUMP: &str = "sos_commands/openvswitch/ovsdb-client_-f_list_dump";
+
+/// The lab node's OVS database, through `ovsdb-client -f list dump` and a
+/// rebuild, gives a replica whose `ovs-vsctl show` is the live node's.
+#[test]
+fn lab_node_list_dump_rebuilds_to_the_same_ovs_vsctl_show() {
+    let lab = support::LabNode::start();
+    let dump = lab.tool("ovsdb-client", &["-f", "list", "dump", lab.var("LAB_OVS_DB")]);
+    let replica = Replica::new();
+    let sos = directory_report(replica.base.path(), &[(LIST_DUMP, &dump)], &[]);
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains(", 0 columns dropped"), "{out}");
+    replica.ok(&["start"]);
+    assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
+}
+
+#[test]
+fn cut_or_unreadable_list_dump_is_named_and_not_rebuilt() {
+    let flows = (
+        "sos_commands/openvswitch/ovs-ofctl_dump-flows_br0",
+        " cookie=0x0, duration=1.0s, table=0, n_packets=0, n_bytes=0, priority=0 actions=NORMAL\n",
+    );
+    let replica = Replica::new();
+    let tailed = "sos_strings/openvswitch/ovsdb-client_-f_list_dump.tailed";
+    let sos = directory_report(
+        replica.base.path(),
+        &[flows, (tailed, "x\n_uuid : 26627813-e57b-4546-be25-bcfcc38937e7\n")],
+        &[(LIST_DUMP, "../../sos_strings/openvswitch/ovsdb-client_-f_list_dump.tailed")],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(
+        out.contains(
+            "note: no conf.db in the report, and its OVS database cannot be rebuilt: \
+             sos_commands/openvswitch/ovsdb-client_-f_list_dump is cut (sos --log-size)"
+        ),
+        "{out}"
+    );
+    assert!(replica.status()["capture"]["collected"].as_object().unwrap().is_empty());
+    let other = Replica::new();
+    let sos = directory_report(other.base.path(), &[flows, (LIST_DUMP, "Bridge table\nname : br0\n")], &[]);
+    let out = other.ok(&["collect-sos-ovs", &sos]);
+    assert!(
+        out.contains(
+            "cannot be rebuilt: sos_commands/openvswitch/ovsdb-client_-f_list_dump: line 2: a row without _uuid"
+        ),
+        "{out}"
+    );
+    assert!(other.status()["capture"]["collected"].as_object().unwrap().is_empty());
+}
+
 #[test]
 fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
     let replica = Replica::new();

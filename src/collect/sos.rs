@@ -197,9 +197,17 @@ struct Pass<'a> {
     bridges_listed: Vec<String>,
     /// Kinds of database some member of the report stood for (taken or not).
     dbs_seen: BTreeSet<DbKind>,
-    /// The text of `ovsdb-client -f list dump` (the OVS database of a
-    /// report that holds no `conf.db`), complete.
-    list_dump: Option<String>,
+    /// What the report holds of [`LIST_DUMP`] (the OVS database of a
+    /// report without `conf.db`).
+    list_dump: Option<ListDump>,
+}
+
+/// The text of `ovsdb-client -f list dump` in a report.
+enum ListDump {
+    Complete(String),
+    /// Cut by sos (`--log-size`).
+    Cut,
+    TooLarge,
 }
 
 impl<'a> Pass<'a> {
@@ -337,14 +345,13 @@ impl<'a> Pass<'a> {
             }
             ("openvswitch", "ovsdb-client_-f_list_dump") if self.part.wants_db(DbKind::Ovs) => {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
-                if self.truncated.contains(path) {
-                    self.notes.push(format!(
-                        "{} is cut (sos --log-size); the OVS database is not rebuilt from it; {SOS_ADVICE}",
-                        quote::shell(path)
-                    ));
+                self.list_dump = Some(if self.truncated.contains(path) {
+                    ListDump::Cut
+                } else if text.len() as u64 >= MAX_META_BYTES {
+                    ListDump::TooLarge
                 } else {
-                    self.list_dump = Some(text);
-                }
+                    ListDump::Complete(text)
+                });
             }
             _ if DUMP_PLUGINS.contains(&plugin) => {
                 let tailed = self.truncated.contains(path);
@@ -366,6 +373,9 @@ impl<'a> Pass<'a> {
     ) -> Result<(), CollectError> {
         if DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some() {
             return self.dump(capture, plugin, name, true, input);
+        }
+        if format!("sos_commands/{plugin}/{name}") == LIST_DUMP {
+            self.list_dump = Some(ListDump::Cut);
         }
         // A copied file: its path with '/' as '.'.
         if let Some(original) = DB_DIRS.iter().find_map(|dir| {
@@ -539,8 +549,17 @@ impl<'a> Pass<'a> {
             ));
         }
         if self.part.wants_db(DbKind::Ovs) && !self.dbs_seen.contains(&DbKind::Ovs) {
-            if let Some(dump) = self.list_dump.take() {
-                self.rebuild_ovs_db(capture, &dump)?;
+            let why = match self.list_dump.take() {
+                Some(ListDump::Complete(dump)) => self.rebuild_ovs_db(capture, &dump)?,
+                Some(ListDump::Cut) => Some(format!("{LIST_DUMP} is cut (sos --log-size); {SOS_ADVICE}")),
+                Some(ListDump::TooLarge) => Some(format!("{LIST_DUMP} holds more than {MAX_META_BYTES} bytes")),
+                None => None,
+            };
+            if let Some(why) = why {
+                self.dbs_seen.insert(DbKind::Ovs);
+                self.notes.push(format!(
+                    "no conf.db in the report, and its OVS database cannot be rebuilt: {why}; collect the OVS database with collect-db-ovs"
+                ));
             }
         }
         for kind in DbKind::ALL {
@@ -573,8 +592,8 @@ impl<'a> Pass<'a> {
 
     /// Rebuilds the OVS database of a report without `conf.db` from
     /// [`LIST_DUMP`] against the local schema, and stages it as `conf.db`,
-    /// noted as rebuilt; says why when it cannot.
-    fn rebuild_ovs_db(&mut self, capture: &mut CaptureWriter<'_>, dump: &str) -> Result<(), CollectError> {
+    /// noted as rebuilt; `Some(why)` when it cannot.
+    fn rebuild_ovs_db(&mut self, capture: &mut CaptureWriter<'_>, dump: &str) -> Result<Option<String>, CollectError> {
         let rebuilt = schema::installed(DbKind::Ovs)
             .ok_or_else(|| "no local vswitch.ovsschema (is Open vSwitch installed?)".to_string())
             .and_then(|(path, _)| fs::read(&path).map_err(|e| format!("cannot read {}: {e}", quote::path(&path))))
@@ -584,13 +603,7 @@ impl<'a> Pass<'a> {
             });
         let rebuilt = match rebuilt {
             Ok(rebuilt) => rebuilt,
-            Err(why) => {
-                self.dbs_seen.insert(DbKind::Ovs);
-                self.notes.push(format!(
-                    "no conf.db in the report, and its OVS database cannot be rebuilt: {why}; collect the OVS database with collect-db-ovs"
-                ));
-                return Ok(());
-            }
+            Err(why) => return Ok(Some(why)),
         };
         let note = format!("no conf.db in the report; rebuilt from {LIST_DUMP} {}", rebuilt.summary());
         let db = capture.stage_db(DbKind::Ovs, &rebuilt.file[..], "conf.db", self.origin(LIST_DUMP))?;
@@ -603,7 +616,7 @@ impl<'a> Pass<'a> {
         self.notes.push(note);
         self.dbs_seen.insert(DbKind::Ovs);
         self.dbs.insert(DbKind::Ovs, (LIST_DUMP.to_string(), db.sha256));
-        Ok(())
+        Ok(None)
     }
 
     fn summarise_flows(
