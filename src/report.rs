@@ -332,6 +332,9 @@ impl Status {
             for (kind, c) in &self.capture.collected {
                 let (schema, version) = (note(&c.schema), note(&c.version));
                 let _ = writeln!(s, "  {kind:<7} {schema} {version} from {} ({})", c.source, c.collected_at);
+                for n in &c.notes {
+                    let _ = writeln!(s, "          {}", note(n));
+                }
             }
             if let Some(flows) = &self.capture.flows {
                 let _ =

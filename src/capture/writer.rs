@@ -178,6 +178,14 @@ impl<'w> CaptureWriter<'w> {
         Ok(db)
     }
 
+    /// A note about the staged database of `kind` (e.g. that it was
+    /// rebuilt), kept as one bounded line.
+    pub fn note_db(&mut self, kind: DbKind, note: &str) {
+        if let Some(db) = self.manifest.collected.get_mut(&kind) {
+            db.notes.push(quote::note(note));
+        }
+    }
+
     /// From now on, a database whose records do not match their SHA-1
     /// (edited, e.g. by `sos clean`) is refused instead of noted.
     pub fn refuse_edited_databases(&mut self) {

@@ -23,6 +23,7 @@ use crate::capture::{DbKind, Provenance, SourceSystem};
 use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::parse_sos_dump_name;
 use crate::ofp_text::{DumpKind, OfVersion};
+use crate::ovsdb::{rebuild, schema};
 use crate::quote;
 use crate::workdir::Workdir;
 use serde::Deserialize;
@@ -98,6 +99,10 @@ const DUMP_PLUGINS: [&str; 2] = ["openvswitch", "ovn_host"];
 /// The top-level names of an sos report that a collect reads (to find the
 /// report one level deeper).
 const REPORT_ROOTS: [&str; 7] = ["sos_commands", "sos_reports", "sos_strings", "sos_logs", "etc", "var", "usr"];
+
+/// The text of `ovsdb-client -f list dump` that sos before 4.3 keeps
+/// instead of the OVS database file.
+const LIST_DUMP: &str = "sos_commands/openvswitch/ovsdb-client_-f_list_dump";
 
 const SOS_ADVICE: &str = "re-run sos with --log-size 0 or --all-logs";
 
@@ -192,6 +197,17 @@ struct Pass<'a> {
     bridges_listed: Vec<String>,
     /// Kinds of database some member of the report stood for (taken or not).
     dbs_seen: BTreeSet<DbKind>,
+    /// What the report holds of [`LIST_DUMP`] (the OVS database of a
+    /// report without `conf.db`).
+    list_dump: Option<ListDump>,
+}
+
+/// The text of `ovsdb-client -f list dump` in a report.
+enum ListDump {
+    Complete(String),
+    /// Cut by sos (`--log-size`).
+    Cut,
+    TooLarge,
 }
 
 impl<'a> Pass<'a> {
@@ -210,6 +226,7 @@ impl<'a> Pass<'a> {
             truncated: BTreeSet::new(),
             bridges_listed: Vec::new(),
             dbs_seen: BTreeSet::new(),
+            list_dump: None,
         }
     }
 
@@ -326,6 +343,16 @@ impl<'a> Pass<'a> {
                     self.source.ovn_version = ovn_version(&text);
                 }
             }
+            ("openvswitch", "ovsdb-client_-f_list_dump") if self.part.wants_db(DbKind::Ovs) => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                self.list_dump = Some(if self.truncated.contains(path) {
+                    ListDump::Cut
+                } else if text.len() as u64 >= MAX_META_BYTES {
+                    ListDump::TooLarge
+                } else {
+                    ListDump::Complete(text)
+                });
+            }
             _ if DUMP_PLUGINS.contains(&plugin) => {
                 let tailed = self.truncated.contains(path);
                 self.dump(capture, plugin, name, tailed, input)?;
@@ -346,6 +373,9 @@ impl<'a> Pass<'a> {
     ) -> Result<(), CollectError> {
         if DUMP_PLUGINS.contains(&plugin) && parse_sos_dump_name(name).is_some() {
             return self.dump(capture, plugin, name, true, input);
+        }
+        if format!("sos_commands/{plugin}/{name}") == LIST_DUMP {
+            self.list_dump = Some(ListDump::Cut);
         }
         // A copied file: its path with '/' as '.'.
         if let Some(original) = DB_DIRS.iter().find_map(|dir| {
@@ -518,10 +548,24 @@ impl<'a> Pass<'a> {
                 quote::shell(taken)
             ));
         }
+        if self.part.wants_db(DbKind::Ovs) && !self.dbs_seen.contains(&DbKind::Ovs) {
+            let why = match self.list_dump.take() {
+                Some(ListDump::Complete(dump)) => self.rebuild_ovs_db(capture, &dump)?,
+                Some(ListDump::Cut) => Some(format!("{LIST_DUMP} is cut (sos --log-size); {SOS_ADVICE}")),
+                Some(ListDump::TooLarge) => Some(format!("{LIST_DUMP} holds more than {MAX_META_BYTES} bytes")),
+                None => None,
+            };
+            if let Some(why) = why {
+                self.dbs_seen.insert(DbKind::Ovs);
+                self.notes.push(format!(
+                    "no conf.db in the report, and its OVS database cannot be rebuilt: {why}; collect the OVS database with collect-db-ovs"
+                ));
+            }
+        }
         for kind in DbKind::ALL {
             if self.part.wants_db(kind) && !self.dbs_seen.contains(&kind) {
                 let what = match kind {
-                    DbKind::Ovs => "no conf.db in the report (sos before 4.3 copies none: only sos_commands/openvswitch/ovsdb-client_-f_list_dump, which ovs-offline does not rebuild yet); collect the OVS database with collect-db-ovs",
+                    DbKind::Ovs => "no conf.db in the report, nor sos_commands/openvswitch/ovsdb-client_-f_list_dump to rebuild it from; collect the OVS database with collect-db-ovs",
                     DbKind::OvnNb => "no OVN_Northbound database (ovnnb_db.db) in the report",
                     DbKind::OvnSb => "no OVN_Southbound database (ovnsb_db.db) in the report",
                 };
@@ -544,6 +588,35 @@ impl<'a> Pass<'a> {
         capture.source_system(self.source.clone());
         let notes = self.notes.iter().map(|n| quote::note(n)).collect();
         Ok(SosCollected { archive: self.archive.to_path_buf(), items: self.items, bridges, notes, source: self.source })
+    }
+
+    /// Rebuilds the OVS database of a report without `conf.db` from
+    /// [`LIST_DUMP`] against the local schema, and stages it as `conf.db`,
+    /// noted as rebuilt; `Some(why)` when it cannot.
+    fn rebuild_ovs_db(&mut self, capture: &mut CaptureWriter<'_>, dump: &str) -> Result<Option<String>, CollectError> {
+        let rebuilt = schema::installed(DbKind::Ovs)
+            .ok_or_else(|| "no local vswitch.ovsschema (is Open vSwitch installed?)".to_string())
+            .and_then(|(path, _)| fs::read(&path).map_err(|e| format!("cannot read {}: {e}", quote::path(&path))))
+            .and_then(|schema| {
+                let comment = format!("ovs-offline: rebuilt from {LIST_DUMP}");
+                rebuild::rebuild(dump, &schema, &comment, now_ms()).map_err(|e| format!("{LIST_DUMP}: {e}"))
+            });
+        let rebuilt = match rebuilt {
+            Ok(rebuilt) => rebuilt,
+            Err(why) => return Ok(Some(why)),
+        };
+        let note = format!("no conf.db in the report; rebuilt from {LIST_DUMP} {}", rebuilt.summary());
+        let db = capture.stage_db(DbKind::Ovs, &rebuilt.file[..], "conf.db", self.origin(LIST_DUMP))?;
+        capture.note_db(DbKind::Ovs, &note);
+        self.items.push(format!(
+            "{} {} (standalone, REBUILT) from member {LIST_DUMP}",
+            quote::note(&db.schema),
+            quote::note(&db.version)
+        ));
+        self.notes.push(note);
+        self.dbs_seen.insert(DbKind::Ovs);
+        self.dbs.insert(DbKind::Ovs, (LIST_DUMP.to_string(), db.sha256));
+        Ok(None)
     }
 
     fn summarise_flows(
@@ -639,6 +712,11 @@ fn resolve_inside(path: &str, target: &Path) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// Now, in milliseconds since the epoch (an OVSDB record's `_date`).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A small member as text (at most [`MAX_META_BYTES`], the rest skipped).
