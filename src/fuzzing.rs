@@ -95,8 +95,8 @@ pub fn sos_metadata(data: &[u8]) {
         one_line(&facts.version);
     }
     one_line(&sos::sos_version_txt(&text));
-    one_line(&sos::program_version(&text, "(Open vSwitch)"));
-    one_line(&sos::ovn_version(&text));
+    one_line(&crate::ofp_text::versions::ovs(&text));
+    one_line(&crate::ofp_text::versions::ovn(&text));
     let row = sos::open_vswitch_row(&text);
     one_line(&row.hostname);
     one_line(&row.ovs_version);

@@ -10,6 +10,7 @@
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::capture::{Provenance, SourceSystem};
+use crate::ofp_text::versions;
 use crate::ovsdb::schema::compare_versions;
 use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
@@ -377,12 +378,16 @@ pub fn source_system_line(source: &SourceSystem) -> String {
 /// fields or actions in its dumps may be refused, and traces follow the
 /// local code.
 pub fn older_locally(source: &SourceSystem) -> Vec<String> {
-    let pairs = [("Open vSwitch", &source.ovs_version, "ovs-vswitchd"), ("OVN", &source.ovn_version, "ovn-nbctl")];
+    type Parse = fn(&str) -> Option<String>;
+    let pairs: [(&str, &Option<String>, &str, Parse); 2] = [
+        ("Open vSwitch", &source.ovs_version, "ovs-vswitchd", versions::ovs),
+        ("OVN", &source.ovn_version, "ovn-nbctl", versions::ovn),
+    ];
     pairs
         .into_iter()
-        .filter_map(|(product, theirs, tool)| {
+        .filter_map(|(product, theirs, tool, parse)| {
             let theirs = theirs.as_deref()?;
-            let local = crate::tools::version(tool)?;
+            let local = parse(&crate::tools::run(tool, ["--version"]).ok()?)?;
             (compare_versions(&local, theirs) == std::cmp::Ordering::Less).then(|| {
                 format!(
                     "the local {product} {} is older than the source system's {}: what only {} knows may be refused \

@@ -86,15 +86,6 @@ where
     Err(failed(tool, &args, &String::from_utf8_lossy(&output.stderr), output.status))
 }
 
-/// The version `tool --version` prints on its first line (its last word:
-/// `ovs-vswitchd (Open vSwitch) 3.1.0`, `ovn-nbctl 23.03.1`); `None` when
-/// the tool is missing or says nothing usable.
-pub fn version(tool: &str) -> Option<String> {
-    let out = run(tool, ["--version"]).ok()?;
-    let word = out.lines().next()?.split_whitespace().last()?;
-    word.starts_with(|c: char| c.is_ascii_digit()).then(|| word.to_string())
-}
-
 /// The last non-empty line of a tool's stderr: its own summary of what failed.
 fn last_line(stderr: &str) -> &str {
     stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default()

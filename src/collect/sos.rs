@@ -22,6 +22,7 @@ use crate::capture::writer::{CaptureError, CaptureWriter};
 use crate::capture::{DbKind, Provenance, SourceSystem};
 use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::parse_sos_dump_name;
+use crate::ofp_text::versions;
 use crate::ofp_text::{DumpKind, OfVersion};
 use crate::ovsdb::{rebuild, schema};
 use crate::quote;
@@ -334,13 +335,13 @@ impl<'a> Pass<'a> {
             {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
                 if self.source.ovs_version.is_none() {
-                    self.source.ovs_version = program_version(&text, "(Open vSwitch)");
+                    self.source.ovs_version = versions::ovs(&text);
                 }
             }
             ("ovn_host" | "ovn_central", n) if n.contains("--version") => {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
                 if self.source.ovn_version.is_none() {
-                    self.source.ovn_version = ovn_version(&text);
+                    self.source.ovn_version = versions::ovn(&text);
                 }
             }
             ("openvswitch", "ovsdb-client_-f_list_dump") if self.part.wants_db(DbKind::Ovs) => {
@@ -833,22 +834,6 @@ fn unquoted(value: &str) -> Option<&str> {
     (!value.is_empty() && value != "[]").then_some(value)
 }
 
-/// `ovs-ofctl (Open vSwitch) 3.5.0` → `3.5.0`.
-pub(crate) fn program_version(text: &str, marker: &str) -> Option<String> {
-    let line = text.lines().find(|l| l.contains(marker))?;
-    let version = line.split(marker).nth(1)?.split_whitespace().next()?;
-    Some(quote::note(version))
-}
-
-/// `ovn-controller 25.03.0` (the first line of an OVN program's
-/// `--version`) → `25.03.0`.
-pub(crate) fn ovn_version(text: &str) -> Option<String> {
-    let mut words = text.lines().next()?.split_whitespace();
-    let program = words.next()?;
-    let version = words.next()?;
-    (program.starts_with("ovn-") && version.starts_with(|c: char| c.is_ascii_digit())).then(|| quote::note(version))
-}
-
 /// Reads the archive at `path` member by member, in one pass, hashing its
 /// compressed bytes; returns the sha256.
 fn read_archive(
@@ -1043,11 +1028,6 @@ mod tests {
     fn versions_and_manifest() {
         assert_eq!(sos_version_txt("sos report: 4.12.0").as_deref(), Some("4.12.0"));
         assert_eq!(sos_version_txt("sosreport: 4.0\n").as_deref(), Some("4.0"));
-        assert_eq!(ovn_version("ovn-controller 25.03.0\nOpen vSwitch Library 3.5.0\n").as_deref(), Some("25.03.0"));
-        assert_eq!(
-            program_version("ovs-ofctl (Open vSwitch) 3.5.0\nOpenFlow versions 0x1:0x6\n", "(Open vSwitch)").as_deref(),
-            Some("3.5.0")
-        );
         let row = open_vswitch_row(
             "external_ids        : {hostname=prod-node-1, system-id=x}\novs_version         : \"3.1.0\"\n",
         );

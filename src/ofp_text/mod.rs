@@ -24,6 +24,7 @@ pub mod sos_names;
 pub mod tables;
 pub mod tlv;
 pub mod version;
+pub(crate) mod versions;
 
 pub use bridge::valid_bridge_name;
 pub use version::OfVersion;
