@@ -5,6 +5,7 @@
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
 //! hand), [`sos`] (sos reports). Kubernetes collectors land here later.
 
+mod archive;
 pub mod db;
 pub mod flows;
 pub mod sos;

@@ -16,6 +16,7 @@
 //! records were edited (`sos clean`) is refused; an `ovs-ofctl` error
 //! message stored instead of a dump is skipped.
 
+use super::archive::{read_archive, walk_directory, MemberKind};
 use super::CollectError;
 use crate::capture::flows::{self as captured};
 use crate::capture::writer::{CaptureError, CaptureWriter};
@@ -30,9 +31,8 @@ use crate::workdir::Workdir;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Seek};
-use std::os::unix::fs::FileTypeExt;
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
 /// Which half of a node a command takes from the report.
@@ -128,7 +128,9 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     capture.refuse_edited_databases();
     let mut pass = Pass::new(&archive, part);
     let sha256 = if meta.is_dir() {
-        walk_directory(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?;
+        // Metadata first: the manifest names truncated members.
+        let first = ["sos_reports", "version.txt"];
+        walk_directory(source, &first, &wanted_on_disk, &mut |raw, kind| pass.member(&mut capture, raw, kind))?;
         String::new()
     } else {
         read_archive(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?
@@ -145,15 +147,6 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     }
     capture.commit()?;
     Ok(collected)
-}
-
-/// What one member of the report is, as the pass sees it.
-enum MemberKind<'r> {
-    File(&'r mut dyn Read),
-    /// A symbolic link and its target as stored (never followed).
-    Symlink(PathBuf),
-    /// A hard link, device, FIFO…: never read.
-    Other,
 }
 
 /// A candidate dump staged under `sos.<plugin>/<name>`.
@@ -832,151 +825,6 @@ pub(crate) fn open_vswitch_row(text: &str) -> SourceSystem {
 fn unquoted(value: &str) -> Option<&str> {
     let value = value.trim_matches('"');
     (!value.is_empty() && value != "[]").then_some(value)
-}
-
-/// Reads the archive at `path` member by member, in one pass, hashing its
-/// compressed bytes; returns the sha256.
-fn read_archive(
-    path: &Path,
-    visit: &mut dyn FnMut(&Path, MemberKind<'_>) -> Result<(), CollectError>,
-) -> Result<String, CollectError> {
-    let (mut file, _) = super::open(path, true)?;
-    let mut magic = [0u8; 6];
-    let n =
-        read_up_to(&mut file, &mut magic).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
-    file.rewind().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
-    let compression = Compression::from_magic(&magic[..n]);
-    let mut hashing = Hashing::<_, Sha256>::new(file);
-    let broken = |source: io::Error| CollectError::BrokenArchive {
-        archive: path.to_path_buf(),
-        compression: compression.name(),
-        source,
-    };
-    {
-        let decoder: Box<dyn Read + '_> = match compression {
-            Compression::Xz => Box::new(xz2::read::XzDecoder::new(&mut hashing)),
-            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&mut hashing)),
-            Compression::Bzip2 => Box::new(bzip2::read::BzDecoder::new(&mut hashing)),
-            Compression::None => Box::new(&mut hashing),
-        };
-        let mut archive = tar::Archive::new(decoder);
-        let entries = archive.entries().map_err(broken)?;
-        for entry in entries {
-            let mut entry = entry.map_err(broken)?;
-            let raw = entry.path().map_err(broken)?.into_owned();
-            let kind = entry.header().entry_type();
-            if kind.is_symlink() {
-                let target = entry.link_name().map_err(broken)?.map(|t| t.into_owned()).unwrap_or_default();
-                visit(&raw, MemberKind::Symlink(target))?;
-            } else if kind.is_file() {
-                visit(&raw, MemberKind::File(&mut entry)).map_err(|e| reclassify(e, path, compression))?;
-            } else if !kind.is_dir() {
-                visit(&raw, MemberKind::Other)?;
-            }
-        }
-        let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(broken)?;
-    }
-    io::copy(&mut hashing, &mut io::sink()).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
-    Ok(hex(hashing.digest.finalize()))
-}
-
-/// A read error inside a member is the archive's: its compression or tar
-/// stream is broken.
-fn reclassify(error: CollectError, archive: &Path, compression: Compression) -> CollectError {
-    match error {
-        CollectError::Read { path, source } if path == archive => {
-            CollectError::BrokenArchive { archive: archive.to_path_buf(), compression: compression.name(), source }
-        }
-        CollectError::Capture(CaptureError::Read { error, .. }) => CollectError::BrokenArchive {
-            archive: archive.to_path_buf(),
-            compression: compression.name(),
-            source: error,
-        },
-        other => other,
-    }
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Compression {
-    Xz,
-    Gzip,
-    Bzip2,
-    None,
-}
-
-impl Compression {
-    fn from_magic(magic: &[u8]) -> Compression {
-        if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Compression::Xz
-        } else if magic.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if magic.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else {
-            Compression::None
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Compression::Xz => "xz-compressed tar archive",
-            Compression::Gzip => "gzip-compressed tar archive",
-            Compression::Bzip2 => "bzip2-compressed tar archive",
-            Compression::None => "tar archive (.tar.xz, .tar.gz, .tar.bz2 or an extracted sos report directory)",
-        }
-    }
-}
-
-/// Walks an extracted report, in a stable order; never follows a link.
-fn walk_directory(
-    root: &Path,
-    visit: &mut dyn FnMut(&Path, MemberKind<'_>) -> Result<(), CollectError>,
-) -> Result<(), CollectError> {
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let dir = root.join(&relative);
-        let mut entries: Vec<_> = fs::read_dir(&dir)
-            .and_then(|e| e.map(|e| e.map(|e| e.file_name())).collect::<Result<Vec<_>, _>>())
-            .map_err(|e| CollectError::Read { path: dir.clone(), source: e })?;
-        entries.sort();
-        // Metadata first: the manifest names truncated members.
-        entries.sort_by_key(|n| n != "sos_reports" && n != "version.txt");
-        let mut subdirs = Vec::new();
-        for name in entries {
-            let rel = relative.join(&name);
-            let full = root.join(&rel);
-            let meta = fs::symlink_metadata(&full).map_err(|e| CollectError::Read { path: full.clone(), source: e })?;
-            let kind = meta.file_type();
-            if kind.is_dir() {
-                subdirs.push(rel);
-            } else if kind.is_symlink() {
-                let target = fs::read_link(&full).map_err(|e| CollectError::Read { path: full.clone(), source: e })?;
-                visit(&rel, MemberKind::Symlink(target))?;
-            } else if kind.is_file() && !kind.is_fifo() {
-                if !wanted_on_disk(&rel) {
-                    continue;
-                }
-                let (mut file, _) = super::open(&full, false)?;
-                visit(&rel, MemberKind::File(&mut file))?;
-            } else {
-                visit(&rel, MemberKind::Other)?;
-            }
-        }
-        pending.extend(subdirs.into_iter().rev());
-    }
-    Ok(())
 }
 
 /// Only files a collect may read are opened in a directory (logs are not).
