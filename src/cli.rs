@@ -47,6 +47,8 @@ pub enum Command {
     CollectSosOvn(CollectSos),
     /// Collect whatever OVS and OVN data an sos report holds
     CollectSos(CollectSos),
+    /// Collect from an OpenShift must-gather the OVN NB and SB databases of one node
+    CollectMustGather(CollectMustGather),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -88,6 +90,18 @@ pub struct CollectSos {
     /// The sos report: a .tar.xz, .tar.gz or .tar.bz2 archive, or its extracted directory
     pub sos: PathBuf,
     /// Replace data of the same kind collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectMustGather {
+    /// The must-gather: its directory, or a .tar, .tar.gz or .tar.xz of it
+    pub path: PathBuf,
+    /// The node (or its ovnkube-node pod) whose databases to collect; without it, the nodes are listed
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Replace the OVN databases collected before
     #[arg(long)]
     pub force: bool,
 }

@@ -9,6 +9,7 @@ use crate::output::{say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
+use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
@@ -68,6 +69,39 @@ pub fn collect_sos(workdir: &Workdir, part: SosPart, args: &cli::CollectSos) -> 
         SosPart::All => "OVS/OVN",
     };
     say!("Offline OVS Debugging: {label} data collected and stored in {}", quote::path(workdir.root()));
+    Ok(())
+}
+
+pub fn collect_must_gather(workdir: &Workdir, args: &cli::CollectMustGather) -> Result<()> {
+    let collected = collect::must_gather::collect_must_gather(workdir, &args.path, args.node.as_deref(), args.force)?;
+    let w = quote::path(workdir.root());
+    match collected {
+        MustGather::Listed { archive, pods } => {
+            let archive = quote::path(&archive);
+            say!("The must-gather {archive} holds the OVN databases of {} nodes (interconnect):", pods.len());
+            for pod in &pods {
+                let kinds: Vec<&str> = pod.kinds.iter().map(|k| k.schema_name()).collect();
+                say!("  {}: {}", pod.label(), kinds.join(", "));
+            }
+            say!("Nothing collected. Collect one node's databases with: ovs-offline -w {w} collect-must-gather {archive} --node NODE");
+            say!("note: {}", must_gather::ovs_half_note());
+        }
+        MustGather::Collected { archive, layout, pod, items, notes } => {
+            let from = match (layout, &pod) {
+                (Layout::Interconnect, Some(pod)) => format!("interconnect, node {}", pod.label()),
+                (Layout::Interconnect, None) => "interconnect".to_string(),
+                (Layout::Legacy, _) => "legacy, the RAFT leader's databases".to_string(),
+            };
+            say!("From the must-gather {} ({from}):", quote::path(&archive));
+            for item in &items {
+                say!("  {item}");
+            }
+            for n in &notes {
+                say!("note: {}", note(n));
+            }
+            say!("Offline OVS Debugging: OVN data collected and stored in {w}");
+        }
+    }
     Ok(())
 }
 

@@ -93,6 +93,9 @@ pub enum Provenance {
     File { path: PathBuf },
     /// A member of an archive (an sos report, a must-gather).
     ArchiveMember { archive: PathBuf, archive_sha256: String, member: String },
+    /// A member (`inner`) of an archive that is itself the member `member`
+    /// of an archive (a must-gather's `ovnk_database_store.tar.gz`).
+    NestedMember { archive: PathBuf, archive_sha256: String, member: String, inner: String },
     /// The output of a command run in a pod's container.
     Pod {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,8 +105,15 @@ pub enum Provenance {
         container: String,
         command: Vec<String>,
     },
-    /// A member of a portable capture bundle (`collect-local`).
-    Bundle { bundle: PathBuf, bundle_sha256: String, member: String },
+    /// A member of a portable capture bundle (`collect-local`), and where
+    /// the bundle says the member came from.
+    Bundle {
+        bundle: PathBuf,
+        bundle_sha256: String,
+        member: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original: Option<Box<Provenance>>,
+    },
 }
 
 impl Provenance {
@@ -128,7 +138,16 @@ impl fmt::Display for Provenance {
                 let (namespace, pod, container) = (word(namespace), word(pod), word(container));
                 write!(f, "pod {context}{namespace}/{pod} container {container}: {}", command.join(" "))
             }
-            Provenance::Bundle { bundle, member, .. } => write!(f, "{} (member {})", quote::path(bundle), word(member)),
+            Provenance::NestedMember { archive, member, inner, .. } => {
+                write!(f, "{} (member {}, inside it {})", quote::path(archive), word(member), word(inner))
+            }
+            Provenance::Bundle { bundle, member, original, .. } => {
+                write!(f, "{} (member {})", quote::path(bundle), word(member))?;
+                match original {
+                    Some(original) => write!(f, ", originally {original}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

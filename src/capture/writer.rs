@@ -274,10 +274,14 @@ impl<'w> CaptureWriter<'w> {
     /// collect staged from it (known only once the archive is read).
     pub fn archive_sha256(&mut self, archive: &Path, sha256: &str) {
         let fill = |origin: &mut Provenance| {
-            if let Provenance::ArchiveMember { archive: a, archive_sha256, .. } = origin {
-                if a == archive && archive_sha256.is_empty() {
-                    *archive_sha256 = sha256.to_string();
-                }
+            let (a, archive_sha256) = match origin {
+                Provenance::ArchiveMember { archive, archive_sha256, .. }
+                | Provenance::NestedMember { archive, archive_sha256, .. } => (archive, archive_sha256),
+                Provenance::Bundle { bundle, bundle_sha256, .. } => (bundle, bundle_sha256),
+                Provenance::File { .. } | Provenance::Pod { .. } => return,
+            };
+            if a == archive && archive_sha256.is_empty() {
+                *archive_sha256 = sha256.to_string();
             }
         };
         self.manifest.collected.values_mut().for_each(|db| fill(&mut db.source));

@@ -3,11 +3,13 @@
 //! Every collector reads its input and hands it to a
 //! [`crate::capture::writer::CaptureWriter`], which validates, stages and
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
-//! hand), [`sos`] (sos reports). Kubernetes collectors land here later.
+//! hand), [`sos`] (sos reports), [`must_gather`] (OpenShift must-gathers),
+//! reading archives through [`archive`]. Kubernetes collectors land here later.
 
 mod archive;
 pub mod db;
 pub mod flows;
+pub mod must_gather;
 pub mod sos;
 
 use crate::capture::writer::{CaptureError, MAX_COLLECTED_BYTES};
@@ -22,6 +24,8 @@ use std::path::{Path, PathBuf};
 pub enum CollectError {
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    MustGather(#[from] must_gather::MustGatherError),
     #[error("cannot read {}", quote::path(path))]
     Read {
         path: PathBuf,

@@ -12,6 +12,7 @@ use crate::digest::{Counted, Hashing};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use sha1::Sha1;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +103,67 @@ pub fn inspect(input: impl Read) -> Result<DbFileInfo, DbFileError> {
     }
     io::copy(&mut reader, &mut io::sink())?;
     Ok(DbFileInfo { format, schema, version, complete_len, file_len: reader.count, records, edited_record })
+}
+
+/// The rows of `NB_Global` a record changes (`null`: deleted); only the
+/// `name` column is read.
+#[derive(Deserialize)]
+struct NbGlobalTxn {
+    #[serde(rename = "NB_Global", default)]
+    nb_global: BTreeMap<String, Option<NbGlobalRow>>,
+}
+
+#[derive(Deserialize)]
+struct NbGlobalRow {
+    name: Option<String>,
+}
+
+/// A clustered record: the snapshot (`prev_data`) or an entry (`data`),
+/// each `[schema or null, transaction]`.
+#[derive(Deserialize)]
+struct RaftNbGlobal {
+    prev_data: Option<(IgnoredAny, Option<NbGlobalTxn>)>,
+    data: Option<(IgnoredAny, Option<NbGlobalTxn>)>,
+}
+
+/// The `NB_Global` `name` an OVN_Northbound database file ends with (an
+/// interconnect zone's name; ovn-kubernetes names each node's zone after
+/// the node), reading every record once in constant memory. Records that
+/// do not parse are passed over; `None` when no record names it.
+pub fn nb_global_name(input: impl Read) -> Result<Option<String>, DbFileError> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let Some((format, first_len, _)) = read_header(&mut reader)? else {
+        return Err(DbFileError::NotOvsdb);
+    };
+    let mut name = None;
+    let mut len = first_len;
+    let mut first = true;
+    loop {
+        let mut body = (&mut reader).take(len);
+        let txn = match (format, first) {
+            (Format::Standalone, true) => None,
+            (Format::Standalone, false) => serde_json::from_reader::<_, NbGlobalTxn>(&mut body).ok(),
+            (Format::Clustered, _) => serde_json::from_reader::<_, RaftNbGlobal>(&mut body)
+                .ok()
+                .and_then(|r| r.prev_data.or(r.data))
+                .and_then(|(_, txn)| txn),
+        };
+        io::copy(&mut body, &mut io::sink())?;
+        for row in txn.into_iter().flat_map(|t| t.nb_global.into_values()) {
+            name = match row {
+                Some(NbGlobalRow { name: Some(n) }) => Some(n),
+                Some(NbGlobalRow { name: None }) => name,
+                None => None,
+            };
+        }
+        first = false;
+        match read_header(&mut reader)? {
+            Some((f, next, _)) if f == format => len = next,
+            _ => break,
+        }
+    }
+    io::copy(&mut reader, &mut io::sink())?;
+    Ok(name)
 }
 
 /// Skips a record body of `len` bytes, returning its SHA-1 (hex); `None`
@@ -205,6 +267,26 @@ mod tests {
     fn clustered_without_snapshot_says_so() {
         let text = record("CLUSTER", r#"{"name":"OVN_Southbound","local_address":"tcp:1.2.3.4:6644","server_id":"x"}"#);
         assert!(matches!(inspect(text.as_bytes()), Err(DbFileError::NoSnapshot)));
+    }
+
+    #[test]
+    fn the_zone_name_is_the_last_one_written() {
+        let schema = record("JSON", r#"{"name":"OVN_Northbound","version":"7.0.0","tables":{}}"#);
+        let named = record("JSON", r#"{"NB_Global":{"u":{"name":"node-a","options":["map",[]]}},"_date":1}"#);
+        let renamed = record("JSON", r#"{"NB_Global":{"u":{"name":"node-b"}}}"#);
+        let other = record("JSON", r#"{"Logical_Switch":{"v":{"name":"ls"}},"NB_Global":{"u":{"nb_cfg":2}}}"#);
+        let text = schema.clone() + &named + &renamed + &other;
+        assert_eq!(nb_global_name(text.as_bytes()).unwrap().as_deref(), Some("node-b"));
+        assert_eq!(nb_global_name(schema.as_bytes()).unwrap(), None);
+        let clustered = record(
+            "CLUSTER",
+            r#"{"name":"OVN_Northbound","prev_data":[{"name":"OVN_Northbound"},{"NB_Global":{"u":{"name":"node-c"}}}]}"#,
+        ) + &record(
+            "CLUSTER",
+            r#"{"term":1,"index":2,"data":[null,{"NB_Global":{"u":{"name":"node-d"}}}]}"#,
+        ) + &record("CLUSTER", r#"{"term":1,"vote":"x"}"#);
+        assert_eq!(nb_global_name(clustered.as_bytes()).unwrap().as_deref(), Some("node-d"));
+        assert!(matches!(nb_global_name("hello\n".as_bytes()), Err(DbFileError::NotOvsdb)));
     }
 
     #[test]
