@@ -49,6 +49,8 @@ pub enum Command {
     CollectSos(CollectSos),
     /// Collect from an OpenShift must-gather the OVN NB and SB databases of one node
     CollectMustGather(CollectMustGather),
+    /// Import a capture bundle (ovs-offline-capture-*.tar.xz) made on another host; checksums are verified
+    CollectCapture(CollectCapture),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -102,6 +104,15 @@ pub struct CollectMustGather {
     #[arg(long)]
     pub node: Option<String>,
     /// Replace the OVN databases collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectCapture {
+    /// The bundle, as collect-local wrote it
+    pub file: PathBuf,
+    /// Replace data of the same kind collected before
     #[arg(long)]
     pub force: bool,
 }

@@ -105,6 +105,32 @@ pub fn collect_must_gather(workdir: &Workdir, args: &cli::CollectMustGather) -> 
     Ok(())
 }
 
+pub fn collect_capture(workdir: &Workdir, args: &cli::CollectCapture) -> Result<()> {
+    let imported = collect::bundle::collect_capture(workdir, &args.file, args.force)?;
+    say!(
+        "From the capture bundle {} (made by ovs-offline {} at {}), checksums verified:",
+        quote::path(&imported.bundle),
+        imported.made_by,
+        imported.created_at
+    );
+    let source = report::source_system_line(&imported.source);
+    if !source.is_empty() {
+        say!("  source: {source}");
+    }
+    for warning in report::older_locally(&imported.source) {
+        tell!("warning: {warning}");
+    }
+    for item in &imported.items {
+        say!("  {item}");
+    }
+    print_bridges(&imported.bridges);
+    for n in &imported.notes {
+        say!("note: {}", note(n));
+    }
+    say!("Offline OVS Debugging: captured data collected and stored in {}", quote::path(workdir.root()));
+    Ok(())
+}
+
 /// One line per bridge: what its dumps hold (and, from an sos report,
 /// which member supplied each).
 fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {

@@ -6,7 +6,9 @@
 //! [`manifest`]) with each item's typed [`Provenance`], the source system's
 //! identity and collection notes. Collectors write it only through the
 //! staged [`writer`]; nothing downstream knows where the data came from.
+//! A capture travels between machines as one [`bundle`].
 
+pub mod bundle;
 pub(crate) mod flows;
 pub mod manifest;
 pub(crate) mod writer;

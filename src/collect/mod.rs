@@ -4,9 +4,11 @@
 //! [`crate::capture::writer::CaptureWriter`], which validates, stages and
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
 //! hand), [`sos`] (sos reports), [`must_gather`] (OpenShift must-gathers),
-//! reading archives through [`archive`]. Kubernetes collectors land here later.
+//! [`bundle`] (portable capture bundles), reading archives through
+//! [`archive`]. Kubernetes collectors land here later.
 
 mod archive;
+pub mod bundle;
 pub mod db;
 pub mod flows;
 pub mod must_gather;
@@ -26,6 +28,8 @@ pub enum CollectError {
     Capture(#[from] CaptureError),
     #[error(transparent)]
     MustGather(#[from] must_gather::MustGatherError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleImportError),
     #[error("cannot read {}", quote::path(path))]
     Read {
         path: PathBuf,

@@ -1,0 +1,209 @@
+//! The portable capture bundle: a live lab node's databases and ovs-save
+//! output collected into one workdir, packed (`capture::bundle::pack`, what
+//! `collect-local` ends with), imported with `collect-capture` into
+//! another workdir as the unprivileged user, and the replica started from
+//! it compared with the live node; and bundles altered, made hostile or of
+//! another format, which must be refused leaving the workdir as it was.
+
+mod support;
+
+use ovs_offline::capture::bundle;
+use ovs_offline::workdir::Workdir;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use support::{LabNode, Replica};
+
+fn normalise_vsctl_show(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with("is_connected")).collect::<Vec<_>>().join("\n")
+}
+
+/// A dump as a sorted set, without what differs between two equivalent
+/// tables (OVS prints `dec_ttl()` but parses it back as `dec_ttl`).
+fn flows(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(' ') || l.starts_with("group_id=") || l.starts_with("meter="))
+        .map(|l| l.trim().replace("dec_ttl()", "dec_ttl"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Asserts two dumps are the same set, naming only the lines that differ.
+fn assert_same(replica: &[String], live: &[String], what: &str) {
+    let only = |a: &[String], b: &[String]| a.iter().filter(|l| !b.contains(l)).cloned().collect::<Vec<_>>();
+    assert!(
+        replica == live,
+        "{what}: only in the replica {:?}, only live {:?}",
+        only(replica, live),
+        only(live, replica)
+    );
+}
+
+/// The members of a bundle, in order: name and contents.
+fn members(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let file = fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(xz2::read::XzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        out.push((name, data));
+    }
+    out
+}
+
+/// A tar member header with any name, type and link.
+fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut header = tar::Header::new_old();
+    let old = header.as_old_mut();
+    old.name[..name.len()].copy_from_slice(name.as_bytes());
+    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// Writes `members` (name, type, link, contents) as a .tar.xz the test
+/// user can read.
+fn write_bundle(path: &Path, members: &[(String, tar::EntryType, String, Vec<u8>)]) {
+    let mut tar = Vec::new();
+    for (name, kind, link, data) in members {
+        raw_member(&mut tar, name, *kind, link, data);
+    }
+    tar.extend_from_slice(&[0; 1024]);
+    let mut out = Vec::new();
+    xz2::read::XzEncoder::new(&tar[..], 1).read_to_end(&mut out).unwrap();
+    fs::write(path, out).unwrap();
+    support::make_readable(path);
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut tree = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        let contents = if meta.is_file() { fs::read(&path).unwrap() } else { Vec::new() };
+        tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), contents);
+    }
+    tree
+}
+
+#[test]
+fn a_packed_capture_imports_into_a_replica_equal_to_the_node_and_altered_bundles_are_refused() {
+    let lab = LabNode::start();
+    let packer = Replica::new_as_runner();
+    packer.collect_lab(&lab);
+    let saved = support::user_dir("ovs-save-out-");
+    lab.save_flows(saved.path());
+    // As an engineer adds them by hand: ovs-save's groups lose their
+    // selection method, and it saves no meters.
+    for bridge in lab.var("LAB_BRIDGES").split_whitespace() {
+        for what in ["dump-groups", "dump-meters"] {
+            let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
+            fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
+        }
+    }
+    support::make_readable(saved.path());
+    packer.ok(&[OsString::from("collect-flows"), saved.path().as_os_str().into()]);
+    let out_dir = support::user_dir("bundles-");
+    let packed = bundle::pack(&Workdir::new(&packer.workdir).unwrap(), out_dir.path()).unwrap();
+    support::make_readable(&packed);
+    let name = packed.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("ovs-offline-capture-") && name.ends_with("Z.tar.xz"), "{name}");
+
+    let replica = Replica::new();
+    let out = replica.ok(&[OsString::from("collect-capture"), packed.clone().into()]);
+    assert!(out.contains("checksums verified") && out.contains("originally from"), "{out}");
+    assert!(out.contains("br-int"), "{out}");
+    let status = replica.status();
+    let source = &status["capture"]["collected"]["ovn_sb"]["source"];
+    assert_eq!(source["kind"], "bundle", "{status}");
+    assert_eq!(source["original"]["kind"], "file", "{status}");
+    assert_eq!(source["bundle_sha256"].as_str().map(str::len), Some(64), "{status}");
+
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("Offline OVS Debugging started"), "{start}");
+    assert_eq!(
+        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+    );
+    for bridge in lab.var("LAB_BRIDGES").split_whitespace() {
+        let dump = ["-O", "OpenFlow15", "dump-flows", "--no-stats", bridge];
+        assert_same(&flows(&replica.tool("ovs-ofctl", &dump)), &flows(&lab.tool("ovs-ofctl", &dump)), bridge);
+        for what in ["dump-groups", "dump-meters"] {
+            let dump = ["-O", "OpenFlow15", what, bridge];
+            assert_same(&flows(&replica.tool("ovs-ofctl", &dump)), &flows(&lab.tool("ovs-ofctl", &dump)), bridge);
+        }
+    }
+    for (tool, args) in [("ovn-nbctl", ["show"]), ("ovn-sbctl", ["show"]), ("ovn-sbctl", ["lflow-list"])] {
+        assert_eq!(replica.tool(tool, &args), lab.tool(tool, &args), "{tool} {args:?}");
+    }
+    replica.ok(&["stop"]);
+
+    // Altered, hostile and foreign bundles: refused, the workdir unchanged.
+    let before = snapshot(&replica.workdir);
+    let original: Vec<_> =
+        members(&packed).into_iter().map(|(n, d)| (n, tar::EntryType::Regular, String::new(), d)).collect();
+    let top = original[0].0.split('/').next().unwrap().to_string();
+    let nb = original.iter().position(|m| m.0.ends_with("ovnnb_db.db")).unwrap();
+    let dir = out_dir.path();
+    let import = |name: &str, members: &[(String, tar::EntryType, String, Vec<u8>)]| {
+        let path = dir.join(name);
+        write_bundle(&path, members);
+        let err = replica.fails(&[OsString::from("collect-capture"), "--force".into(), path.into()]);
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        assert_eq!(snapshot(&replica.workdir), before, "{name}");
+        err
+    };
+
+    let mut tampered = original.clone();
+    let text = String::from_utf8(tampered[nb].3.clone()).unwrap().replacen("ls-web", "ls-bad", 1);
+    tampered[nb].3 = text.into_bytes();
+    let err = import("tampered.tar.xz", &tampered);
+    assert!(err.contains("member db/ovn_nb/ovnnb_db.db does not match the size and sha256"), "{err}");
+
+    let mut cut = original.clone();
+    cut.pop();
+    let err = import("cut.tar.xz", &cut);
+    assert!(err.contains("(listed in its index) is missing"), "{err}");
+
+    let mut linked = original.clone();
+    linked[nb] = (original[nb].0.clone(), tar::EntryType::Symlink, "/etc/shadow".into(), Vec::new());
+    let err = import("linked.tar.xz", &linked);
+    assert!(err.contains("ovnnb_db.db is a symbolic link"), "{err}");
+
+    let mut traversal = original.clone();
+    traversal.insert(2, (format!("{top}/../../etc/cron.d/x"), tar::EntryType::Regular, String::new(), b"x".to_vec()));
+    let err = import("traversal.tar.xz", &traversal);
+    assert!(err.contains("is a path that leaves the bundle"), "{err}");
+
+    let mut extra = original.clone();
+    extra.insert(2, (format!("{top}/db/ovs/evil.db"), tar::EntryType::Regular, String::new(), b"x".to_vec()));
+    let err = import("extra.tar.xz", &extra);
+    assert!(err.contains("is not listed in its index"), "{err}");
+
+    let mut newer = original.clone();
+    let mut index: serde_json::Value = serde_json::from_slice(&newer[0].3).unwrap();
+    index["bundle_format"] = 2.into();
+    index["tool_version"] = "9.9.9".into();
+    newer[0].3 = index.to_string().into_bytes();
+    let err = import("newer.tar.xz", &newer);
+    assert!(err.contains("is a capture bundle of format 2 (made by ovs-offline 9.9.9)"), "{err}");
+    assert!(err.contains("reads format 1 only: import it with ovs-offline 9.9.9"), "{err}");
+
+    let err = import("not-a-bundle.tar.xz", &original[1..]);
+    assert!(err.contains("is not an ovs-offline capture bundle"), "{err}");
+}
