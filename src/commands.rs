@@ -100,6 +100,8 @@ pub fn collect_must_gather(workdir: &Workdir, args: &cli::CollectMustGather) -> 
                 say!("note: {}", note(n));
             }
             say!("Offline OVS Debugging: OVN data collected and stored in {w}");
+            let node = pod.and_then(|p| p.node).map_or("NODE".to_string(), |n| quote::shell(&n));
+            say!("Add that node's OVS half with: ovs-offline -w {w} collect-sos-ovs SOSREPORT (or collect-k8s {node})");
         }
     }
     Ok(())
