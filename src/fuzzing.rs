@@ -67,16 +67,20 @@ pub fn dump_name(data: &[u8]) {
 }
 
 /// An OVSDB database file: inspecting never panics, and its complete
-/// records never end past the file.
+/// records never end past the file; nor does reading its `NB_Global` name
+/// (a must-gather's node).
 pub fn db_file(data: &[u8]) {
     if let Ok(info) = file::inspect(data) {
         assert!(info.complete_len <= info.file_len && info.file_len == data.len() as u64);
     }
+    let _ = file::nb_global_name(data);
 }
 
-/// A `capture.json`, and the `state.json` of a workdir before it.
+/// A `capture.json`, the `state.json` of a workdir before it, and a
+/// capture bundle's index.
 pub fn capture_manifest(data: &[u8]) {
     let _ = serde_json::from_slice::<manifest::Manifest>(data);
+    let _ = serde_json::from_slice::<crate::capture::bundle::Index>(data);
     if let Ok(state) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = manifest::from_legacy_state(&state);
         let mut state = state;
@@ -85,8 +89,8 @@ pub fn capture_manifest(data: &[u8]) {
 }
 
 /// sos report metadata (`sos_reports/manifest.json`, `version.txt`,
-/// `ovs-vsctl list Open_vSwitch`, `--version` output): reading never
-/// panics, and every value kept is one line.
+/// `ovs-vsctl list Open_vSwitch`, `--version` output) and a must-gather's
+/// pod YAML: reading never panics, and every value kept is one line.
 pub fn sos_metadata(data: &[u8]) {
     use crate::collect::sos;
     let text = String::from_utf8_lossy(data);
@@ -100,6 +104,7 @@ pub fn sos_metadata(data: &[u8]) {
     let row = sos::open_vswitch_row(&text);
     one_line(&row.hostname);
     one_line(&row.ovs_version);
+    one_line(&crate::collect::must_gather::node_name(&text));
 }
 
 /// The text of `ovsdb-client -f list dump`: rebuilding never panics, and

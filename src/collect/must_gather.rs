@@ -169,6 +169,9 @@ fn store_suffix(kind: DbKind) -> &'static str {
     }
 }
 
+/// The longest name Kubernetes gives an object (a DNS subdomain).
+const MAX_POD_NAME: usize = 253;
+
 /// `<pod>_nbdb` / `<pod>_sbdb`, the last component of a store member.
 fn store_db(name: &str) -> Option<(&str, DbKind)> {
     let (pod, kind) = if let Some(pod) = name.strip_suffix("_nbdb") {
@@ -176,7 +179,7 @@ fn store_db(name: &str) -> Option<(&str, DbKind)> {
     } else {
         (name.strip_suffix("_sbdb")?, DbKind::OvnSb)
     };
-    (!pod.is_empty()).then_some((pod, kind))
+    (!pod.is_empty() && pod.len() <= MAX_POD_NAME).then_some((pod, kind))
 }
 
 /// The file name each database gets under `db/<kind>/`.
@@ -328,7 +331,7 @@ impl<'a> Survey<'a> {
                 read_store(self.archive, input, &mut |pod, kind, input| {
                     let zone = match kind {
                         DbKind::OvnNb => match file::nb_global_name(input) {
-                            Ok(name) => name,
+                            Ok(name) => name.map(|n| quote::note(&n)),
                             Err(DbFileError::Io(e)) => {
                                 return Err(CollectError::Read { path: archive.clone(), source: e })
                             }
@@ -512,11 +515,18 @@ fn read_store(archive: &Path, input: &mut dyn Read, visit: &mut StoreVisitor<'_>
     Ok(())
 }
 
-/// `spec.nodeName` of a pod's YAML (as `oc get -o yaml` writes it).
-fn node_name(yaml: &str) -> Option<String> {
-    let value = yaml.lines().find_map(|l| l.trim_start().strip_prefix("nodeName:"))?;
+/// `spec.nodeName` of a pod's YAML (as `oc get -o yaml` writes it: a
+/// top-level `spec:` whose direct children share one indentation).
+pub(crate) fn node_name(yaml: &str) -> Option<String> {
+    let lines = yaml.lines().skip_while(|l| l.trim_end() != "spec:").skip(1);
+    let first = lines.clone().find(|l| !l.trim().is_empty())?;
+    let indent = first.len() - first.trim_start().len();
+    let value = lines
+        .take_while(|l| l.trim().is_empty() || l.starts_with(' '))
+        .filter(|l| l.len() - l.trim_start().len() == indent)
+        .find_map(|l| l.trim_start().strip_prefix("nodeName:"))?;
     let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-    (!value.is_empty()).then(|| quote::note(value))
+    (indent > 0 && !value.is_empty()).then(|| quote::note(value))
 }
 
 #[cfg(test)]
@@ -542,12 +552,14 @@ mod tests {
         assert_eq!(store_db("ovnkube-node-abc_nbdb"), Some(("ovnkube-node-abc", DbKind::OvnNb)));
         assert_eq!(store_db("_sbdb"), None);
         assert_eq!(store_db("ovnkube-node-abc_sbdb.1"), None);
+        assert_eq!(store_db(&format!("{}_nbdb", "p".repeat(254))), None);
     }
 
     #[test]
     fn the_node_of_a_pod_yaml() {
-        let yaml = "apiVersion: v1\nkind: Pod\nspec:\n  containers: []\n  nodeName: worker-0.example.com\n";
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    x: |\n      nodeName: forged\nspec:\n  containers:\n  - name: nbdb\n    nodeName: inner\n  nodeName: worker-0.example.com\nstatus:\n  nodeName: other\n";
         assert_eq!(node_name(yaml).as_deref(), Some("worker-0.example.com"));
+        assert_eq!(node_name("spec:\n  containers: []\nstatus:\n  nodeName: x\n"), None);
         assert_eq!(node_name("spec:\n  nodeName: \"\"\n"), None);
     }
 }
