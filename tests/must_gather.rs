@@ -197,6 +197,11 @@ fn hostile_or_broken_stores_are_refused_and_write_nothing() {
                 hostile("ovnkube-node-b_sbdb", tar::EntryType::Link, "ovnkube-node-a_nbdb"),
                 "a hard link or a device",
             ),
+            (
+                "duplicate",
+                hostile("other/ovnkube-node-a_nbdb", tar::EntryType::Regular, ""),
+                "holds ovnkube-node-a_nbdb, a second time",
+            ),
             ("corrupt", corrupt, "is not a readable gzip-compressed tar archive: it is corrupt or cut short"),
         ]
     };

@@ -340,7 +340,15 @@ impl<'a> Survey<'a> {
                         _ => None,
                     };
                     let entry = self.store_pods.entry(pod.to_string()).or_default();
-                    entry.0.insert(kind);
+                    if !entry.0.insert(kind) {
+                        return Err(MustGatherError::HostileStore {
+                            archive: archive.clone(),
+                            member: STORE.to_string(),
+                            inner: PathBuf::from(format!("{pod}_{}", store_suffix(kind))),
+                            why: "a second time (two copies of one database)",
+                        }
+                        .into());
+                    }
                     entry.1 = entry.1.take().or(zone);
                     Ok(())
                 })
