@@ -24,6 +24,7 @@ use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::parse_sos_dump_name;
 use crate::ofp_text::versions;
 use crate::ofp_text::{DumpKind, OfVersion};
+use crate::progress::Progress;
 use crate::ovsdb::{rebuild, schema};
 use crate::quote;
 use crate::workdir::Workdir;
@@ -846,7 +847,9 @@ fn read_archive(
         read_up_to(&mut file, &mut magic).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     file.rewind().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     let compression = Compression::from_magic(&magic[..n]);
-    let mut hashing = Hashing::<_, Sha256>::new(file);
+    let size = file.metadata().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?.len();
+    let progress = Progress::new("reading", size);
+    let mut hashing = Hashing::<_, Sha256>::new(progress.reader(file));
     let broken = |source: io::Error| CollectError::BrokenArchive {
         archive: path.to_path_buf(),
         compression: compression.name(),
@@ -864,6 +867,7 @@ fn read_archive(
         for entry in entries {
             let mut entry = entry.map_err(broken)?;
             let raw = entry.path().map_err(broken)?.into_owned();
+            progress.reading(&quote::path(&raw));
             let kind = entry.header().entry_type();
             if kind.is_symlink() {
                 let target = entry.link_name().map_err(broken)?.map(|t| t.into_owned()).unwrap_or_default();
