@@ -32,8 +32,8 @@ impl Progress {
             return Progress { bar: None };
         }
         let style = ProgressStyle::with_template(TEMPLATE).map(|s| s.progress_chars("=> "));
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden())
-            .with_prefix(prefix.to_string());
+        let bar =
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()).with_prefix(prefix.to_string());
         if let Ok(style) = style {
             bar.set_style(style);
         }
