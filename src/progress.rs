@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// A read shorter than this shows no bar at all.
 const QUIET_FOR: Duration = Duration::from_secs(1);
 
-const TEMPLATE: &str = "{prefix} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {wide_msg}";
+const TEMPLATE: &str = "{prefix} {bar:20} {bytes}/{total_bytes} ({eta} left) {wide_msg}";
 
 /// Progress of reading `total` bytes; a no-op unless stderr is a terminal.
 pub struct Progress {
