@@ -48,10 +48,11 @@ impl Progress {
         }
     }
 
-    /// What is being read now (printable: quote collected names first).
-    pub fn reading(&self, what: &str) {
+    /// What is being read now (printable: quote collected names first),
+    /// worked out only when there is a bar to show it.
+    pub fn reading(&self, what: impl FnOnce() -> String) {
         if let Some(bar) = &self.bar {
-            bar.bar.set_message(what.to_string());
+            bar.bar.set_message(what());
             bar.show_when_slow();
         }
     }

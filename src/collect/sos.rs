@@ -867,7 +867,7 @@ fn read_archive(
         for entry in entries {
             let mut entry = entry.map_err(broken)?;
             let raw = entry.path().map_err(broken)?.into_owned();
-            progress.reading(&report_path(&raw).map_or_else(|| quote::path(&raw), |p| quote::shell(&p)));
+            progress.reading(|| report_path(&raw).map_or_else(|| quote::path(&raw), |p| quote::shell(&p)));
             let kind = entry.header().entry_type();
             if kind.is_symlink() {
                 let target = entry.link_name().map_err(broken)?.map(|t| t.into_owned()).unwrap_or_default();
