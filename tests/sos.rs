@@ -535,3 +535,15 @@ fn truncation_marked_only_in_the_manifest_is_reported() {
         assert!(status["capture"]["flows"]["incomplete"]["br0"].is_string(), "{order}: {status}");
     }
 }
+
+/// The progress bar is drawn only on a terminal: with stderr a pipe (as
+/// here, and in scripts), a collect writes only its warnings there.
+#[test]
+fn collect_sos_writes_no_progress_when_stderr_is_not_a_terminal() {
+    let replica = Replica::new();
+    let out = replica.run(&["collect-sos", &report(&replica, V4_12)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(['\r', '\u{1b}']), "terminal control in stderr: {stderr:?}");
+    assert!(stderr.lines().all(|l| l.starts_with("warning: ")), "not a warning in stderr: {stderr:?}");
+}

@@ -8,6 +8,8 @@
 use super::CollectError;
 use crate::capture::writer::CaptureError;
 use crate::digest::{hex, Hashing};
+use crate::progress::Progress;
+use crate::quote;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
@@ -35,7 +37,9 @@ pub(super) fn read_archive(
         read_up_to(&mut file, &mut magic).map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     file.rewind().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?;
     let compression = Compression::from_magic(&magic[..n]);
-    let mut hashing = Hashing::<_, Sha256>::new(file);
+    let size = file.metadata().map_err(|e| CollectError::Read { path: path.to_path_buf(), source: e })?.len();
+    let progress = Progress::new("reading", size);
+    let mut hashing = Hashing::<_, Sha256>::new(progress.reader(file));
     let broken = |source: io::Error| CollectError::BrokenArchive {
         archive: path.to_path_buf(),
         compression: compression.name(),
@@ -43,6 +47,7 @@ pub(super) fn read_archive(
     };
     {
         let mut rest = read_entries(compression.decoder(&mut hashing), &broken, &mut |raw, kind| {
+            progress.reading(|| quote::path(raw));
             visit(raw, kind).map_err(|e| reclassify(e, path, compression))
         })?;
         io::copy(&mut rest, &mut io::sink()).map_err(broken)?;

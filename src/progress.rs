@@ -1,0 +1,96 @@
+//! The progress bar shown while a long read runs (an sos report's archive):
+//! bytes read of the total and what is being read, drawn on stderr only
+//! when stderr is a terminal and only once the read has taken more than
+//! [`QUIET_FOR`]; cleared when the read ends. Anywhere else (a pipe, a
+//! file, the tests) nothing is ever printed.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::cell::Cell;
+use std::io::{self, IsTerminal, Read};
+use std::time::{Duration, Instant};
+
+/// A read shorter than this shows no bar at all.
+const QUIET_FOR: Duration = Duration::from_secs(1);
+
+const TEMPLATE: &str = "{prefix} {bar:20} {bytes}/{total_bytes} ({eta} left) {wide_msg}";
+
+/// Progress of reading `total` bytes; a no-op unless stderr is a terminal.
+pub struct Progress {
+    bar: Option<Bar>,
+}
+
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    shown: Cell<bool>,
+}
+
+impl Progress {
+    /// Progress of reading `total` bytes, labelled `prefix` (e.g. `reading`).
+    pub fn new(prefix: &str, total: u64) -> Progress {
+        if !io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let style = ProgressStyle::with_template(TEMPLATE).map(|s| s.progress_chars("=> "));
+        let bar =
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()).with_prefix(prefix.to_string());
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        Progress { bar: Some(Bar { bar, started: Instant::now(), shown: Cell::new(false) }) }
+    }
+
+    /// `n` more bytes read.
+    pub fn advance(&self, n: usize) {
+        if let Some(bar) = &self.bar {
+            bar.bar.inc(n as u64);
+            bar.show_when_slow();
+        }
+    }
+
+    /// What is being read now (printable: quote collected names first),
+    /// worked out only when there is a bar to show it.
+    pub fn reading(&self, what: impl FnOnce() -> String) {
+        if let Some(bar) = &self.bar {
+            bar.bar.set_message(what());
+            bar.show_when_slow();
+        }
+    }
+
+    /// Wraps `inner`: every byte read through it advances the bar.
+    pub fn reader<R: Read>(&self, inner: R) -> Advancing<'_, R> {
+        Advancing { inner, progress: self }
+    }
+}
+
+impl Bar {
+    fn show_when_slow(&self) {
+        if !self.shown.get() && self.started.elapsed() >= QUIET_FOR {
+            self.shown.set(true);
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// The bar disappears when the read ends, however it ends.
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.bar.finish_and_clear();
+        }
+    }
+}
+
+/// A reader that advances a [`Progress`] by what is read through it.
+pub struct Advancing<'p, R> {
+    inner: R,
+    progress: &'p Progress,
+}
+
+impl<R: Read> Read for Advancing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n);
+        Ok(n)
+    }
+}
