@@ -445,6 +445,17 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
             ids.join(", ")
         ));
     }
+    if !r.placeholder_groups.is_empty() {
+        let ids: Vec<String> = r.placeholder_groups.iter().map(u32::to_string).collect();
+        line.push_str(&format!(
+            "; {} the capture lacks: {} (empty: packets sent to them are dropped)",
+            match ids.len() {
+                1 => "1 placeholder group for a group".to_string(),
+                n => format!("{n} placeholder groups for groups"),
+            },
+            ids.join(", ")
+        ));
+    }
     line
 }
 

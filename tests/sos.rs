@@ -178,8 +178,17 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
     assert!(ovs["notes"][0].as_str().unwrap().contains("rebuilt from"), "{status}");
     let start = replica.ok(&["start"]);
     // sos 4.0 keeps no group dump of br-int: the 4 flows that use its load
-    // balancers' groups are refused by OVS (replay, not the database).
-    assert!(start.contains("br-int: 1848/1852 flows (4 rejected"), "{start}");
+    // balancers' groups load with placeholder groups, said so.
+    assert!(
+        start.contains(
+            "br-int: 1852/1852 flows, 0/0 groups, 0/0 meters, TLV map 1 entry; 4 placeholder groups for groups the capture lacks: 1, 2, 3, 4 (empty: packets sent to them are dropped)"
+        ),
+        "{start}"
+    );
+    assert_eq!(
+        replica.tool("ovs-ofctl", &["-O", "OpenFlow13", "dump-groups", "br-int"]).matches("type=all").count(),
+        4
+    );
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups"), "{start}");
     assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br-int\nbreth0\n");
     let dump = member_text(V4_0, "sos_commands/openvswitch/ovsdb-client_-f_list_dump");
@@ -193,6 +202,11 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
         &["ofproto/trace", "br-int", "in_port=11,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff"],
     );
     assert!(trace.contains("Datapath actions:"), "{trace}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("4 placeholder groups for groups the capture lacks: 1, 2, 3, 4"), "{text}");
+    let status = replica.status();
+    let br_int = status["restore"].as_array().unwrap().iter().find(|b| b["bridge"] == "br-int").unwrap();
+    assert_eq!(br_int["placeholder_groups"], serde_json::json!([1, 2, 3, 4]), "{status}");
     replica.ok(&["stop"]);
     let text = replica.ok(&["status"]);
     assert!(text.contains("no conf.db in the report; rebuilt from"), "{text}");

@@ -124,6 +124,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         let outcome = restore_flows(workdir, &target, dump, &mut report)?;
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
+        report.placeholder_groups = outcome.placeholder_groups;
         if outcome.permissive > 0 {
             report.notes.push(format!(
                 "{} flows accepted only with OpenFlow10 (production accepted them without consistency checks)",
@@ -355,9 +356,10 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
 fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
     let tables = target.ofctl(target.version, "dump-tables", &[]).map_err(BridgeError::count("flows"))?;
     report.flows.restored = tables::active_flows(&tables);
-    if report.groups.expected > 0 {
+    if report.groups.expected > 0 || !report.placeholder_groups.is_empty() {
         let dump = target.ofctl(version, "dump-groups", &[]).map_err(BridgeError::count("groups"))?;
-        report.groups.restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
+        let restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
+        report.groups.restored = restored.saturating_sub(report.placeholder_groups.len());
     }
     if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
         let dump = target.ofctl(version, "dump-meters", &[]).map_err(BridgeError::count("meters"))?;
