@@ -181,7 +181,7 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
     // balancers' groups load with placeholder groups, said so.
     assert!(
         start.contains(
-            "br-int: 1852/1852 flows, 0/0 groups, 0/0 meters, TLV map 1 entry; 4 placeholder groups for groups the capture lacks: 1, 2, 3, 4 (empty: packets sent to them are dropped)"
+            "br-int: 1852/1852 flows, 0/0 groups, 0/0 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4 (empty: packets sent to them are dropped)"
         ),
         "{start}"
     );
@@ -203,7 +203,7 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
     );
     assert!(trace.contains("Datapath actions:"), "{trace}");
     let text = replica.ok(&["status"]);
-    assert!(text.contains("4 placeholder groups for groups the capture lacks: 1, 2, 3, 4"), "{text}");
+    assert!(text.contains("4 placeholder groups for missing groups 1, 2, 3, 4"), "{text}");
     let status = replica.status();
     let br_int = status["restore"].as_array().unwrap().iter().find(|b| b["bridge"] == "br-int").unwrap();
     assert_eq!(br_int["placeholder_groups"], serde_json::json!([1, 2, 3, 4]), "{status}");
@@ -313,18 +313,51 @@ fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
 }
 
 #[test]
-fn obfuscated_report_refuses_edited_databases_and_keeps_the_flows() {
+fn obfuscated_report_databases_are_rehashed_marked_and_served() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, OBFUSCATED)]);
-    for db in ["conf.db", "ovnnb_db.db", "ovnsb_db.db"] {
-        let line = format!("(member var/lib/openvswitch/{db}): record");
-        assert!(out.contains(&line), "{db}: {out}");
+    for (db, schema) in
+        [("conf.db", "Open_vSwitch"), ("ovnnb_db.db", "OVN_Northbound"), ("ovnsb_db.db", "OVN_Southbound")]
+    {
+        let line = format!(" (standalone, OBFUSCATED) from member var/lib/openvswitch/{db}");
+        assert!(out.lines().any(|l| l.starts_with(&format!("  {schema} ")) && l.ends_with(&line)), "{db}: {out}");
     }
-    assert!(out.contains("does not match the SHA-1 in its header: the file was edited"), "{out}");
-    assert!(!out.contains("no conf.db in the report"), "the DB is there, refused: {out}");
+    assert!(
+        out.contains("note: var/lib/openvswitch/conf.db: obfuscated by sos clean: 3 of 62 records re-hashed; addresses are sos clean's, not production's"),
+        "{out}"
+    );
     assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
     let status = replica.status();
-    assert!(status["capture"]["collected"].as_object().unwrap().is_empty(), "{status}");
+    let collected = &status["capture"]["collected"];
+    for kind in ["ovs", "ovn_nb", "ovn_sb"] {
+        assert!(collected[kind]["obfuscated"]["rehashed"].as_u64().unwrap() > 0, "{kind}: {status}");
+        let file = replica.workdir.join("db").join(kind).join(collected[kind]["file"].as_str().unwrap());
+        // The copy is a sound OVSDB file again.
+        let log = support::run_ok(Command::new("ovsdb-tool").arg("show-log").arg(&file));
+        assert!(log.status.success());
+    }
+    assert_eq!(collected["ovs"]["obfuscated"], serde_json::json!({"rehashed": 3, "records": 62}), "{status}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("ovs     Open_vSwitch 8.8.0 OBFUSCATED from"), "{text}");
+    // The dumps are obfuscated too: what sos clean made unparseable (a NAT
+    // address turned into a prefix, hex in controller userdata) is refused
+    // and logged; the flows using the 4 refused groups get placeholders.
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 2078/2152 flows (78 rejected, see log/restore-errors.br-int.log), 0/4 groups, 1/1 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4"), "{start}");
+    assert!(start.contains("note: groups 1, 2, 3, 4 of the capture were refused (see the log)"), "{start}");
+    assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("  ovn_sb  OVN_Southbound 20.41.0 OBFUSCATED"), "{text}");
+    // Every record is served, not only those before the first edited one.
+    let show = replica.tool("ovs-vsctl", &["show"]);
+    for name in ["Bridge br-int", "Bridge breth0", "Port patch-br-int-to-ext-localnet"] {
+        assert!(show.contains(name), "{name}: {show}");
+    }
+    assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br-int\nbreth0\n");
+    let nb = replica.tool("ovn-nbctl", &["show"]);
+    assert!(nb.contains("switch "), "{nb}");
+    let sb = replica.tool("ovn-sbctl", &["show"]);
+    assert!(sb.contains("Chassis "), "{sb}");
 }
 
 #[test]

@@ -13,13 +13,14 @@
 //! `"truncated": true` in `sos_reports/manifest.json`) is restored without
 //! its partial first line and recorded as incomplete for its bridge; a
 //! tailed database (no OVSDB header) is not collected; a database whose
-//! records were edited (`sos clean`) is refused; an `ovs-ofctl` error
-//! message stored instead of a dump is skipped.
+//! records were edited (`sos clean`) is collected with those records
+//! re-hashed and marked OBFUSCATED (refused when one is no longer JSON);
+//! an `ovs-ofctl` error message stored instead of a dump is skipped.
 
 use super::CollectError;
 use crate::capture::flows::{self as captured};
 use crate::capture::writer::{CaptureError, CaptureWriter};
-use crate::capture::{DbKind, Provenance, SourceSystem};
+use crate::capture::{DbKind, Obfuscated, Provenance, SourceSystem};
 use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::parse_sos_dump_name;
 use crate::ofp_text::versions;
@@ -110,6 +111,14 @@ const SOS_ADVICE: &str = "re-run sos with --log-size 0 or --all-logs";
 /// The most a small metadata member (version, manifest, list output) may hold.
 const MAX_META_BYTES: u64 = 64 << 20;
 
+/// The note on a database whose records `sos clean` edited.
+fn obfuscated_note(o: Obfuscated) -> String {
+    format!(
+        "obfuscated by sos clean: {} of {} records re-hashed; addresses are sos clean's, not production's",
+        o.rehashed, o.records
+    )
+}
+
 fn db_kind(file: &str) -> Option<DbKind> {
     match file {
         "conf.db" => Some(DbKind::Ovs),
@@ -124,8 +133,8 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     let archive = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
     let meta = fs::metadata(source).map_err(|e| CollectError::Read { path: source.to_path_buf(), source: e })?;
     let mut capture = CaptureWriter::begin(workdir, force)?;
-    // An obfuscated report's databases are edited: never served partially.
-    capture.refuse_edited_databases();
+    // An obfuscated report's databases are edited: re-hashed, never served partially.
+    capture.rehash_edited_databases();
     let mut pass = Pass::new(&archive, part);
     let sha256 = if meta.is_dir() {
         walk_directory(source, &mut |raw, kind| pass.member(&mut capture, raw, kind))?;
@@ -465,8 +474,14 @@ impl<'a> Pass<'a> {
         }
         let name = path.rsplit('/').next().unwrap_or_default();
         match capture.stage_db(kind, input, name, self.origin(path)) {
-            Ok(db) => {
-                let layout = if db.clustered { "clustered" } else { "standalone" };
+            Ok(mut db) => {
+                let mut layout = if db.clustered { "clustered" } else { "standalone" }.to_string();
+                if let Some(obfuscated) = db.obfuscated {
+                    layout.push_str(", OBFUSCATED");
+                    let note = obfuscated_note(obfuscated);
+                    capture.note_db(kind, &note);
+                    db.notes.push(note);
+                }
                 self.items.push(format!(
                     "{} {} ({layout}) from member {}",
                     quote::note(&db.schema),
@@ -479,7 +494,7 @@ impl<'a> Pass<'a> {
                 self.dbs.insert(kind, (path.to_string(), db.sha256));
             }
             Err(
-                e @ (CaptureError::EditedRecords { .. }
+                e @ (CaptureError::BrokenRecord { .. }
                 | CaptureError::Db { .. }
                 | CaptureError::OtherDb { .. }
                 | CaptureError::NotADb { .. }),

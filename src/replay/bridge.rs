@@ -125,6 +125,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
         report.placeholder_groups = outcome.placeholder_groups;
+        note_refused_placeholders(&report.placeholder_groups, &rejected, &mut report.notes);
         if outcome.permissive > 0 {
             report.notes.push(format!(
                 "{} flows accepted only with OpenFlow10 (production accepted them without consistency checks)",
@@ -349,6 +350,23 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
     }
     starts.push(size);
     Ok(starts.windows(2).map(|w| (w[0], w[1] - w[0])).collect())
+}
+
+/// Notes the placeholder groups that stand for groups of the capture OVS
+/// refused (rejected before the flows): the other placeholders stand for
+/// groups the capture lacks.
+fn note_refused_placeholders(placeholders: &[u32], rejected: &[Rejected], notes: &mut Vec<String>) {
+    let refused: Vec<String> = placeholders
+        .iter()
+        .filter(|id| rejected.iter().any(|r| groups::group_id(&r.line) == Some(**id)))
+        .map(u32::to_string)
+        .collect();
+    if !refused.is_empty() {
+        notes.push(format!(
+            "groups {} of the capture were refused (see the log): the flows that use them go to empty placeholder groups",
+            refused.join(", ")
+        ));
+    }
 }
 
 /// Counts flows, groups and meters the bridge holds now; `version` is the
