@@ -230,6 +230,38 @@ fn directory_report(dir: &Path, files: &[(&str, &str)], links: &[(&str, &str)]) 
     root.to_str().unwrap().to_string()
 }
 
+/// Sunbeam runs OVS through its snap: sos names the commands
+/// `openstack-hypervisor.ovs-vsctl_…` (its openvswitch plugin's
+/// `ovs_cmd_pre`); the version, host and bridge list are read all the same.
+#[test]
+fn commands_run_through_a_snap_are_recognised() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-snap-");
+    let db = dir.path().join("conf.db");
+    support::run_ok(Command::new("ovsdb-tool").arg("create").arg(&db).arg("/usr/share/openvswitch/vswitch.ovsschema"));
+    let ovs = "sos_commands/openvswitch/openstack-hypervisor.";
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &fs::read_to_string(&db).unwrap()),
+            (&format!("{ovs}ovs-vsctl_-t_5_list-br"), "br:ex\n"),
+            (
+                &format!("{ovs}ovs-vsctl_-t_5_list_Open_vSwitch"),
+                "external_ids        : {hostname=hv-1}\novs_version         : \"3.3.0\"\n",
+            ),
+            (
+                &format!("{ovs}ovs-ofctl_-O_OpenFlow15_dump-flows_br_ex"),
+                "OFPST_FLOW reply (OF1.5) (xid=0x4):\n priority=0 actions=drop\n",
+            ),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains("source: host hv-1, OVS 3.3.0, sos 4.0"), "{out}");
+    // The mangled `br_ex` is the listed bridge `br:ex`.
+    assert!(out.contains("br:ex (OpenFlow15): 1 flows"), "{out}");
+}
+
 const LIST_DUMP: &str = "sos_commands/openvswitch/ovsdb-client_-f_list_dump";
 
 /// The lab node's OVS database, through `ovsdb-client -f list dump` and a

@@ -22,7 +22,7 @@ use crate::capture::flows::{self as captured};
 use crate::capture::writer::{CaptureError, CaptureWriter};
 use crate::capture::{DbKind, Obfuscated, Provenance, SourceSystem};
 use crate::digest::{hex, Counted, Hashing};
-use crate::ofp_text::sos_names::parse_sos_dump_name;
+use crate::ofp_text::sos_names::{parse_sos_dump_name, sos_command};
 use crate::ofp_text::versions;
 use crate::ofp_text::{DumpKind, OfVersion};
 use crate::ovsdb::{rebuild, schema};
@@ -327,7 +327,8 @@ impl<'a> Pass<'a> {
         name: &str,
         input: &mut dyn Read,
     ) -> Result<(), CollectError> {
-        match (plugin, name) {
+        // Without the prefix of a command run in a container or a snap.
+        match (plugin, sos_command(name)) {
             ("openvswitch", "ovs-vsctl_-t_5_list-br") | ("ovn_host", "ovs-vsctl_list-br") => {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
                 if self.bridges_listed.is_empty() {
