@@ -237,13 +237,11 @@ fn directory_report(dir: &Path, files: &[(&str, &str)], links: &[(&str, &str)]) 
 fn commands_run_through_a_snap_are_recognised() {
     let replica = Replica::new();
     let dir = support::user_dir("ovs-offline-snap-");
-    let db = dir.path().join("conf.db");
-    support::run_ok(Command::new("ovsdb-tool").arg("create").arg(&db).arg("/usr/share/openvswitch/vswitch.ovsschema"));
     let ovs = "sos_commands/openvswitch/openstack-hypervisor.";
     let sos = directory_report(
         dir.path(),
         &[
-            ("etc/openvswitch/conf.db", &fs::read_to_string(&db).unwrap()),
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
             (&format!("{ovs}ovs-vsctl_-t_5_list-br"), "br:ex\n"),
             (
                 &format!("{ovs}ovs-vsctl_-t_5_list_Open_vSwitch"),
@@ -260,6 +258,79 @@ fn commands_run_through_a_snap_are_recognised() {
     assert!(out.contains("source: host hv-1, OVS 3.3.0, sos 4.0"), "{out}");
     // The mangled `br_ex` is the listed bridge `br:ex`.
     assert!(out.contains("br:ex (OpenFlow15): 1 flows"), "{out}");
+}
+
+/// The text of an empty OVS database made with the local schema.
+fn empty_ovs_db(dir: &Path) -> String {
+    let db = dir.join("empty-conf.db");
+    support::run_ok(Command::new("ovsdb-tool").arg("create").arg(&db).arg("/usr/share/openvswitch/vswitch.ovsschema"));
+    let text = fs::read_to_string(&db).unwrap();
+    fs::remove_file(&db).unwrap();
+    text
+}
+
+/// sos ≥ 4.7.1 runs `ovs-ofctl --version` once per bridge: the copies
+/// `….1`, `….2` may hold an error; the one holding a version is read.
+#[test]
+fn of_several_version_files_the_one_holding_a_version_is_read() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-versions-");
+    let version = "sos_commands/openvswitch/ovs-ofctl_-t_5_--version";
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
+            (version, "timeout: failed to run command 'ovs-ofctl': No such file or directory\n"),
+            (&format!("{version}.1"), "ovs-ofctl (Open vSwitch) 3.4.1\nOpenFlow versions 0x1:0x6\n"),
+            (&format!("{version}.2"), "ovs-ofctl (Open vSwitch) 3.4.1\nOpenFlow versions 0x1:0x6\n"),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains("source: OVS 3.4.1, sos 4.0"), "{out}");
+}
+
+/// sos before 4.10.1 skips openshift_ovn on crio nodes: an OpenShift node's
+/// report without OVN databases says so, and how to get them.
+#[test]
+fn openshift_node_without_ovn_databases_says_sos_skipped_openshift_ovn() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-openshift-");
+    let ps = "CONTAINER      IMAGE     CREATED       STATE     NAME                 ATTEMPT   POD ID         POD\n\
+              0c3f8a2b1d4e   quay.io   2 hours ago   Running   ovnkube-controller   0         7a1b2c3d4e5f   ovnkube-node-x7k2p\n";
+    let sos = directory_report(
+        dir.path(),
+        &[("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())), ("sos_commands/crio/crictl_ps", ps)],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos", &sos]);
+    assert!(out.contains("sos < 4.10.1 skips openshift_ovn on crio nodes: re-run with `-e openshift_ovn`"), "{out}");
+}
+
+/// A plugin that hit its time limit lost the commands it had not run: the
+/// ones a replica needs are named.
+#[test]
+fn a_plugin_that_timed_out_names_the_missing_commands() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-timeout-");
+    let manifest = r#"{"version":"4.12.0","components":{"report":{"plugins":{"openvswitch":{"timeout_hit":true}}}}}"#;
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
+            ("sos_reports/manifest.json", manifest),
+            ("sos_commands/openvswitch/ovs-vsctl_-t_5_list-br", "br-ex\nbr-int\n"),
+            ("sos_commands/openvswitch/ovs-ofctl_dump-flows_br-int", " priority=0 actions=drop\n"),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(
+        out.contains(
+            "sos's openvswitch plugin hit its time limit: missing from the report: ovs-ofctl dump-flows br-ex\n"
+        ),
+        "{out}"
+    );
 }
 
 const LIST_DUMP: &str = "sos_commands/openvswitch/ovsdb-client_-f_list_dump";
