@@ -463,6 +463,34 @@ fn obfuscated_report_databases_are_rehashed_marked_and_served() {
     assert!(sb.contains("Chassis "), "{sb}");
 }
 
+/// A clustered database has the same records: `sos clean`'s edit of the
+/// RAFT snapshot (its server's address) is re-hashed, and start converts
+/// the copy to standalone and serves it.
+#[test]
+fn obfuscated_clustered_database_is_rehashed_and_served() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-clustered-");
+    let db = dir.path().join("nb.db");
+    support::run_ok(
+        Command::new("ovsdb-tool")
+            .arg("create-cluster")
+            .arg(&db)
+            .arg("/usr/share/ovn/ovn-nb.ovsschema")
+            .arg("tcp:192.168.1.10:6643"),
+    );
+    let obfuscated = fs::read_to_string(&db).unwrap().replace("192.168.1.10", "100.0.0.1");
+    fs::remove_file(&db).unwrap();
+    let sos = directory_report(dir.path(), &[("var/lib/openvswitch/ovnnb_db.db", &obfuscated)], &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains("(clustered, OBFUSCATED) from member var/lib/openvswitch/ovnnb_db.db"), "{out}");
+    assert!(out.contains("obfuscated by sos clean: 1 of 1 records re-hashed"), "{out}");
+    replica.ok(&["start"]);
+    replica.tool("ovn-nbctl", &["show"]);
+    let text = replica.ok(&["status"]);
+    // The local schema's version, whatever it is.
+    assert!(text.lines().any(|l| l.starts_with("  ovn_nb  OVN_Northbound ") && l.contains(" OBFUSCATED ")), "{text}");
+}
+
 #[test]
 fn worker_and_master_halves_from_two_collects_make_one_replica() {
     let replica = Replica::new();
