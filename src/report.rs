@@ -449,14 +449,11 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     }
     if !r.placeholder_groups.is_empty() {
         let ids: Vec<String> = r.placeholder_groups.iter().map(u32::to_string).collect();
-        line.push_str(&format!(
-            "; {} {} (empty: packets sent to them are dropped)",
-            match ids.len() {
-                1 => "1 placeholder group for missing group".to_string(),
-                n => format!("{n} placeholder groups for missing groups"),
-            },
-            ids.join(", ")
-        ));
+        let ids = ids.join(", ");
+        line.push_str(&match r.placeholder_groups.len() {
+            1 => format!("; 1 placeholder group for missing group {ids} (empty: packets sent to it are dropped)"),
+            n => format!("; {n} placeholder groups for missing groups {ids} (empty: packets sent to them are dropped)"),
+        });
     }
     line
 }
