@@ -8,13 +8,15 @@
 //! reader hands out the file record by record: header line, body line; a
 //! record whose body still matches its header goes through byte for byte,
 //! an edited one whose body is still JSON gets a header with its length and
-//! SHA-1 recomputed, and one whose body is no longer JSON stops the read
-//! ([`Rehash::broken`] says which and why). Anything after the last whole
+//! SHA-1 recomputed. A body over several lines (ovs-offline's own rebuild
+//! writes the schema so) is taken by its header's length and must match
+//! it. Any other record stops the read ([`Rehash::broken`] says which and
+//! why). Anything after the last whole
 //! record (a torn tail, text that is no record) goes through as it is, for
 //! [`super::file::inspect`] to judge. One record is held in memory at a
 //! time. Never writes anywhere but to its reader.
 
-use super::file::{parse_header, MAX_HEADER};
+use super::file::{parse_header, Format, MAX_HEADER};
 use crate::digest::hex;
 use serde::de::IgnoredAny;
 use sha1::{Digest, Sha1};
@@ -101,20 +103,40 @@ impl<R: Read> Rehash<R> {
             return Ok(());
         }
         self.records += 1;
-        let body_sha1 = hex(Sha1::digest(&body));
-        if body.len() as u64 == len && body_sha1 == sha1 {
+        let intact = |body: &[u8]| body.len() as u64 == len && hex(Sha1::digest(body)) == sha1;
+        if intact(&body) {
             self.out.extend_from_slice(&body);
             return Ok(());
         }
-        if let Err(source) = serde_json::from_slice::<IgnoredAny>(&body) {
-            let broken = BrokenRecord { record: self.records, source };
-            let error = io::Error::new(io::ErrorKind::InvalidData, broken.to_string());
-            self.broken = Some(broken);
-            return Err(error);
+        let source = match serde_json::from_slice::<IgnoredAny>(&body) {
+            Ok(_) => return self.rehashed_record(format, body),
+            Err(source) => source,
+        };
+        // A body over several lines (OVSDB writes one; ovs-offline's own
+        // rebuild writes the schema as the schema file has it): whole only
+        // as its header says.
+        if (body.len() as u64) < len {
+            (&mut self.input).take(len - body.len() as u64).read_to_end(&mut body)?;
+            if intact(&body) || (body.len() as u64) < len {
+                // Intact, or cut: as it is (a cut one, and the rest too).
+                self.state = if intact(&body) { State::Records } else { State::Rest };
+                self.out.extend_from_slice(&body);
+                return Ok(());
+            }
         }
+        let broken = BrokenRecord { record: self.records, source };
+        let error = io::Error::new(io::ErrorKind::InvalidData, broken.to_string());
+        self.broken = Some(broken);
+        Err(error)
+    }
+
+    /// Fills `out` with an edited record whose `body` is still JSON, under
+    /// a header with its length and SHA-1.
+    fn rehashed_record(&mut self, format: Format, body: Vec<u8>) -> io::Result<()> {
         self.rehashed += 1;
+        let sha1 = hex(Sha1::digest(&body));
         self.out.clear();
-        self.out.extend_from_slice(format!("OVSDB {} {} {body_sha1}\n", format.header_word(), body.len()).as_bytes());
+        self.out.extend_from_slice(format!("OVSDB {} {} {sha1}\n", format.header_word(), body.len()).as_bytes());
         self.out.extend_from_slice(&body);
         Ok(())
     }
@@ -148,16 +170,13 @@ mod tests {
         format!("OVSDB {kind} {} {}\n{body}", body.len(), hex(Sha1::digest(body.as_bytes())))
     }
 
-    fn rehash(text: &str) -> (Result<String, io::Error>, Rehash<&[u8]>) {
+    /// What a [`Rehash`] of `text` gave: its output (or error), records,
+    /// records re-hashed, broken record.
+    fn rehash(text: &str) -> (io::Result<String>, u64, u64, Option<BrokenRecord>) {
         let mut reader = Rehash::new(text.as_bytes(), 1 << 20);
         let mut out = String::new();
         let result = reader.read_to_string(&mut out).map(|_| out);
-        (result, reader)
-    }
-
-    fn rehash_owned(text: String) -> (Result<String, io::Error>, u64, Option<BrokenRecord>) {
-        let (out, reader) = rehash(&text);
-        (out, reader.rehashed, reader.broken)
+        (result, reader.records, reader.rehashed, reader.broken)
     }
 
     /// As `sos clean` leaves a file: bodies rewritten, headers kept.
@@ -174,31 +193,49 @@ mod tests {
         let original = schema.clone() + &record("JSON", a) + &b + &record("JSON", c);
         let edited = obfuscated(&original);
         assert_eq!(inspect(edited.as_bytes()).unwrap().edited_record, Some(2));
-        let (out, reader) = rehash(&edited);
+        let (out, records, rehashed, _) = rehash(&edited);
         let out = out.unwrap();
-        assert_eq!((reader.records, reader.rehashed), (4, 2));
+        assert_eq!((records, rehashed), (4, 2));
         // The same as if OVSDB had written the edited records itself.
         assert_eq!(out, schema + &record("JSON", &obfuscated(a)) + &b + &record("JSON", &obfuscated(c)));
         let info = inspect(out.as_bytes()).unwrap();
         assert_eq!((info.edited_record, info.records, info.torn_bytes()), (None, 4, 0));
         // An intact file goes through byte for byte.
-        let (out, reader) = rehash(&original);
-        assert_eq!((out.unwrap(), reader.rehashed), (original, 0));
+        let (out, _, rehashed, _) = rehash(&original);
+        assert_eq!((out.unwrap(), rehashed), (original, 0));
     }
 
     #[test]
     fn clustered_records_are_rehashed_alike() {
         let json = r#"{"name":"OVN_Southbound","local_address":"tcp:192.168.1.10:6644","prev_data":[{"name":"OVN_Southbound","version":"20.27.0"},{}]}"#;
-        let (out, rehashed, _) = rehash_owned(obfuscated(&record("CLUSTER", json)));
+        let (out, _, rehashed, _) = rehash(&obfuscated(&record("CLUSTER", json)));
         assert_eq!(rehashed, 1);
         assert_eq!(out.unwrap(), record("CLUSTER", &obfuscated(json)));
+    }
+
+    /// As `ovsdb::rebuild` writes a schema: pretty-printed, several lines.
+    #[test]
+    fn intact_records_over_several_lines_go_through() {
+        let schema = record("JSON", "{\n  \"name\": \"Open_vSwitch\",\n  \"version\": \"8.8.0\"\n}");
+        let edited = record("JSON", r#"{"Bridge":{"v":{"name":"br-int"}}}"#).replace("br-int", "br-xyz0");
+        let (out, records, rehashed, _) = rehash(&(schema.clone() + &edited));
+        assert_eq!((records, rehashed), (2, 1));
+        assert_eq!(out.unwrap(), schema.clone() + &record("JSON", r#"{"Bridge":{"v":{"name":"br-xyz0"}}}"#));
+        // Cut inside: as it is.
+        let cut = &schema[..schema.len() - 5];
+        assert_eq!(rehash(cut).0.unwrap(), cut);
+        // Edited: cannot be told apart from what follows.
+        let (out, _, _, broken) = rehash(&schema.replace("8.8.0", "8.8.10"));
+        assert!(out.is_err());
+        assert_eq!(broken.unwrap().record, 1);
     }
 
     #[test]
     fn a_record_that_is_no_longer_json_stops_the_read() {
         let schema = record("JSON", r#"{"name":"Open_vSwitch","version":"8.8.0"}"#);
         let bad = record("JSON", r#"{"Bridge":{"v":{"name":"br-int"}}}"#).replace("}}}", "}");
-        let (out, _, broken) = rehash_owned(schema + &bad);
+        let after = record("JSON", r#"{"Port":{"p":{"name":"br-int"}}}"#);
+        let (out, _, _, broken) = rehash(&(schema + &bad + &after));
         assert!(out.is_err());
         let broken = broken.unwrap();
         assert_eq!(broken.record, 2);
@@ -210,9 +247,8 @@ mod tests {
         let schema = record("JSON", r#"{"name":"Open_vSwitch","version":"8.8.0"}"#);
         let torn = &record("JSON", r#"{"Bridge":{"v":{"name":"br-int"}}}"#)[..60];
         for text in [schema.clone() + torn, schema.clone() + "garbage\nmore", "hello\n".to_string(), String::new()] {
-            let (out, reader) = rehash(&text);
-            assert_eq!(out.unwrap(), text);
-            assert_eq!(reader.rehashed, 0);
+            let (out, _, rehashed, _) = rehash(&text);
+            assert_eq!((out.unwrap(), rehashed), (text, 0));
         }
     }
 }
