@@ -29,9 +29,10 @@ use std::path::{Component, Path, PathBuf};
 /// flow dump, far below an endless input.
 pub const MAX_COLLECTED_BYTES: u64 = 32 << 30;
 
-/// The longest record re-hashed (held in memory while it is): far above a
-/// real OVSDB record; a longer one is staged as it is, and noted if edited.
-const MAX_REHASHED_RECORD: u64 = 2 << 30;
+/// The longest record re-hashed (held in memory while it is): above the
+/// largest database sos copies by default (300 MiB for `openshift_ovn`); a
+/// longer one is staged as it is, and noted if edited.
+const MAX_REHASHED_RECORD: u64 = 512 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
