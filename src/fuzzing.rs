@@ -6,6 +6,7 @@
 use crate::capture::manifest;
 use crate::ofp_text::{flows, groups, meters, ovs_save, sos_names, tlv, DumpStats};
 use crate::ovsdb::file;
+use crate::ovsdb::rehash::Rehash;
 use std::io;
 
 /// A flow dump: normalising never panics, writes one line per flow, and
@@ -70,10 +71,25 @@ pub fn dump_name(data: &[u8]) {
 /// records never end past the file; nor does reading its `NB_Global` name
 /// (a must-gather's node).
 pub fn db_file(data: &[u8]) {
-    if let Ok(info) = file::inspect(data) {
+    let info = file::inspect(data);
+    if let Ok(info) = &info {
         assert!(info.complete_len <= info.file_len && info.file_len == data.len() as u64);
     }
     let _ = file::nb_global_name(data);
+    // Re-hashing: a file without edited records comes back byte for byte,
+    // and what comes back has no edited record left.
+    let mut rehash = Rehash::new(data, data.len() as u64 + 1);
+    let mut out = Vec::new();
+    if io::Read::read_to_end(&mut rehash, &mut out).is_err() {
+        assert!(rehash.broken.is_some());
+        return;
+    }
+    if rehash.rehashed == 0 {
+        assert_eq!(out, data);
+    }
+    if let (Ok(before), Ok(after)) = (info, file::inspect(&out[..])) {
+        assert_eq!(after.edited_record, None, "{before:?}");
+    }
 }
 
 /// A `capture.json`, the `state.json` of a workdir before it, and a

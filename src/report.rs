@@ -9,7 +9,7 @@
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
-use crate::capture::{Provenance, SourceSystem};
+use crate::capture::{CollectedDb, Provenance, SourceSystem};
 use crate::ofp_text::versions;
 use crate::ovsdb::schema::compare_versions;
 use crate::quote::{self, note};
@@ -296,10 +296,11 @@ impl Status {
                     if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
                 let _ = writeln!(
                     s,
-                    "  {:<7} {} {}{conversion}  {}",
+                    "  {:<7} {} {}{}{conversion}  {}",
                     db.kind,
                     note(&db.schema),
                     note(&db.served_version),
+                    obfuscated_mark(self.capture.collected.get(&db.kind)),
                     unix(&db.socket)
                 );
             }
@@ -332,7 +333,8 @@ impl Status {
             let _ = writeln!(s, "Collected:");
             for (kind, c) in &self.capture.collected {
                 let (schema, version) = (note(&c.schema), note(&c.version));
-                let _ = writeln!(s, "  {kind:<7} {schema} {version} from {} ({})", c.source, c.collected_at);
+                let mark = obfuscated_mark(Some(c));
+                let _ = writeln!(s, "  {kind:<7} {schema} {version}{mark} from {} ({})", c.source, c.collected_at);
                 for n in &c.notes {
                     let _ = writeln!(s, "          {}", note(n));
                 }
@@ -445,7 +447,25 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
             ids.join(", ")
         ));
     }
+    if !r.placeholder_groups.is_empty() {
+        let ids: Vec<String> = r.placeholder_groups.iter().map(u32::to_string).collect();
+        let ids = ids.join(", ");
+        line.push_str(&match r.placeholder_groups.len() {
+            1 => format!("; 1 placeholder group for missing group {ids} (empty: packets sent to it are dropped)"),
+            n => format!("; {n} placeholder groups for missing groups {ids} (empty: packets sent to them are dropped)"),
+        });
+    }
     line
+}
+
+/// " OBFUSCATED" after a database whose edited records were re-hashed
+/// (`sos clean`): its addresses are not production's.
+fn obfuscated_mark(db: Option<&CollectedDb>) -> &'static str {
+    if db.is_some_and(|db| db.obfuscated.is_some()) {
+        " OBFUSCATED"
+    } else {
+        ""
+    }
 }
 
 /// "restarted 2 times; last exit: killed by signal 9 at …", or why it was

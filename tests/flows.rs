@@ -171,8 +171,9 @@ fn restored_openflow_state_matches_live_node() {
     std::fs::remove_dir_all(saved).ok();
 }
 
-/// A flows dump with one line OVS cannot parse, one referencing a missing
-/// group and one a missing meter; everything else must load.
+/// A flows dump with one line OVS cannot parse, one OVS refuses (table 254
+/// is read-only), one referencing a missing group and two a missing meter;
+/// everything else must load (the missing group and meter as placeholders).
 #[test]
 fn rejected_lines_are_isolated_and_reported() {
     let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
@@ -183,24 +184,33 @@ fn rejected_lines_are_isolated_and_reported() {
     text.push_str(" cookie=0x2, table=1, priority=10,ip actions=group:99\n");
     text.push_str(" cookie=0x3, table=1, priority=11,udp actions=meter:5,drop\n");
     text.push_str(" cookie=0x4, table=1, priority=12,tcp actions=meter:6,resubmit(,2)\n");
+    text.push_str(" cookie=0x5, table=254, priority=13 actions=drop\n");
     let replica = br0_replica_with(&[("ovs-ofctl_-O_OpenFlow15_dump-flows_br0", &text)]);
     let out = replica.run(&["start"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("br0: 201/204 flows (3 rejected, see log/restore-errors.br0.log)"), "{stdout}");
+    assert!(stdout.contains("br0: 202/205 flows (3 rejected, see log/restore-errors.br0.log)"), "{stdout}");
     assert!(stdout.contains("placeholder meters 6"), "{stdout}");
+    assert!(
+        stdout.contains("; 1 placeholder group for missing group 99 (empty: packets sent to it are dropped)"),
+        "{stdout}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: 3 OpenFlow entries were not restored"));
     let log = std::fs::read_to_string(replica.workdir.join("log/restore-errors.br0.log")).unwrap();
     assert!(log.contains("frobnicate=7") && log.contains("unknown keyword"), "{log}");
-    assert!(log.contains("group:99") && log.contains("OFPBAC_BAD_OUT_GROUP"), "{log}");
+    assert!(log.contains("table=254") && log.contains("OFPBRC_EPERM"), "{log}");
+    assert!(!log.contains("group:99"), "{log}");
     assert!(log.contains("meter:5,drop"), "{log}");
     let flows = replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-flows", "br0"]);
-    assert!(flows.contains("meter:6"), "{flows}");
+    assert!(flows.contains("meter:6") && flows.contains("group:99"), "{flows}");
+    let groups = replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-groups", "br0"]);
+    assert!(groups.contains("group_id=99,type=all\n"), "{groups}");
 }
 
 #[test]
 fn bridge_whose_flows_all_fail_fails_start() {
-    let replica = br0_replica_with(&[("br0.flows.dump", "priority=1 actions=group:1\npriority=2 actions=group:2\n")]);
+    let flows = "table=254,priority=1 actions=drop\ntable=254,priority=2 actions=drop\n";
+    let replica = br0_replica_with(&[("br0.flows.dump", flows)]);
     let err = replica.fails(&["start"]);
     assert!(err.contains("OpenFlow state not restored on br0"), "{err}");
     assert_eq!(replica.status()["running"], true, "the replica stays up for inspection");
@@ -282,9 +292,7 @@ fn large_dump_loads_in_shares_around_a_bad_line() {
     let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2): flags=[more]\n");
     for i in 0..60_000u32 {
         if i == 45_000 {
-            text.push_str(
-                " cookie=0xbad, duration=1.5s, table=3, n_packets=0, n_bytes=0, priority=7 actions=group:42\n",
-            );
+            text.push_str(" cookie=0xbad, duration=1.5s, table=254, n_packets=0, n_bytes=0, priority=7 actions=drop\n");
         }
         text.push_str(&format!(
             " cookie=0x{i:x}, duration=12.345s, table={}, n_packets=1234, n_bytes=56789, idle_age=3, hard_age=5, \
@@ -303,7 +311,7 @@ fn large_dump_loads_in_shares_around_a_bad_line() {
     let out = replica.ok(&["start"]);
     assert!(out.contains("br0: 60000/60001 flows (1 rejected, see log/restore-errors.br0.log)"), "{out}");
     let log = std::fs::read_to_string(replica.workdir.join("log/restore-errors.br0.log")).unwrap();
-    assert!(log.contains("cookie=0xbad") && log.contains("OFPBAC_BAD_OUT_GROUP"), "{log}");
+    assert!(log.contains("cookie=0xbad") && log.contains("OFPBRC_EPERM"), "{log}");
 }
 
 /// A dump with thousands of unparseable lines among valid ones (issue #13:
@@ -311,11 +319,11 @@ fn large_dump_loads_in_shares_around_a_bad_line() {
 /// 2,632 took 21 s and 347 MB of scratch): each bad line is rejected and
 /// every good one loaded, with about one `ovs-ofctl` run per bad line and
 /// never more scratch than a copy of the dump; the refused lines of a
-/// bundle (a missing group) are still found by halving.
+/// bundle (flows in the read-only table 254) are still found by halving.
 #[test]
 fn thousands_of_unparseable_lines_are_isolated_quickly() {
     let bad: usize = 2_500;
-    let missing_group = |i: usize| i % 1_000 == 500;
+    let read_only = |i: usize| i % 1_000 == 500;
     let mut text = String::from("OFPST_FLOW reply (OF1.5) (xid=0x2):\n");
     for i in 0..bad {
         text.push_str(&format!(
@@ -325,8 +333,8 @@ fn thousands_of_unparseable_lines_are_isolated_quickly() {
             i % 250
         ));
         text.push_str(&format!(" cookie=0x{i:x}, table=1, priority={},ip,frobnicate={i} actions=drop\n", 100 + i));
-        if missing_group(i) {
-            text.push_str(&format!(" cookie=0x{i:x}, table=2, priority={} actions=group:99\n", 100 + i));
+        if read_only(i) {
+            text.push_str(&format!(" cookie=0x{i:x}, table=254, priority={} actions=drop\n", 100 + i));
         }
     }
     let replica = br0_replica_with(&[("ovs-ofctl_-O_OpenFlow15_dump-flows_br0", &text)]);
@@ -347,15 +355,15 @@ fn thousands_of_unparseable_lines_are_isolated_quickly() {
         (out, sampler.join().unwrap())
     });
     let took = started.elapsed();
-    let groups = (0..bad).filter(|&i| missing_group(i)).count();
-    let refused = bad + groups;
+    let read_only = (0..bad).filter(|&i| read_only(i)).count();
+    let refused = bad + read_only;
     let expected = format!("br0: {bad}/{} flows ({refused} rejected, see log/restore-errors.br0.log)", bad + refused);
     assert!(out.contains(&expected), "{out}");
     assert!(peak <= 2 * text.len() as u64, "scratch peaked at {peak} bytes for a dump of {}", text.len());
     assert!(took < std::time::Duration::from_secs(60), "isolation took {took:?}");
     let log = std::fs::read_to_string(replica.workdir.join("log/restore-errors.br0.log")).unwrap();
     assert_eq!(log.matches("frobnicate=").count(), bad);
-    assert_eq!(log.matches("OFPBAC_BAD_OUT_GROUP").count(), groups);
+    assert_eq!(log.matches("OFPBRC_EPERM").count(), read_only);
     assert!(!scratch.exists(), "scratch is removed");
     eprintln!("{bad} unparseable lines isolated: start took {took:?}, scratch peaked at {peak} bytes");
 }

@@ -178,8 +178,17 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
     assert!(ovs["notes"][0].as_str().unwrap().contains("rebuilt from"), "{status}");
     let start = replica.ok(&["start"]);
     // sos 4.0 keeps no group dump of br-int: the 4 flows that use its load
-    // balancers' groups are refused by OVS (replay, not the database).
-    assert!(start.contains("br-int: 1848/1852 flows (4 rejected"), "{start}");
+    // balancers' groups load with placeholder groups, said so.
+    assert!(
+        start.contains(
+            "br-int: 1852/1852 flows, 0/0 groups, 0/0 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4 (empty: packets sent to them are dropped)"
+        ),
+        "{start}"
+    );
+    assert_eq!(
+        replica.tool("ovs-ofctl", &["-O", "OpenFlow13", "dump-groups", "br-int"]).matches("type=all").count(),
+        4
+    );
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups"), "{start}");
     assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br-int\nbreth0\n");
     let dump = member_text(V4_0, "sos_commands/openvswitch/ovsdb-client_-f_list_dump");
@@ -193,6 +202,11 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
         &["ofproto/trace", "br-int", "in_port=11,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff"],
     );
     assert!(trace.contains("Datapath actions:"), "{trace}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("4 placeholder groups for missing groups 1, 2, 3, 4"), "{text}");
+    let status = replica.status();
+    let br_int = status["restore"].as_array().unwrap().iter().find(|b| b["bridge"] == "br-int").unwrap();
+    assert_eq!(br_int["placeholder_groups"], serde_json::json!([1, 2, 3, 4]), "{status}");
     replica.ok(&["stop"]);
     let text = replica.ok(&["status"]);
     assert!(text.contains("no conf.db in the report; rebuilt from"), "{text}");
@@ -214,6 +228,109 @@ fn directory_report(dir: &Path, files: &[(&str, &str)], links: &[(&str, &str)]) 
     }
     support::make_readable(dir);
     root.to_str().unwrap().to_string()
+}
+
+/// Sunbeam runs OVS through its snap: sos names the commands
+/// `openstack-hypervisor.ovs-vsctl_…` (its openvswitch plugin's
+/// `ovs_cmd_pre`); the version, host and bridge list are read all the same.
+#[test]
+fn commands_run_through_a_snap_are_recognised() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-snap-");
+    let ovs = "sos_commands/openvswitch/openstack-hypervisor.";
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
+            (&format!("{ovs}ovs-vsctl_-t_5_list-br"), "br:ex\n"),
+            (
+                &format!("{ovs}ovs-vsctl_-t_5_list_Open_vSwitch"),
+                "external_ids        : {hostname=hv-1}\novs_version         : \"3.3.0\"\n",
+            ),
+            (
+                &format!("{ovs}ovs-ofctl_-O_OpenFlow15_dump-flows_br_ex"),
+                "OFPST_FLOW reply (OF1.5) (xid=0x4):\n priority=0 actions=drop\n",
+            ),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains("source: host hv-1, OVS 3.3.0, sos 4.0"), "{out}");
+    // The mangled `br_ex` is the listed bridge `br:ex`.
+    assert!(out.contains("br:ex (OpenFlow15): 1 flows"), "{out}");
+}
+
+/// The text of an empty OVS database made with the local schema.
+fn empty_ovs_db(dir: &Path) -> String {
+    let db = dir.join("empty-conf.db");
+    support::run_ok(Command::new("ovsdb-tool").arg("create").arg(&db).arg("/usr/share/openvswitch/vswitch.ovsschema"));
+    let text = fs::read_to_string(&db).unwrap();
+    fs::remove_file(&db).unwrap();
+    text
+}
+
+/// sos ≥ 4.7.1 runs `ovs-ofctl --version` once per bridge: the copies
+/// `….1`, `….2` may hold an error; the one holding a version is read.
+#[test]
+fn of_several_version_files_the_one_holding_a_version_is_read() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-versions-");
+    let version = "sos_commands/openvswitch/ovs-ofctl_-t_5_--version";
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
+            (version, "timeout: failed to run command 'ovs-ofctl': No such file or directory\n"),
+            (&format!("{version}.1"), "ovs-ofctl (Open vSwitch) 3.4.1\nOpenFlow versions 0x1:0x6\n"),
+            (&format!("{version}.2"), "ovs-ofctl (Open vSwitch) 3.4.1\nOpenFlow versions 0x1:0x6\n"),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(out.contains("source: OVS 3.4.1, sos 4.0"), "{out}");
+}
+
+/// sos before 4.10.1 skips openshift_ovn on crio nodes: an OpenShift node's
+/// report without OVN databases says so, and how to get them.
+#[test]
+fn openshift_node_without_ovn_databases_says_sos_skipped_openshift_ovn() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-openshift-");
+    let ps = "CONTAINER      IMAGE     CREATED       STATE     NAME                 ATTEMPT   POD ID         POD\n\
+              0c3f8a2b1d4e   quay.io   2 hours ago   Running   ovnkube-controller   0         7a1b2c3d4e5f   ovnkube-node-x7k2p\n";
+    let sos = directory_report(
+        dir.path(),
+        &[("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())), ("sos_commands/crio/crictl_ps", ps)],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos", &sos]);
+    assert!(out.contains("sos < 4.10.1 skips openshift_ovn on crio nodes: re-run with `-e openshift_ovn`"), "{out}");
+}
+
+/// A plugin that hit its time limit lost the commands it had not run: the
+/// ones a replica needs are named.
+#[test]
+fn a_plugin_that_timed_out_names_the_missing_commands() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-timeout-");
+    let manifest = r#"{"version":"4.12.0","components":{"report":{"plugins":{"openvswitch":{"timeout_hit":true}}}}}"#;
+    let sos = directory_report(
+        dir.path(),
+        &[
+            ("etc/openvswitch/conf.db", &empty_ovs_db(dir.path())),
+            ("sos_reports/manifest.json", manifest),
+            ("sos_commands/openvswitch/ovs-vsctl_-t_5_list-br", "br-ex\nbr-int\n"),
+            ("sos_commands/openvswitch/ovs-ofctl_dump-flows_br-int", " priority=0 actions=drop\n"),
+        ],
+        &[],
+    );
+    let out = replica.ok(&["collect-sos-ovs", &sos]);
+    assert!(
+        out.contains(
+            "sos's openvswitch plugin hit its time limit: missing from the report: ovs-ofctl dump-flows br-ex\n"
+        ),
+        "{out}"
+    );
 }
 
 const LIST_DUMP: &str = "sos_commands/openvswitch/ovsdb-client_-f_list_dump";
@@ -299,18 +416,79 @@ fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
 }
 
 #[test]
-fn obfuscated_report_refuses_edited_databases_and_keeps_the_flows() {
+fn obfuscated_report_databases_are_rehashed_marked_and_served() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, OBFUSCATED)]);
-    for db in ["conf.db", "ovnnb_db.db", "ovnsb_db.db"] {
-        let line = format!("(member var/lib/openvswitch/{db}): record");
-        assert!(out.contains(&line), "{db}: {out}");
+    for (db, schema) in
+        [("conf.db", "Open_vSwitch"), ("ovnnb_db.db", "OVN_Northbound"), ("ovnsb_db.db", "OVN_Southbound")]
+    {
+        let line = format!(" (standalone, OBFUSCATED) from member var/lib/openvswitch/{db}");
+        assert!(out.lines().any(|l| l.starts_with(&format!("  {schema} ")) && l.ends_with(&line)), "{db}: {out}");
     }
-    assert!(out.contains("does not match the SHA-1 in its header: the file was edited"), "{out}");
-    assert!(!out.contains("no conf.db in the report"), "the DB is there, refused: {out}");
+    assert!(
+        out.contains("note: var/lib/openvswitch/conf.db: obfuscated by sos clean: 3 of 62 records re-hashed; addresses are sos clean's, not production's"),
+        "{out}"
+    );
     assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
     let status = replica.status();
-    assert!(status["capture"]["collected"].as_object().unwrap().is_empty(), "{status}");
+    let collected = &status["capture"]["collected"];
+    for kind in ["ovs", "ovn_nb", "ovn_sb"] {
+        assert!(collected[kind]["obfuscated"]["rehashed"].as_u64().unwrap() > 0, "{kind}: {status}");
+        let file = replica.workdir.join("db").join(kind).join(collected[kind]["file"].as_str().unwrap());
+        // The copy is a sound OVSDB file again.
+        let log = support::run_ok(Command::new("ovsdb-tool").arg("show-log").arg(&file));
+        assert!(log.status.success());
+    }
+    assert_eq!(collected["ovs"]["obfuscated"], serde_json::json!({"rehashed": 3, "records": 62}), "{status}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("ovs     Open_vSwitch 8.8.0 OBFUSCATED from"), "{text}");
+    // The dumps are obfuscated too: what sos clean made unparseable (a NAT
+    // address turned into a prefix, hex in controller userdata) is refused
+    // and logged; the flows using the 4 refused groups get placeholders.
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 2078/2152 flows (78 rejected, see log/restore-errors.br-int.log), 0/4 groups, 1/1 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4"), "{start}");
+    assert!(start.contains("note: groups 1, 2, 3, 4 of the capture were refused (see the log)"), "{start}");
+    assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    let text = replica.ok(&["status"]);
+    assert!(text.contains("  ovn_sb  OVN_Southbound 20.41.0 OBFUSCATED"), "{text}");
+    // Every record is served, not only those before the first edited one.
+    let show = replica.tool("ovs-vsctl", &["show"]);
+    for name in ["Bridge br-int", "Bridge breth0", "Port patch-br-int-to-ext-localnet"] {
+        assert!(show.contains(name), "{name}: {show}");
+    }
+    assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br-int\nbreth0\n");
+    let nb = replica.tool("ovn-nbctl", &["show"]);
+    assert!(nb.contains("switch "), "{nb}");
+    let sb = replica.tool("ovn-sbctl", &["show"]);
+    assert!(sb.contains("Chassis "), "{sb}");
+}
+
+/// A clustered database has the same records: `sos clean`'s edit of the
+/// RAFT snapshot (its server's address) is re-hashed, and start converts
+/// the copy to standalone and serves it.
+#[test]
+fn obfuscated_clustered_database_is_rehashed_and_served() {
+    let replica = Replica::new();
+    let dir = support::user_dir("ovs-offline-clustered-");
+    let db = dir.path().join("nb.db");
+    support::run_ok(
+        Command::new("ovsdb-tool")
+            .arg("create-cluster")
+            .arg(&db)
+            .arg("/usr/share/ovn/ovn-nb.ovsschema")
+            .arg("tcp:192.168.1.10:6643"),
+    );
+    let obfuscated = fs::read_to_string(&db).unwrap().replace("192.168.1.10", "100.0.0.1");
+    fs::remove_file(&db).unwrap();
+    let sos = directory_report(dir.path(), &[("var/lib/openvswitch/ovnnb_db.db", &obfuscated)], &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains("(clustered, OBFUSCATED) from member var/lib/openvswitch/ovnnb_db.db"), "{out}");
+    assert!(out.contains("obfuscated by sos clean: 1 of 1 records re-hashed"), "{out}");
+    replica.ok(&["start"]);
+    replica.tool("ovn-nbctl", &["show"]);
+    let text = replica.ok(&["status"]);
+    // The local schema's version, whatever it is.
+    assert!(text.lines().any(|l| l.starts_with("  ovn_nb  OVN_Northbound ") && l.contains(" OBFUSCATED ")), "{text}");
 }
 
 #[test]

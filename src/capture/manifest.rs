@@ -129,6 +129,7 @@ impl From<LegacyState> for Manifest {
                     clustered: db.clustered,
                     collected_at: db.collected_at,
                     notes: vec![],
+                    obfuscated: None,
                 };
                 (kind, db)
             })

@@ -201,6 +201,19 @@ pub struct CollectedDb {
     /// What the collector noticed about it, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set when the copy is an obfuscated file (`sos clean`) whose edited
+    /// records were re-hashed: its addresses and names are not production's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obfuscated: Option<Obfuscated>,
+}
+
+/// How much of an obfuscated database was re-hashed: `rehashed` of its
+/// `records` records had their length and SHA-1 recomputed (the original
+/// stays untouched where it was collected from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Obfuscated {
+    pub rehashed: u64,
+    pub records: u64,
 }
 
 /// The OpenFlow state collected into `restore_flows/`.

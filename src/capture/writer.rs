@@ -11,9 +11,10 @@
 //! notes are kept as one bounded line ([`crate::quote::note`]).
 
 use super::manifest::{Manifest, ManifestError};
-use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Provenance, SourceSystem};
+use super::{CollectedDb, CollectedFile, CollectedFlows, DbKind, Obfuscated, Provenance, SourceSystem};
 use crate::digest::hex;
 use crate::ovsdb::file::{self, DbFileError, DbFileInfo, Format};
+use crate::ovsdb::rehash::{BrokenRecord, Rehash};
 use crate::quote;
 use crate::state::now;
 use crate::workdir::{remove_dir_if_exists, IoContext, Workdir, WorkdirError};
@@ -27,6 +28,11 @@ use std::path::{Component, Path, PathBuf};
 /// The most one collected file may hold: far above any real OVSDB file or
 /// flow dump, far below an endless input.
 pub const MAX_COLLECTED_BYTES: u64 = 32 << 30;
+
+/// The longest record re-hashed (held in memory while it is): above the
+/// largest database sos copies by default (300 MiB for `openshift_ovn`); a
+/// longer one is staged as it is, and noted if edited.
+const MAX_REHASHED_RECORD: u64 = 512 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -60,8 +66,12 @@ pub enum CaptureError {
     NotADb { origin: Box<Provenance>, expected: DbKind, found: String },
     #[error("{origin}: {} is not a plain relative path; not collected", quote::path(path))]
     UnsafePath { origin: Box<Provenance>, path: PathBuf },
-    #[error("{origin}: record {record} does not match the SHA-1 in its header: the file was edited (an obfuscated report, 'sos clean'?), and ovsdb-server would serve only the records before it; not collected (collect the database from the original, unobfuscated report)")]
-    EditedRecords { origin: Box<Provenance>, record: u64 },
+    #[error("{origin}: {error}: an edited record can be re-hashed only while it is JSON; not collected (collect the database from the original, unobfuscated report)")]
+    BrokenRecord {
+        origin: Box<Provenance>,
+        #[source]
+        error: BrokenRecord,
+    },
     #[error("{origin} holds more than {limit} bytes, more than any OVSDB file or flow dump; not collected")]
     TooLarge { origin: Box<Provenance>, limit: u64 },
 }
@@ -93,8 +103,8 @@ pub struct CaptureWriter<'w> {
     parts: Vec<Part>,
     /// The most a staged file may hold.
     limit: u64,
-    /// Refuse databases with edited records (else: note them).
-    refuse_edited: bool,
+    /// Re-hash the edited records of databases (else: note them).
+    rehash_edited: bool,
     created_workdir: bool,
     committed: bool,
     _lock: Flock<File>,
@@ -115,7 +125,7 @@ impl<'w> CaptureWriter<'w> {
             manifest: Manifest::default(),
             parts: Vec::new(),
             limit: MAX_COLLECTED_BYTES,
-            refuse_edited: false,
+            rehash_edited: false,
             created_workdir,
             committed: false,
             _lock: lock,
@@ -144,14 +154,19 @@ impl<'w> CaptureWriter<'w> {
         let file = plain_file_name(name).unwrap_or("db.db").to_string();
         self.staged_dir(Part::Db(kind))?;
         let dest = self.workdir.staged(&self.workdir.collected_db(kind, &file));
-        let staged = stage_file(&dest, input, self.limit, |tee| file::inspect(tee)).map_err(|e| e.with(&origin))?;
+        let mut input =
+            if self.rehash_edited { Rehash::new(input, MAX_REHASHED_RECORD) } else { Rehash::passthrough(input) };
+        let staged =
+            stage_file(&dest, &mut input, self.limit, |tee| file::inspect(tee)).map_err(|e| e.with(&origin))?;
+        if let Some(error) = input.broken.take() {
+            return Err(CaptureError::BrokenRecord { origin: Box::new(origin), error });
+        }
         let info = staged.read.map_err(|error| CaptureError::Db { origin: Box::new(origin.clone()), error })?;
         check_schema(kind, &info, &origin)?;
+        let obfuscated =
+            (input.rehashed > 0).then_some(Obfuscated { rehashed: input.rehashed, records: input.records });
         let mut notes = Vec::new();
         if let Some(record) = info.edited_record {
-            if self.refuse_edited {
-                return Err(CaptureError::EditedRecords { origin: Box::new(origin), record });
-            }
             notes.push(format!(
                 "record {record} does not match the SHA-1 in its header (the file was edited): start will fail to convert or serve it past that record"
             ));
@@ -172,6 +187,7 @@ impl<'w> CaptureWriter<'w> {
             clustered: info.format == Format::Clustered,
             collected_at: now(),
             notes,
+            obfuscated,
         };
         self.mark(Part::Db(kind));
         self.manifest.collected.insert(kind, db.clone());
@@ -186,10 +202,12 @@ impl<'w> CaptureWriter<'w> {
         }
     }
 
-    /// From now on, a database whose records do not match their SHA-1
-    /// (edited, e.g. by `sos clean`) is refused instead of noted.
-    pub fn refuse_edited_databases(&mut self) {
-        self.refuse_edited = true;
+    /// From now on, a database whose records do not match their length
+    /// and SHA-1 (edited, e.g. by `sos clean`) is staged with those records
+    /// re-hashed ([`Rehash`]; the collected DB says how many) instead of
+    /// noted; one whose edited record is no longer JSON is refused.
+    pub fn rehash_edited_databases(&mut self) {
+        self.rehash_edited = true;
     }
 
     /// Starts staging the OpenFlow state collected from `origin`.
@@ -617,9 +635,10 @@ mod tests {
     }
 
     /// collect-db-* keep an edited database with a warning (start then
-    /// names the SHA-1 error); collect-sos refuses it.
+    /// names the SHA-1 error); collect-sos re-hashes it, or refuses it when
+    /// an edited record is no longer JSON.
     #[test]
-    fn edited_databases_are_noted_or_refused() {
+    fn edited_databases_are_noted_rehashed_or_refused() {
         let (_dir, workdir) = collected();
         let edited = [db("OVN_Northbound"), b"OVSDB JSON 3 ".to_vec(), vec![b'0'; 40], b"\n{}\n".to_vec()].concat();
         let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
@@ -627,9 +646,16 @@ mod tests {
         assert!(nb.notes.iter().any(|n| n.starts_with("record 2 does not match the SHA-1")), "{:?}", nb.notes);
         drop(capture);
         let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
-        capture.refuse_edited_databases();
-        let err = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap_err();
-        assert!(matches!(err, CaptureError::EditedRecords { record: 2, .. }), "{err}");
+        capture.rehash_edited_databases();
+        let nb = capture.stage_db(DbKind::OvnNb, &edited[..], "nb.db", origin("nb.db")).unwrap();
+        assert_eq!(nb.obfuscated, Some(Obfuscated { rehashed: 1, records: 2 }));
+        assert!(nb.notes.is_empty(), "{:?}", nb.notes);
+        drop(capture);
+        let broken = [db("OVN_Northbound"), b"OVSDB JSON 3 ".to_vec(), vec![b'0'; 40], b"\n{\"a\n".to_vec()].concat();
+        let mut capture = CaptureWriter::begin(&workdir, false).unwrap();
+        capture.rehash_edited_databases();
+        let err = capture.stage_db(DbKind::OvnNb, &broken[..], "nb.db", origin("nb.db")).unwrap_err();
+        assert!(matches!(&err, CaptureError::BrokenRecord { error, .. } if error.record == 2), "{err}");
     }
 
     #[test]

@@ -13,16 +13,17 @@
 //! `"truncated": true` in `sos_reports/manifest.json`) is restored without
 //! its partial first line and recorded as incomplete for its bridge; a
 //! tailed database (no OVSDB header) is not collected; a database whose
-//! records were edited (`sos clean`) is refused; an `ovs-ofctl` error
-//! message stored instead of a dump is skipped.
+//! records were edited (`sos clean`) is collected with those records
+//! re-hashed and marked OBFUSCATED (refused when one is no longer JSON);
+//! an `ovs-ofctl` error message stored instead of a dump is skipped.
 
 use super::archive::{read_archive, walk_directory, MemberKind};
 use super::CollectError;
 use crate::capture::flows::{self as captured};
 use crate::capture::writer::{CaptureError, CaptureWriter};
-use crate::capture::{DbKind, Provenance, SourceSystem};
+use crate::capture::{DbKind, Obfuscated, Provenance, SourceSystem};
 use crate::digest::{hex, Counted, Hashing};
-use crate::ofp_text::sos_names::parse_sos_dump_name;
+use crate::ofp_text::sos_names::{parse_sos_dump_name, sos_command, sos_mangled_bridge};
 use crate::ofp_text::versions;
 use crate::ofp_text::{DumpKind, OfVersion};
 use crate::ovsdb::{rebuild, schema};
@@ -110,6 +111,14 @@ const SOS_ADVICE: &str = "re-run sos with --log-size 0 or --all-logs";
 /// The most a small metadata member (version, manifest, list output) may hold.
 const MAX_META_BYTES: u64 = 64 << 20;
 
+/// The note on a database whose records `sos clean` edited.
+fn obfuscated_note(o: Obfuscated) -> String {
+    format!(
+        "obfuscated by sos clean: {} of {} records re-hashed; addresses are sos clean's, not production's",
+        o.rehashed, o.records
+    )
+}
+
 fn db_kind(file: &str) -> Option<DbKind> {
     match file {
         "conf.db" => Some(DbKind::Ovs),
@@ -124,8 +133,8 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
     let archive = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
     let meta = fs::metadata(source).map_err(|e| CollectError::Read { path: source.to_path_buf(), source: e })?;
     let mut capture = CaptureWriter::begin(workdir, force)?;
-    // An obfuscated report's databases are edited: never served partially.
-    capture.refuse_edited_databases();
+    // An obfuscated report's databases are edited: re-hashed, never served partially.
+    capture.rehash_edited_databases();
     let mut pass = Pass::new(&archive, part);
     let sha256 = if meta.is_dir() {
         // Metadata first: the manifest names truncated members.
@@ -194,7 +203,27 @@ struct Pass<'a> {
     /// What the report holds of [`LIST_DUMP`] (the OVS database of a
     /// report without `conf.db`).
     list_dump: Option<ListDump>,
+    /// Plugins that hit their time limit (`timeout_hit` in the manifest).
+    timed_out: Vec<String>,
+    /// What says the report is an OpenShift node's, and whether sos's
+    /// `openshift_ovn` plugin ran.
+    openshift: OpenShiftSigns,
 }
+
+/// An OpenShift node's report, as far as OVN is concerned: its crio
+/// plugin lists ovnkube containers or pods (`sos_commands/crio/crictl_ps`,
+/// `crictl_ps_-a`, `crictl_pods`), and sos's `openshift_ovn` plugin ran or
+/// not (sos before 4.10.1 looked for those containers with podman and
+/// skipped the plugin on crio nodes, so the report has no OVN database).
+#[derive(Debug, Default, Clone, Copy)]
+struct OpenShiftSigns {
+    ovnkube_on_crio: bool,
+    openshift_ovn_ran: bool,
+}
+
+/// The sos release whose `openshift_ovn` plugin finds its containers on
+/// crio nodes.
+const OPENSHIFT_OVN_ON_CRIO: &str = "4.10.1";
 
 /// The text of `ovsdb-client -f list dump` in a report.
 enum ListDump {
@@ -221,6 +250,8 @@ impl<'a> Pass<'a> {
             bridges_listed: Vec::new(),
             dbs_seen: BTreeSet::new(),
             list_dump: None,
+            timed_out: Vec::new(),
+            openshift: OpenShiftSigns::default(),
         }
     }
 
@@ -311,7 +342,13 @@ impl<'a> Pass<'a> {
         name: &str,
         input: &mut dyn Read,
     ) -> Result<(), CollectError> {
-        match (plugin, name) {
+        self.openshift.openshift_ovn_ran |= plugin == "openshift_ovn";
+        // Without the prefix of a command run in a container or a snap.
+        match (plugin, sos_command(name)) {
+            ("crio", "crictl_ps" | "crictl_ps_-a" | "crictl_pods") => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                self.openshift.ovnkube_on_crio |= text.split_whitespace().any(|w| w.starts_with("ovnkube-"));
+            }
             ("openvswitch", "ovs-vsctl_-t_5_list-br") | ("ovn_host", "ovs-vsctl_list-br") => {
                 let text = read_meta(input).map_err(|e| self.read_error(e))?;
                 if self.bridges_listed.is_empty() {
@@ -458,8 +495,14 @@ impl<'a> Pass<'a> {
         }
         let name = path.rsplit('/').next().unwrap_or_default();
         match capture.stage_db(kind, input, name, self.origin(path)) {
-            Ok(db) => {
-                let layout = if db.clustered { "clustered" } else { "standalone" };
+            Ok(mut db) => {
+                let mut layout = if db.clustered { "clustered" } else { "standalone" }.to_string();
+                if let Some(obfuscated) = db.obfuscated {
+                    layout.push_str(", OBFUSCATED");
+                    let note = obfuscated_note(obfuscated);
+                    capture.note_db(kind, &note);
+                    db.notes.push(note);
+                }
                 self.items.push(format!(
                     "{} {} ({layout}) from member {}",
                     quote::note(&db.schema),
@@ -472,7 +515,7 @@ impl<'a> Pass<'a> {
                 self.dbs.insert(kind, (path.to_string(), db.sha256));
             }
             Err(
-                e @ (CaptureError::EditedRecords { .. }
+                e @ (CaptureError::BrokenRecord { .. }
                 | CaptureError::Db { .. }
                 | CaptureError::OtherDb { .. }
                 | CaptureError::NotADb { .. }),
@@ -518,10 +561,51 @@ impl<'a> Pass<'a> {
         };
         self.source.merge(SourceSystem { sos_version: facts.version, ..SourceSystem::default() });
         self.truncated.extend(facts.truncated);
-        for plugin in facts.timed_out {
+        self.timed_out.extend(facts.timed_out);
+    }
+
+    /// Names, for each plugin that hit its time limit, the commands a
+    /// replica needs that are missing from the report (the plugin lost the
+    /// commands it had not run yet; database files are copied before).
+    fn note_timeouts(&mut self) {
+        for plugin in std::mem::take(&mut self.timed_out) {
+            let missing = if DUMP_PLUGINS.contains(&plugin.as_str()) { self.missing_commands() } else { Vec::new() };
+            let what = if missing.is_empty() {
+                "the commands it had not run yet are missing from the report".to_string()
+            } else {
+                format!("missing from the report: {}", missing.join(", "))
+            };
+            self.notes.push(format!("sos's {} plugin hit its time limit: {what}", quote::shell(&plugin)));
+        }
+    }
+
+    /// `ovs-vsctl list-br` when the report lacks it, else `ovs-ofctl
+    /// dump-flows <bridge>` for each listed bridge without a flow dump.
+    fn missing_commands(&self) -> Vec<String> {
+        if self.bridges_listed.is_empty() {
+            return vec!["ovs-vsctl list-br (so the bridges without dumps are unknown)".into()];
+        }
+        self.bridges_listed
+            .iter()
+            .filter(|b| !self.best.contains_key(&(sos_mangled_bridge(b), DumpKind::Flows)))
+            .map(|b| format!("ovs-ofctl dump-flows {}", quote::shell(b)))
+            .collect()
+    }
+
+    /// Says why an OpenShift node's report has no OVN database, when sos
+    /// skipped its `openshift_ovn` plugin.
+    fn note_skipped_openshift_ovn(&mut self) {
+        let no_ovn_db = !self.dbs_seen.contains(&DbKind::OvnNb) && !self.dbs_seen.contains(&DbKind::OvnSb);
+        let old_sos = self
+            .source
+            .sos_version
+            .as_deref()
+            .is_none_or(|v| schema::compare_versions(v, OPENSHIFT_OVN_ON_CRIO) == std::cmp::Ordering::Less);
+        let OpenShiftSigns { ovnkube_on_crio, openshift_ovn_ran } = self.openshift;
+        if self.part.wants_db(DbKind::OvnNb) && no_ovn_db && ovnkube_on_crio && !openshift_ovn_ran && old_sos {
             self.notes.push(format!(
-                "sos's {} plugin hit its time limit: the commands it had not run yet are missing from the report",
-                quote::shell(&plugin)
+                "an OpenShift node (ovnkube containers in sos_commands/crio/) without OVN databases in the report: \
+                 sos < {OPENSHIFT_OVN_ON_CRIO} skips openshift_ovn on crio nodes: re-run with `-e openshift_ovn`"
             ));
         }
     }
@@ -568,6 +652,8 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        self.note_skipped_openshift_ovn();
+        self.note_timeouts();
         let mut bridges = Vec::new();
         if self.flows_begun {
             bridges = self.summarise_flows(capture)?;

@@ -108,6 +108,31 @@ pub(crate) fn actions_start(line: &str) -> Option<usize> {
     line.match_indices("actions=").map(|(i, _)| i).find(|&i| i == 0 || matches!(line.as_bytes()[i - 1], b' ' | b','))
 }
 
+/// The numbers `keyword` (`meter:`, `group:`) takes in a flow's actions,
+/// each once, in order, wherever the action stands (also inside `clone(…)`):
+/// `keyword` counts only after `=`, `,` or `(`, so `meter_id=1` or a note's
+/// hex never do.
+pub(crate) fn action_ids(line: &str, keyword: &str) -> Vec<u32> {
+    let Some(start) = actions_start(line) else {
+        return Vec::new();
+    };
+    let actions = &line[start..];
+    let mut ids = Vec::new();
+    for (i, _) in actions.match_indices(keyword) {
+        if !matches!(actions.as_bytes()[i - 1], b'=' | b',' | b'(') {
+            continue;
+        }
+        let digits: &str = &actions[i + keyword.len()..];
+        let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+        if let Ok(id) = digits[..end].parse::<u32>() {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
 /// The items of a flow's head (everything before `actions=`): split at
 /// commas and spaces outside parentheses (`packet_type=(0,0x800)`) and
 /// double quotes (`in_port="my port"`); each comes with the separators that

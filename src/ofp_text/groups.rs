@@ -3,7 +3,8 @@
 //! A group is one line, ` group_id=N,type=…,bucket=…`, and is written back
 //! trimmed and otherwise untouched; the `OFPST_GROUP_DESC`/`NXST_GROUP_DESC`
 //! reply headers go, decode-error blocks are counted and dropped as for
-//! flows. Does not read `dump-group-stats` output.
+//! flows. Does not read `dump-group-stats` output. Also the groups a flow's
+//! actions send to, and the placeholder group for one the capture lacks.
 
 use super::{filter_dump, DumpStats};
 use std::io::{self, BufRead, Write};
@@ -37,9 +38,35 @@ pub fn normalise_groups<R: BufRead, W: Write>(reader: R, writer: W) -> io::Resul
     })
 }
 
+/// What `ovs-ofctl add-group` takes for a placeholder of group `id`, which
+/// a flow uses but the capture lacks: an `all` group without buckets, so a
+/// packet sent to it goes nowhere (a trace shows the group and no output)
+/// rather than somewhere the capture never said.
+pub fn placeholder_group(id: u32) -> String {
+    format!("group_id={id},type=all")
+}
+
+/// The groups a flow's actions send to through `group:N` (ovs-actions(7):
+/// the only action naming a group), each once, in order.
+pub fn group_ids_in_flow(line: &str) -> Vec<u32> {
+    super::flows::action_ids(line, "group:")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_a_flow_uses() {
+        // From the sos 4.0 fixture's br-int (OVN load balancers).
+        let flow = " cookie=0x4be5401b, duration=3.211s, table=20, n_packets=0, n_bytes=0, idle_age=3, priority=120,ct_state=+new+trk,tcp,metadata=0x7,nw_dst=172.30.0.5,tp_dst=80 actions=load:0->NXM_NX_XXREG0[97],group:1";
+        assert_eq!(group_ids_in_flow(flow), [1]);
+        assert_eq!(group_ids_in_flow("priority=1 actions=group:3,clone(group:4,output:1),group:3"), [3, 4]);
+        assert_eq!(group_ids_in_flow("priority=1 actions=drop"), Vec::<u32>::new());
+        assert_eq!(group_ids_in_flow("priority=1 actions=note:67726f75703a31"), Vec::<u32>::new());
+        assert_eq!(group_ids_in_flow("group:1 priority=1 actions=drop"), Vec::<u32>::new());
+        assert_eq!(placeholder_group(4), "group_id=4,type=all");
+    }
 
     #[test]
     fn headers() {

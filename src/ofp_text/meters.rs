@@ -212,24 +212,7 @@ pub fn placeholder_meter(id: u32) -> String {
 /// `controller(…,meter_id=N)`, which `ovs-vswitchd` accepts without the
 /// meter.
 pub fn meter_ids_in_flow(line: &str) -> Vec<u32> {
-    let Some(start) = super::flows::actions_start(line) else {
-        return Vec::new();
-    };
-    let actions = &line[start..];
-    let mut ids = Vec::new();
-    for (i, _) in actions.match_indices("meter:") {
-        if !matches!(actions.as_bytes()[i - 1], b'=' | b',' | b'(') {
-            continue;
-        }
-        let digits: &str = &actions[i + 6..];
-        let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
-        if let Ok(id) = digits[..end].parse::<u32>() {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-    }
-    ids
+    super::flows::action_ids(line, "meter:")
 }
 
 #[cfg(test)]

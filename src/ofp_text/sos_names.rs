@@ -11,6 +11,13 @@
 //! replica restores are recognised (`dump-flows`, `dump-groups`,
 //! `dump-tlv-map`, `dump-meters`); `dump-group-stats`, `meter-stats`,
 //! `dump-ports*`, `show` and the rest are not.
+//!
+//! A command sos ran in a container or through a snap carries a prefix:
+//! `podman exec <container> ovn-nbctl …` (`Plugin.fmt_container_cmd`: the
+//! runtime's `exec`, then the container's name, or its id for crictl) is
+//! `podman_exec_ovn-dbs-bundle-podman-0_ovn-nbctl_--no-leader-only_show`;
+//! Sunbeam and MicroOVN's snap commands are `openstack-hypervisor.ovs-vsctl_…`
+//! and `microovn.ovn-nbctl_…`. [`sos_command`] drops any such prefix.
 
 use super::{DumpKind, OfVersion};
 
@@ -35,18 +42,35 @@ const COMMANDS: [(&str, DumpKind); 4] = [
 
 const OFCTL: &str = "ovs-ofctl_";
 
+/// The OVS and OVN programs whose output a replica reads, as the start of
+/// a sos command file name.
+const PROGRAMS: [&str; 7] =
+    [OFCTL, "ovs-vsctl_", "ovs-appctl_", "ovsdb-client_", "ovn-nbctl_", "ovn-sbctl_", "ovn-appctl_"];
+
+/// The command part of a sos command file name (a path is reduced to its
+/// last component): from the first OVS or OVN program named at the start
+/// or after a `_` or `.`, so without the prefix of a command run in a
+/// container or through a snap (see the module documentation). The name
+/// itself when it names none of them.
+pub fn sos_command(name: &str) -> &str {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    let at_boundary = |i: usize| i == 0 || matches!(name.as_bytes()[i - 1], b'.' | b'_');
+    PROGRAMS
+        .iter()
+        .filter_map(|program| name.match_indices(program).map(|(i, _)| i).find(|&i| at_boundary(i)))
+        .min()
+        .map_or(name, |start| &name[start..])
+}
+
 /// Parses a sos file name (a path is reduced to its last component) such
 /// as `ovs-ofctl_-O_OpenFlow15_dump-groups_breth0` or
 /// `ovs-ofctl_dump-flows_br-int`. A command prefix before `ovs-ofctl`
-/// (`openstack-hypervisor.ovs-ofctl_…`, `podman_exec_…_ovs-ofctl_…`) is
-/// allowed. `None` for other commands and for sos's duplicate copies
+/// (`openstack-hypervisor.ovs-ofctl_…`, `podman_exec_…_ovs-ofctl_…`, see
+/// [`sos_command`]) is allowed. `None` for other commands and for sos's duplicate copies
 /// (`….1`): a bridge whose real name ends in `.<digits>` cannot be told
 /// from such a copy and is not recognised.
 pub fn parse_sos_dump_name(name: &str) -> Option<SosDumpName> {
-    let name = name.rsplit('/').next().unwrap_or(name);
-    let start =
-        name.match_indices(OFCTL).map(|(i, _)| i).find(|&i| i == 0 || matches!(name.as_bytes()[i - 1], b'.' | b'_'))?;
-    let mut rest = &name[start + OFCTL.len()..];
+    let mut rest = sos_command(name).strip_prefix(OFCTL)?;
     let mut version = None;
     if let Some(after) = rest.strip_prefix("-O_") {
         let (v, tail) = after.split_once('_')?;
@@ -145,6 +169,46 @@ mod tests {
             sos(None, DumpKind::Flows, "br-int")
         );
         assert_eq!(parse_sos_dump_name("xovs-ofctl_dump-flows_br-int"), None);
+    }
+
+    /// Names sos gives commands run in a container or a snap, from its
+    /// plugins (ovn_central in a TripleO bundle or a clustered OSP DB
+    /// container, openshift_ovn through crictl, Sunbeam, MicroOVN).
+    #[test]
+    fn container_and_snap_prefixes() {
+        for (name, command) in [
+            ("podman_exec_ovn-dbs-bundle-podman-0_ovn-nbctl_--no-leader-only_show", "ovn-nbctl_--no-leader-only_show"),
+            (
+                "podman_exec_ovn_cluster_north_db_server_ovn-sbctl_--no-leader-only_lflow-list",
+                "ovn-sbctl_--no-leader-only_lflow-list",
+            ),
+            (
+                "docker_exec_ovn-dbs-bundle-docker-0_ovs-appctl_-t_.var.run.openvswitch.ovnnb_db.ctl_cluster.status_OVN_Northbound",
+                "ovs-appctl_-t_.var.run.openvswitch.ovnnb_db.ctl_cluster.status_OVN_Northbound",
+            ),
+            (
+                "crictl_exec_8d3c0f7a1b2e_ovn-appctl_-t_.var.run.ovn.ovnnb_db.ctl_cluster.status_OVN_Northbound",
+                "ovn-appctl_-t_.var.run.ovn.ovnnb_db.ctl_cluster.status_OVN_Northbound",
+            ),
+            ("openstack-hypervisor.ovs-vsctl_-t_5_list-br", "ovs-vsctl_-t_5_list-br"),
+            ("openstack-hypervisor.ovs-ofctl_-t_5_--version", "ovs-ofctl_-t_5_--version"),
+            ("microovn.ovn-nbctl_--no-leader-only_show", "ovn-nbctl_--no-leader-only_show"),
+            ("sos_commands/openvswitch/ovs-vsctl_-t_5_list-br", "ovs-vsctl_-t_5_list-br"),
+            ("ovs-vsctl_-t_5_list_Open_vSwitch", "ovs-vsctl_-t_5_list_Open_vSwitch"),
+            ("ls_-laZ_.run.openvswitch", "ls_-laZ_.run.openvswitch"),
+            ("xovs-vsctl_list-br", "xovs-vsctl_list-br"),
+        ] {
+            assert_eq!(sos_command(name), command, "{name}");
+        }
+        // The same prefix rule for a dump run in a container.
+        assert_eq!(
+            parse_sos_dump_name("podman_exec_ovn_controller_ovs-ofctl_-O_OpenFlow13_dump-flows_br-int"),
+            sos(Some(OpenFlow13), DumpKind::Flows, "br-int")
+        );
+        assert_eq!(
+            parse_sos_dump_name("openstack-hypervisor.ovs-ofctl_-O_OpenFlow15_dump-groups_br-ex"),
+            sos(Some(OpenFlow15), DumpKind::Groups, "br-ex")
+        );
     }
 
     #[test]

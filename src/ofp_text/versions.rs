@@ -31,5 +31,8 @@ mod tests {
         assert_eq!(ovs("ovs-ofctl (Open vSwitch) 3.5.0\nOpenFlow versions 0x1:0x6\n").as_deref(), Some("3.5.0"));
         assert_eq!(ovs("ovs-vswitchd (Open vSwitch) 3.1.0\n").as_deref(), Some("3.1.0"));
         assert_eq!((ovs("hello"), ovn("ovs-vsctl 3.1.0")), (None, None));
+        // What a `--version` copy of sos ≥ 4.7.1 may hold instead.
+        assert_eq!(ovs("timeout: failed to run command 'ovs-ofctl': No such file or directory\n"), None);
+        assert_eq!(ovs("ovs-ofctl: unix:/run/openvswitch/db.sock: database connection failed\n"), None);
     }
 }

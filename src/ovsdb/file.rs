@@ -21,6 +21,16 @@ pub enum Format {
     Clustered,
 }
 
+impl Format {
+    /// The word after `OVSDB` in a record header.
+    pub fn header_word(self) -> &'static str {
+        match self {
+            Format::Standalone => "JSON",
+            Format::Clustered => "CLUSTER",
+        }
+    }
+}
+
 /// What a database file is, read from its records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbFileInfo {
@@ -71,7 +81,8 @@ struct ClusterSnapshot {
     prev_data: Option<(SchemaHead, IgnoredAny)>,
 }
 
-const MAX_HEADER: u64 = 256;
+/// The longest record header read as one.
+pub(crate) const MAX_HEADER: u64 = 256;
 
 /// Reads every record header (skipping the bodies) and the schema of the
 /// first record, to the end of `input`.
@@ -186,17 +197,16 @@ fn read_header(reader: &mut impl BufRead) -> io::Result<Option<(Format, u64, Str
     Ok(parse_header(&line))
 }
 
-fn parse_header(line: &[u8]) -> Option<(Format, u64, String)> {
+/// Parses a record header line (`OVSDB JSON <len> <sha1>`, newline or
+/// not): its format, body length and SHA-1 (lowercase hex).
+pub(crate) fn parse_header(line: &[u8]) -> Option<(Format, u64, String)> {
     let line = std::str::from_utf8(line).ok()?.trim_end();
     let mut words = line.split(' ');
     if words.next()? != "OVSDB" {
         return None;
     }
-    let format = match words.next()? {
-        "JSON" => Format::Standalone,
-        "CLUSTER" => Format::Clustered,
-        _ => return None,
-    };
+    let word = words.next()?;
+    let format = [Format::Standalone, Format::Clustered].into_iter().find(|f| f.header_word() == word)?;
     let len = words.next()?.parse().ok()?;
     let sha1 = words.next()?;
     (sha1.len() == 40 && words.next().is_none()).then(|| (format, len, sha1.to_ascii_lowercase()))

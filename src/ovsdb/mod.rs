@@ -1,12 +1,14 @@
 //! Everything about OVSDB: the on-disk format ([`file`]), preparing the
 //! working copies a replica serves ([`prepare`]), the installed schemas
 //! ([`schema`]), a minimal JSON-RPC client for live servers ([`client`]) and
-//! the bridges of a running OVS database ([`bridges`]) and databases
-//! rebuilt from `ovsdb-client -f list dump` text ([`rebuild`]).
+//! the bridges of a running OVS database ([`bridges`]), databases
+//! rebuilt from `ovsdb-client -f list dump` text ([`rebuild`]) and files
+//! whose edited records get their length and SHA-1 again ([`rehash`]).
 
 pub mod bridges;
 pub mod client;
 pub mod file;
 pub mod prepare;
 pub mod rebuild;
+pub mod rehash;
 pub mod schema;

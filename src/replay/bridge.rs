@@ -124,6 +124,8 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         let outcome = restore_flows(workdir, &target, dump, &mut report)?;
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
+        report.placeholder_groups = outcome.placeholder_groups;
+        note_refused_placeholders(&report.placeholder_groups, &rejected, &mut report.notes);
         if outcome.permissive > 0 {
             report.notes.push(format!(
                 "{} flows accepted only with OpenFlow10 (production accepted them without consistency checks)",
@@ -350,14 +352,32 @@ fn shares(path: &Path, size: u64, n: usize) -> Result<Vec<(u64, u64)>> {
     Ok(starts.windows(2).map(|w| (w[0], w[1] - w[0])).collect())
 }
 
+/// Notes the placeholder groups that stand for groups of the capture OVS
+/// refused (rejected before the flows): the other placeholders stand for
+/// groups the capture lacks.
+fn note_refused_placeholders(placeholders: &[u32], rejected: &[Rejected], notes: &mut Vec<String>) {
+    let refused: Vec<String> = placeholders
+        .iter()
+        .filter(|id| rejected.iter().any(|r| groups::group_id(&r.line) == Some(**id)))
+        .map(u32::to_string)
+        .collect();
+    if !refused.is_empty() {
+        notes.push(format!(
+            "groups {} of the capture were refused (see the log): the flows that use them go to empty placeholder groups",
+            refused.join(", ")
+        ));
+    }
+}
+
 /// Counts flows, groups and meters the bridge holds now; `version` is the
 /// bridge's most expressive one.
 fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
     let tables = target.ofctl(target.version, "dump-tables", &[]).map_err(BridgeError::count("flows"))?;
     report.flows.restored = tables::active_flows(&tables);
-    if report.groups.expected > 0 {
+    if report.groups.expected > 0 || !report.placeholder_groups.is_empty() {
         let dump = target.ofctl(version, "dump-groups", &[]).map_err(BridgeError::count("groups"))?;
-        report.groups.restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
+        let restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
+        report.groups.restored = restored.saturating_sub(report.placeholder_groups.len());
     }
     if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
         let dump = target.ofctl(version, "dump-meters", &[]).map_err(BridgeError::count("meters"))?;

@@ -10,10 +10,12 @@
 //! rejected while parsing goes on after it; an OpenFlow error rejects the
 //! whole bundle, so the set is halved until the failing lines stand alone.
 //! A lone line is retried once with its fix (a placeholder meter for a
-//! missing meter, the more permissive OpenFlow 1.0 for a match/action
-//! inconsistency) and otherwise rejected with OVS's error text.
+//! missing meter, a placeholder group for a missing group, the more
+//! permissive OpenFlow 1.0 for a match/action inconsistency) and otherwise
+//! rejected with OVS's error text.
 
 use crate::capture::DbKind;
+use crate::ofp_text::groups::{group_ids_in_flow, placeholder_group};
 use crate::ofp_text::meters::{meter_ids_in_flow, placeholder_meter};
 use crate::ofp_text::version::OfVersion;
 use crate::ofp_text::{flows, DumpStats};
@@ -126,6 +128,12 @@ impl Target {
     fn add_meter(&self, meter: &str) -> Result<(), ToolError> {
         self.ofctl(self.version.max(OfVersion::OpenFlow13), "add-meter", &[meter]).map(drop)
     }
+
+    /// Adds a group with the flows' version: OVS refused the flow with it
+    /// for the group's absence, so it speaks groups.
+    fn add_group(&self, group: &str) -> Result<(), ToolError> {
+        self.ofctl(self.version, "add-group", &[group]).map(drop)
+    }
 }
 
 /// Whether `ovs-ofctl` resolves port and table names in the flows it
@@ -151,6 +159,8 @@ pub struct Outcome {
     pub rejected: Vec<Rejected>,
     /// Meters created as placeholders for flows that referenced them.
     pub placeholder_meters: Vec<u32>,
+    /// Groups created as placeholders for flows that referenced them.
+    pub placeholder_groups: Vec<u32>,
     /// Lines loaded only with the permissive OpenFlow version.
     pub permissive: usize,
 }
@@ -164,6 +174,9 @@ impl Outcome {
         self.placeholder_meters.extend(other.placeholder_meters);
         self.placeholder_meters.sort_unstable();
         self.placeholder_meters.dedup();
+        self.placeholder_groups.extend(other.placeholder_groups);
+        self.placeholder_groups.sort_unstable();
+        self.placeholder_groups.dedup();
     }
 }
 
@@ -626,6 +639,17 @@ impl Worker<'_> {
             for id in &ids {
                 if self.target.add_meter(&placeholder_meter(*id)).is_ok() {
                     self.outcome.placeholder_meters.push(*id);
+                }
+            }
+            if !ids.is_empty() && self.load(self.target.version, &lines)?.is_none() {
+                return Ok(());
+            }
+        }
+        if error.contains("OFPBAC_BAD_OUT_GROUP") {
+            let ids = group_ids_in_flow(&line);
+            for id in &ids {
+                if self.target.add_group(&placeholder_group(*id)).is_ok() {
+                    self.outcome.placeholder_groups.push(*id);
                 }
             }
             if !ids.is_empty() && self.load(self.target.version, &lines)?.is_none() {

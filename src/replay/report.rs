@@ -47,6 +47,8 @@ pub struct BridgeRestore {
     pub rejected: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placeholder_meters: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placeholder_groups: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors_log: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
