@@ -7,6 +7,7 @@
 pub mod bridges;
 pub mod client;
 pub mod file;
+pub mod ovn_text;
 pub mod prepare;
 pub mod rebuild;
 pub mod schema;

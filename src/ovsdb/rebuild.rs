@@ -13,6 +13,11 @@
 //! does not accept and references to rows that are not there are dropped
 //! and counted, never guessed. Pure: text in, bytes out; reads no file and
 //! runs nothing.
+//!
+//! The writing half ([`write_tables`]) takes tables of rows whose values
+//! are OVSDB text, whatever text they were read from: `ovn-nbctl list
+//! <Table>` output ([`parse_list`]) is the same format, and
+//! [`super::ovn_text`] turns `show`/`lflow-list` text into such rows.
 
 use crate::digest::hex;
 use serde::Deserialize;
@@ -78,8 +83,30 @@ impl Rebuilt {
 /// against `schema` (a `.ovsschema` file's bytes); `comment` and `date_ms`
 /// go into the transaction record.
 pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result<Rebuilt, RebuildError> {
+    write_tables(&parse_dump(dump)?, schema, comment, date_ms)
+}
+
+/// The rows of `ovn-nbctl list <Table>` / `ovn-sbctl list <Table>` output
+/// (records without the `<Table> table` header) as table `table`.
+pub(crate) fn parse_list(text: &str, table: &str) -> Result<TableDump, RebuildError> {
+    let mut tables = parse_dump(&format!("{table} table\n{text}")).map_err(|e| match e {
+        // Line numbers of the list text, not of the header added here.
+        RebuildError::Syntax { line, reason } => RebuildError::Syntax { line: line.saturating_sub(1), reason },
+        other => other,
+    })?;
+    Ok(tables.pop().unwrap_or(TableDump { name: table.to_string(), rows: Vec::new() }))
+}
+
+/// Writes `tables` (values as OVSDB text) as a standalone database file
+/// against `schema`: the schema record, then one transaction inserting
+/// every row with its uuid.
+pub(crate) fn write_tables(
+    tables: &[TableDump],
+    schema: &[u8],
+    comment: &str,
+    date_ms: u64,
+) -> Result<Rebuilt, RebuildError> {
     let parsed: Schema = serde_json::from_slice(schema).map_err(RebuildError::Schema)?;
-    let tables = parse_dump(dump)?;
     let mut rebuilt = Rebuilt {
         file: Vec::new(),
         schema_version: parsed.version.clone(),
@@ -90,7 +117,7 @@ pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result
     };
     // Every row the file will hold, per table: what references may name.
     let mut present: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for table in &tables {
+    for table in tables {
         if parsed.tables.contains_key(&table.name) {
             present.entry(&table.name).or_default().extend(table.rows.iter().map(|r| r.uuid.as_str()));
         } else if !table.rows.is_empty() {
@@ -100,7 +127,7 @@ pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result
     let mut txn = Map::new();
     txn.insert("_date".into(), json!(date_ms));
     txn.insert("_comment".into(), json!(comment));
-    for table in &tables {
+    for table in tables {
         let Some(table_schema) = parsed.tables.get(&table.name) else { continue };
         let mut rows = Map::new();
         for row in &table.rows {
@@ -142,18 +169,18 @@ fn record(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One table of the dump.
+/// One table of rows to write.
 #[derive(Debug)]
-struct TableDump {
-    name: String,
-    rows: Vec<RowDump>,
+pub(crate) struct TableDump {
+    pub name: String,
+    pub rows: Vec<RowDump>,
 }
 
 #[derive(Debug)]
-struct RowDump {
-    uuid: String,
-    /// Column name and value text, `_uuid` excluded.
-    columns: Vec<(String, String)>,
+pub(crate) struct RowDump {
+    pub uuid: String,
+    /// Column name and value text (OVSDB text syntax), `_uuid` excluded.
+    pub columns: Vec<(String, String)>,
 }
 
 /// Splits the dump text into tables and rows (values left as text).
@@ -206,7 +233,7 @@ fn is_identifier(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
@@ -397,6 +424,8 @@ struct BaseType {
     ref_table: Option<String>,
     /// The allowed values, as JSON atoms.
     allowed: Option<Vec<Value>>,
+    /// `minInteger`..=`maxInteger` of an integer type.
+    range: (i64, i64),
 }
 
 #[derive(Deserialize)]
@@ -410,14 +439,18 @@ enum BaseTypeJson {
         ref_table: Option<String>,
         #[serde(rename = "enum")]
         allowed: Option<Value>,
+        #[serde(rename = "minInteger")]
+        min_integer: Option<i64>,
+        #[serde(rename = "maxInteger")]
+        max_integer: Option<i64>,
     },
 }
 
 impl From<BaseTypeJson> for BaseType {
     fn from(json: BaseTypeJson) -> BaseType {
         match json {
-            BaseTypeJson::Atomic(atomic) => BaseType { atomic, ref_table: None, allowed: None },
-            BaseTypeJson::Full { atomic, ref_table, allowed } => {
+            BaseTypeJson::Atomic(atomic) => BaseType { atomic, ref_table: None, allowed: None, range: FULL_RANGE },
+            BaseTypeJson::Full { atomic, ref_table, allowed, min_integer, max_integer } => {
                 // An OVSDB set `["set", [...]]` or a single atom.
                 let allowed = allowed.map(|a| match a {
                     Value::Array(pair) if pair.first() == Some(&json!("set")) => {
@@ -425,11 +458,14 @@ impl From<BaseTypeJson> for BaseType {
                     }
                     atom => vec![atom],
                 });
-                BaseType { atomic, ref_table, allowed }
+                let range = (min_integer.unwrap_or(i64::MIN), max_integer.unwrap_or(i64::MAX));
+                BaseType { atomic, ref_table, allowed, range }
             }
         }
     }
 }
+
+const FULL_RANGE: (i64, i64) = (i64::MIN, i64::MAX);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -505,7 +541,9 @@ impl BaseType {
     fn to_json(&self, atom: &TextAtom) -> Option<Value> {
         let value = match (self.atomic, atom) {
             (AtomicType::String, a) => json!(text_of(a)),
-            (AtomicType::Integer, TextAtom::Bare(s)) => json!(s.parse::<i64>().ok()?),
+            (AtomicType::Integer, TextAtom::Bare(s)) => {
+                json!(s.parse::<i64>().ok().filter(|n| (self.range.0..=self.range.1).contains(n))?)
+            }
             (AtomicType::Real, TextAtom::Bare(s)) => json!(s.parse::<f64>().ok().filter(|f| f.is_finite())?),
             (AtomicType::Boolean, TextAtom::Bare(s)) => json!(s.parse::<bool>().ok()?),
             (AtomicType::Uuid, TextAtom::Bare(s)) if is_uuid(s) => json!(["uuid", s]),
@@ -576,6 +614,7 @@ mod tests {
         "Bridge":{"columns":{
             "name":{"type":"string"},
             "ports":{"type":{"key":{"type":"uuid","refTable":"Port"},"min":0,"max":"unlimited"}},
+            "ofport":{"type":{"key":{"type":"integer","minInteger":1,"maxInteger":65279},"min":0,"max":1}},
             "fail_mode":{"type":{"key":{"type":"string","enum":["set",["standalone","secure"]]},"min":0,"max":1}},
             "protocols":{"type":{"key":{"type":"string"},"min":0,"max":"unlimited"}},
             "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
@@ -634,9 +673,9 @@ tag                 : 10
     #[test]
     fn values_the_schema_refuses_are_dropped() {
         let dump =
-            "Bridge table\n_uuid : 26627813-e57b-4546-be25-bcfcc38937e7\nfail_mode : loose\nstp_enable : 1\nname : x\n";
+            "Bridge table\n_uuid : 26627813-e57b-4546-be25-bcfcc38937e7\nfail_mode : loose\nstp_enable : 1\nname : x\nofport : 65280\n";
         let rebuilt = rebuild(dump, SCHEMA.as_bytes(), "test", 1).unwrap();
-        assert_eq!(rebuilt.dropped_values(), 2);
+        assert_eq!(rebuilt.dropped_values(), 3, "an enum, a type and an integer range refused");
         assert_eq!(transaction(&rebuilt)["Bridge"]["26627813-e57b-4546-be25-bcfcc38937e7"], json!({"name": "x"}));
     }
 

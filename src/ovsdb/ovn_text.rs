@@ -1,0 +1,731 @@
+//! OVN Northbound and Southbound rows rebuilt from the text an sos report
+//! keeps when it holds no database file: `ovn-nbctl list <Table>` /
+//! `ovn-sbctl list <Table>` (full rows, read by [`rebuild::parse_list`]),
+//! `ovn-nbctl show` (switches, routers, their ports and NAT),
+//! `ovn-sbctl show` (chassis, encapsulations, port bindings) and
+//! `ovn-sbctl lflow-list` (datapaths and logical flows). A table some
+//! `list` file holds is taken from it; the others from what `show` and
+//! `lflow-list` print. Written by [`rebuild::write_tables`] against the
+//! local schema.
+//!
+//! Only what the text says is kept. What a schema requires and the text
+//! never prints is made up and counted: uuids of rows the text names
+//! without one (derived from the names, so the same text gives the same
+//! file; a logical flow printed with its 32-bit cookie `uuid=0x…` keeps it
+//! as its uuid's first 32 bits, so `ovn-detrace` resolves it), datapath
+//! and port tunnel keys (numbered in the order of the text). Links the
+//! text gives only by name are joined by name (a port binding's datapath
+//! is the logical switch or router `ovn-nbctl show` lists the port under,
+//! whose datapath `lflow-list` prints). Lines nobody reads back (e.g.
+//! `gateway chassis`) are counted as not understood. Pure: text in, bytes
+//! out.
+
+use super::rebuild::{self, RebuildError, Rebuilt, RowDump, TableDump};
+use crate::capture::DbKind;
+use crate::digest::hex;
+use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OvnTextError {
+    #[error("{member}: {source}")]
+    Text {
+        member: String,
+        #[source]
+        source: RebuildError,
+    },
+    #[error("no table of the text is in the local schema, or the text holds no rows")]
+    Rebuild(#[source] RebuildError),
+}
+
+/// What one file of sos's `ovn_central` plugin holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OvnCommand {
+    Show,
+    LflowList,
+    /// `list <Table>`: full rows of one table.
+    List(String),
+}
+
+/// The database and command of an `ovn_central` file name
+/// (`ovn-nbctl_show`, `ovn-sbctl_--no-leader-only_lflow-list`,
+/// `podman_exec_…_ovn-nbctl_list_ACL`…); `None` for anything else,
+/// including lists cut to some columns (`--columns`).
+pub fn sos_command(name: &str) -> Option<(DbKind, OvnCommand)> {
+    let (kind, rest) = ["ovn-nbctl_", "ovn-sbctl_"].iter().find_map(|program| {
+        let at = name.find(program)?;
+        (at == 0 || name[..at].ends_with('_')).then_some(())?;
+        let kind = if program.starts_with("ovn-nb") { DbKind::OvnNb } else { DbKind::OvnSb };
+        Some((kind, &name[at + program.len()..]))
+    })?;
+    let mut rest = rest;
+    while let Some(r) = rest.strip_prefix("--no-leader-only_").or_else(|| rest.strip_prefix("--uuid_")) {
+        rest = r;
+    }
+    let command = match rest {
+        "show" => OvnCommand::Show,
+        "lflow-list" if kind == DbKind::OvnSb => OvnCommand::LflowList,
+        _ => {
+            let table = rest.strip_prefix("list_")?;
+            let identifier = !table.is_empty() && table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            identifier.then(|| OvnCommand::List(table.to_string()))?
+        }
+    };
+    Some((kind, command))
+}
+
+/// One file's text and the member it came from.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub member: String,
+    pub text: String,
+}
+
+/// The text a report holds about one OVN database.
+#[derive(Debug, Default)]
+pub struct OvnTexts {
+    pub show: Option<Text>,
+    pub lflows: Option<Text>,
+    /// Per table, its `list` output.
+    pub lists: BTreeMap<String, Text>,
+}
+
+impl OvnTexts {
+    pub fn is_empty(&self) -> bool {
+        self.show.is_none() && self.lflows.is_none() && self.lists.is_empty()
+    }
+
+    /// Takes `text` as what `command` printed (the first copy of each).
+    pub fn add(&mut self, command: OvnCommand, text: Text) {
+        let slot = match command {
+            OvnCommand::Show => &mut self.show,
+            OvnCommand::LflowList => &mut self.lflows,
+            OvnCommand::List(table) => {
+                self.lists.entry(table).or_insert(text);
+                return;
+            }
+        };
+        if slot.is_none() {
+            *slot = Some(text);
+        }
+    }
+
+    /// The members read, in order.
+    fn members(&self) -> Vec<String> {
+        let mut members: Vec<String> = self.show.iter().chain(&self.lflows).map(|t| t.member.clone()).collect();
+        if !self.lists.is_empty() {
+            members.push(format!("{} list files", self.lists.len()));
+        }
+        members
+    }
+}
+
+/// A database rebuilt from text, what it was read from and what was made up.
+#[derive(Debug)]
+pub struct TextRebuilt {
+    pub rebuilt: Rebuilt,
+    /// The members (or "N list files") read.
+    pub members: Vec<String>,
+    /// What the text does not say and the schema needs, with counts.
+    pub made_up: BTreeMap<&'static str, usize>,
+    /// Lines of `show` text that map to no column.
+    pub not_understood: usize,
+    /// Port bindings whose datapath no text names.
+    pub unplaced_bindings: usize,
+}
+
+impl TextRebuilt {
+    /// One line: what was read, rebuilt, made up and left out.
+    pub fn summary(&self) -> String {
+        let mut line = format!("rebuilt from {} {}", self.members.join(", "), self.rebuilt.summary());
+        if !self.made_up.is_empty() {
+            let made: Vec<String> = self.made_up.iter().map(|(what, n)| format!("{n} {what}")).collect();
+            line.push_str(&format!("; made up (the text has none): {}", made.join(", ")));
+        }
+        if self.unplaced_bindings > 0 {
+            line.push_str(&format!(
+                "; {} port bindings dropped (no text names their datapath)",
+                self.unplaced_bindings
+            ));
+        }
+        if self.not_understood > 0 {
+            line.push_str(&format!("; {} lines of show text not understood", self.not_understood));
+        }
+        line
+    }
+}
+
+/// Rebuilds the database `kind` from `texts` against `schema`; `nb` is the
+/// Northbound text (a Southbound port binding's datapath is found through
+/// it).
+pub fn rebuild(
+    kind: DbKind,
+    texts: &OvnTexts,
+    nb: &OvnTexts,
+    schema: &[u8],
+    comment: &str,
+    date_ms: u64,
+) -> Result<TextRebuilt, OvnTextError> {
+    let mut rows = Rows::default();
+    let topology = nb.show.as_ref().map(|t| nb_show(&t.text, &mut Rows::default())).unwrap_or_default();
+    match kind {
+        DbKind::OvnNb => {
+            if let Some(show) = &texts.show {
+                nb_show(&show.text, &mut rows);
+            }
+        }
+        DbKind::OvnSb => {
+            let datapaths = match &texts.lflows {
+                Some(lflows) => lflow_list(&lflows.text, &topology, &mut rows),
+                None => BTreeMap::new(),
+            };
+            if let Some(show) = &texts.show {
+                sb_show(&show.text, &topology, &datapaths, &mut rows);
+            }
+        }
+        DbKind::Ovs => {}
+    }
+    let mut tables: BTreeMap<String, TableDump> = BTreeMap::new();
+    for (name, table_rows) in std::mem::take(&mut rows.tables) {
+        tables.insert(name.to_string(), TableDump { name: name.to_string(), rows: table_rows });
+    }
+    for (table, list) in &texts.lists {
+        let parsed = rebuild::parse_list(&list.text, table)
+            .map_err(|source| OvnTextError::Text { member: list.member.clone(), source })?;
+        if let Some(replaced) = tables.insert(table.clone(), parsed) {
+            // The list's full rows replace what show printed of them.
+            rows.forget_made_up(&replaced);
+        }
+    }
+    let tables: Vec<TableDump> = tables.into_values().collect();
+    let rebuilt = rebuild::write_tables(&tables, schema, comment, date_ms).map_err(OvnTextError::Rebuild)?;
+    Ok(TextRebuilt {
+        rebuilt,
+        members: texts.members(),
+        made_up: rows.made_up,
+        not_understood: rows.not_understood,
+        unplaced_bindings: rows.unplaced_bindings,
+    })
+}
+
+/// Rows built from show/lflow-list text, and what had to be made up.
+#[derive(Default)]
+struct Rows {
+    tables: BTreeMap<&'static str, Vec<RowDump>>,
+    made_up: BTreeMap<&'static str, usize>,
+    /// Per table, how many of its rows have a made-up uuid.
+    made_up_uuids: BTreeMap<&'static str, usize>,
+    not_understood: usize,
+    unplaced_bindings: usize,
+}
+
+impl Rows {
+    fn push(&mut self, table: &'static str, uuid: String, columns: Vec<(String, String)>) {
+        self.tables.entry(table).or_default().push(RowDump { uuid, columns });
+    }
+
+    /// A uuid for a row of `table` the text names without one.
+    fn made_up_uuid(&mut self, table: &'static str, seed: &str) -> String {
+        *self.made_up.entry(made_up_uuids_label(table)).or_default() += 1;
+        *self.made_up_uuids.entry(table).or_default() += 1;
+        uuid_from(None, &format!("{table}\0{seed}"))
+    }
+
+    fn made_up_count(&mut self, what: &'static str) {
+        *self.made_up.entry(what).or_default() += 1;
+    }
+
+    /// A table replaced by its list rows: nothing of it was made up.
+    fn forget_made_up(&mut self, table: &TableDump) {
+        let Some((name, n)) = self.made_up_uuids.iter().find(|(t, _)| **t == table.name).map(|(t, n)| (*t, *n)) else {
+            return;
+        };
+        let label = made_up_uuids_label(name);
+        if let Some(count) = self.made_up.get_mut(label) {
+            *count -= n.min(*count);
+            if *count == 0 {
+                self.made_up.remove(label);
+            }
+        }
+        if name == "Datapath_Binding" {
+            self.made_up.remove(DATAPATH_KEYS);
+        }
+        if name == "Port_Binding" {
+            self.made_up.remove(PORT_KEYS);
+        }
+    }
+}
+
+const DATAPATH_KEYS: &str = "Datapath_Binding tunnel keys";
+const PORT_KEYS: &str = "Port_Binding tunnel keys";
+
+fn made_up_uuids_label(table: &'static str) -> &'static str {
+    match table {
+        "Logical_Switch_Port" => "Logical_Switch_Port uuids",
+        "Logical_Router_Port" => "Logical_Router_Port uuids",
+        "Chassis" => "Chassis uuids",
+        "Encap" => "Encap uuids",
+        "Port_Binding" => "Port_Binding uuids",
+        "Logical_Flow" => "Logical_Flow uuids (no uuid=0x… cookie printed: ovn-detrace cannot resolve them)",
+        _ => "other uuids",
+    }
+}
+
+/// A uuid: `prefix` (8 hex digits) then digits derived from `seed`.
+fn uuid_from(prefix: Option<&str>, seed: &str) -> String {
+    let digits = hex(Sha1::digest(seed.as_bytes()));
+    let digits = match prefix {
+        Some(prefix) => format!("{prefix}{}", &digits[8..]),
+        None => digits,
+    };
+    format!("{}-{}-{}-{}-{}", &digits[..8], &digits[8..12], &digits[12..16], &digits[16..20], &digits[20..32])
+}
+
+/// A string as an OVSDB text atom.
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
+
+/// The string an atom as printed stands for (quoted or bare).
+fn unquoted(text: &str) -> String {
+    let text = text.trim();
+    if text.starts_with('"') {
+        if let Ok(s) = serde_json::from_str::<String>(text) {
+            return s;
+        }
+    }
+    text.to_string()
+}
+
+/// A logical switch or router `ovn-nbctl show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DatapathKind {
+    Switch,
+    Router,
+}
+
+/// What `ovn-nbctl show` says of the topology: per switch or router
+/// name, its kind and uuid; per port name, its datapath's name.
+#[derive(Debug, Default)]
+struct Topology {
+    datapaths: BTreeMap<String, (DatapathKind, String)>,
+    ports: BTreeMap<String, String>,
+}
+
+/// The block `ovn-nbctl show` is printing.
+enum NbBlock {
+    None,
+    /// A port of the datapath: its column texts.
+    Port(DatapathKind, Vec<(String, String)>),
+    Nat(Vec<(String, String)>),
+    Unknown,
+}
+
+/// The datapath `ovn-nbctl show` is printing, and its ports and NAT.
+struct NbDatapath {
+    kind: DatapathKind,
+    uuid: String,
+    name: String,
+    ports: Vec<String>,
+    nat: Vec<String>,
+}
+
+/// Rows of `ovn-nbctl show`: switches with their ports, routers with
+/// their ports and NAT.
+fn nb_show(text: &str, rows: &mut Rows) -> Topology {
+    let mut topology = Topology::default();
+    let mut datapath: Option<NbDatapath> = None;
+    let mut block = NbBlock::None;
+    for line in text.lines().chain(["switch-end"]) {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim();
+        if content.is_empty() {
+            continue;
+        }
+        if indent == 0 || indent <= 4 {
+            finish_nb_block(std::mem::replace(&mut block, NbBlock::None), datapath.as_mut(), rows);
+        }
+        match indent {
+            0 => {
+                if let Some(done) = datapath.take() {
+                    finish_nb_datapath(done, rows, &mut topology);
+                }
+                datapath = nb_datapath_line(content);
+                if datapath.is_none() && content != "switch-end" {
+                    rows.not_understood += 1;
+                }
+            }
+            4 => {
+                let kind = datapath.as_ref().map(|d| d.kind);
+                block = match (kind, content.split_once(' ')) {
+                    (Some(kind), Some(("port", name))) => {
+                        let name = strip_aka(name);
+                        NbBlock::Port(kind, vec![("name".into(), quoted(name))])
+                    }
+                    (Some(DatapathKind::Router), Some(("nat", uuid))) if rebuild::is_uuid(uuid) => {
+                        NbBlock::Nat(vec![("_uuid".into(), uuid.to_string())])
+                    }
+                    _ => {
+                        rows.not_understood += 1;
+                        NbBlock::Unknown
+                    }
+                };
+            }
+            _ => {
+                let Some((key, value)) = content.split_once(": ") else {
+                    rows.not_understood += 1;
+                    continue;
+                };
+                let column = match &block {
+                    NbBlock::Port(DatapathKind::Switch, _) => switch_port_column(key, value),
+                    NbBlock::Port(DatapathKind::Router, _) => router_port_column(key, value),
+                    NbBlock::Nat(_) => nat_column(key).map(|c| (c.to_string(), value.to_string())),
+                    NbBlock::None | NbBlock::Unknown => None,
+                };
+                match (&mut block, column) {
+                    (NbBlock::Port(_, columns) | NbBlock::Nat(columns), Some(column)) => columns.push(column),
+                    // Derived from the mac by show itself.
+                    (NbBlock::Port(DatapathKind::Router, _), None) if key == "ipv6-lla" => {}
+                    _ => rows.not_understood += 1,
+                }
+            }
+        }
+    }
+    topology
+}
+
+/// `switch <uuid> (<name>)` or `router <uuid> (<name>)`, possibly followed
+/// by ` (aka <id>)`.
+fn nb_datapath_line(line: &str) -> Option<NbDatapath> {
+    let (word, rest) = line.split_once(' ')?;
+    let kind = match word {
+        "switch" => DatapathKind::Switch,
+        "router" => DatapathKind::Router,
+        _ => return None,
+    };
+    let (uuid, rest) = rest.split_once(' ')?;
+    rebuild::is_uuid(uuid).then_some(())?;
+    let name = strip_aka(rest).strip_prefix('(')?.strip_suffix(')')?;
+    Some(NbDatapath { kind, uuid: uuid.to_string(), name: name.to_string(), ports: Vec::new(), nat: Vec::new() })
+}
+
+/// `name (aka id)` → `name`.
+fn strip_aka(text: &str) -> &str {
+    match text.rfind(" (aka ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => text,
+    }
+}
+
+fn switch_port_column(key: &str, value: &str) -> Option<(String, String)> {
+    let column = match key {
+        "parent" => "parent_name",
+        "tag" => "tag",
+        "type" => "type",
+        "addresses" => "addresses",
+        "router-port" => return Some(("options".into(), format!("{{\"router-port\"={value}}}"))),
+        _ => return None,
+    };
+    Some((column.into(), value.into()))
+}
+
+fn router_port_column(key: &str, value: &str) -> Option<(String, String)> {
+    let column = match key {
+        "mac" => "mac",
+        "networks" => "networks",
+        "peer" => "peer",
+        _ => return None,
+    };
+    Some((column.into(), value.into()))
+}
+
+fn nat_column(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "external ip" => "external_ip",
+        "external mac" => "external_mac",
+        "logical ip" => "logical_ip",
+        "logical port" => "logical_port",
+        "type" => "type",
+        _ => return None,
+    })
+}
+
+fn finish_nb_block(block: NbBlock, datapath: Option<&mut NbDatapath>, rows: &mut Rows) {
+    let Some(datapath) = datapath else { return };
+    match block {
+        NbBlock::Port(kind, columns) => {
+            let (table, seed) = match kind {
+                DatapathKind::Switch => ("Logical_Switch_Port", &columns[0].1),
+                DatapathKind::Router => ("Logical_Router_Port", &columns[0].1),
+            };
+            let uuid = rows.made_up_uuid(table, seed);
+            datapath.ports.push(uuid.clone());
+            rows.push(table, uuid, columns);
+        }
+        NbBlock::Nat(mut columns) => {
+            let uuid = columns.remove(0).1;
+            datapath.nat.push(uuid.clone());
+            rows.push("NAT", uuid, columns);
+        }
+        NbBlock::None | NbBlock::Unknown => {}
+    }
+}
+
+fn finish_nb_datapath(datapath: NbDatapath, rows: &mut Rows, topology: &mut Topology) {
+    let table = match datapath.kind {
+        DatapathKind::Switch => "Logical_Switch",
+        DatapathKind::Router => "Logical_Router",
+    };
+    let mut columns = vec![("name".to_string(), quoted(&datapath.name)), ("ports".into(), set(&datapath.ports))];
+    if datapath.kind == DatapathKind::Router {
+        columns.push(("nat".into(), set(&datapath.nat)));
+    }
+    for port in rows.tables.get(port_table(datapath.kind)).into_iter().flatten() {
+        if datapath.ports.contains(&port.uuid) {
+            topology.ports.insert(unquoted(&port.columns[0].1), datapath.name.clone());
+        }
+    }
+    topology.datapaths.insert(datapath.name.clone(), (datapath.kind, datapath.uuid.clone()));
+    rows.push(table, datapath.uuid, columns);
+}
+
+fn port_table(kind: DatapathKind) -> &'static str {
+    match kind {
+        DatapathKind::Switch => "Logical_Switch_Port",
+        DatapathKind::Router => "Logical_Router_Port",
+    }
+}
+
+/// An OVSDB text set of uuids.
+fn set(uuids: &[String]) -> String {
+    format!("[{}]", uuids.join(", "))
+}
+
+/// Rows of `ovn-sbctl lflow-list`: each datapath header
+/// (`Datapath: "<name>" (<uuid>)  Pipeline: <pipeline>`) and each flow
+/// (`[uuid=0x<cookie>, ]table=<n> (<stage>), priority=<p>, match=(<m>),
+/// action=(<a>)`). Returns the datapaths' uuids by name.
+fn lflow_list(text: &str, topology: &Topology, rows: &mut Rows) -> BTreeMap<String, String> {
+    let mut datapaths: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<(String, &str)> = None;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(header) = line.strip_prefix("Datapath: ") {
+            current = datapath_header(header).map(|(names, uuid, pipeline)| {
+                if !rows.tables.get("Datapath_Binding").is_some_and(|r| r.iter().any(|r| r.uuid == uuid)) {
+                    let key = rows.tables.get("Datapath_Binding").map_or(0, Vec::len) + 1;
+                    rows.made_up_count(DATAPATH_KEYS);
+                    let columns = datapath_columns(&names, key, topology);
+                    rows.push("Datapath_Binding", uuid.clone(), columns);
+                    if let Some(name) = names.first() {
+                        datapaths.insert(name.clone(), uuid.clone());
+                    }
+                }
+                (uuid, pipeline)
+            });
+            if current.is_none() {
+                rows.not_understood += 1;
+            }
+            continue;
+        }
+        match (&current, logical_flow(line)) {
+            (Some((datapath, pipeline)), Some(flow)) => {
+                let seed = format!("{datapath}\0{pipeline}\0{index}");
+                let uuid = match flow.cookie {
+                    Some(cookie) => uuid_from(Some(cookie), &seed),
+                    None => rows.made_up_uuid("Logical_Flow", &seed),
+                };
+                let columns = vec![
+                    ("logical_datapath".to_string(), datapath.clone()),
+                    ("pipeline".into(), pipeline.to_string()),
+                    ("table_id".into(), flow.table.to_string()),
+                    ("priority".into(), flow.priority.to_string()),
+                    ("match".into(), quoted(flow.matches)),
+                    ("actions".into(), quoted(flow.actions)),
+                    ("external_ids".into(), format!("{{\"stage-name\"={}}}", quoted(flow.stage))),
+                ];
+                rows.push("Logical_Flow", uuid, columns);
+            }
+            _ => rows.not_understood += 1,
+        }
+    }
+    datapaths
+}
+
+/// `"<name>" [aka "<name2>"] (<uuid>)  Pipeline: <pipeline>` → names,
+/// uuid, pipeline.
+fn datapath_header(header: &str) -> Option<(Vec<String>, String, &'static str)> {
+    let (head, pipeline) = header.rsplit_once("  Pipeline: ")?;
+    let pipeline = match pipeline.trim() {
+        "ingress" => "ingress",
+        "egress" => "egress",
+        _ => return None,
+    };
+    let (names, uuid) = head.trim_end().strip_suffix(')')?.rsplit_once('(')?;
+    rebuild::is_uuid(uuid).then_some(())?;
+    let names = names.trim();
+    let names: Vec<String> = if names.is_empty() { Vec::new() } else { names.split(" aka ").map(unquoted).collect() };
+    Some((names, uuid.to_string(), pipeline))
+}
+
+/// The columns of a datapath: its names as `lflow-list` prints them, the
+/// NB switch or router of that name (as northd links them), a tunnel key.
+fn datapath_columns(names: &[String], key: usize, topology: &Topology) -> Vec<(String, String)> {
+    let mut ids: Vec<String> = Vec::new();
+    for (label, name) in ["name", "name2"].iter().zip(names) {
+        ids.push(format!("{label}={}", quoted(name)));
+    }
+    if let Some((kind, uuid)) = names.first().and_then(|n| topology.datapaths.get(n)) {
+        let label = match kind {
+            DatapathKind::Switch => "logical-switch",
+            DatapathKind::Router => "logical-router",
+        };
+        ids.push(format!("\"{label}\"={}", quoted(uuid)));
+    }
+    vec![("external_ids".into(), format!("{{{}}}", ids.join(", "))), ("tunnel_key".into(), key.to_string())]
+}
+
+/// One flow line of `lflow-list`.
+struct FlowLine<'a> {
+    cookie: Option<&'a str>,
+    table: u64,
+    stage: &'a str,
+    priority: u64,
+    matches: &'a str,
+    actions: &'a str,
+}
+
+fn logical_flow(line: &str) -> Option<FlowLine<'_>> {
+    let mut rest = line.trim_start();
+    let mut cookie = None;
+    if let Some(r) = rest.strip_prefix("uuid=0x") {
+        let (hexdigits, r) = r.split_once(", ")?;
+        (hexdigits.len() == 8 && hexdigits.chars().all(|c| c.is_ascii_hexdigit())).then_some(())?;
+        cookie = Some(hexdigits);
+        rest = r;
+    }
+    let rest = rest.strip_prefix("table=")?;
+    let (table, rest) = rest.split_once('(')?;
+    let (stage, rest) = rest.split_once(')')?;
+    let rest = rest.strip_prefix(", priority=")?;
+    let (priority, rest) = rest.split_once(", match=(")?;
+    let (matches, actions) = rest.split_once("), action=(")?;
+    let actions = actions.strip_suffix(')')?;
+    Some(FlowLine {
+        cookie,
+        table: table.trim().parse().ok()?,
+        stage: stage.trim(),
+        priority: priority.trim().parse().ok()?,
+        matches,
+        actions,
+    })
+}
+
+/// The block `ovn-sbctl show` is printing.
+enum SbBlock {
+    None,
+    Encap(Vec<(String, String)>),
+    Unknown,
+}
+
+/// The chassis `ovn-sbctl show` is printing.
+struct SbChassis {
+    uuid: String,
+    name: String,
+    columns: Vec<(String, String)>,
+    encaps: Vec<String>,
+}
+
+/// Rows of `ovn-sbctl show`: chassis with their encapsulations and the
+/// ports bound to them.
+fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>, rows: &mut Rows) {
+    let mut chassis: Option<SbChassis> = None;
+    let mut block = SbBlock::None;
+    let mut port_keys: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text.lines().chain(["Chassis-end"]) {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim();
+        if content.is_empty() {
+            continue;
+        }
+        if indent <= 4 {
+            finish_encap(std::mem::replace(&mut block, SbBlock::None), chassis.as_mut(), rows);
+        }
+        match indent {
+            0 => {
+                if let Some(done) = chassis.take() {
+                    finish_chassis(done, rows);
+                }
+                chassis = content.strip_prefix("Chassis ").map(|name| {
+                    let name = unquoted(name);
+                    SbChassis {
+                        uuid: rows.made_up_uuid("Chassis", &name),
+                        columns: vec![("name".into(), quoted(&name))],
+                        name,
+                        encaps: Vec::new(),
+                    }
+                });
+                if chassis.is_none() && content != "Chassis-end" {
+                    rows.not_understood += 1;
+                }
+            }
+            4 => {
+                let Some(current) = chassis.as_mut() else {
+                    rows.not_understood += 1;
+                    continue;
+                };
+                if let Some(kind) = content.strip_prefix("Encap ") {
+                    block = SbBlock::Encap(vec![
+                        ("type".into(), kind.to_string()),
+                        ("chassis_name".into(), quoted(&current.name)),
+                    ]);
+                } else if let Some(port) = content.strip_prefix("Port_Binding ") {
+                    let port = unquoted(port);
+                    let datapath = topology.ports.get(&port).and_then(|dp| datapaths.get(dp));
+                    let Some(datapath) = datapath else {
+                        rows.unplaced_bindings += 1;
+                        continue;
+                    };
+                    let key = port_keys.entry(datapath.clone()).or_default();
+                    *key += 1;
+                    rows.made_up_count(PORT_KEYS);
+                    let uuid = rows.made_up_uuid("Port_Binding", &port);
+                    let columns = vec![
+                        ("logical_port".to_string(), quoted(&port)),
+                        ("datapath".into(), datapath.clone()),
+                        ("tunnel_key".into(), key.to_string()),
+                        ("chassis".into(), current.uuid.clone()),
+                    ];
+                    rows.push("Port_Binding", uuid, columns);
+                } else if let Some(("hostname", value)) = content.split_once(": ") {
+                    current.columns.push(("hostname".into(), value.to_string()));
+                } else {
+                    rows.not_understood += 1;
+                    block = SbBlock::Unknown;
+                }
+            }
+            _ => match (&mut block, content.split_once(": ")) {
+                (SbBlock::Encap(columns), Some((key @ ("ip" | "options"), value))) => {
+                    columns.push((key.to_string(), value.to_string()))
+                }
+                _ => rows.not_understood += 1,
+            },
+        }
+    }
+}
+
+fn finish_encap(block: SbBlock, chassis: Option<&mut SbChassis>, rows: &mut Rows) {
+    let (SbBlock::Encap(columns), Some(chassis)) = (block, chassis) else { return };
+    let seed = format!("{}\0{}", chassis.name, chassis.encaps.len());
+    let uuid = rows.made_up_uuid("Encap", &seed);
+    chassis.encaps.push(uuid.clone());
+    rows.push("Encap", uuid, columns);
+}
+
+fn finish_chassis(chassis: SbChassis, rows: &mut Rows) {
+    let mut columns = chassis.columns;
+    columns.push(("encaps".into(), set(&chassis.encaps)));
+    rows.push("Chassis", chassis.uuid, columns);
+}
