@@ -232,6 +232,130 @@ fn lab_node_list_dump_rebuilds_to_the_same_ovs_vsctl_show() {
     assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
 }
 
+const OVN_CENTRAL: &str = "sos_commands/ovn_central";
+
+/// `show` text as a tree whose children are sorted under their parent:
+/// rows whose uuids a rebuild had to make up (ports, chassis) are listed
+/// in another order by `show`, which walks them in uuid order; nothing
+/// else may differ.
+fn sorted_tree(text: &str) -> Vec<String> {
+    let lines: Vec<(usize, &str)> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| (l.len() - l.trim_start().len(), l)).collect();
+    fn nodes(lines: &[(usize, &str)]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let (indent, line) = lines[i];
+            let end = lines[i + 1..].iter().position(|(d, _)| *d <= indent).map_or(lines.len(), |p| i + 1 + p);
+            out.push(format!("{line}\n{}", nodes(&lines[i + 1..end]).concat()));
+            i = end;
+        }
+        out.sort();
+        out
+    }
+    nodes(&lines)
+}
+
+/// The lab node's NB and SB as an sos 4.0 report keeps them (`ovn-nbctl
+/// show`, `ovn-sbctl show`, `ovn-sbctl lflow-list`, no database file):
+/// the replica gives back the same logical flows, line for line, and the
+/// same `show` text.
+#[test]
+fn lab_node_ovn_show_and_lflow_list_rebuild_to_the_same_text() {
+    let lab = support::LabNode::start();
+    let nb_show = lab.tool("ovn-nbctl", &["show"]);
+    let sb_show = lab.tool("ovn-sbctl", &["show"]);
+    let lflows = lab.tool("ovn-sbctl", &["lflow-list"]);
+    assert!(lflows.lines().count() > 400 && nb_show.contains("router ") && sb_show.contains("Port_Binding cr-"));
+    let replica = Replica::new();
+    let files = [
+        (format!("{OVN_CENTRAL}/ovn-nbctl_show"), nb_show.as_str()),
+        (format!("{OVN_CENTRAL}/ovn-sbctl_show"), sb_show.as_str()),
+        (format!("{OVN_CENTRAL}/ovn-sbctl_lflow-list"), lflows.as_str()),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    let sos = directory_report(replica.base.path(), &files, &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-nbctl_show"), "{out}");
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-sbctl_show"), "{out}");
+    assert!(!out.contains("port bindings dropped"), "every bound port's datapath is named: {out}");
+    assert!(!out.contains("not understood"), "{out}");
+    replica.ok(&["start"]);
+    assert_eq!(replica.tool("ovn-sbctl", &["lflow-list"]), lflows);
+    assert_eq!(sorted_tree(&replica.tool("ovn-nbctl", &["show"])), sorted_tree(&nb_show));
+    assert_eq!(sorted_tree(&replica.tool("ovn-sbctl", &["show"])), sorted_tree(&sb_show));
+}
+
+/// The tables of an installed schema.
+fn schema_tables(kind: &str) -> Vec<String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(support::installed_schema(kind)).unwrap()).unwrap();
+    schema["tables"].as_object().unwrap().keys().cloned().collect()
+}
+
+/// With `ovn-nbctl list <Table>` / `ovn-sbctl list <Table>` of every table
+/// (as sos 4.12 names them), the rebuilt NB and SB hold every row of the
+/// lab node's as it is: `ovsdb-client -f list dump` gives the same text.
+#[test]
+fn lab_node_ovn_list_files_rebuild_every_row() {
+    let lab = support::LabNode::start();
+    let mut files = Vec::new();
+    for (tool, kind) in [("ovn-nbctl", "ovn_nb"), ("ovn-sbctl", "ovn_sb")] {
+        files.push((format!("{OVN_CENTRAL}/{tool}_--no-leader-only_show"), lab.tool(tool, &["show"])));
+        for table in schema_tables(kind) {
+            let text = lab.tool(tool, &["list", &table]);
+            files.push((format!("{OVN_CENTRAL}/{tool}_--no-leader-only_list_{table}"), text));
+        }
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let replica = Replica::new();
+    let sos = directory_report(replica.base.path(), &files, &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains(", 0 columns dropped"), "{out}");
+    assert!(!out.contains("made up"), "{out}");
+    replica.ok(&["start"]);
+    for (kind, db) in [("ovn_nb", "LAB_NB_DB"), ("ovn_sb", "LAB_SB_DB")] {
+        let dump = |socket: &str| lab.tool("ovsdb-client", &["-f", "list", "dump", socket]);
+        assert_eq!(dump(&replica.socket(kind)), dump(lab.var(db)), "{kind}");
+    }
+}
+
+/// The 4.0 fixture with its OVN database files withheld: NB and SB are
+/// rebuilt from `ovn-nbctl show`, `ovn-sbctl show` and `lflow-list`.
+#[test]
+fn sos_4_0_report_without_ovn_databases_is_rebuilt_from_its_text() {
+    let replica = Replica::new();
+    let dir = replica.base.path().join("extracted");
+    fs::create_dir(&dir).unwrap();
+    support::run_ok(Command::new("tar").arg("-xJf").arg(fixture(V4_0)).arg("-C").arg(&dir));
+    let root = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    for db in ["ovnnb_db.db", "ovnsb_db.db"] {
+        fs::remove_file(root.join("var/lib/openvswitch").join(db)).unwrap();
+    }
+    support::make_readable(&dir);
+    let out = replica.ok(&["collect-sos", root.to_str().unwrap()]);
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-nbctl_show"), "{out}");
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-sbctl_show"), "{out}");
+    assert!(
+        out.contains("made up (the text has none): 5 Logical_Router_Port uuids, 22 Logical_Switch_Port uuids"),
+        "{out}"
+    );
+    // lflow-list prints no uuids: ovn-detrace cannot resolve the cookies.
+    assert!(out.contains("891 Logical_Flow uuids"), "{out}");
+    assert!(out.contains("logical flows printed without uuid=0x… cookies"), "{out}");
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 1848/1852 flows"), "{start}");
+    let text = |member: &str| fs::read_to_string(root.join(OVN_CENTRAL).join(member)).unwrap();
+    assert_eq!(replica.tool("ovn-sbctl", &["lflow-list"]), text("ovn-sbctl_lflow-list"));
+    assert_eq!(sorted_tree(&replica.tool("ovn-nbctl", &["show"])), sorted_tree(&text("ovn-nbctl_show")));
+    assert_eq!(sorted_tree(&replica.tool("ovn-sbctl", &["show"])), sorted_tree(&text("ovn-sbctl_show")));
+    let status = replica.ok(&["status"]);
+    assert!(status.contains(" REBUILT  unix:"), "{status}");
+    let show = replica.ok(&["show"]);
+    assert!(show.contains("(REBUILT from the report's text"), "{show}");
+    assert_eq!(replica.status()["capture"]["collected"]["ovn_sb"]["rebuilt"], true);
+}
+
 #[test]
 fn cut_or_unreadable_list_dump_is_named_and_not_rebuilt() {
     let flows = (

@@ -171,6 +171,7 @@ impl<'w> CaptureWriter<'w> {
             version: info.version,
             clustered: info.format == Format::Clustered,
             collected_at: now(),
+            rebuilt: false,
             notes,
         };
         self.mark(Part::Db(kind));
@@ -178,10 +179,11 @@ impl<'w> CaptureWriter<'w> {
         Ok(db)
     }
 
-    /// A note about the staged database of `kind` (e.g. that it was
-    /// rebuilt), kept as one bounded line.
-    pub fn note_db(&mut self, kind: DbKind, note: &str) {
+    /// Marks the staged database of `kind` as rebuilt from text, with a
+    /// note (kept as one bounded line) saying from what.
+    pub fn rebuilt_db(&mut self, kind: DbKind, note: &str) {
         if let Some(db) = self.manifest.collected.get_mut(&kind) {
+            db.rebuilt = true;
             db.notes.push(quote::note(note));
         }
     }

@@ -660,7 +660,7 @@ impl<'a> Pass<'a> {
             DbKind::OvnSb => "ovnsb_db.db",
         };
         let db = capture.stage_db(kind, file, name, self.origin(member))?;
-        capture.note_db(kind, &note);
+        capture.rebuilt_db(kind, &note);
         self.items.push(format!(
             "{} {} (standalone, REBUILT) from member {}",
             quote::note(&db.schema),

@@ -126,8 +126,8 @@ pub struct TextRebuilt {
     pub rebuilt: Rebuilt,
     /// The members (or "N list files") read.
     pub members: Vec<String>,
-    /// What the text does not say and the schema needs, with counts.
-    pub made_up: BTreeMap<&'static str, usize>,
+    /// Per table, what the text does not say and the schema needs.
+    pub made_up: BTreeMap<&'static str, MadeUp>,
     /// Lines of `show` text that map to no column.
     pub not_understood: usize,
     /// Port bindings whose datapath no text names.
@@ -138,9 +138,20 @@ impl TextRebuilt {
     /// One line: what was read, rebuilt, made up and left out.
     pub fn summary(&self) -> String {
         let mut line = format!("rebuilt from {} {}", self.members.join(", "), self.rebuilt.summary());
-        if !self.made_up.is_empty() {
-            let made: Vec<String> = self.made_up.iter().map(|(what, n)| format!("{n} {what}")).collect();
+        let mut made = Vec::new();
+        for (table, made_up) in &self.made_up {
+            if made_up.uuids > 0 {
+                made.push(format!("{} {table} uuids", made_up.uuids));
+            }
+            if made_up.tunnel_keys > 0 {
+                made.push(format!("{} {table} tunnel keys", made_up.tunnel_keys));
+            }
+        }
+        if !made.is_empty() {
             line.push_str(&format!("; made up (the text has none): {}", made.join(", ")));
+        }
+        if self.made_up.get("Logical_Flow").is_some_and(|m| m.uuids > 0) {
+            line.push_str("; logical flows printed without uuid=0x… cookies: ovn-detrace cannot resolve them");
         }
         if self.unplaced_bindings > 0 {
             line.push_str(&format!(
@@ -192,9 +203,9 @@ pub fn rebuild(
     for (table, list) in &texts.lists {
         let parsed = rebuild::parse_list(&list.text, table)
             .map_err(|source| OvnTextError::Text { member: list.member.clone(), source })?;
-        if let Some(replaced) = tables.insert(table.clone(), parsed) {
+        if tables.insert(table.clone(), parsed).is_some() {
             // The list's full rows replace what show printed of them.
-            rows.forget_made_up(&replaced);
+            rows.made_up.retain(|t, _| t != table);
         }
     }
     let tables: Vec<TableDump> = tables.into_values().collect();
@@ -212,11 +223,16 @@ pub fn rebuild(
 #[derive(Default)]
 struct Rows {
     tables: BTreeMap<&'static str, Vec<RowDump>>,
-    made_up: BTreeMap<&'static str, usize>,
-    /// Per table, how many of its rows have a made-up uuid.
-    made_up_uuids: BTreeMap<&'static str, usize>,
+    made_up: BTreeMap<&'static str, MadeUp>,
     not_understood: usize,
     unplaced_bindings: usize,
+}
+
+/// What the schema needs and the text does not say, in one table's rows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MadeUp {
+    pub uuids: usize,
+    pub tunnel_keys: usize,
 }
 
 impl Rows {
@@ -226,48 +242,12 @@ impl Rows {
 
     /// A uuid for a row of `table` the text names without one.
     fn made_up_uuid(&mut self, table: &'static str, seed: &str) -> String {
-        *self.made_up.entry(made_up_uuids_label(table)).or_default() += 1;
-        *self.made_up_uuids.entry(table).or_default() += 1;
+        self.made_up.entry(table).or_default().uuids += 1;
         uuid_from(None, &format!("{table}\0{seed}"))
     }
 
-    fn made_up_count(&mut self, what: &'static str) {
-        *self.made_up.entry(what).or_default() += 1;
-    }
-
-    /// A table replaced by its list rows: nothing of it was made up.
-    fn forget_made_up(&mut self, table: &TableDump) {
-        let Some((name, n)) = self.made_up_uuids.iter().find(|(t, _)| **t == table.name).map(|(t, n)| (*t, *n)) else {
-            return;
-        };
-        let label = made_up_uuids_label(name);
-        if let Some(count) = self.made_up.get_mut(label) {
-            *count -= n.min(*count);
-            if *count == 0 {
-                self.made_up.remove(label);
-            }
-        }
-        if name == "Datapath_Binding" {
-            self.made_up.remove(DATAPATH_KEYS);
-        }
-        if name == "Port_Binding" {
-            self.made_up.remove(PORT_KEYS);
-        }
-    }
-}
-
-const DATAPATH_KEYS: &str = "Datapath_Binding tunnel keys";
-const PORT_KEYS: &str = "Port_Binding tunnel keys";
-
-fn made_up_uuids_label(table: &'static str) -> &'static str {
-    match table {
-        "Logical_Switch_Port" => "Logical_Switch_Port uuids",
-        "Logical_Router_Port" => "Logical_Router_Port uuids",
-        "Chassis" => "Chassis uuids",
-        "Encap" => "Encap uuids",
-        "Port_Binding" => "Port_Binding uuids",
-        "Logical_Flow" => "Logical_Flow uuids (no uuid=0x… cookie printed: ovn-detrace cannot resolve them)",
-        _ => "other uuids",
+    fn made_up_key(&mut self, table: &'static str) {
+        self.made_up.entry(table).or_default().tunnel_keys += 1;
     }
 }
 
@@ -384,6 +364,11 @@ fn nb_show(text: &str, rows: &mut Rows) -> Topology {
                 };
                 match (&mut block, column) {
                     (NbBlock::Port(_, columns) | NbBlock::Nat(columns), Some(column)) => columns.push(column),
+                    (NbBlock::Port(DatapathKind::Router, columns), None) if key == "gateway chassis" => {
+                        let port = unquoted(&columns[0].1);
+                        let uuids = gateway_chassis(&port, value, rows);
+                        columns.push(("gateway_chassis".into(), set(&uuids)));
+                    }
                     // Derived from the mac by show itself.
                     (NbBlock::Port(DatapathKind::Router, _), None) if key == "ipv6-lla" => {}
                     _ => rows.not_understood += 1,
@@ -427,6 +412,26 @@ fn switch_port_column(key: &str, value: &str) -> Option<(String, String)> {
         _ => return None,
     };
     Some((column.into(), value.into()))
+}
+
+/// `gateway chassis: [<chassis> …]` of router port `port`, highest
+/// priority first: Gateway_Chassis rows named as `ovn-nbctl
+/// lrp-set-gateway-chassis` names them, priorities in the printed order.
+fn gateway_chassis(port: &str, value: &str, rows: &mut Rows) -> Vec<String> {
+    let names: Vec<&str> = value.trim_start_matches('[').trim_end_matches(']').split_whitespace().collect();
+    let mut uuids = Vec::new();
+    for (index, chassis) in names.iter().enumerate() {
+        let name = format!("{port}-{chassis}");
+        let uuid = rows.made_up_uuid("Gateway_Chassis", &name);
+        let columns = vec![
+            ("name".to_string(), quoted(&name)),
+            ("chassis_name".into(), quoted(chassis)),
+            ("priority".into(), (names.len() - index).to_string()),
+        ];
+        rows.push("Gateway_Chassis", uuid.clone(), columns);
+        uuids.push(uuid);
+    }
+    uuids
 }
 
 fn router_port_column(key: &str, value: &str) -> Option<(String, String)> {
@@ -516,7 +521,7 @@ fn lflow_list(text: &str, topology: &Topology, rows: &mut Rows) -> BTreeMap<Stri
             current = datapath_header(header).map(|(names, uuid, pipeline)| {
                 if !rows.tables.get("Datapath_Binding").is_some_and(|r| r.iter().any(|r| r.uuid == uuid)) {
                     let key = rows.tables.get("Datapath_Binding").map_or(0, Vec::len) + 1;
-                    rows.made_up_count(DATAPATH_KEYS);
+                    rows.made_up_key("Datapath_Binding");
                     let columns = datapath_columns(&names, key, topology);
                     rows.push("Datapath_Binding", uuid.clone(), columns);
                     if let Some(name) = names.first() {
@@ -683,14 +688,17 @@ fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>
                     ]);
                 } else if let Some(port) = content.strip_prefix("Port_Binding ") {
                     let port = unquoted(port);
-                    let datapath = topology.ports.get(&port).and_then(|dp| datapaths.get(dp));
+                    // northd names a gateway port's chassisredirect port
+                    // `cr-<router port>`.
+                    let nb_port = port.strip_prefix("cr-").filter(|p| topology.ports.contains_key(*p)).unwrap_or(&port);
+                    let datapath = topology.ports.get(nb_port).and_then(|dp| datapaths.get(dp));
                     let Some(datapath) = datapath else {
                         rows.unplaced_bindings += 1;
                         continue;
                     };
                     let key = port_keys.entry(datapath.clone()).or_default();
                     *key += 1;
-                    rows.made_up_count(PORT_KEYS);
+                    rows.made_up_key("Port_Binding");
                     let uuid = rows.made_up_uuid("Port_Binding", &port);
                     let columns = vec![
                         ("logical_port".to_string(), quoted(&port)),
