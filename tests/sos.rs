@@ -286,6 +286,31 @@ fn lab_node_ovn_show_and_lflow_list_rebuild_to_the_same_text() {
     assert_eq!(sorted_tree(&replica.tool("ovn-sbctl", &["show"])), sorted_tree(&sb_show));
 }
 
+/// `ovn-sbctl --uuid lflow-list` prints each flow's cookie (its uuid's first
+/// 32 bits): the rebuilt flows keep it, so the replica prints the same
+/// cookies, and every OVN cookie of the lab node's br-int names one of its
+/// logical flows (what `ovn-detrace` resolves).
+#[test]
+fn lab_node_lflow_list_with_uuids_keeps_the_cookies() {
+    let lab = support::LabNode::start();
+    let lflows = lab.tool("ovn-sbctl", &["--uuid", "lflow-list"]);
+    let replica = Replica::new();
+    let member = format!("{OVN_CENTRAL}/ovn-sbctl_--uuid_lflow-list");
+    let sos = directory_report(replica.base.path(), &[(&member, &lflows)], &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(!out.contains("Logical_Flow uuids"), "no flow uuid is made up: {out}");
+    replica.ok(&["start"]);
+    let rebuilt = replica.tool("ovn-sbctl", &["--uuid", "lflow-list"]);
+    assert_eq!(rebuilt, lflows);
+    let flows = lab.tool("ovs-ofctl", &["dump-flows", "br-int"]);
+    // ovs-ofctl prints a cookie without its leading zeros, lflow-list with.
+    let cookies: std::collections::BTreeSet<String> =
+        flows.split("cookie=0x").skip(1).filter_map(|f| f.split(',').next()).map(|c| format!("{c:0>8}")).collect();
+    let resolved = cookies.iter().filter(|c| rebuilt.contains(&format!("uuid=0x{c},"))).count();
+    eprintln!("{resolved} of {} br-int cookies name a rebuilt logical flow", cookies.len());
+    assert!(resolved > 100, "{resolved} of {} cookies", cookies.len());
+}
+
 /// The tables of an installed schema.
 fn schema_tables(kind: &str) -> Vec<String> {
     let schema: serde_json::Value =

@@ -737,3 +737,199 @@ fn finish_chassis(chassis: SbChassis, rows: &mut Rows) {
     columns.push(("encaps".into(), set(&chassis.encaps)));
     rows.push("Chassis", chassis.uuid, columns);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ovsdb::file;
+    use serde_json::Value;
+
+    #[test]
+    fn sos_file_names() {
+        assert_eq!(sos_command("ovn-nbctl_show"), Some((DbKind::OvnNb, OvnCommand::Show)));
+        assert_eq!(sos_command("ovn-sbctl_--no-leader-only_lflow-list"), Some((DbKind::OvnSb, OvnCommand::LflowList)));
+        assert_eq!(
+            sos_command("podman_exec_ovn_dbs_ovn-nbctl_--no-leader-only_list_ACL"),
+            Some((DbKind::OvnNb, OvnCommand::List("ACL".into())))
+        );
+        assert_eq!(sos_command("ovn-sbctl_--uuid_lflow-list"), Some((DbKind::OvnSb, OvnCommand::LflowList)));
+        // Cut to some columns, another command, a second copy, not OVN's.
+        assert_eq!(sos_command("ovn-sbctl_--no-leader-only_--columns__uuid_list_MAC_Binding"), None);
+        assert_eq!(sos_command("ovn-nbctl_get-connection"), None);
+        assert_eq!(sos_command("ovn-nbctl_show.1"), None);
+        assert_eq!(sos_command("ovn-nbctl_lflow-list"), None);
+        assert_eq!(sos_command("xovn-nbctl_show"), None);
+    }
+
+    #[test]
+    fn flow_lines_with_and_without_cookies() {
+        let flow = logical_flow(
+            "  uuid=0x1a2b3c4d, table=10(ls_in_acl_hint     ), priority=65535, match=(ct.est && (a == \"x), action=(y\")), action=(next;)",
+        )
+        .unwrap();
+        assert_eq!(
+            (flow.cookie, flow.table, flow.stage, flow.priority),
+            (Some("1a2b3c4d"), 10, "ls_in_acl_hint", 65535)
+        );
+        assert_eq!((flow.matches, flow.actions), ("ct.est && (a == \"x", "y\")), action=(next;"));
+        let flow = logical_flow("  table=0 (lr_in_admission    ), priority=0    , match=(1), action=(drop;)").unwrap();
+        assert_eq!((flow.cookie, flow.table, flow.matches, flow.actions), (None, 0, "1", "drop;"));
+        assert!(logical_flow("  table=x (a), priority=1, match=(1), action=(drop;)").is_none());
+        assert!(logical_flow("  uuid=0xzz, table=0 (a), priority=1, match=(1), action=(drop;)").is_none());
+        assert!(uuid_from(Some("1a2b3c4d"), "seed").starts_with("1a2b3c4d-"));
+        assert!(rebuild::is_uuid(&uuid_from(None, "seed")));
+    }
+
+    #[test]
+    fn datapath_headers() {
+        let (names, uuid, pipeline) =
+            datapath_header("\"sw1\" aka \"neutron-1\" (89a4faaa-c8d5-4963-9ff9-301e28e04dee)  Pipeline: egress")
+                .unwrap();
+        assert_eq!(
+            (names, uuid.as_str(), pipeline),
+            (vec!["sw1".into(), "neutron-1".into()], "89a4faaa-c8d5-4963-9ff9-301e28e04dee", "egress")
+        );
+        let (names, _, _) = datapath_header("(89a4faaa-c8d5-4963-9ff9-301e28e04dee)  Pipeline: ingress").unwrap();
+        assert!(names.is_empty());
+        assert!(datapath_header("\"sw1\" (not-a-uuid)  Pipeline: ingress").is_none());
+        assert!(datapath_header("\"sw1\" (89a4faaa-c8d5-4963-9ff9-301e28e04dee)  Pipeline: sideways").is_none());
+    }
+
+    const NB_SHOW: &str = r#"switch 47cf02fe-6687-413c-a97c-2b3b0938cf44 (sw3) (aka net-3)
+    port sw3-p2
+        addresses: ["0a:58:00:03:00:02 10.0.3.3"]
+    port sw3-lr0
+        type: router
+        router-port: lr0-sw3
+    dns 11111111-6687-413c-a97c-2b3b0938cf44
+        records: {}
+router 4c6e069f-fe0b-49a3-9c9f-6f8f64b0717c (lr0)
+    port lr0-sw3
+        mac: "02:00:00:00:03:01"
+        ipv6-lla: "fe80::ff:fe00:301"
+        networks: ["10.0.3.1/24"]
+        gateway chassis: [ch-a ch-b]
+    nat 22f75778-a752-4486-bb50-3c1817f1b393
+        external ip: "172.18.0.2"
+        logical ip: "10.0.0.0/8"
+        type: "snat"
+garbage
+"#;
+
+    const SB_SHOW: &str = r#"Chassis "ch a"
+    hostname: node-a
+    Encap geneve
+        ip: "192.0.2.10"
+        options: {csum="true"}
+    Port_Binding sw3-p2
+    Port_Binding cr-lr0-sw3
+    Port_Binding elsewhere
+"#;
+
+    const LFLOWS: &str = r#"Datapath: "sw3" (dab4c7ca-38d1-4e33-916d-0507abc9d431)  Pipeline: ingress
+  uuid=0x1a2b3c4d, table=0 (ls_in_check_port_sec), priority=100  , match=(eth.src[40]), action=(drop;)
+Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
+  table=0 (lr_out_chk_dnat_local), priority=0    , match=(1), action=(reg9[4] = 0; next;)
+"#;
+
+    /// A schema of just what the texts above fill.
+    const SCHEMA: &str = r#"{"name":"OVN_Test","version":"1.0.0","tables":{
+        "Logical_Switch":{"columns":{"name":{"type":"string"},"ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Switch_Port"},"min":0,"max":"unlimited"}}},"isRoot":true},
+        "Logical_Switch_Port":{"columns":{"name":{"type":"string"},"type":{"type":"string"},
+            "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+            "addresses":{"type":{"key":"string","min":0,"max":"unlimited"}}}},
+        "Logical_Router":{"columns":{"name":{"type":"string"},
+            "ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Router_Port"},"min":0,"max":"unlimited"}},
+            "nat":{"type":{"key":{"type":"uuid","refTable":"NAT"},"min":0,"max":"unlimited"}}},"isRoot":true},
+        "Logical_Router_Port":{"columns":{"name":{"type":"string"},"mac":{"type":"string"},
+            "networks":{"type":{"key":"string","min":1,"max":"unlimited"}},
+            "gateway_chassis":{"type":{"key":{"type":"uuid","refTable":"Gateway_Chassis"},"min":0,"max":"unlimited"}}}},
+        "Gateway_Chassis":{"columns":{"name":{"type":"string"},"chassis_name":{"type":"string"},"priority":{"type":"integer"}}},
+        "NAT":{"columns":{"external_ip":{"type":"string"},"logical_ip":{"type":"string"},"type":{"type":"string"}}},
+        "Chassis":{"columns":{"name":{"type":"string"},"hostname":{"type":"string"},
+            "encaps":{"type":{"key":{"type":"uuid","refTable":"Encap"},"min":1,"max":"unlimited"}}},"isRoot":true},
+        "Encap":{"columns":{"type":{"type":"string"},"ip":{"type":"string"},"chassis_name":{"type":"string"},
+            "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+        "Datapath_Binding":{"columns":{"tunnel_key":{"type":{"key":{"type":"integer","minInteger":1,"maxInteger":16777215}}},
+            "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true},
+        "Port_Binding":{"columns":{"logical_port":{"type":"string"},"tunnel_key":{"type":"integer"},
+            "datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"}}},
+            "chassis":{"type":{"key":{"type":"uuid","refTable":"Chassis","refType":"weak"},"min":0,"max":1}}},"isRoot":true},
+        "Logical_Flow":{"columns":{"logical_datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"},"min":0,"max":1}},
+            "pipeline":{"type":{"key":{"type":"string","enum":["set",["ingress","egress"]]}}},
+            "table_id":{"type":{"key":{"type":"integer","minInteger":0,"maxInteger":32}}},
+            "priority":{"type":"integer"},"match":{"type":"string"},"actions":{"type":"string"},
+            "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true}}}"#;
+
+    fn text(member: &str, text: &str) -> Option<Text> {
+        Some(Text { member: member.into(), text: text.into() })
+    }
+
+    fn transaction(rebuilt: &Rebuilt) -> Value {
+        let text = String::from_utf8(rebuilt.file.clone()).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    }
+
+    /// Rows of `table` by a column's value.
+    fn row<'a>(txn: &'a Value, table: &str, column: &str, value: impl Into<Value>) -> (&'a String, &'a Value) {
+        let value = value.into();
+        txn[table].as_object().unwrap().iter().find(|(_, r)| r[column] == value).unwrap()
+    }
+
+    #[test]
+    fn show_and_lflow_list_become_rows() {
+        let nb = OvnTexts { show: text("nb", NB_SHOW), ..OvnTexts::default() };
+        let built = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        // The dns block (2 lines), ipv6-lla is derived: not counted; garbage.
+        assert_eq!(built.not_understood, 3, "{}", built.summary());
+        assert_eq!(built.made_up["Logical_Switch_Port"].uuids, 2);
+        assert_eq!(built.made_up["Gateway_Chassis"].uuids, 2);
+        let txn = transaction(&built.rebuilt);
+        let switch = &txn["Logical_Switch"]["47cf02fe-6687-413c-a97c-2b3b0938cf44"];
+        assert_eq!(switch["name"], "sw3");
+        let (_, port) = row(&txn, "Logical_Switch_Port", "name", "sw3-lr0");
+        assert_eq!(port["options"], serde_json::json!(["map", [["router-port", "lr0-sw3"]]]));
+        let (_, gateway) = row(&txn, "Gateway_Chassis", "chassis_name", "ch-a");
+        assert_eq!((&gateway["name"], &gateway["priority"]), (&Value::from("lr0-sw3-ch-a"), &Value::from(2)));
+        assert_eq!(txn["NAT"]["22f75778-a752-4486-bb50-3c1817f1b393"]["type"], "snat");
+
+        let sb = OvnTexts { show: text("sb", SB_SHOW), lflows: text("lf", LFLOWS), ..OvnTexts::default() };
+        let built = rebuild(DbKind::OvnSb, &sb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        assert_eq!(built.unplaced_bindings, 1, "{}", built.summary());
+        assert_eq!(built.made_up["Logical_Flow"].uuids, 1, "the flow with a cookie keeps it");
+        assert_eq!(built.made_up["Datapath_Binding"].tunnel_keys, 2);
+        let txn = transaction(&built.rebuilt);
+        let (uuid, flow) = row(&txn, "Logical_Flow", "priority", 100);
+        assert!(uuid.starts_with("1a2b3c4d-"), "{uuid}");
+        assert_eq!(flow["external_ids"], serde_json::json!(["map", [["stage-name", "ls_in_check_port_sec"]]]));
+        let datapath = &txn["Datapath_Binding"]["d125f016-d748-4fd8-9f7c-928eece8edcb"];
+        assert_eq!(
+            datapath["external_ids"],
+            serde_json::json!(["map", [["name", "lr0"], ["logical-router", "4c6e069f-fe0b-49a3-9c9f-6f8f64b0717c"]]])
+        );
+        let (_, chassis) = row(&txn, "Chassis", "name", "ch a");
+        assert_eq!(chassis["hostname"], "node-a");
+        // The chassisredirect port sits on its router port's datapath.
+        let (_, binding) = row(&txn, "Port_Binding", "logical_port", "cr-lr0-sw3");
+        assert_eq!(binding["datapath"], serde_json::json!(["uuid", "d125f016-d748-4fd8-9f7c-928eece8edcb"]));
+        let info = file::inspect(&built.rebuilt.file[..]).unwrap();
+        assert_eq!((info.records, info.edited_record), (2, None));
+    }
+
+    #[test]
+    fn list_rows_replace_what_show_printed() {
+        let list = "_uuid               : 0d78ae4d-c29c-44f3-87f2-86e2fb6780cf\nname                : sw3-p2\ntype                : \"\"\n";
+        let mut nb = OvnTexts { show: text("nb", NB_SHOW), ..OvnTexts::default() };
+        nb.add(OvnCommand::List("Logical_Switch_Port".into()), Text { member: "l".into(), text: list.into() });
+        let built = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        assert!(!built.made_up.contains_key("Logical_Switch_Port"), "{}", built.summary());
+        let txn = transaction(&built.rebuilt);
+        assert_eq!(txn["Logical_Switch_Port"].as_object().unwrap().len(), 1);
+        // The switch's made-up port references now name no row: dropped.
+        assert_eq!(built.rebuilt.dangling_refs, 2);
+        let bad = Text { member: "bad".into(), text: "name : x\n".into() };
+        nb.lists.insert("NAT".into(), bad);
+        let err = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap_err();
+        assert_eq!(err.to_string(), "bad: line 1: a row without _uuid");
+    }
+}

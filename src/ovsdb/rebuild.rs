@@ -49,6 +49,8 @@ pub struct Rebuilt {
     pub dropped_tables: BTreeMap<String, usize>,
     /// References to rows the dump does not hold, dropped.
     pub dangling_refs: usize,
+    /// Rows whose uuid an earlier row has, dropped.
+    pub duplicate_rows: usize,
 }
 
 impl Rebuilt {
@@ -74,6 +76,9 @@ impl Rebuilt {
         }
         if self.dangling_refs > 0 {
             line.push_str(&format!("; {} references to rows the dump lacks dropped", self.dangling_refs));
+        }
+        if self.duplicate_rows > 0 {
+            line.push_str(&format!("; {} rows with the uuid of an earlier row dropped", self.duplicate_rows));
         }
         line
     }
@@ -114,6 +119,7 @@ pub(crate) fn write_tables(
         dropped_columns: BTreeMap::new(),
         dropped_tables: BTreeMap::new(),
         dangling_refs: 0,
+        duplicate_rows: 0,
     };
     // Every row the file will hold, per table: what references may name.
     let mut present: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -127,10 +133,15 @@ pub(crate) fn write_tables(
     let mut txn = Map::new();
     txn.insert("_date".into(), json!(date_ms));
     txn.insert("_comment".into(), json!(comment));
+    let mut seen = BTreeSet::new();
     for table in tables {
         let Some(table_schema) = parsed.tables.get(&table.name) else { continue };
         let mut rows = Map::new();
         for row in &table.rows {
+            if !seen.insert(row.uuid.as_str()) {
+                rebuilt.duplicate_rows += 1;
+                continue;
+            }
             let mut columns = Map::new();
             for (column, text) in &row.columns {
                 let typed = table_schema.columns.get(column).and_then(|c| {
