@@ -738,6 +738,37 @@ fn finish_chassis(chassis: SbChassis, rows: &mut Rows) {
     rows.push("Chassis", chassis.uuid, columns);
 }
 
+/// A schema of just the tables and columns `show` and `lflow-list` text
+/// fill (NB and SB in one), for tests and fuzzing.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) const TEXT_SCHEMA: &str = r#"{"name":"OVN_Test","version":"1.0.0","tables":{
+    "Logical_Switch":{"columns":{"name":{"type":"string"},"ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Switch_Port"},"min":0,"max":"unlimited"}}},"isRoot":true},
+    "Logical_Switch_Port":{"columns":{"name":{"type":"string"},"type":{"type":"string"},
+        "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+        "addresses":{"type":{"key":"string","min":0,"max":"unlimited"}}}},
+    "Logical_Router":{"columns":{"name":{"type":"string"},
+        "ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Router_Port"},"min":0,"max":"unlimited"}},
+        "nat":{"type":{"key":{"type":"uuid","refTable":"NAT"},"min":0,"max":"unlimited"}}},"isRoot":true},
+    "Logical_Router_Port":{"columns":{"name":{"type":"string"},"mac":{"type":"string"},
+        "networks":{"type":{"key":"string","min":1,"max":"unlimited"}},
+        "gateway_chassis":{"type":{"key":{"type":"uuid","refTable":"Gateway_Chassis"},"min":0,"max":"unlimited"}}}},
+    "Gateway_Chassis":{"columns":{"name":{"type":"string"},"chassis_name":{"type":"string"},"priority":{"type":"integer"}}},
+    "NAT":{"columns":{"external_ip":{"type":"string"},"logical_ip":{"type":"string"},"type":{"type":"string"}}},
+    "Chassis":{"columns":{"name":{"type":"string"},"hostname":{"type":"string"},
+        "encaps":{"type":{"key":{"type":"uuid","refTable":"Encap"},"min":1,"max":"unlimited"}}},"isRoot":true},
+    "Encap":{"columns":{"type":{"type":"string"},"ip":{"type":"string"},"chassis_name":{"type":"string"},
+        "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+    "Datapath_Binding":{"columns":{"tunnel_key":{"type":{"key":{"type":"integer","minInteger":1,"maxInteger":16777215}}},
+        "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true},
+    "Port_Binding":{"columns":{"logical_port":{"type":"string"},"tunnel_key":{"type":"integer"},
+        "datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"}}},
+        "chassis":{"type":{"key":{"type":"uuid","refTable":"Chassis","refType":"weak"},"min":0,"max":1}}},"isRoot":true},
+    "Logical_Flow":{"columns":{"logical_datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"},"min":0,"max":1}},
+        "pipeline":{"type":{"key":{"type":"string","enum":["set",["ingress","egress"]]}}},
+        "table_id":{"type":{"key":{"type":"integer","minInteger":0,"maxInteger":32}}},
+        "priority":{"type":"integer"},"match":{"type":"string"},"actions":{"type":"string"},
+        "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true}}}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,35 +863,6 @@ Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
   table=0 (lr_out_chk_dnat_local), priority=0    , match=(1), action=(reg9[4] = 0; next;)
 "#;
 
-    /// A schema of just what the texts above fill.
-    const SCHEMA: &str = r#"{"name":"OVN_Test","version":"1.0.0","tables":{
-        "Logical_Switch":{"columns":{"name":{"type":"string"},"ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Switch_Port"},"min":0,"max":"unlimited"}}},"isRoot":true},
-        "Logical_Switch_Port":{"columns":{"name":{"type":"string"},"type":{"type":"string"},
-            "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
-            "addresses":{"type":{"key":"string","min":0,"max":"unlimited"}}}},
-        "Logical_Router":{"columns":{"name":{"type":"string"},
-            "ports":{"type":{"key":{"type":"uuid","refTable":"Logical_Router_Port"},"min":0,"max":"unlimited"}},
-            "nat":{"type":{"key":{"type":"uuid","refTable":"NAT"},"min":0,"max":"unlimited"}}},"isRoot":true},
-        "Logical_Router_Port":{"columns":{"name":{"type":"string"},"mac":{"type":"string"},
-            "networks":{"type":{"key":"string","min":1,"max":"unlimited"}},
-            "gateway_chassis":{"type":{"key":{"type":"uuid","refTable":"Gateway_Chassis"},"min":0,"max":"unlimited"}}}},
-        "Gateway_Chassis":{"columns":{"name":{"type":"string"},"chassis_name":{"type":"string"},"priority":{"type":"integer"}}},
-        "NAT":{"columns":{"external_ip":{"type":"string"},"logical_ip":{"type":"string"},"type":{"type":"string"}}},
-        "Chassis":{"columns":{"name":{"type":"string"},"hostname":{"type":"string"},
-            "encaps":{"type":{"key":{"type":"uuid","refTable":"Encap"},"min":1,"max":"unlimited"}}},"isRoot":true},
-        "Encap":{"columns":{"type":{"type":"string"},"ip":{"type":"string"},"chassis_name":{"type":"string"},
-            "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
-        "Datapath_Binding":{"columns":{"tunnel_key":{"type":{"key":{"type":"integer","minInteger":1,"maxInteger":16777215}}},
-            "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true},
-        "Port_Binding":{"columns":{"logical_port":{"type":"string"},"tunnel_key":{"type":"integer"},
-            "datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"}}},
-            "chassis":{"type":{"key":{"type":"uuid","refTable":"Chassis","refType":"weak"},"min":0,"max":1}}},"isRoot":true},
-        "Logical_Flow":{"columns":{"logical_datapath":{"type":{"key":{"type":"uuid","refTable":"Datapath_Binding"},"min":0,"max":1}},
-            "pipeline":{"type":{"key":{"type":"string","enum":["set",["ingress","egress"]]}}},
-            "table_id":{"type":{"key":{"type":"integer","minInteger":0,"maxInteger":32}}},
-            "priority":{"type":"integer"},"match":{"type":"string"},"actions":{"type":"string"},
-            "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}},"isRoot":true}}}"#;
-
     fn text(member: &str, text: &str) -> Option<Text> {
         Some(Text { member: member.into(), text: text.into() })
     }
@@ -879,7 +881,7 @@ Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
     #[test]
     fn show_and_lflow_list_become_rows() {
         let nb = OvnTexts { show: text("nb", NB_SHOW), ..OvnTexts::default() };
-        let built = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        let built = rebuild(DbKind::OvnNb, &nb, &nb, TEXT_SCHEMA.as_bytes(), "t", 1).unwrap();
         // The dns block (2 lines), ipv6-lla is derived: not counted; garbage.
         assert_eq!(built.not_understood, 3, "{}", built.summary());
         assert_eq!(built.made_up["Logical_Switch_Port"].uuids, 2);
@@ -894,7 +896,7 @@ Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
         assert_eq!(txn["NAT"]["22f75778-a752-4486-bb50-3c1817f1b393"]["type"], "snat");
 
         let sb = OvnTexts { show: text("sb", SB_SHOW), lflows: text("lf", LFLOWS), ..OvnTexts::default() };
-        let built = rebuild(DbKind::OvnSb, &sb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        let built = rebuild(DbKind::OvnSb, &sb, &nb, TEXT_SCHEMA.as_bytes(), "t", 1).unwrap();
         assert_eq!(built.unplaced_bindings, 1, "{}", built.summary());
         assert_eq!(built.made_up["Logical_Flow"].uuids, 1, "the flow with a cookie keeps it");
         assert_eq!(built.made_up["Datapath_Binding"].tunnel_keys, 2);
@@ -921,7 +923,7 @@ Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
         let list = "_uuid               : 0d78ae4d-c29c-44f3-87f2-86e2fb6780cf\nname                : sw3-p2\ntype                : \"\"\n";
         let mut nb = OvnTexts { show: text("nb", NB_SHOW), ..OvnTexts::default() };
         nb.add(OvnCommand::List("Logical_Switch_Port".into()), Text { member: "l".into(), text: list.into() });
-        let built = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap();
+        let built = rebuild(DbKind::OvnNb, &nb, &nb, TEXT_SCHEMA.as_bytes(), "t", 1).unwrap();
         assert!(!built.made_up.contains_key("Logical_Switch_Port"), "{}", built.summary());
         let txn = transaction(&built.rebuilt);
         assert_eq!(txn["Logical_Switch_Port"].as_object().unwrap().len(), 1);
@@ -929,7 +931,7 @@ Datapath: "lr0" (d125f016-d748-4fd8-9f7c-928eece8edcb)  Pipeline: egress
         assert_eq!(built.rebuilt.dangling_refs, 2);
         let bad = Text { member: "bad".into(), text: "name : x\n".into() };
         nb.lists.insert("NAT".into(), bad);
-        let err = rebuild(DbKind::OvnNb, &nb, &nb, SCHEMA.as_bytes(), "t", 1).unwrap_err();
+        let err = rebuild(DbKind::OvnNb, &nb, &nb, TEXT_SCHEMA.as_bytes(), "t", 1).unwrap_err();
         assert_eq!(err.to_string(), "bad: line 1: a row without _uuid");
     }
 }
