@@ -14,7 +14,12 @@
 //! its partial first line and recorded as incomplete for its bridge; a
 //! tailed database (no OVSDB header) is not collected; a database whose
 //! records were edited (`sos clean`) is refused; an `ovs-ofctl` error
-//! message stored instead of a dump is skipped.
+//! message stored instead of a dump is skipped. A database the report
+//! holds no file of is rebuilt from the text it keeps (the OVS one from
+//! `ovsdb-client -f list dump`, NB and SB from `ovn_central`'s `show`,
+//! `lflow-list` and `list <Table>` output) against the local schema, and
+//! marked rebuilt. The OVN version comes from `--version` output or the
+//! `northd_internal_version` a database (file or `list` text) holds.
 
 use super::CollectError;
 use crate::capture::flows::{self as captured};
@@ -64,7 +69,7 @@ impl SosPart {
     fn expected(self) -> &'static str {
         match self {
             SosPart::Ovs => "an Open vSwitch database (conf.db) or OpenFlow dumps (sos_commands/openvswitch)",
-            SosPart::Ovn => "OVN databases (ovnnb_db.db, ovnsb_db.db)",
+            SosPart::Ovn => "OVN databases (ovnnb_db.db, ovnsb_db.db) or their text (sos_commands/ovn_central)",
             SosPart::All => "Open vSwitch or OVN data (conf.db, OpenFlow dumps, ovnnb_db.db, ovnsb_db.db)",
         }
     }

@@ -2,7 +2,8 @@
 //! working copies a replica serves ([`prepare`]), the installed schemas
 //! ([`schema`]), a minimal JSON-RPC client for live servers ([`client`]) and
 //! the bridges of a running OVS database ([`bridges`]) and databases
-//! rebuilt from `ovsdb-client -f list dump` text ([`rebuild`]).
+//! rebuilt from `ovsdb-client -f list dump` text ([`rebuild`]) or from
+//! OVN's `show`/`lflow-list`/`list` text ([`ovn_text`]).
 
 pub mod bridges;
 pub mod client;

@@ -13,12 +13,16 @@
 //! without one (derived from the names, so the same text gives the same
 //! file; a logical flow printed with its 32-bit cookie `uuid=0x…` keeps it
 //! as its uuid's first 32 bits, so `ovn-detrace` resolves it), datapath
-//! and port tunnel keys (numbered in the order of the text). Links the
-//! text gives only by name are joined by name (a port binding's datapath
-//! is the logical switch or router `ovn-nbctl show` lists the port under,
-//! whose datapath `lflow-list` prints). Lines nobody reads back (e.g.
-//! `gateway chassis`) are counted as not understood. Pure: text in, bytes
-//! out.
+//! and port tunnel keys (numbered in the order of the text), Gateway_Chassis
+//! rows of a router port's `gateway chassis: [a b]` (named
+//! `<port>-<chassis>` as `ovn-nbctl lrp-set-gateway-chassis` names them,
+//! priorities in the printed order). Links the text gives only by name are
+//! joined by name: a port binding's datapath is the one of the logical
+//! switch or router `ovn-nbctl show` lists the port under (a `cr-<port>`
+//! chassisredirect binding: its router port's), as `lflow-list` names it;
+//! a datapath's `logical-switch`/`logical-router` id is the NB uuid `show`
+//! prints for that name. Lines nothing maps to a column are counted as not
+//! understood. Pure: text in, bytes out.
 
 use super::rebuild::{self, RebuildError, Rebuilt, RowDump, TableDump};
 use crate::capture::DbKind;
