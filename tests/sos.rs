@@ -49,7 +49,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn sos_4_9_1_report_replays_every_flow() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, V4_9)]);
-    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{out}");
+    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, OVN 25.03.0, sos 4.9.1"), "{out}");
     assert!(out.contains("Open_vSwitch 8.8.0 (standalone) from member var/lib/openvswitch/conf.db"), "{out}");
     assert!(out.contains("OVN_Northbound 7.11.0 (standalone) from member var/lib/openvswitch/ovnnb_db.db"), "{out}");
     assert!(out.contains("OVN_Southbound 20.41.0 (standalone) from member var/lib/openvswitch/ovnsb_db.db"), "{out}");
@@ -71,7 +71,7 @@ fn sos_4_9_1_report_replays_every_flow() {
     assert_eq!(sha, support::sha256(&fixture(V4_9)));
     replica.ok(&["stop"]);
     let text = replica.ok(&["status"]);
-    assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{text}");
+    assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, OVN 25.03.0, sos 4.9.1"), "{text}");
     // The report's OVS 3.5.0 against the local one: said when the local one is older.
     let local = support::stdout(support::run_ok(std::process::Command::new("ovs-vswitchd").arg("--version")));
     let local = local.lines().next().unwrap().split_whitespace().last().unwrap().to_string();
@@ -79,6 +79,14 @@ fn sos_4_9_1_report_replays_every_flow() {
     let warning = format!("warning: the local Open vSwitch {local} is older than the source system's 3.5.0");
     assert_eq!(text.contains(&warning), older, "{text}");
     assert!(text.contains("(member var/lib/openvswitch/conf.db)"), "{text}");
+    // The report holds no OVN --version output: the version is the
+    // northd_internal_version in the databases' global options.
+    assert_eq!(capture["source"]["ovn_version"], "25.03.0");
+    let local = support::stdout(support::run_ok(std::process::Command::new("ovn-nbctl").arg("--version")));
+    let local = local.split_whitespace().nth(1).unwrap().to_string();
+    let older = local.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>() < vec![25, 3, 0];
+    let warning = format!("warning: the local OVN {local} is older than the source system's 25.03.0");
+    assert_eq!(text.contains(&warning), older, "{text}");
 }
 
 #[test]
