@@ -423,6 +423,58 @@ fn cut_or_unreadable_list_dump_is_named_and_not_rebuilt() {
     assert!(other.status()["capture"]["collected"].as_object().unwrap().is_empty());
 }
 
+/// OVN text sos cut is never rebuilt from: a database with nothing else is
+/// named as not rebuilt, one with other text is rebuilt without it and
+/// says so; a `list` file that does not parse is named.
+#[test]
+fn cut_or_unreadable_ovn_text_is_named_and_not_rebuilt_from() {
+    let sb_show = member_text(V4_0, "sos_commands/ovn_central/ovn-sbctl_show");
+    let lflows = member_text(V4_0, "sos_commands/ovn_central/ovn-sbctl_lflow-list");
+    let cut_lflows = &lflows[lflows.len() / 2..];
+    let replica = Replica::new();
+    let sos = directory_report(
+        replica.base.path(),
+        &[
+            ("sos_strings/ovn_central/ovn-nbctl_show.tailed", "    port sw1-p1\n"),
+            (&format!("{OVN_CENTRAL}/ovn-sbctl_show"), &sb_show),
+            ("sos_strings/ovn_central/ovn-sbctl_lflow-list.tailed", cut_lflows),
+        ],
+        &[
+            (&format!("{OVN_CENTRAL}/ovn-nbctl_show"), "../../sos_strings/ovn_central/ovn-nbctl_show.tailed"),
+            (
+                &format!("{OVN_CENTRAL}/ovn-sbctl_lflow-list"),
+                "../../sos_strings/ovn_central/ovn-sbctl_lflow-list.tailed",
+            ),
+        ],
+    );
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(
+        out.contains(
+            "note: no ovnnb_db.db in the report, and its OVN_Northbound database cannot be rebuilt: \
+             sos_commands/ovn_central/ovn-nbctl_show cut (sos --log-size)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("not read (cut by sos): sos_commands/ovn_central/ovn-sbctl_lflow-list"), "{out}");
+    // Without NB text no port binding's datapath is known.
+    assert!(out.contains("18 port bindings dropped (no text names their datapath)"), "{out}");
+    let collected = replica.status()["capture"]["collected"].clone();
+    assert_eq!(collected.as_object().unwrap().keys().collect::<Vec<_>>(), ["ovn_sb"], "{collected}");
+    let other = Replica::new();
+    let list = (format!("{OVN_CENTRAL}/ovn-nbctl_list_Logical_Switch"), "name : sw1\n");
+    let sos = directory_report(other.base.path(), &[(&list.0, list.1)], &[]);
+    let out = other.fails(&["collect-sos-ovn", &sos]);
+    assert!(
+        out.contains(
+            "holds no usable OVN databases (ovnnb_db.db, ovnsb_db.db) or their text (sos_commands/ovn_central): \
+             OVN_Northbound: sos_commands/ovn_central/ovn-nbctl_list_Logical_Switch: line 1: a row without _uuid; \
+             nothing collected"
+        ),
+        "{out}"
+    );
+    assert!(other.status()["capture"]["collected"].as_object().unwrap().is_empty());
+}
+
 #[test]
 fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
     let replica = Replica::new();

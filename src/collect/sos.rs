@@ -83,6 +83,8 @@ pub struct SosCollected {
     pub bridges: Vec<super::flows::BridgeSummary>,
     pub notes: Vec<String>,
     pub source: SourceSystem,
+    /// Why databases the report has text of were not rebuilt.
+    pub not_rebuilt: Vec<String>,
 }
 
 /// Where sos copies database files (field notes §5), relative to the report.
@@ -147,6 +149,10 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
         capture.archive_sha256(&archive, &sha256);
     }
     if collected.items.is_empty() && collected.bridges.is_empty() {
+        if !collected.not_rebuilt.is_empty() {
+            let why = collected.not_rebuilt.join("; ");
+            return Err(CollectError::NothingUsableInSos { archive, expected: part.expected(), why });
+        }
         return Err(CollectError::NothingInSos { archive, expected: part.expected() });
     }
     capture.commit()?;
@@ -213,6 +219,8 @@ struct Pass<'a> {
     ovn_texts: BTreeMap<DbKind, OvnTexts>,
     /// Per OVN database, text members sos cut or too large to read.
     ovn_texts_unusable: BTreeMap<DbKind, Vec<String>>,
+    /// Why databases with text but no file were not rebuilt.
+    not_rebuilt: Vec<String>,
 }
 
 /// Command output a database is rebuilt from, as the report holds it.
@@ -257,6 +265,7 @@ impl<'a> Pass<'a> {
             list_dump: None,
             ovn_texts: BTreeMap::new(),
             ovn_texts_unusable: BTreeMap::new(),
+            not_rebuilt: Vec::new(),
         }
     }
 
@@ -590,10 +599,7 @@ impl<'a> Pass<'a> {
                 None => None,
             };
             if let Some(why) = why {
-                self.dbs_seen.insert(DbKind::Ovs);
-                self.notes.push(format!(
-                    "no conf.db in the report, and its OVS database cannot be rebuilt: {why}; collect the OVS database with collect-db-ovs"
-                ));
+                self.not_rebuilt(DbKind::Ovs, why);
             }
         }
         for kind in [DbKind::OvnNb, DbKind::OvnSb] {
@@ -626,7 +632,14 @@ impl<'a> Pass<'a> {
         }
         capture.source_system(self.source.clone());
         let notes = self.notes.iter().map(|n| quote::note(n)).collect();
-        Ok(SosCollected { archive: self.archive.to_path_buf(), items: self.items, bridges, notes, source: self.source })
+        Ok(SosCollected {
+            archive: self.archive.to_path_buf(),
+            items: self.items,
+            bridges,
+            notes,
+            source: self.source,
+            not_rebuilt: self.not_rebuilt.iter().map(|n| quote::note(n)).collect(),
+        })
     }
 
     /// Rebuilds the OVS database of a report without `conf.db` from
@@ -659,12 +672,7 @@ impl<'a> Pass<'a> {
         member: &str,
         note: String,
     ) -> Result<(), CollectError> {
-        let name = match kind {
-            DbKind::Ovs => "conf.db",
-            DbKind::OvnNb => "ovnnb_db.db",
-            DbKind::OvnSb => "ovnsb_db.db",
-        };
-        let db = capture.stage_db(kind, file, name, self.origin(member))?;
+        let db = capture.stage_db(kind, file, db_file_name(kind), self.origin(member))?;
         capture.rebuilt_db(kind, &note);
         self.items.push(format!(
             "{} {} (standalone, REBUILT) from member {}",
@@ -676,6 +684,19 @@ impl<'a> Pass<'a> {
         self.dbs_seen.insert(kind);
         self.dbs.insert(kind, (member.to_string(), db.sha256));
         Ok(())
+    }
+
+    /// Names the database of `kind` the report has no file of and whose
+    /// text cannot be rebuilt from, and why.
+    fn not_rebuilt(&mut self, kind: DbKind, why: String) {
+        let name = if kind == DbKind::Ovs { "OVS" } else { kind.schema_name() };
+        self.dbs_seen.insert(kind);
+        self.notes.push(format!(
+            "no {} in the report, and its {name} database cannot be rebuilt: {why}; collect it with {}",
+            db_file_name(kind),
+            kind.collect_command()
+        ));
+        self.not_rebuilt.push(format!("{name}: {why}"));
     }
 
     /// Keeps the text of `ovn_central`'s file `name` (at `path`) for
@@ -717,18 +738,10 @@ impl<'a> Pass<'a> {
         for table in cut_lists {
             unusable.extend(texts.lists.remove(&table).map(|t| t.member));
         }
-        let file = match kind {
-            DbKind::OvnNb => "ovnnb_db.db",
-            _ => "ovnsb_db.db",
-        };
+        let cut: Vec<String> = unusable.iter().map(|m| quote::shell(m)).collect();
         if texts.is_empty() {
-            if !unusable.is_empty() {
-                self.dbs_seen.insert(kind);
-                self.notes.push(format!(
-                    "no {file} in the report, and its {} database cannot be rebuilt: {} cut (sos --log-size); {SOS_ADVICE}",
-                    kind.schema_name(),
-                    unusable.iter().map(|m| quote::shell(m)).collect::<Vec<_>>().join(", ")
-                ));
+            if !cut.is_empty() {
+                self.not_rebuilt(kind, format!("{} cut (sos --log-size); {SOS_ADVICE}", cut.join(", ")));
             }
             return Ok(());
         }
@@ -747,18 +760,13 @@ impl<'a> Pass<'a> {
         let rebuilt = match rebuilt {
             Ok(rebuilt) => rebuilt,
             Err(why) => {
-                self.dbs_seen.insert(kind);
-                self.notes.push(format!(
-                    "no {file} in the report, and its {} database cannot be rebuilt: {why}; collect it with {}",
-                    kind.schema_name(),
-                    kind.collect_command()
-                ));
+                self.not_rebuilt(kind, why);
                 return Ok(());
             }
         };
-        let mut note = format!("no {file} in the report; {}", rebuilt.summary());
-        if !unusable.is_empty() {
-            note.push_str(&format!("; not read (cut by sos): {}", unusable.join(", ")));
+        let mut note = format!("no {} in the report; {}", db_file_name(kind), rebuilt.summary());
+        if !cut.is_empty() {
+            note.push_str(&format!("; not read (cut by sos): {}", cut.join(", ")));
         }
         self.stage_rebuilt(capture, kind, &rebuilt.rebuilt.file, &member, note)
     }
@@ -856,6 +864,15 @@ fn resolve_inside(path: &str, target: &Path) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// The file name of a database of `kind` in a report.
+fn db_file_name(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Ovs => "conf.db",
+        DbKind::OvnNb => "ovnnb_db.db",
+        DbKind::OvnSb => "ovnsb_db.db",
+    }
 }
 
 /// The table whose options hold `northd_internal_version`.

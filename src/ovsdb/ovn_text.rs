@@ -27,6 +27,7 @@
 use super::rebuild::{self, RebuildError, Rebuilt, RowDump, TableDump};
 use crate::capture::DbKind;
 use crate::digest::hex;
+use crate::quote;
 use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 
@@ -114,13 +115,9 @@ impl OvnTexts {
         }
     }
 
-    /// The members read, in order.
+    /// The `show` and `lflow-list` members read, in order.
     fn members(&self) -> Vec<String> {
-        let mut members: Vec<String> = self.show.iter().chain(&self.lflows).map(|t| t.member.clone()).collect();
-        if !self.lists.is_empty() {
-            members.push(format!("{} list files", self.lists.len()));
-        }
-        members
+        self.show.iter().chain(&self.lflows).map(|t| t.member.clone()).collect()
     }
 }
 
@@ -128,8 +125,10 @@ impl OvnTexts {
 #[derive(Debug)]
 pub struct TextRebuilt {
     pub rebuilt: Rebuilt,
-    /// The members (or "N list files") read.
+    /// The `show` and `lflow-list` members read.
     pub members: Vec<String>,
+    /// How many `list <Table>` files were read.
+    pub list_files: usize,
     /// Per table, what the text does not say and the schema needs.
     pub made_up: BTreeMap<&'static str, MadeUp>,
     /// Lines of `show` text that map to no column.
@@ -141,7 +140,11 @@ pub struct TextRebuilt {
 impl TextRebuilt {
     /// One line: what was read, rebuilt, made up and left out.
     pub fn summary(&self) -> String {
-        let mut line = format!("rebuilt from {} {}", self.members.join(", "), self.rebuilt.summary());
+        let mut read: Vec<String> = self.members.iter().map(|m| quote::shell(m)).collect();
+        if self.list_files > 0 {
+            read.push(format!("{} list files", self.list_files));
+        }
+        let mut line = format!("rebuilt from {} {}", read.join(", "), self.rebuilt.summary());
         let mut made = Vec::new();
         for (table, made_up) in &self.made_up {
             if made_up.uuids > 0 {
@@ -206,7 +209,7 @@ pub fn rebuild(
     }
     for (table, list) in &texts.lists {
         let parsed = rebuild::parse_list(&list.text, table)
-            .map_err(|source| OvnTextError::Text { member: list.member.clone(), source })?;
+            .map_err(|source| OvnTextError::Text { member: quote::shell(&list.member), source })?;
         if tables.insert(table.clone(), parsed).is_some() {
             // The list's full rows replace what show printed of them.
             rows.made_up.retain(|t, _| t != table);
@@ -217,6 +220,7 @@ pub fn rebuild(
     Ok(TextRebuilt {
         rebuilt,
         members: texts.members(),
+        list_files: texts.lists.len(),
         made_up: rows.made_up,
         not_understood: rows.not_understood,
         unplaced_bindings: rows.unplaced_bindings,
