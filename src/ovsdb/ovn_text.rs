@@ -39,8 +39,8 @@ pub enum OvnTextError {
         #[source]
         source: RebuildError,
     },
-    #[error("no table of the text is in the local schema, or the text holds no rows")]
-    Rebuild(#[source] RebuildError),
+    #[error(transparent)]
+    Rebuild(#[from] RebuildError),
 }
 
 /// What one file of sos's `ovn_central` plugin holds.
@@ -216,7 +216,7 @@ pub fn rebuild(
         }
     }
     let tables: Vec<TableDump> = tables.into_values().collect();
-    let rebuilt = rebuild::write_tables(&tables, schema, comment, date_ms).map_err(OvnTextError::Rebuild)?;
+    let rebuilt = rebuild::write_tables(&tables, schema, comment, date_ms)?;
     Ok(TextRebuilt {
         rebuilt,
         members: texts.members(),

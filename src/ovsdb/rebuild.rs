@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum RebuildError {
     #[error("line {line}: {reason}")]
     Syntax { line: usize, reason: String },
-    #[error("holds no rows (not the output of 'ovsdb-client -f list dump')")]
+    #[error("no rows of the local schema's tables in the text")]
     NoRows,
     #[error("the local schema is unreadable")]
     Schema(#[source] serde_json::Error),
