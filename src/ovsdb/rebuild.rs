@@ -130,14 +130,18 @@ pub(crate) fn write_tables(
             *rebuilt.dropped_tables.entry(table.name.clone()).or_default() += table.rows.len();
         }
     }
-    let mut txn = Map::new();
-    txn.insert("_date".into(), json!(date_ms));
-    txn.insert("_comment".into(), json!(comment));
+    // The transaction is written row by row (a whole JSON tree of a large
+    // SB would take several times the text's size).
+    let mut txn = format!("{{\"_date\":{date_ms},\"_comment\":{}", json!(comment)).into_bytes();
+    let mut by_table: BTreeMap<&str, Vec<&RowDump>> = BTreeMap::new();
+    for table in tables.iter().filter(|t| parsed.tables.contains_key(&t.name)) {
+        by_table.entry(&table.name).or_default().extend(&table.rows);
+    }
     let mut seen = BTreeSet::new();
-    for table in tables {
-        let Some(table_schema) = parsed.tables.get(&table.name) else { continue };
-        let mut rows = Map::new();
-        for row in &table.rows {
+    for (name, rows) in by_table {
+        let table_schema = &parsed.tables[name];
+        let mut first = true;
+        for row in rows {
             if !seen.insert(row.uuid.as_str()) {
                 rebuilt.duplicate_rows += 1;
                 continue;
@@ -152,32 +156,37 @@ pub(crate) fn write_tables(
                     Some(value) => {
                         columns.insert(column.clone(), value);
                     }
-                    None => *rebuilt.dropped_columns.entry(format!("{}:{column}", table.name)).or_default() += 1,
+                    None => *rebuilt.dropped_columns.entry(format!("{name}:{column}")).or_default() += 1,
                 }
             }
-            rows.insert(row.uuid.clone(), Value::Object(columns));
+            let open = if first { format!(",{}:{{", json!(name)) } else { ",".to_string() };
+            txn.extend_from_slice(open.as_bytes());
+            txn.extend_from_slice(format!("{}:", json!(row.uuid)).as_bytes());
+            serde_json::to_writer(&mut txn, &Value::Object(columns)).expect("JSON values serialize");
+            first = false;
             rebuilt.rows += 1;
         }
-        if !rows.is_empty() {
-            txn.insert(table.name.clone(), Value::Object(rows));
+        if !first {
+            txn.push(b'}');
         }
     }
     if rebuilt.rows == 0 {
         return Err(RebuildError::NoRows);
     }
+    txn.extend_from_slice(b"}\n");
     let mut schema_body = schema.trim_ascii().to_vec();
     schema_body.push(b'\n');
-    let mut txn_body = serde_json::to_vec(&Value::Object(txn)).expect("JSON values serialize");
-    txn_body.push(b'\n');
-    rebuilt.file = [record(&schema_body), record(&txn_body)].concat();
+    let mut file = record_header(&schema_body);
+    file.extend_from_slice(&schema_body);
+    file.extend_from_slice(&record_header(&txn));
+    file.append(&mut txn);
+    rebuilt.file = file;
     Ok(rebuilt)
 }
 
-/// One standalone record: header `OVSDB JSON <len> <sha1>` and the body.
-fn record(body: &[u8]) -> Vec<u8> {
-    let mut out = format!("OVSDB JSON {} {}\n", body.len(), hex(Sha1::digest(body))).into_bytes();
-    out.extend_from_slice(body);
-    out
+/// The header `OVSDB JSON <len> <sha1>` of a standalone record of `body`.
+fn record_header(body: &[u8]) -> Vec<u8> {
+    format!("OVSDB JSON {} {}\n", body.len(), hex(Sha1::digest(body))).into_bytes()
 }
 
 /// One table of rows to write.
