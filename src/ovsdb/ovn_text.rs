@@ -185,7 +185,6 @@ pub fn rebuild(
     date_ms: u64,
 ) -> Result<TextRebuilt, OvnTextError> {
     let mut rows = Rows::default();
-    let topology = nb.show.as_ref().map(|t| nb_show(&t.text, &mut Rows::default())).unwrap_or_default();
     match kind {
         DbKind::OvnNb => {
             if let Some(show) = &texts.show {
@@ -193,6 +192,8 @@ pub fn rebuild(
             }
         }
         DbKind::OvnSb => {
+            // What NB's show says of the topology, not its rows.
+            let topology = nb.show.as_ref().map(|t| nb_show(&t.text, &mut Rows::default())).unwrap_or_default();
             let datapaths = match &texts.lflows {
                 Some(lflows) => lflow_list(&lflows.text, &topology, &mut rows),
                 None => BTreeMap::new(),
@@ -324,13 +325,13 @@ fn nb_show(text: &str, rows: &mut Rows) -> Topology {
     let mut topology = Topology::default();
     let mut datapath: Option<NbDatapath> = None;
     let mut block = NbBlock::None;
-    for line in text.lines().chain(["switch-end"]) {
+    for line in text.lines() {
         let indent = line.len() - line.trim_start().len();
         let content = line.trim();
         if content.is_empty() {
             continue;
         }
-        if indent == 0 || indent <= 4 {
+        if indent <= 4 {
             finish_nb_block(std::mem::replace(&mut block, NbBlock::None), datapath.as_mut(), rows);
         }
         match indent {
@@ -339,7 +340,7 @@ fn nb_show(text: &str, rows: &mut Rows) -> Topology {
                     finish_nb_datapath(done, rows, &mut topology);
                 }
                 datapath = nb_datapath_line(content);
-                if datapath.is_none() && content != "switch-end" {
+                if datapath.is_none() {
                     rows.not_understood += 1;
                 }
             }
@@ -383,6 +384,10 @@ fn nb_show(text: &str, rows: &mut Rows) -> Topology {
                 }
             }
         }
+    }
+    finish_nb_block(block, datapath.as_mut(), rows);
+    if let Some(done) = datapath {
+        finish_nb_datapath(done, rows, &mut topology);
     }
     topology
 }
@@ -657,7 +662,7 @@ fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>
     let mut chassis: Option<SbChassis> = None;
     let mut block = SbBlock::None;
     let mut port_keys: BTreeMap<String, usize> = BTreeMap::new();
-    for line in text.lines().chain(["Chassis-end"]) {
+    for line in text.lines() {
         let indent = line.len() - line.trim_start().len();
         let content = line.trim();
         if content.is_empty() {
@@ -680,7 +685,7 @@ fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>
                         encaps: Vec::new(),
                     }
                 });
-                if chassis.is_none() && content != "Chassis-end" {
+                if chassis.is_none() {
                     rows.not_understood += 1;
                 }
             }
@@ -729,6 +734,10 @@ fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>
                 _ => rows.not_understood += 1,
             },
         }
+    }
+    finish_encap(block, chassis.as_mut(), rows);
+    if let Some(done) = chassis {
+        finish_chassis(done, rows);
     }
 }
 
