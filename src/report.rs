@@ -42,6 +42,8 @@ pub struct Show {
     pub workdir: PathBuf,
     pub running: bool,
     pub collected: Vec<DbKind>,
+    /// Databases rebuilt from a report's text (no database file).
+    pub rebuilt: Vec<DbKind>,
     pub vswitchd_ctl: Option<PathBuf>,
     pub db_sockets: BTreeMap<DbKind, PathBuf>,
     pub mgmt_sockets: BTreeMap<String, PathBuf>,
@@ -51,7 +53,9 @@ pub struct Show {
 impl Show {
     pub fn gather(workdir: &Workdir) -> Result<Show> {
         let state = workdir.load_state()?;
-        let collected = Manifest::load(workdir)?.collected.into_keys().collect();
+        let manifest = Manifest::load(workdir)?;
+        let rebuilt = manifest.collected.iter().filter(|(_, db)| db.rebuilt).map(|(kind, _)| *kind).collect();
+        let collected = manifest.collected.into_keys().collect();
         let running = workdir.exists() && workdir.is_running()?;
         let run = state.run.as_ref().filter(|_| running);
         let live = |name: &str| run.and_then(|r| daemon(&r.daemons, name)).filter(|d| alive(d));
@@ -72,6 +76,7 @@ impl Show {
             workdir: workdir.root().to_path_buf(),
             running,
             collected,
+            rebuilt,
             vswitchd_ctl,
             db_sockets,
             mgmt_sockets,
@@ -99,6 +104,12 @@ impl Show {
         }
         for (kind, socket) in &self.db_sockets {
             let _ = writeln!(s, "* {kind} ovsdb-server socket found at {}", quote::path(socket));
+            if self.rebuilt.contains(kind) {
+                let _ = writeln!(
+                    s,
+                    "  (REBUILT from the report's text, not a database file: 'ovs-offline status' says what it lacks)"
+                );
+            }
             let _ = writeln!(s, "You can run commands such as:");
             let unix = unix(socket);
             let _ = writeln!(s, "{} --db {unix} [...]", kind.ctl_tool());
@@ -292,8 +303,11 @@ impl Status {
         if !self.dbs.is_empty() {
             let _ = writeln!(s, "Databases:");
             for db in &self.dbs {
-                let conversion =
+                let mut conversion =
                     if db.converted { format!(" (converted from {})", db.collected_version) } else { String::new() };
+                if self.capture.collected.get(&db.kind).is_some_and(|c| c.rebuilt) {
+                    conversion.push_str(" REBUILT");
+                }
                 let _ = writeln!(
                     s,
                     "  {:<7} {} {}{}{conversion}  {}",

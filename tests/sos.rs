@@ -49,7 +49,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn sos_4_9_1_report_replays_every_flow() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, V4_9)]);
-    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{out}");
+    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, OVN 25.03.0, sos 4.9.1"), "{out}");
     assert!(out.contains("Open_vSwitch 8.8.0 (standalone) from member var/lib/openvswitch/conf.db"), "{out}");
     assert!(out.contains("OVN_Northbound 7.11.0 (standalone) from member var/lib/openvswitch/ovnnb_db.db"), "{out}");
     assert!(out.contains("OVN_Southbound 20.41.0 (standalone) from member var/lib/openvswitch/ovnsb_db.db"), "{out}");
@@ -71,7 +71,7 @@ fn sos_4_9_1_report_replays_every_flow() {
     assert_eq!(sha, support::sha256(&fixture(V4_9)));
     replica.ok(&["stop"]);
     let text = replica.ok(&["status"]);
-    assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, sos 4.9.1"), "{text}");
+    assert!(text.contains("Source system: host prod-node-1, OVS 3.5.0, OVN 25.03.0, sos 4.9.1"), "{text}");
     // The report's OVS 3.5.0 against the local one: said when the local one is older.
     let local = support::stdout(support::run_ok(std::process::Command::new("ovs-vswitchd").arg("--version")));
     let local = local.lines().next().unwrap().split_whitespace().last().unwrap().to_string();
@@ -79,6 +79,14 @@ fn sos_4_9_1_report_replays_every_flow() {
     let warning = format!("warning: the local Open vSwitch {local} is older than the source system's 3.5.0");
     assert_eq!(text.contains(&warning), older, "{text}");
     assert!(text.contains("(member var/lib/openvswitch/conf.db)"), "{text}");
+    // The report holds no OVN --version output: the version is the
+    // northd_internal_version in the databases' global options.
+    assert_eq!(capture["source"]["ovn_version"], "25.03.0");
+    let local = support::stdout(support::run_ok(std::process::Command::new("ovn-nbctl").arg("--version")));
+    let local = local.split_whitespace().nth(1).unwrap().to_string();
+    let older = local.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>() < vec![25, 3, 0];
+    let warning = format!("warning: the local OVN {local} is older than the source system's 25.03.0");
+    assert_eq!(text.contains(&warning), older, "{text}");
 }
 
 #[test]
@@ -349,6 +357,155 @@ fn lab_node_list_dump_rebuilds_to_the_same_ovs_vsctl_show() {
     assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
 }
 
+const OVN_CENTRAL: &str = "sos_commands/ovn_central";
+
+/// `show` text as a tree whose children are sorted under their parent:
+/// rows whose uuids a rebuild had to make up (ports, chassis) are listed
+/// in another order by `show`, which walks them in uuid order; nothing
+/// else may differ.
+fn sorted_tree(text: &str) -> Vec<String> {
+    let lines: Vec<(usize, &str)> =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| (l.len() - l.trim_start().len(), l)).collect();
+    fn nodes(lines: &[(usize, &str)]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let (indent, line) = lines[i];
+            let end = lines[i + 1..].iter().position(|(d, _)| *d <= indent).map_or(lines.len(), |p| i + 1 + p);
+            out.push(format!("{line}\n{}", nodes(&lines[i + 1..end]).concat()));
+            i = end;
+        }
+        out.sort();
+        out
+    }
+    nodes(&lines)
+}
+
+/// The lab node's NB and SB as an sos 4.0 report keeps them (`ovn-nbctl
+/// show`, `ovn-sbctl show`, `ovn-sbctl lflow-list`, no database file):
+/// the replica gives back the same logical flows, line for line, and the
+/// same `show` text.
+#[test]
+fn lab_node_ovn_show_and_lflow_list_rebuild_to_the_same_text() {
+    let lab = support::LabNode::start();
+    let nb_show = lab.tool("ovn-nbctl", &["show"]);
+    let sb_show = lab.tool("ovn-sbctl", &["show"]);
+    let lflows = lab.tool("ovn-sbctl", &["lflow-list"]);
+    assert!(lflows.lines().count() > 400 && nb_show.contains("router ") && sb_show.contains("Port_Binding cr-"));
+    let replica = Replica::new();
+    let files = [
+        (format!("{OVN_CENTRAL}/ovn-nbctl_show"), nb_show.as_str()),
+        (format!("{OVN_CENTRAL}/ovn-sbctl_show"), sb_show.as_str()),
+        (format!("{OVN_CENTRAL}/ovn-sbctl_lflow-list"), lflows.as_str()),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    let sos = directory_report(replica.base.path(), &files, &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-nbctl_show"), "{out}");
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-sbctl_show"), "{out}");
+    assert!(!out.contains("port bindings dropped"), "every bound port's datapath is named: {out}");
+    assert!(!out.contains("not understood"), "{out}");
+    replica.ok(&["start"]);
+    assert_eq!(replica.tool("ovn-sbctl", &["lflow-list"]), lflows);
+    assert_eq!(sorted_tree(&replica.tool("ovn-nbctl", &["show"])), sorted_tree(&nb_show));
+    assert_eq!(sorted_tree(&replica.tool("ovn-sbctl", &["show"])), sorted_tree(&sb_show));
+}
+
+/// `ovn-sbctl --uuid lflow-list` prints each flow's cookie (its uuid's first
+/// 32 bits): the rebuilt flows keep it, so the replica prints the same
+/// cookies, and every OVN cookie of the lab node's br-int names one of its
+/// logical flows (what `ovn-detrace` resolves).
+#[test]
+fn lab_node_lflow_list_with_uuids_keeps_the_cookies() {
+    let lab = support::LabNode::start();
+    let lflows = lab.tool("ovn-sbctl", &["--uuid", "lflow-list"]);
+    let replica = Replica::new();
+    let member = format!("{OVN_CENTRAL}/ovn-sbctl_--uuid_lflow-list");
+    let sos = directory_report(replica.base.path(), &[(&member, &lflows)], &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(!out.contains("Logical_Flow uuids"), "no flow uuid is made up: {out}");
+    replica.ok(&["start"]);
+    let rebuilt = replica.tool("ovn-sbctl", &["--uuid", "lflow-list"]);
+    assert_eq!(rebuilt, lflows);
+    let flows = lab.tool("ovs-ofctl", &["dump-flows", "br-int"]);
+    // ovs-ofctl prints a cookie without its leading zeros, lflow-list with.
+    let cookies: std::collections::BTreeSet<String> =
+        flows.split("cookie=0x").skip(1).filter_map(|f| f.split(',').next()).map(|c| format!("{c:0>8}")).collect();
+    let resolved = cookies.iter().filter(|c| rebuilt.contains(&format!("uuid=0x{c},"))).count();
+    eprintln!("{resolved} of {} br-int cookies name a rebuilt logical flow", cookies.len());
+    assert!(resolved > 100, "{resolved} of {} cookies", cookies.len());
+}
+
+/// The tables of an installed schema.
+fn schema_tables(kind: &str) -> Vec<String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(support::installed_schema(kind)).unwrap()).unwrap();
+    schema["tables"].as_object().unwrap().keys().cloned().collect()
+}
+
+/// With `ovn-nbctl list <Table>` / `ovn-sbctl list <Table>` of every table
+/// (as sos 4.12 names them), the rebuilt NB and SB hold every row of the
+/// lab node's as it is: `ovsdb-client -f list dump` gives the same text.
+#[test]
+fn lab_node_ovn_list_files_rebuild_every_row() {
+    let lab = support::LabNode::start();
+    let mut files = Vec::new();
+    for (tool, kind) in [("ovn-nbctl", "ovn_nb"), ("ovn-sbctl", "ovn_sb")] {
+        files.push((format!("{OVN_CENTRAL}/{tool}_--no-leader-only_show"), lab.tool(tool, &["show"])));
+        for table in schema_tables(kind) {
+            let text = lab.tool(tool, &["list", &table]);
+            files.push((format!("{OVN_CENTRAL}/{tool}_--no-leader-only_list_{table}"), text));
+        }
+    }
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let replica = Replica::new();
+    let sos = directory_report(replica.base.path(), &files, &[]);
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(out.contains(", 0 columns dropped"), "{out}");
+    assert!(!out.contains("made up"), "{out}");
+    replica.ok(&["start"]);
+    for (kind, db) in [("ovn_nb", "LAB_NB_DB"), ("ovn_sb", "LAB_SB_DB")] {
+        let dump = |socket: &str| lab.tool("ovsdb-client", &["-f", "list", "dump", socket]);
+        assert_eq!(dump(&replica.socket(kind)), dump(lab.var(db)), "{kind}");
+    }
+}
+
+/// The 4.0 fixture with its OVN database files withheld: NB and SB are
+/// rebuilt from `ovn-nbctl show`, `ovn-sbctl show` and `lflow-list`.
+#[test]
+fn sos_4_0_report_without_ovn_databases_is_rebuilt_from_its_text() {
+    let replica = Replica::new();
+    let dir = replica.base.path().join("extracted");
+    fs::create_dir(&dir).unwrap();
+    support::run_ok(Command::new("tar").arg("-xJf").arg(fixture(V4_0)).arg("-C").arg(&dir));
+    let root = fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+    for db in ["ovnnb_db.db", "ovnsb_db.db"] {
+        fs::remove_file(root.join("var/lib/openvswitch").join(db)).unwrap();
+    }
+    support::make_readable(&dir);
+    let out = replica.ok(&["collect-sos", root.to_str().unwrap()]);
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-nbctl_show"), "{out}");
+    assert!(out.contains("(standalone, REBUILT) from member sos_commands/ovn_central/ovn-sbctl_show"), "{out}");
+    assert!(
+        out.contains("made up (the text has none): 5 Logical_Router_Port uuids, 22 Logical_Switch_Port uuids"),
+        "{out}"
+    );
+    // lflow-list prints no uuids: ovn-detrace cannot resolve the cookies.
+    assert!(out.contains("891 Logical_Flow uuids"), "{out}");
+    assert!(out.contains("logical flows printed without uuid=0x… cookies"), "{out}");
+    let start = replica.ok(&["start"]);
+    assert!(start.contains("br-int: 1848/1852 flows"), "{start}");
+    let text = |member: &str| fs::read_to_string(root.join(OVN_CENTRAL).join(member)).unwrap();
+    assert_eq!(replica.tool("ovn-sbctl", &["lflow-list"]), text("ovn-sbctl_lflow-list"));
+    assert_eq!(sorted_tree(&replica.tool("ovn-nbctl", &["show"])), sorted_tree(&text("ovn-nbctl_show")));
+    assert_eq!(sorted_tree(&replica.tool("ovn-sbctl", &["show"])), sorted_tree(&text("ovn-sbctl_show")));
+    let status = replica.ok(&["status"]);
+    assert!(status.contains(" REBUILT  unix:"), "{status}");
+    let show = replica.ok(&["show"]);
+    assert!(show.contains("(REBUILT from the report's text"), "{show}");
+    assert_eq!(replica.status()["capture"]["collected"]["ovn_sb"]["rebuilt"], true);
+}
+
 #[test]
 fn cut_or_unreadable_list_dump_is_named_and_not_rebuilt() {
     let flows = (
@@ -377,6 +534,58 @@ fn cut_or_unreadable_list_dump_is_named_and_not_rebuilt() {
     assert!(
         out.contains(
             "cannot be rebuilt: sos_commands/openvswitch/ovsdb-client_-f_list_dump: line 2: a row without _uuid"
+        ),
+        "{out}"
+    );
+    assert!(other.status()["capture"]["collected"].as_object().unwrap().is_empty());
+}
+
+/// OVN text sos cut is never rebuilt from: a database with nothing else is
+/// named as not rebuilt, one with other text is rebuilt without it and
+/// says so; a `list` file that does not parse is named.
+#[test]
+fn cut_or_unreadable_ovn_text_is_named_and_not_rebuilt_from() {
+    let sb_show = member_text(V4_0, "sos_commands/ovn_central/ovn-sbctl_show");
+    let lflows = member_text(V4_0, "sos_commands/ovn_central/ovn-sbctl_lflow-list");
+    let cut_lflows = &lflows[lflows.len() / 2..];
+    let replica = Replica::new();
+    let sos = directory_report(
+        replica.base.path(),
+        &[
+            ("sos_strings/ovn_central/ovn-nbctl_show.tailed", "    port sw1-p1\n"),
+            (&format!("{OVN_CENTRAL}/ovn-sbctl_show"), &sb_show),
+            ("sos_strings/ovn_central/ovn-sbctl_lflow-list.tailed", cut_lflows),
+        ],
+        &[
+            (&format!("{OVN_CENTRAL}/ovn-nbctl_show"), "../../sos_strings/ovn_central/ovn-nbctl_show.tailed"),
+            (
+                &format!("{OVN_CENTRAL}/ovn-sbctl_lflow-list"),
+                "../../sos_strings/ovn_central/ovn-sbctl_lflow-list.tailed",
+            ),
+        ],
+    );
+    let out = replica.ok(&["collect-sos-ovn", &sos]);
+    assert!(
+        out.contains(
+            "note: no ovnnb_db.db in the report, and its OVN_Northbound database cannot be rebuilt: \
+             sos_commands/ovn_central/ovn-nbctl_show cut (sos --log-size)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("not read (cut by sos): sos_commands/ovn_central/ovn-sbctl_lflow-list"), "{out}");
+    // Without NB text no port binding's datapath is known.
+    assert!(out.contains("18 port bindings dropped (no text names their datapath)"), "{out}");
+    let collected = replica.status()["capture"]["collected"].clone();
+    assert_eq!(collected.as_object().unwrap().keys().collect::<Vec<_>>(), ["ovn_sb"], "{collected}");
+    let other = Replica::new();
+    let list = (format!("{OVN_CENTRAL}/ovn-nbctl_list_Logical_Switch"), "name : sw1\n");
+    let sos = directory_report(other.base.path(), &[(&list.0, list.1)], &[]);
+    let out = other.fails(&["collect-sos-ovn", &sos]);
+    assert!(
+        out.contains(
+            "holds no usable OVN databases (ovnnb_db.db, ovnsb_db.db) or their text (sos_commands/ovn_central): \
+             OVN_Northbound: sos_commands/ovn_central/ovn-nbctl_list_Logical_Switch: line 1: a row without _uuid; \
+             nothing collected"
         ),
         "{out}"
     );

@@ -128,6 +128,7 @@ impl From<LegacyState> for Manifest {
                     version: db.version,
                     clustered: db.clustered,
                     collected_at: db.collected_at,
+                    rebuilt: false,
                     notes: vec![],
                     obfuscated: None,
                 };

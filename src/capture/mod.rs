@@ -198,6 +198,10 @@ pub struct CollectedDb {
     pub version: String,
     pub clustered: bool,
     pub collected_at: String,
+    /// Rebuilt from a report's text (it held no database file): its notes
+    /// say from what, and what the text lacked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebuilt: bool,
     /// What the collector noticed about it, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

@@ -186,6 +186,7 @@ impl<'w> CaptureWriter<'w> {
             version: info.version,
             clustered: info.format == Format::Clustered,
             collected_at: now(),
+            rebuilt: false,
             notes,
             obfuscated,
         };
@@ -194,8 +195,17 @@ impl<'w> CaptureWriter<'w> {
         Ok(db)
     }
 
+    /// Marks the staged database of `kind` as rebuilt from text, with a
+    /// note (kept as one bounded line) saying from what.
+    pub fn rebuilt_db(&mut self, kind: DbKind, note: &str) {
+        if let Some(db) = self.manifest.collected.get_mut(&kind) {
+            db.rebuilt = true;
+        }
+        self.note_db(kind, note);
+    }
+
     /// A note about the staged database of `kind` (e.g. that it was
-    /// rebuilt), kept as one bounded line.
+    /// re-hashed), kept as one bounded line.
     pub fn note_db(&mut self, kind: DbKind, note: &str) {
         if let Some(db) = self.manifest.collected.get_mut(&kind) {
             db.notes.push(quote::note(note));

@@ -50,6 +50,8 @@ pub enum CollectError {
     NotSos(PathBuf),
     #[error("the sos report {} holds no {expected}; nothing collected", quote::path(archive))]
     NothingInSos { archive: PathBuf, expected: &'static str },
+    #[error("the sos report {} holds no usable {expected}: {why}; nothing collected", quote::path(archive))]
+    NothingUsableInSos { archive: PathBuf, expected: &'static str, why: String },
     #[error(
         "{} is not a readable {compression}: it is corrupt or cut short; nothing collected (copy the report again)",
         quote::path(archive)

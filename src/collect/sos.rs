@@ -15,7 +15,13 @@
 //! tailed database (no OVSDB header) is not collected; a database whose
 //! records were edited (`sos clean`) is collected with those records
 //! re-hashed and marked OBFUSCATED (refused when one is no longer JSON);
-//! an `ovs-ofctl` error message stored instead of a dump is skipped.
+//! an `ovs-ofctl` error message stored instead of a dump is skipped. A
+//! database the report holds no file of is rebuilt from the text it keeps
+//! (the OVS one from `ovsdb-client -f list dump`, NB and SB from
+//! `ovn_central`'s `show`, `lflow-list` and `list <Table>` output) against
+//! the local schema, and marked rebuilt. The OVN version comes from
+//! `--version` output or the `northd_internal_version` a database (file or
+//! `list` text) holds.
 
 use super::archive::{read_archive, walk_directory, MemberKind};
 use super::CollectError;
@@ -26,6 +32,7 @@ use crate::digest::{hex, Counted, Hashing};
 use crate::ofp_text::sos_names::{parse_sos_dump_name, sos_command, sos_mangled_bridge};
 use crate::ofp_text::versions;
 use crate::ofp_text::{DumpKind, OfVersion};
+use crate::ovsdb::ovn_text::{self, OvnTexts};
 use crate::ovsdb::{rebuild, schema};
 use crate::quote;
 use crate::workdir::Workdir;
@@ -64,7 +71,7 @@ impl SosPart {
     fn expected(self) -> &'static str {
         match self {
             SosPart::Ovs => "an Open vSwitch database (conf.db) or OpenFlow dumps (sos_commands/openvswitch)",
-            SosPart::Ovn => "OVN databases (ovnnb_db.db, ovnsb_db.db)",
+            SosPart::Ovn => "OVN databases (ovnnb_db.db, ovnsb_db.db) or their text (sos_commands/ovn_central)",
             SosPart::All => "Open vSwitch or OVN data (conf.db, OpenFlow dumps, ovnnb_db.db, ovnsb_db.db)",
         }
     }
@@ -78,6 +85,8 @@ pub struct SosCollected {
     pub bridges: Vec<super::flows::BridgeSummary>,
     pub notes: Vec<String>,
     pub source: SourceSystem,
+    /// Why databases the report has text of were not rebuilt.
+    pub not_rebuilt: Vec<String>,
 }
 
 /// Where sos copies database files (field notes §5), relative to the report.
@@ -152,6 +161,10 @@ pub fn collect_sos(workdir: &Workdir, source: &Path, part: SosPart, force: bool)
         capture.archive_sha256(&archive, &sha256);
     }
     if collected.items.is_empty() && collected.bridges.is_empty() {
+        if !collected.not_rebuilt.is_empty() {
+            let why = collected.not_rebuilt.join("; ");
+            return Err(CollectError::NothingUsableInSos { archive, expected: part.expected(), why });
+        }
         return Err(CollectError::NothingInSos { archive, expected: part.expected() });
     }
     capture.commit()?;
@@ -202,7 +215,15 @@ struct Pass<'a> {
     dbs_seen: BTreeSet<DbKind>,
     /// What the report holds of [`LIST_DUMP`] (the OVS database of a
     /// report without `conf.db`).
-    list_dump: Option<ListDump>,
+    list_dump: Option<StoredText>,
+    /// Per OVN database, the text `ovn_central` keeps of it (`show`,
+    /// `lflow-list`, `list <Table>`): what a report without its file
+    /// rebuilds it from.
+    ovn_texts: BTreeMap<DbKind, OvnTexts>,
+    /// Per OVN database, text members sos cut or too large to read.
+    ovn_texts_unusable: BTreeMap<DbKind, Vec<String>>,
+    /// Why databases with text but no file were not rebuilt.
+    not_rebuilt: Vec<String>,
     /// Plugins that hit their time limit (`timeout_hit` in the manifest).
     timed_out: Vec<String>,
     /// What says the report is an OpenShift node's, and whether sos's
@@ -225,12 +246,27 @@ struct OpenShiftSigns {
 /// crio nodes.
 const OPENSHIFT_OVN_ON_CRIO: &str = "4.10.1";
 
-/// The text of `ovsdb-client -f list dump` in a report.
-enum ListDump {
+/// Command output a database is rebuilt from, as the report holds it.
+enum StoredText {
     Complete(String),
     /// Cut by sos (`--log-size`).
     Cut,
     TooLarge,
+}
+
+impl StoredText {
+    /// The text of the member at `path`, unless sos marked it truncated
+    /// or it is too large to hold.
+    fn read(pass: &Pass<'_>, path: &str, input: &mut dyn Read) -> Result<StoredText, CollectError> {
+        let text = read_meta(input).map_err(|e| pass.read_error(e))?;
+        Ok(if pass.truncated.contains(path) {
+            StoredText::Cut
+        } else if text.len() as u64 >= MAX_META_BYTES {
+            StoredText::TooLarge
+        } else {
+            StoredText::Complete(text)
+        })
+    }
 }
 
 impl<'a> Pass<'a> {
@@ -250,6 +286,9 @@ impl<'a> Pass<'a> {
             bridges_listed: Vec::new(),
             dbs_seen: BTreeSet::new(),
             list_dump: None,
+            ovn_texts: BTreeMap::new(),
+            ovn_texts_unusable: BTreeMap::new(),
+            not_rebuilt: Vec::new(),
             timed_out: Vec::new(),
             openshift: OpenShiftSigns::default(),
         }
@@ -375,14 +414,10 @@ impl<'a> Pass<'a> {
                 }
             }
             ("openvswitch", "ovsdb-client_-f_list_dump") if self.part.wants_db(DbKind::Ovs) => {
-                let text = read_meta(input).map_err(|e| self.read_error(e))?;
-                self.list_dump = Some(if self.truncated.contains(path) {
-                    ListDump::Cut
-                } else if text.len() as u64 >= MAX_META_BYTES {
-                    ListDump::TooLarge
-                } else {
-                    ListDump::Complete(text)
-                });
+                self.list_dump = Some(StoredText::read(self, path, input)?);
+            }
+            ("ovn_central", n) if ovn_text::sos_command(n).is_some_and(|(kind, _)| self.part.wants_db(kind)) => {
+                self.ovn_text(path, n, input)?;
             }
             _ if DUMP_PLUGINS.contains(&plugin) => {
                 let tailed = self.truncated.contains(path);
@@ -406,7 +441,10 @@ impl<'a> Pass<'a> {
             return self.dump(capture, plugin, name, true, input);
         }
         if format!("sos_commands/{plugin}/{name}") == LIST_DUMP {
-            self.list_dump = Some(ListDump::Cut);
+            self.list_dump = Some(StoredText::Cut);
+        }
+        if let Some((kind, _)) = ovn_text::sos_command(name).filter(|_| plugin == "ovn_central") {
+            self.ovn_texts_unusable.entry(kind).or_default().push(format!("sos_commands/{plugin}/{name}"));
         }
         // A copied file: its path with '/' as '.'.
         if let Some(original) = DB_DIRS.iter().find_map(|dir| {
@@ -494,7 +532,12 @@ impl<'a> Pass<'a> {
             return Ok(());
         }
         let name = path.rsplit('/').next().unwrap_or_default();
-        match capture.stage_db(kind, input, name, self.origin(path)) {
+        let mut scan = NorthdScan { inner: input, window: Vec::new(), found: None };
+        let staged = capture.stage_db(kind, &mut scan, name, self.origin(path));
+        if kind != DbKind::Ovs {
+            self.source.merge(SourceSystem { ovn_version: scan.found, ..SourceSystem::default() });
+        }
+        match staged {
             Ok(mut db) => {
                 let mut layout = if db.clustered { "clustered" } else { "standalone" }.to_string();
                 if let Some(obfuscated) = db.obfuscated {
@@ -628,16 +671,18 @@ impl<'a> Pass<'a> {
         }
         if self.part.wants_db(DbKind::Ovs) && !self.dbs_seen.contains(&DbKind::Ovs) {
             let why = match self.list_dump.take() {
-                Some(ListDump::Complete(dump)) => self.rebuild_ovs_db(capture, &dump)?,
-                Some(ListDump::Cut) => Some(format!("{LIST_DUMP} is cut (sos --log-size); {SOS_ADVICE}")),
-                Some(ListDump::TooLarge) => Some(format!("{LIST_DUMP} holds more than {MAX_META_BYTES} bytes")),
+                Some(StoredText::Complete(dump)) => self.rebuild_ovs_db(capture, &dump)?,
+                Some(StoredText::Cut) => Some(format!("{LIST_DUMP} is cut (sos --log-size); {SOS_ADVICE}")),
+                Some(StoredText::TooLarge) => Some(format!("{LIST_DUMP} holds more than {MAX_META_BYTES} bytes")),
                 None => None,
             };
             if let Some(why) = why {
-                self.dbs_seen.insert(DbKind::Ovs);
-                self.notes.push(format!(
-                    "no conf.db in the report, and its OVS database cannot be rebuilt: {why}; collect the OVS database with collect-db-ovs"
-                ));
+                self.not_rebuilt(DbKind::Ovs, why);
+            }
+        }
+        for kind in [DbKind::OvnNb, DbKind::OvnSb] {
+            if self.part.wants_db(kind) && !self.dbs_seen.contains(&kind) {
+                self.rebuild_ovn_db(capture, kind)?;
             }
         }
         for kind in DbKind::ALL {
@@ -667,7 +712,14 @@ impl<'a> Pass<'a> {
         }
         capture.source_system(self.source.clone());
         let notes = self.notes.iter().map(|n| quote::note(n)).collect();
-        Ok(SosCollected { archive: self.archive.to_path_buf(), items: self.items, bridges, notes, source: self.source })
+        Ok(SosCollected {
+            archive: self.archive.to_path_buf(),
+            items: self.items,
+            bridges,
+            notes,
+            source: self.source,
+            not_rebuilt: self.not_rebuilt.iter().map(|n| quote::note(n)).collect(),
+        })
     }
 
     /// Rebuilds the OVS database of a report without `conf.db` from
@@ -686,17 +738,117 @@ impl<'a> Pass<'a> {
             Err(why) => return Ok(Some(why)),
         };
         let note = format!("no conf.db in the report; rebuilt from {LIST_DUMP} {}", rebuilt.summary());
-        let db = capture.stage_db(DbKind::Ovs, &rebuilt.file[..], "conf.db", self.origin(LIST_DUMP))?;
-        capture.note_db(DbKind::Ovs, &note);
+        self.stage_rebuilt(capture, DbKind::Ovs, &rebuilt.file, LIST_DUMP, note)?;
+        Ok(None)
+    }
+
+    /// Stages `file`, a database of `kind` rebuilt from the text of
+    /// `member` (and others the note names), noted as rebuilt.
+    fn stage_rebuilt(
+        &mut self,
+        capture: &mut CaptureWriter<'_>,
+        kind: DbKind,
+        file: &[u8],
+        member: &str,
+        note: String,
+    ) -> Result<(), CollectError> {
+        let db = capture.stage_db(kind, file, db_file_name(kind), self.origin(member))?;
+        capture.rebuilt_db(kind, &note);
         self.items.push(format!(
-            "{} {} (standalone, REBUILT) from member {LIST_DUMP}",
+            "{} {} (standalone, REBUILT) from member {}",
             quote::note(&db.schema),
-            quote::note(&db.version)
+            quote::note(&db.version),
+            quote::shell(member)
         ));
         self.notes.push(note);
-        self.dbs_seen.insert(DbKind::Ovs);
-        self.dbs.insert(DbKind::Ovs, (LIST_DUMP.to_string(), db.sha256));
-        Ok(None)
+        self.dbs_seen.insert(kind);
+        self.dbs.insert(kind, (member.to_string(), db.sha256));
+        Ok(())
+    }
+
+    /// Names the database of `kind` the report has no file of and whose
+    /// text cannot be rebuilt from, and why.
+    fn not_rebuilt(&mut self, kind: DbKind, why: String) {
+        let name = if kind == DbKind::Ovs { "OVS" } else { kind.schema_name() };
+        self.dbs_seen.insert(kind);
+        self.notes.push(format!(
+            "no {} in the report, and its {name} database cannot be rebuilt: {why}; collect it with {}",
+            db_file_name(kind),
+            kind.collect_command()
+        ));
+        self.not_rebuilt.push(format!("{name}: {why}"));
+    }
+
+    /// Keeps the text of `ovn_central`'s file `name` (at `path`) for
+    /// rebuilding its database, unless sos cut it.
+    fn ovn_text(&mut self, path: &str, name: &str, input: &mut dyn Read) -> Result<(), CollectError> {
+        let Some((kind, command)) = ovn_text::sos_command(name) else { return Ok(()) };
+        match StoredText::read(self, path, input)? {
+            StoredText::Complete(text) => {
+                if command == ovn_text::OvnCommand::List(kind_global(kind).to_string()) {
+                    self.source.merge(SourceSystem {
+                        ovn_version: versions::northd(text.as_bytes()),
+                        ..SourceSystem::default()
+                    });
+                }
+                let text = ovn_text::Text { member: path.to_string(), text };
+                self.ovn_texts.entry(kind).or_default().add(command, text);
+            }
+            StoredText::Cut | StoredText::TooLarge => {
+                self.ovn_texts_unusable.entry(kind).or_default().push(path.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the OVN database `kind` of a report without its file from
+    /// the text `ovn_central` keeps of it, against the local schema.
+    fn rebuild_ovn_db(&mut self, capture: &mut CaptureWriter<'_>, kind: DbKind) -> Result<(), CollectError> {
+        let texts = self.ovn_texts.entry(kind).or_default();
+        // Marked truncated in a manifest read after the member.
+        let truncated = &self.truncated;
+        let mut unusable = self.ovn_texts_unusable.remove(&kind).unwrap_or_default();
+        for slot in [&mut texts.show, &mut texts.lflows] {
+            if let Some(text) = slot.take_if(|t| truncated.contains(&t.member)) {
+                unusable.push(text.member);
+            }
+        }
+        let cut_lists: Vec<String> =
+            texts.lists.iter().filter(|(_, t)| truncated.contains(&t.member)).map(|(table, _)| table.clone()).collect();
+        for table in cut_lists {
+            unusable.extend(texts.lists.remove(&table).map(|t| t.member));
+        }
+        let cut: Vec<String> = unusable.iter().map(|m| quote::shell(m)).collect();
+        if texts.is_empty() {
+            if !cut.is_empty() {
+                self.not_rebuilt(kind, format!("{} cut (sos --log-size); {SOS_ADVICE}", cut.join(", ")));
+            }
+            return Ok(());
+        }
+        let empty = OvnTexts::default();
+        let texts = self.ovn_texts.get(&kind).unwrap_or(&empty);
+        let nb = self.ovn_texts.get(&DbKind::OvnNb).unwrap_or(&empty);
+        let comment = format!("ovs-offline: rebuilt from sos_commands/ovn_central text ({})", kind.schema_name());
+        let rebuilt = schema::installed(kind)
+            .ok_or_else(|| format!("no local {} (is OVN installed?)", kind.schema_file()))
+            .and_then(|(path, _)| fs::read(&path).map_err(|e| format!("cannot read {}: {e}", quote::path(&path))))
+            .and_then(|schema| {
+                ovn_text::rebuild(kind, texts, nb, &schema, &comment, now_ms()).map_err(|e| e.to_string())
+            });
+        let member = texts.show.as_ref().or(texts.lflows.as_ref()).or(texts.lists.values().next());
+        let member = member.map_or("sos_commands/ovn_central".to_string(), |t| t.member.clone());
+        let rebuilt = match rebuilt {
+            Ok(rebuilt) => rebuilt,
+            Err(why) => {
+                self.not_rebuilt(kind, why);
+                return Ok(());
+            }
+        };
+        let mut note = format!("no {} in the report; {}", db_file_name(kind), rebuilt.summary());
+        if !cut.is_empty() {
+            note.push_str(&format!("; not read (cut by sos): {}", cut.join(", ")));
+        }
+        self.stage_rebuilt(capture, kind, &rebuilt.rebuilt.file, &member, note)
     }
 
     fn summarise_flows(
@@ -792,6 +944,23 @@ fn resolve_inside(path: &str, target: &Path) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// The file name of a database of `kind` in a report.
+fn db_file_name(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::Ovs => "conf.db",
+        DbKind::OvnNb => "ovnnb_db.db",
+        DbKind::OvnSb => "ovnsb_db.db",
+    }
+}
+
+/// The table whose options hold `northd_internal_version`.
+fn kind_global(kind: DbKind) -> &'static str {
+    match kind {
+        DbKind::OvnSb => "SB_Global",
+        _ => "NB_Global",
+    }
 }
 
 /// Now, in milliseconds since the epoch (an OVSDB record's `_date`).
@@ -923,6 +1092,30 @@ fn wanted_on_disk(relative: &Path) -> bool {
         || name == "version.txt"
         || name == "hostname"
         || db_kind(name).is_some()
+}
+
+/// Passes a database file through, keeping the OVN version of the last
+/// `northd_internal_version` it holds (NB_Global/SB_Global options).
+struct NorthdScan<R> {
+    inner: R,
+    /// The bytes read lately: a key and its value may span two reads.
+    window: Vec<u8>,
+    found: Option<String>,
+}
+
+impl<R: Read> Read for NorthdScan<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        /// The key, its value and some slack.
+        const KEEP: usize = 128;
+        let n = self.inner.read(buf)?;
+        self.window.extend_from_slice(&buf[..n]);
+        if let Some(version) = versions::northd(&self.window) {
+            self.found = Some(version);
+        }
+        let drop = self.window.len().saturating_sub(KEEP);
+        self.window.drain(..drop);
+        Ok(n)
+    }
 }
 
 /// Drops everything up to and including the first newline when `skipping`

@@ -13,6 +13,11 @@
 //! does not accept and references to rows that are not there are dropped
 //! and counted, never guessed. Pure: text in, bytes out; reads no file and
 //! runs nothing.
+//!
+//! The writing half ([`write_tables`]) takes tables of rows whose values
+//! are OVSDB text, whatever text they were read from: `ovn-nbctl list
+//! <Table>` output ([`parse_list`]) is the same format, and
+//! [`super::ovn_text`] turns `show`/`lflow-list` text into such rows.
 
 use crate::digest::hex;
 use serde::Deserialize;
@@ -24,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum RebuildError {
     #[error("line {line}: {reason}")]
     Syntax { line: usize, reason: String },
-    #[error("holds no rows (not the output of 'ovsdb-client -f list dump')")]
+    #[error("no rows of the local schema's tables in the text")]
     NoRows,
     #[error("the local schema is unreadable")]
     Schema(#[source] serde_json::Error),
@@ -44,6 +49,8 @@ pub struct Rebuilt {
     pub dropped_tables: BTreeMap<String, usize>,
     /// References to rows the dump does not hold, dropped.
     pub dangling_refs: usize,
+    /// Rows whose uuid an earlier row has, dropped.
+    pub duplicate_rows: usize,
 }
 
 impl Rebuilt {
@@ -70,6 +77,9 @@ impl Rebuilt {
         if self.dangling_refs > 0 {
             line.push_str(&format!("; {} references to rows the dump lacks dropped", self.dangling_refs));
         }
+        if self.duplicate_rows > 0 {
+            line.push_str(&format!("; {} rows with the uuid of an earlier row dropped", self.duplicate_rows));
+        }
         line
     }
 }
@@ -78,8 +88,30 @@ impl Rebuilt {
 /// against `schema` (a `.ovsschema` file's bytes); `comment` and `date_ms`
 /// go into the transaction record.
 pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result<Rebuilt, RebuildError> {
+    write_tables(&parse_dump(dump)?, schema, comment, date_ms)
+}
+
+/// The rows of `ovn-nbctl list <Table>` / `ovn-sbctl list <Table>` output
+/// (records without the `<Table> table` header) as table `table`.
+pub(crate) fn parse_list(text: &str, table: &str) -> Result<TableDump, RebuildError> {
+    let mut tables = parse_dump(&format!("{table} table\n{text}")).map_err(|e| match e {
+        // Line numbers of the list text, not of the header added here.
+        RebuildError::Syntax { line, reason } => RebuildError::Syntax { line: line.saturating_sub(1), reason },
+        other => other,
+    })?;
+    Ok(tables.pop().unwrap_or(TableDump { name: table.to_string(), rows: Vec::new() }))
+}
+
+/// Writes `tables` (values as OVSDB text) as a standalone database file
+/// against `schema`: the schema record, then one transaction inserting
+/// every row with its uuid.
+pub(crate) fn write_tables(
+    tables: &[TableDump],
+    schema: &[u8],
+    comment: &str,
+    date_ms: u64,
+) -> Result<Rebuilt, RebuildError> {
     let parsed: Schema = serde_json::from_slice(schema).map_err(RebuildError::Schema)?;
-    let tables = parse_dump(dump)?;
     let mut rebuilt = Rebuilt {
         file: Vec::new(),
         schema_version: parsed.version.clone(),
@@ -87,23 +119,33 @@ pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result
         dropped_columns: BTreeMap::new(),
         dropped_tables: BTreeMap::new(),
         dangling_refs: 0,
+        duplicate_rows: 0,
     };
     // Every row the file will hold, per table: what references may name.
     let mut present: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for table in &tables {
+    for table in tables {
         if parsed.tables.contains_key(&table.name) {
             present.entry(&table.name).or_default().extend(table.rows.iter().map(|r| r.uuid.as_str()));
         } else if !table.rows.is_empty() {
             *rebuilt.dropped_tables.entry(table.name.clone()).or_default() += table.rows.len();
         }
     }
-    let mut txn = Map::new();
-    txn.insert("_date".into(), json!(date_ms));
-    txn.insert("_comment".into(), json!(comment));
-    for table in &tables {
-        let Some(table_schema) = parsed.tables.get(&table.name) else { continue };
-        let mut rows = Map::new();
-        for row in &table.rows {
+    // The transaction is written row by row (a whole JSON tree of a large
+    // SB would take several times the text's size).
+    let mut txn = format!("{{\"_date\":{date_ms},\"_comment\":{}", json!(comment)).into_bytes();
+    let mut by_table: BTreeMap<&str, Vec<&RowDump>> = BTreeMap::new();
+    for table in tables.iter().filter(|t| parsed.tables.contains_key(&t.name)) {
+        by_table.entry(&table.name).or_default().extend(&table.rows);
+    }
+    let mut seen = BTreeSet::new();
+    for (name, rows) in by_table {
+        let table_schema = &parsed.tables[name];
+        let mut first = true;
+        for row in rows {
+            if !seen.insert(row.uuid.as_str()) {
+                rebuilt.duplicate_rows += 1;
+                continue;
+            }
             let mut columns = Map::new();
             for (column, text) in &row.columns {
                 let typed = table_schema.columns.get(column).and_then(|c| {
@@ -114,46 +156,51 @@ pub fn rebuild(dump: &str, schema: &[u8], comment: &str, date_ms: u64) -> Result
                     Some(value) => {
                         columns.insert(column.clone(), value);
                     }
-                    None => *rebuilt.dropped_columns.entry(format!("{}:{column}", table.name)).or_default() += 1,
+                    None => *rebuilt.dropped_columns.entry(format!("{name}:{column}")).or_default() += 1,
                 }
             }
-            rows.insert(row.uuid.clone(), Value::Object(columns));
+            let open = if first { format!(",{}:{{", json!(name)) } else { ",".to_string() };
+            txn.extend_from_slice(open.as_bytes());
+            txn.extend_from_slice(format!("{}:", json!(row.uuid)).as_bytes());
+            serde_json::to_writer(&mut txn, &Value::Object(columns)).expect("JSON values serialize");
+            first = false;
             rebuilt.rows += 1;
         }
-        if !rows.is_empty() {
-            txn.insert(table.name.clone(), Value::Object(rows));
+        if !first {
+            txn.push(b'}');
         }
     }
     if rebuilt.rows == 0 {
         return Err(RebuildError::NoRows);
     }
+    txn.extend_from_slice(b"}\n");
     let mut schema_body = schema.trim_ascii().to_vec();
     schema_body.push(b'\n');
-    let mut txn_body = serde_json::to_vec(&Value::Object(txn)).expect("JSON values serialize");
-    txn_body.push(b'\n');
-    rebuilt.file = [record(&schema_body), record(&txn_body)].concat();
+    let mut file = record_header(&schema_body);
+    file.extend_from_slice(&schema_body);
+    file.extend_from_slice(&record_header(&txn));
+    file.append(&mut txn);
+    rebuilt.file = file;
     Ok(rebuilt)
 }
 
-/// One standalone record: header `OVSDB JSON <len> <sha1>` and the body.
-fn record(body: &[u8]) -> Vec<u8> {
-    let mut out = format!("OVSDB JSON {} {}\n", body.len(), hex(Sha1::digest(body))).into_bytes();
-    out.extend_from_slice(body);
-    out
+/// The header `OVSDB JSON <len> <sha1>` of a standalone record of `body`.
+fn record_header(body: &[u8]) -> Vec<u8> {
+    format!("OVSDB JSON {} {}\n", body.len(), hex(Sha1::digest(body))).into_bytes()
 }
 
-/// One table of the dump.
+/// One table of rows to write.
 #[derive(Debug)]
-struct TableDump {
-    name: String,
-    rows: Vec<RowDump>,
+pub(crate) struct TableDump {
+    pub name: String,
+    pub rows: Vec<RowDump>,
 }
 
 #[derive(Debug)]
-struct RowDump {
-    uuid: String,
-    /// Column name and value text, `_uuid` excluded.
-    columns: Vec<(String, String)>,
+pub(crate) struct RowDump {
+    pub uuid: String,
+    /// Column name and value text (OVSDB text syntax), `_uuid` excluded.
+    pub columns: Vec<(String, String)>,
 }
 
 /// Splits the dump text into tables and rows (values left as text).
@@ -206,7 +253,7 @@ fn is_identifier(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn is_uuid(text: &str) -> bool {
+pub(crate) fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
@@ -397,6 +444,8 @@ struct BaseType {
     ref_table: Option<String>,
     /// The allowed values, as JSON atoms.
     allowed: Option<Vec<Value>>,
+    /// `minInteger`..=`maxInteger` of an integer type.
+    range: (i64, i64),
 }
 
 #[derive(Deserialize)]
@@ -410,14 +459,18 @@ enum BaseTypeJson {
         ref_table: Option<String>,
         #[serde(rename = "enum")]
         allowed: Option<Value>,
+        #[serde(rename = "minInteger")]
+        min_integer: Option<i64>,
+        #[serde(rename = "maxInteger")]
+        max_integer: Option<i64>,
     },
 }
 
 impl From<BaseTypeJson> for BaseType {
     fn from(json: BaseTypeJson) -> BaseType {
         match json {
-            BaseTypeJson::Atomic(atomic) => BaseType { atomic, ref_table: None, allowed: None },
-            BaseTypeJson::Full { atomic, ref_table, allowed } => {
+            BaseTypeJson::Atomic(atomic) => BaseType { atomic, ref_table: None, allowed: None, range: FULL_RANGE },
+            BaseTypeJson::Full { atomic, ref_table, allowed, min_integer, max_integer } => {
                 // An OVSDB set `["set", [...]]` or a single atom.
                 let allowed = allowed.map(|a| match a {
                     Value::Array(pair) if pair.first() == Some(&json!("set")) => {
@@ -425,11 +478,14 @@ impl From<BaseTypeJson> for BaseType {
                     }
                     atom => vec![atom],
                 });
-                BaseType { atomic, ref_table, allowed }
+                let range = (min_integer.unwrap_or(i64::MIN), max_integer.unwrap_or(i64::MAX));
+                BaseType { atomic, ref_table, allowed, range }
             }
         }
     }
 }
+
+const FULL_RANGE: (i64, i64) = (i64::MIN, i64::MAX);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -505,7 +561,9 @@ impl BaseType {
     fn to_json(&self, atom: &TextAtom) -> Option<Value> {
         let value = match (self.atomic, atom) {
             (AtomicType::String, a) => json!(text_of(a)),
-            (AtomicType::Integer, TextAtom::Bare(s)) => json!(s.parse::<i64>().ok()?),
+            (AtomicType::Integer, TextAtom::Bare(s)) => {
+                json!(s.parse::<i64>().ok().filter(|n| (self.range.0..=self.range.1).contains(n))?)
+            }
             (AtomicType::Real, TextAtom::Bare(s)) => json!(s.parse::<f64>().ok().filter(|f| f.is_finite())?),
             (AtomicType::Boolean, TextAtom::Bare(s)) => json!(s.parse::<bool>().ok()?),
             (AtomicType::Uuid, TextAtom::Bare(s)) if is_uuid(s) => json!(["uuid", s]),
@@ -576,6 +634,7 @@ mod tests {
         "Bridge":{"columns":{
             "name":{"type":"string"},
             "ports":{"type":{"key":{"type":"uuid","refTable":"Port"},"min":0,"max":"unlimited"}},
+            "ofport":{"type":{"key":{"type":"integer","minInteger":1,"maxInteger":65279},"min":0,"max":1}},
             "fail_mode":{"type":{"key":{"type":"string","enum":["set",["standalone","secure"]]},"min":0,"max":1}},
             "protocols":{"type":{"key":{"type":"string"},"min":0,"max":"unlimited"}},
             "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
@@ -634,9 +693,9 @@ tag                 : 10
     #[test]
     fn values_the_schema_refuses_are_dropped() {
         let dump =
-            "Bridge table\n_uuid : 26627813-e57b-4546-be25-bcfcc38937e7\nfail_mode : loose\nstp_enable : 1\nname : x\n";
+            "Bridge table\n_uuid : 26627813-e57b-4546-be25-bcfcc38937e7\nfail_mode : loose\nstp_enable : 1\nname : x\nofport : 65280\n";
         let rebuilt = rebuild(dump, SCHEMA.as_bytes(), "test", 1).unwrap();
-        assert_eq!(rebuilt.dropped_values(), 2);
+        assert_eq!(rebuilt.dropped_values(), 3, "an enum, a type and an integer range refused");
         assert_eq!(transaction(&rebuilt)["Bridge"]["26627813-e57b-4546-be25-bcfcc38937e7"], json!({"name": "x"}));
     }
 
