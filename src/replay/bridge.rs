@@ -109,10 +109,13 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     if let Some(dump) = &dumps.groups {
         let file = workdir.replay_groups(&db.name);
         report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
+        report.groups.rejected = rejected.len();
     }
     match &dumps.meters {
         Some(dump) if version >= OfVersion::OpenFlow13 => {
+            let before = rejected.len();
             report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
+            report.meters.rejected = rejected.len() - before;
         }
         Some(_) => report.notes.push(format!(
             "meters need OpenFlow13 or later, which the bridge's protocols ({}) do not allow; not restored",
@@ -122,6 +125,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     }
     if let Some(dump) = &dumps.flows {
         let outcome = restore_flows(workdir, &target, dump, &mut report)?;
+        report.flows.rejected = outcome.rejected.len();
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
         if outcome.permissive > 0 {
