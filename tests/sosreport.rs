@@ -106,17 +106,17 @@ fn flow_count(tool: impl Fn(&str, &[&str]) -> String, bridge: &str) -> usize {
     count.trim().parse().unwrap()
 }
 
-/// The real sos 4.0 of Debian bookworm against a lab node at Debian's
-/// packaged paths: the replica holds every flow sos kept and traces as the
-/// live node does.
-#[test]
-fn real_sos_report_of_a_lab_node_replays_like_the_live_node() {
+/// The real sos (Debian bookworm's sosreport, 4.0) run against a lab node
+/// whose OVN databases are seen in `ovn_db_dir`; `None` when not root
+/// (said on stderr). Returns the node, still running, the replica collected
+/// from the report and started, `collect-sos`'s and `start`'s output.
+fn real_sos_report(ovn_db_dir: &str) -> Option<(LabNode, Replica, String, String)> {
     if !support::is_root() {
         eprintln!(
             "skipped: the real sos report needs root (a private mount namespace over /run, /etc/openvswitch, \
-             /var/lib/ovn); CI runs as root"
+             {ovn_db_dir}); CI runs as root"
         );
-        return;
+        return None;
     }
     assert!(
         Command::new("sos").arg("--help").output().is_ok_and(|o| o.status.success()),
@@ -124,18 +124,26 @@ fn real_sos_report_of_a_lab_node_replays_like_the_live_node() {
     );
     let out = tempfile::Builder::new().prefix("sosreport-").tempdir().unwrap();
     let began = Instant::now();
-    let (lab, archive) = LabNode::start_with_sos_report(out.path());
+    let (lab, archive) = LabNode::start_with_sos_report(out.path(), ovn_db_dir);
     eprintln!("lab node + sos report: {:.1} s", began.elapsed().as_secs_f64());
     let replica = Replica::new();
     let sos = support::give(&archive, replica.base.path());
     let collected = replica.ok(&[std::ffi::OsStr::new("collect-sos"), sos.as_os_str()]);
-    // sos 4.0 copies no database file (Debian's OVN databases live in
-    // /var/lib/ovn, where it does not look): the OVS database is rebuilt
-    // from its `ovsdb-client -f list dump`, and there is no OVN one.
+    // sos 4.0 copies no conf.db: the OVS database is rebuilt from its
+    // `ovsdb-client -f list dump`.
     assert!(collected.contains("source: host lab-node, sos 4.0"), "{collected}");
     assert!(collected.contains("(standalone, REBUILT) from member sos_commands/openvswitch/ovsdb-client_-f_list_dump"));
-    assert!(!collected.contains("OVN_Northbound"), "{collected}");
     let started = replica.ok(&["start"]);
+    Some((lab, replica, collected, started))
+}
+
+/// The real sos 4.0 against a lab node at Debian's packaged paths: the
+/// replica holds every flow sos kept and traces as the live node does.
+#[test]
+fn real_sos_report_of_a_lab_node_replays_like_the_live_node() {
+    let Some((lab, replica, collected, started)) = real_sos_report("/var/lib/ovn") else { return };
+    // Debian's OVN databases live in /var/lib/ovn, where sos 4.0 does not look.
+    assert!(!collected.contains("OVN_Northbound"), "{collected}");
 
     // sos 4.0 dumps br-int (no `protocols`) without groups, and no bridge's
     // TLV map: OVS refuses the flows that use a group on br-int and the one
@@ -166,6 +174,21 @@ fn real_sos_report_of_a_lab_node_replays_like_the_live_node() {
         assert_eq!(trace_outcome(&replayed), trace_outcome(&live), "{bridge} {flow}:\n{replayed}");
         assert!(live.contains("Datapath actions:"), "{live}");
     }
+}
+
+/// Older packages (and RHEL's) keep the OVN databases in
+/// /var/lib/openvswitch, where sos 4.0 copies them from: the replica then
+/// has the live node's NB and SB.
+#[test]
+fn real_sos_report_copies_ovn_databases_kept_in_var_lib_openvswitch() {
+    let Some((lab, replica, collected, _)) = real_sos_report("/var/lib/openvswitch") else { return };
+    for (schema, file) in [("OVN_Northbound", "ovnnb_db.db"), ("OVN_Southbound", "ovnsb_db.db")] {
+        let line = format!("(standalone) from member var/lib/openvswitch/{file}");
+        assert!(collected.contains(schema) && collected.contains(&line), "{line}: {collected}");
+    }
+    assert_eq!(replica.tool("ovn-nbctl", &["show"]), lab.tool("ovn-nbctl", &["show"]));
+    assert_eq!(replica.tool("ovn-sbctl", &["show"]), lab.tool("ovn-sbctl", &["show"]));
+    assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
 }
 
 /// The top directory of the report [`lay_out_as_sos`] writes.

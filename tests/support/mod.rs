@@ -32,14 +32,20 @@ impl LabNode {
     }
 
     /// The real `sos report` (`sos` on PATH) of a lab node that it sees at
-    /// the packaged default paths: `sosreport-lab.sh` starts the node and
-    /// runs sos in a private mount and UTS namespace (root only). Returns
-    /// the running node and the report's archive, written below `out`.
-    pub fn start_with_sos_report(out: &Path) -> (LabNode, PathBuf) {
+    /// the packaged default paths, its OVN databases in `ovn_db_dir`
+    /// (`/var/lib/ovn` or `/var/lib/openvswitch`): `sosreport-lab.sh` starts
+    /// the node and runs sos in a private mount and UTS namespace (root
+    /// only). Returns the running node and the report's archive, written
+    /// below `out`.
+    pub fn start_with_sos_report(out: &Path, ovn_db_dir: &str) -> (LabNode, PathBuf) {
         let dir = tempfile::Builder::new().prefix("lab-node-").tempdir().unwrap();
         let sos_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sosreport-lab.sh");
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--uts", "--propagation", "private", "bash"]).arg(sos_script).arg(dir.path()).arg(out);
+        cmd.args(["--mount", "--uts", "--propagation", "private", "bash"])
+            .arg(sos_script)
+            .arg(dir.path())
+            .arg(out)
+            .arg(ovn_db_dir);
         let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         // Once started, the node is stopped on drop whatever sos did.
         let lab = dir.path().join("env").exists().then(|| LabNode::running_in(dir));
