@@ -403,8 +403,10 @@ fn obfuscated_report_refuses_edited_databases_and_keeps_the_flows() {
     assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
     let status = replica.status();
     assert!(status["capture"]["collected"].as_object().unwrap().is_empty(), "{status}");
+    // Said as it is (it read "nothing collected", flows being collected).
     let err = replica.fails(&["start"]);
-    assert!(err.contains("collect a database first"), "{err}");
+    assert!(err.contains("only OpenFlow dumps are collected in ") && err.contains("collect-db-ovs"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     // With the database of the original report (the same node), the
     // obfuscated flows replay, but not all: `sos clean` left text OVS cannot
     // read (`nat(dst=102.0.0.6/24:8080)` in every group's buckets, MAC-like
