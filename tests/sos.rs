@@ -86,7 +86,16 @@ fn sos_4_9_1_report_replays_every_flow() {
 fn sos_4_12_report_replays_every_flow_and_meter() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, V4_12)]);
-    assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
+    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, sos 4.12.0"), "{out}");
+    for line in [
+        "Open_vSwitch 8.8.0 (standalone) from member var/lib/openvswitch/conf.db",
+        "OVN_Northbound 7.11.0 (standalone) from member var/lib/openvswitch/ovnnb_db.db",
+        "OVN_Southbound 20.41.0 (standalone) from member var/lib/openvswitch/ovnsb_db.db",
+        "br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map",
+        "breth0 (OpenFlow15): 3 flows, 1 groups, meters, TLV map",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
     assert!(out.contains("etc/openvswitch/conf.db is a link to var/lib/openvswitch/conf.db in the report"), "{out}");
     // The OF1.0-1.2 meter files hold an ovs-ofctl error: they never win.
     assert!(out.contains("meters from sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-meters_br-int"), "{out}");
