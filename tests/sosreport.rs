@@ -168,15 +168,20 @@ fn real_sos_report_of_a_lab_node_replays_like_the_live_node() {
         of_state(lab_tool(&lab), "dump-groups", "br-ex")
     );
     assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
-    // Only what happens to the packet is compared: sos 4.0 keeps br-int's
-    // flows as OpenFlow 1.3 text, where ovn-controller's masked set_field
-    // reads `load:` (the same action, printed so by the replica's trace),
-    // and the refused group flows change which fields the megaflow matches.
+    // br-ex's flows come from its OpenFlow 1.5 dump: its trace is the live
+    // one. On br-int only what happens to the packet is compared: sos 4.0
+    // keeps its flows as OpenFlow 1.3 text, where ovn-controller's masked
+    // set_field reads `load:` (the same action, printed so by the replica's
+    // trace), and the refused group flows change which fields the megaflow
+    // matches.
     for (bridge, flow) in TRACES {
         let live = trace(lab_tool(&lab), bridge, flow);
         let replayed = trace(replica_tool(&replica), bridge, flow);
-        assert_eq!(trace_outcome(&replayed), trace_outcome(&live), "{bridge} {flow}:\n{replayed}");
         assert!(live.contains("Datapath actions:"), "{live}");
+        match bridge {
+            "br-ex" => assert_eq!(replayed, live),
+            _ => assert_eq!(trace_outcome(&replayed), trace_outcome(&live), "{bridge} {flow}:\n{replayed}"),
+        }
     }
 }
 
