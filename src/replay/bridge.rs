@@ -108,8 +108,9 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     let version = highest_allowed(db);
     if let Some(dump) = &dumps.groups {
         let file = workdir.replay_groups(&db.name);
+        let before = rejected.len();
         report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
-        report.groups.rejected = rejected.len();
+        report.groups.rejected = rejected.len() - before;
     }
     match &dumps.meters {
         Some(dump) if version >= OfVersion::OpenFlow13 => {
