@@ -431,7 +431,9 @@ pub fn restore_lines(workdir: &Workdir, r: &BridgeRestore, incomplete: &BTreeMap
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
-/// 1/1 meters, TLV map 1 entry`.
+/// 1/1 meters, TLV map 1 entry`; what OVS refused follows the count of its
+/// kind, the first one naming the log: `2074/2152 flows (78 rejected, see
+/// log/restore-errors.br-int.log), 0/4 groups (4 rejected)`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     let bridge = quote::shell(&r.bridge);
     if let Some(refused) = &r.refused {
@@ -440,15 +442,23 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     if let Some(error) = &r.error {
         return format!("{bridge}: not restored: {}", note(error));
     }
-    let mut line = format!("{bridge}: {}/{} flows", r.flows.restored, r.flows.expected);
-    if let Some(log) = &r.errors_log {
-        let shown = log.strip_prefix(workdir.root()).unwrap_or(log);
-        line.push_str(&format!(" ({} rejected, see {})", r.rejected, quote::path(shown)));
+    let mut log = r.errors_log.as_ref().map(|log| log.strip_prefix(workdir.root()).unwrap_or(log));
+    let mut counts = Vec::new();
+    for (count, kind) in [(&r.flows, "flows"), (&r.groups, "groups"), (&r.meters, "meters")] {
+        let mut text = format!("{}/{} {kind}", count.restored, count.expected);
+        if count.rejected > 0 {
+            match log.take() {
+                Some(shown) => text.push_str(&format!(" ({} rejected, see {})", count.rejected, quote::path(shown))),
+                None => text.push_str(&format!(" ({} rejected)", count.rejected)),
+            }
+        }
+        counts.push(text);
     }
-    line.push_str(&format!(
-        ", {}/{} groups, {}/{} meters",
-        r.groups.restored, r.groups.expected, r.meters.restored, r.meters.expected
-    ));
+    // A restore recorded before the counts by kind: its total, as it was shown.
+    if let (Some(shown), Some(flows)) = (log, counts.first_mut()) {
+        flows.push_str(&format!(" ({} rejected, see {})", r.rejected, quote::path(shown)));
+    }
+    let mut line = format!("{bridge}: {}", counts.join(", "));
     match r.tlv_entries {
         0 => {}
         1 => line.push_str(", TLV map 1 entry"),
@@ -584,4 +594,42 @@ fn uptime(since: &str) -> Option<u64> {
 
 fn duration(secs: Option<u64>) -> String {
     secs.map(|s| humantime::format_duration(Duration::from_secs(s)).to_string()).unwrap_or_else(|| "?".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::report::Count;
+
+    fn restore(flows: Count, groups: Count, rejected: usize) -> BridgeRestore {
+        BridgeRestore {
+            bridge: "br-int".into(),
+            flows,
+            groups,
+            meters: Count { expected: 1, restored: 1, rejected: 0 },
+            tlv_entries: 1,
+            rejected,
+            errors_log: Some("/nonexistent/work/log/restore-errors.br-int.log".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Refused groups were counted with the flows (`2074/2152 flows (82
+    /// rejected` when 78 flows and 4 groups were refused).
+    #[test]
+    fn rejected_lines_are_counted_by_kind() {
+        let workdir = Workdir::new(Path::new("/nonexistent/work")).unwrap();
+        let flows = Count { expected: 2152, restored: 2074, rejected: 78 };
+        let groups = Count { expected: 4, restored: 0, rejected: 4 };
+        assert_eq!(
+            restore_summary(&workdir, &restore(flows, groups, 82)),
+            "br-int: 2074/2152 flows (78 rejected, see log/restore-errors.br-int.log), 0/4 groups (4 rejected), \
+             1/1 meters, TLV map 1 entry"
+        );
+        let flows = Count { expected: 5, restored: 5, rejected: 0 };
+        assert_eq!(
+            restore_summary(&workdir, &restore(flows, groups, 4)),
+            "br-int: 5/5 flows, 0/4 groups (4 rejected, see log/restore-errors.br-int.log), 1/1 meters, TLV map 1 entry"
+        );
+    }
 }

@@ -63,6 +63,7 @@ fn sos_4_9_1_report_replays_every_flow() {
     assert!(start.contains("br-int: 2020/2020 flows, 4/4 groups, 0/0 meters, TLV map 1 entry"), "{start}");
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
     assert!(!start.contains("INCOMPLETE"), "{start}");
+    check_against_report(&replica, V4_9, &out, &[]);
     assert!(replica.tool("ovn-nbctl", &["ls-list"]).contains("sw1"));
     let status = replica.status();
     let capture = &status["capture"];
@@ -93,13 +94,23 @@ fn sos_4_9_1_report_replays_every_flow() {
 fn sos_4_12_report_replays_every_flow_and_meter() {
     let replica = Replica::new();
     let out = replica.ok(&["collect-sos", &report(&replica, V4_12)]);
-    assert!(out.contains("br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map"), "{out}");
+    assert!(out.contains("source: host prod-node-1, OVS 3.5.0, sos 4.12.0"), "{out}");
+    for line in [
+        "Open_vSwitch 8.8.0 (standalone) from member var/lib/openvswitch/conf.db",
+        "OVN_Northbound 7.11.0 (standalone) from member var/lib/openvswitch/ovnnb_db.db",
+        "OVN_Southbound 20.41.0 (standalone) from member var/lib/openvswitch/ovnsb_db.db",
+        "br-int (OpenFlow15): 2152 flows, 4 groups, meters, TLV map",
+        "breth0 (OpenFlow15): 3 flows, 1 groups, meters, TLV map",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
     assert!(out.contains("etc/openvswitch/conf.db is a link to var/lib/openvswitch/conf.db in the report"), "{out}");
     // The OF1.0-1.2 meter files hold an ovs-ofctl error: they never win.
     assert!(out.contains("meters from sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-meters_br-int"), "{out}");
     let start = replica.ok(&["start"]);
     assert!(start.contains("br-int: 2152/2152 flows, 4/4 groups, 1/1 meters, TLV map 1 entry"), "{start}");
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
+    check_against_report(&replica, V4_12, &out, &[]);
     let trace = replica.tool("ovs-appctl", &["ofproto/trace", "breth0", "in_port=1,ip", "--ct-next", "trk,new"]);
     assert!(trace.contains("Datapath actions:"), "{trace}");
 }
@@ -125,6 +136,94 @@ fn member_text(name: &str, member: &str) -> String {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The text of a dump member; for a member sos cut (a link to its
+/// `sos_strings/<plugin>/<file>.tailed` copy, which tar prints as nothing),
+/// that copy.
+fn dump_text(name: &str, member: &str) -> String {
+    let text = member_text(name, member);
+    if !text.is_empty() {
+        return text;
+    }
+    let (plugin, file) = member.trim_start_matches("sos_commands/").split_once('/').unwrap();
+    member_text(name, &format!("sos_strings/{plugin}/{file}.tailed"))
+}
+
+/// `(bridge, member)`: the dump each bridge restores its flows from, as
+/// collect-sos printed it.
+fn flow_members(collected: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut bridge = None;
+    for line in collected.lines() {
+        if let Some((name, _)) = line.split_once(" (OpenFlow") {
+            bridge = Some(name.to_string());
+        }
+        if let Some(rest) = line.trim_start().strip_prefix("restores flows from ") {
+            found.push((bridge.take().unwrap(), rest.split(';').next().unwrap().to_string()));
+        }
+    }
+    found
+}
+
+/// The whole flows of a dump (a line sos cut at its start is no flow).
+fn flows_in_dump(text: &str) -> usize {
+    text.lines().filter(|l| l.trim_start().starts_with("cookie=") && l.contains(" actions=")).count()
+}
+
+/// `(bridge, port, interface)` of every interface `ovs-vsctl show` lists.
+fn ports_of_show(text: &str) -> Vec<(String, String, String)> {
+    let (mut bridge, mut port, mut found) = (String::new(), String::new(), Vec::new());
+    for line in text.lines() {
+        let Some((kind, name)) = line.trim().split_once(' ') else { continue };
+        let name = name.trim_matches('"').to_string();
+        match kind {
+            "Bridge" => bridge = name,
+            "Port" => port = name,
+            "Interface" => found.push((bridge.clone(), port.clone(), name)),
+            _ => {}
+        }
+    }
+    found.sort();
+    found
+}
+
+/// `(name, ofport)` of every interface in `ovs-vsctl list interface` text.
+fn ofports(text: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = text
+        .split("\n\n")
+        .map(|record| {
+            let value = |key: &str| {
+                let line = record.lines().find(|l| l.split_once(':').is_some_and(|(k, _)| k.trim() == key));
+                line.and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().trim_matches('"').to_string())
+            };
+            (value("name").unwrap_or_default(), value("ofport").unwrap_or_default())
+        })
+        .filter(|(name, _)| !name.is_empty())
+        .collect();
+    found.sort();
+    found
+}
+
+/// A started replica against the report's own dumps: per bridge, the flows
+/// of the dump it restored from (less those OVS `rejected`), and the
+/// bridges, ports, interfaces and ofports the report's `ovs-vsctl show`
+/// and `list interface` give.
+fn check_against_report(replica: &Replica, name: &str, collected: &str, rejected: &[(&str, usize)]) {
+    let members = flow_members(collected);
+    assert!(!members.is_empty(), "{collected}");
+    for (bridge, member) in members {
+        let held = flows_in_dump(&dump_text(name, &member));
+        let refused = rejected.iter().find(|(b, _)| *b == bridge).map_or(0, |(_, n)| *n);
+        let aggregate = replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-aggregate", &bridge]);
+        let count = aggregate.split("flow_count=").nth(1).unwrap().trim();
+        assert_eq!(count, (held - refused).to_string(), "{name}: {bridge}, flows of {member}");
+    }
+    let show = member_text(name, "sos_commands/openvswitch/ovs-vsctl_-t_5_show");
+    assert!(ports_of_show(&show).len() > 4, "{show}");
+    assert_eq!(ports_of_show(&replica.tool("ovs-vsctl", &["show"])), ports_of_show(&show), "{name}");
+    let interfaces = member_text(name, "sos_commands/openvswitch/ovs-vsctl_-t_5_list_interface");
+    assert_eq!(ofports(&replica.tool("ovs-vsctl", &["list", "interface"])), ofports(&interfaces), "{name}");
 }
 
 /// `(bridge, port, interface, ofport)` of every interface, from the text
@@ -198,6 +297,7 @@ fn sos_4_0_report_without_ovs_database_is_rebuilt_from_its_list_dump() {
         4
     );
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups"), "{start}");
+    check_against_report(&replica, V4_0, &out, &[]);
     assert_eq!(replica.tool("ovs-vsctl", &["list-br"]), "br-int\nbreth0\n");
     let dump = member_text(V4_0, "sos_commands/openvswitch/ovsdb-client_-f_list_dump");
     let expected = interfaces_of_list_dump(&dump);
@@ -618,6 +718,7 @@ fn truncated_report_restores_what_is_there_and_says_what_is_missing() {
     );
     assert!(start.contains("  incomplete: br-int: the report kept only the last 1047544 bytes"), "{start}");
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry\n"), "{start}");
+    check_against_report(&replica, LOGSIZE1, &out, &[]);
     // status, read later, says it as start did.
     let status = replica.ok(&["status"]);
     assert!(status.contains("1/1 meters, TLV map 1 entry (INCOMPLETE capture"), "{status}");
@@ -655,7 +756,11 @@ fn obfuscated_report_databases_are_rehashed_marked_and_served() {
     // address turned into a prefix, hex in controller userdata) is refused
     // and logged; the flows using the 4 refused groups get placeholders.
     let start = replica.ok(&["start"]);
-    assert!(start.contains("br-int: 2078/2152 flows (78 rejected, see log/restore-errors.br-int.log), 0/4 groups, 1/1 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4"), "{start}");
+    // Each refused line is counted with its kind.
+    let line = "br-int: 2078/2152 flows (74 rejected, see log/restore-errors.br-int.log), 0/4 groups (4 rejected), 1/1 meters, TLV map 1 entry; 4 placeholder groups for missing groups 1, 2, 3, 4";
+    assert!(start.contains(line), "{start}");
+    let errors = fs::read_to_string(replica.workdir.join("log/restore-errors.br-int.log")).unwrap();
+    assert!(errors.contains("garbage (/24:8080) after nat range"), "{errors}");
     assert!(start.contains("note: groups 1, 2, 3, 4 of the capture were refused (see the log)"), "{start}");
     assert!(start.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{start}");
     let text = replica.ok(&["status"]);
@@ -670,6 +775,7 @@ fn obfuscated_report_databases_are_rehashed_marked_and_served() {
     assert!(nb.contains("switch "), "{nb}");
     let sb = replica.tool("ovn-sbctl", &["show"]);
     assert!(sb.contains("Chassis "), "{sb}");
+    check_against_report(&replica, OBFUSCATED, &out, &[("br-int", 74)]);
 }
 
 /// A clustered database has the same records: `sos clean`'s edit of the

@@ -108,11 +108,15 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     let version = highest_allowed(db);
     if let Some(dump) = &dumps.groups {
         let file = workdir.replay_groups(&db.name);
+        let before = rejected.len();
         report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
+        report.groups.rejected = rejected.len() - before;
     }
     match &dumps.meters {
         Some(dump) if version >= OfVersion::OpenFlow13 => {
+            let before = rejected.len();
             report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
+            report.meters.rejected = rejected.len() - before;
         }
         Some(_) => report.notes.push(format!(
             "meters need OpenFlow13 or later, which the bridge's protocols ({}) do not allow; not restored",
@@ -122,6 +126,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     }
     if let Some(dump) = &dumps.flows {
         let outcome = restore_flows(workdir, &target, dump, &mut report)?;
+        report.flows.rejected = outcome.rejected.len();
         rejected.extend(outcome.rejected);
         report.placeholder_meters = outcome.placeholder_meters;
         report.placeholder_groups = outcome.placeholder_groups;

@@ -31,6 +31,9 @@ impl ReplayReport {
 pub struct Count {
     pub expected: usize,
     pub restored: usize,
+    /// Lines of this kind OVS refused (listed in the bridge's `errors_log`).
+    #[serde(default)]
+    pub rejected: usize,
 }
 
 /// The OpenFlow state restored on one bridge.

@@ -41,6 +41,12 @@ pub enum ReplicaError {
     )]
     NothingCollected(PathBuf),
     #[error(
+        "only OpenFlow dumps are collected in {}, no database: a replica needs the OVS database; collect it, \
+         e.g. 'ovs-offline collect-db-ovs /path/to/conf.db'",
+        .0.display()
+    )]
+    FlowsWithoutDatabase(PathBuf),
+    #[error(
         "a replica is already running in {} (supervisor pid {pid}); 'ovs-offline show' prints its sockets, \
          'ovs-offline stop' stops it",
         workdir.display()
@@ -168,10 +174,14 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     let Some(collect_lock) = workdir.try_lock_collect()? else {
         return Err(ReplicaError::Collecting(root()));
     };
-    let collected = Manifest::load(workdir)?.collected;
-    if collected.is_empty() {
-        return Err(ReplicaError::NothingCollected(root()));
+    let manifest = Manifest::load(workdir)?;
+    if manifest.collected.is_empty() {
+        return Err(match manifest.flows {
+            Some(_) => ReplicaError::FlowsWithoutDatabase(root()),
+            None => ReplicaError::NothingCollected(root()),
+        });
     }
+    let collected = manifest.collected;
     check_space(workdir, collected.values().map(|db| db.size).sum())?;
     let with_vswitchd = collected.contains_key(&DbKind::Ovs);
     let programs = Programs::find(with_vswitchd)?;

@@ -28,6 +28,44 @@ impl LabNode {
     pub fn start() -> LabNode {
         let dir = tempfile::Builder::new().prefix("lab-node-").tempdir().unwrap();
         run_ok(Command::new("bash").arg(script()).arg("start").arg(dir.path()));
+        LabNode::running_in(dir)
+    }
+
+    /// The real `sos report` (`sos` on PATH) of a lab node that it sees at
+    /// the packaged default paths, its OVN databases in `ovn_db_dir`
+    /// (`/var/lib/ovn` or `/var/lib/openvswitch`): `sosreport-lab.sh` starts
+    /// the node and runs sos in a private mount and UTS namespace (root
+    /// only). Returns the running node and the report's archive, written
+    /// below `out`.
+    pub fn start_with_sos_report(out: &Path, ovn_db_dir: &str) -> (LabNode, PathBuf) {
+        let dir = tempfile::Builder::new().prefix("lab-node-").tempdir().unwrap();
+        let sos_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sosreport-lab.sh");
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--uts", "--propagation", "private", "bash"])
+            .arg(sos_script)
+            .arg(dir.path())
+            .arg(out)
+            .arg(ovn_db_dir);
+        let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        // Once started, the node is stopped on drop whatever sos did.
+        let lab = dir.path().join("env").exists().then(|| LabNode::running_in(dir));
+        assert!(
+            output.status.success(),
+            "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let archive = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+            .unwrap_or_else(|| panic!("sos left no .tar.xz in {}", out.display()));
+        (lab.unwrap(), archive)
+    }
+
+    /// The node started in `dir`, as its `env` file describes it.
+    fn running_in(dir: tempfile::TempDir) -> LabNode {
         let text = std::fs::read_to_string(dir.path().join("env")).unwrap();
         let env = text
             .lines()
