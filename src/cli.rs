@@ -47,6 +47,8 @@ pub enum Command {
     CollectSosOvn(CollectSos),
     /// Collect whatever OVS and OVN data an sos report holds
     CollectSos(CollectSos),
+    /// Collect a Kubernetes/OpenShift node running OVN-Kubernetes through kubectl (or oc): read-only commands only
+    CollectK8s(CollectK8s),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -88,6 +90,27 @@ pub struct CollectSos {
     /// The sos report: a .tar.xz, .tar.gz or .tar.bz2 archive, or its extracted directory
     pub sos: PathBuf,
     /// Replace data of the same kind collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectK8s {
+    /// The node's name, as 'kubectl get nodes' prints it
+    pub node: String,
+    /// OpenShift: use oc (when installed) instead of kubectl
+    #[arg(short = 'o', long)]
+    pub openshift: bool,
+    /// The kubeconfig file kubectl/oc use
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Replace data collected before
     #[arg(long)]
     pub force: bool,
 }

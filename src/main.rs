@@ -61,6 +61,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::CollectSosOvs(args) => commands::collect_sos(&workdir()?, SosPart::Ovs, args),
         Command::CollectSosOvn(args) => commands::collect_sos(&workdir()?, SosPart::Ovn, args),
         Command::CollectSos(args) => commands::collect_sos(&workdir()?, SosPart::All, args),
+        Command::CollectK8s(args) => commands::collect_k8s(&workdir()?, args),
         Command::Start(args) => commands::start(&workdir()?, args),
         Command::Stop(args) => commands::stop(&workdir()?, args),
         Command::Show(args) => commands::show(&workdir()?, args),

@@ -104,6 +104,8 @@ pub enum Provenance {
     },
     /// A member of a portable capture bundle (`collect-local`).
     Bundle { bundle: PathBuf, bundle_sha256: String, member: String },
+    /// The output of a command run on the collecting host itself.
+    Local { host: String, command: Vec<String> },
 }
 
 impl Provenance {
@@ -129,6 +131,10 @@ impl fmt::Display for Provenance {
                 write!(f, "pod {context}{namespace}/{pod} container {container}: {}", command.join(" "))
             }
             Provenance::Bundle { bundle, member, .. } => write!(f, "{} (member {})", quote::path(bundle), word(member)),
+            Provenance::Local { host, command } => {
+                let command: Vec<String> = command.iter().map(|a| word(a)).collect();
+                write!(f, "host {}: {}", word(host), command.join(" "))
+            }
         }
     }
 }

@@ -3,10 +3,13 @@
 //! Every collector reads its input and hands it to a
 //! [`crate::capture::writer::CaptureWriter`], which validates, stages and
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
-//! hand), [`sos`] (sos reports). Kubernetes collectors land here later.
+//! hand), [`sos`] (sos reports), [`live`] (a live node read through
+//! read-only commands) and [`k8s`] (a Kubernetes or OpenShift node).
 
 pub mod db;
 pub mod flows;
+pub mod k8s;
+pub mod live;
 pub mod sos;
 
 use crate::capture::writer::{CaptureError, MAX_COLLECTED_BYTES};
