@@ -37,7 +37,7 @@ use crate::capture::flows as captured;
 use crate::capture::writer::{CaptureError, CaptureWriter};
 use crate::capture::{DbKind, SourceSystem};
 use crate::ofp_text::sos_names::sos_mangled_bridge;
-use crate::ofp_text::{flows, valid_bridge_name, versions, OfVersion};
+use crate::ofp_text::{flows, valid_bridge_name, versions, DumpStats, OfVersion};
 use crate::ovsdb::client::{map_value, set_elements};
 use crate::quote;
 use crate::tools::ToolError;
@@ -107,6 +107,12 @@ pub enum LiveError {
     Incomplete { place: String, command: String, why: String },
     #[error("{command} in {place} printed what is not {expected}: {got}")]
     Unexpected { place: String, command: String, expected: &'static str, got: String },
+    #[error("cannot read the staged copy {}", quote::path(path))]
+    Staged {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("no OpenFlow version reaches bridge {bridge} in {place}: {stderr}")]
     NoVersion { place: String, bridge: String, stderr: String },
 }
@@ -401,7 +407,20 @@ fn dump_bridge(
     loop {
         attempt += 1;
         stage_dump(t, &dump, &name, capture)?;
-        let dumped = count_flows(&capture.staged_flows_dir().join(&name))?;
+        let stats = count_flows(&capture.staged_flows_dir().join(&name))?;
+        if stats.decode_errors > 0 {
+            // ovs-ofctl could not decode some replies: their flows are
+            // missing, whatever the count says.
+            let note = format!(
+                "{}: ovs-ofctl could not decode {} replies of {}: flows are missing",
+                quote::shell(bridge),
+                stats.decode_errors,
+                words(&dump)
+            );
+            capture.flows_incomplete(bridge, &note);
+            return Ok(());
+        }
+        let dumped = stats.written;
         let answer = text(t, &aggregate)?;
         let counted = flow_count(&answer).ok_or_else(|| LiveError::Unexpected {
             place: t.place(),
@@ -475,10 +494,11 @@ fn stage_dump(t: &dyn Transport, argv: &[&str], name: &str, capture: &mut Captur
     }
 }
 
-/// The flows of a staged dump, as flow replay reads them.
-fn count_flows(path: &Path) -> Result<usize, LiveError> {
-    let file = File::open(path)?;
-    Ok(flows::normalise_flows(BufReader::new(file), io::sink())?.written)
+/// What flow replay reads of a staged dump.
+fn count_flows(path: &Path) -> Result<DumpStats, LiveError> {
+    let read = |source| LiveError::Staged { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(read)?;
+    flows::normalise_flows(BufReader::new(file), io::sink()).map_err(read)
 }
 
 /// `flow_count=N` of a `dump-aggregate` answer.
