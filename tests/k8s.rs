@@ -468,6 +468,8 @@ fn errors_are_one_clear_line_and_leave_the_workdir_unchanged() {
     // Nothing collected yet: no workdir is left behind.
     let err = cluster.collect_fails(&replica, &["worker-9"]);
     assert!(err.contains("node worker-9 not found in the cluster; list the nodes with 'kubectl get nodes'"), "{err}");
+    let err = cluster.collect_fails(&replica, &["--", "--all-namespaces"]);
+    assert!(err.contains("--all-namespaces is not a Kubernetes node name"), "{err}");
     let err = cluster.collect_fails(&replica, &["worker-3"]);
     assert!(err.contains("no OVN-Kubernetes pods run on node worker-3"), "{err}");
     // worker-2's ovs-node pod is gone: the container OVS runs in is missing.

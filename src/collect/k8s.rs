@@ -64,6 +64,8 @@ impl fmt::Display for Layout {
 
 #[derive(Debug, thiserror::Error)]
 pub enum K8sError {
+    #[error("{0} is not a Kubernetes node name (lowercase letters, digits, '-' and '.'); give the name 'kubectl get nodes' prints")]
+    BadNodeName(String),
     #[error("neither kubectl nor oc is on PATH: collect-k8s reads the cluster through one of them; install kubectl (oc for OpenShift) or add it to PATH")]
     NoClient,
     #[error("node {node} not found in the cluster{context}; list the nodes with '{client} get nodes'")]
@@ -93,6 +95,9 @@ pub struct K8sCollected {
 
 /// Collects `options.node` into `workdir`.
 pub fn collect_k8s(workdir: &Workdir, options: &K8sOptions) -> Result<K8sCollected, K8sError> {
+    if !is_k8s_name(&options.node) {
+        return Err(K8sError::BadNodeName(quote::shell(&options.node)));
+    }
     let kubectl = client(options)?;
     let cluster = Cluster { kubectl: &kubectl, options };
     cluster.check_node()?;
@@ -155,7 +160,7 @@ const OVN_CONTROLLER: &str = "ovn-controller";
 const OVNKUBE_NODE: &str = "ovnkube-node";
 
 #[derive(Debug, Deserialize)]
-struct PodList {
+pub(crate) struct PodList {
     #[serde(default)]
     items: Vec<Pod>,
 }
@@ -213,6 +218,22 @@ impl Pod {
     fn is_running(&self) -> bool {
         self.status.phase.as_deref() == Some("Running")
     }
+
+    /// Its namespace and name are what Kubernetes allows (DNS labels and
+    /// subdomains): safe as `kubectl` arguments, never read as options.
+    fn has_valid_names(&self) -> bool {
+        [&self.metadata.namespace, &self.metadata.name].iter().all(|n| is_k8s_name(n))
+    }
+}
+
+/// A DNS-1123 subdomain: lowercase letters, digits, `-` and `.`, starting
+/// and ending with a letter or digit, at most 253 characters.
+fn is_k8s_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.len() <= 253
+        && name.starts_with(alnum)
+        && name.ends_with(alnum)
+        && name.chars().all(|c| alnum(c) || c == '-' || c == '.')
 }
 
 /// The cluster, through the client.
@@ -278,7 +299,8 @@ impl Cluster<'_> {
         let pods = list
             .items
             .into_iter()
-            .filter(|p| p.is_running() && (!on_node || p.spec.node_name.as_deref() == Some(node)))
+            .filter(|p| p.is_running() && p.has_valid_names())
+            .filter(|p| !on_node || p.spec.node_name.as_deref() == Some(node))
             .collect();
         Ok(pods)
     }
@@ -433,7 +455,7 @@ impl Cluster<'_> {
 
 /// A database server's place in its cluster.
 #[derive(Debug, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Leader,
     Standalone,
     /// Follower, candidate, or unknown: what `cluster/status` said.
@@ -441,7 +463,7 @@ enum Role {
 }
 
 /// `Role: leader` in `cluster/status` output.
-fn role_of(status: &str) -> Role {
+pub(crate) fn role_of(status: &str) -> Role {
     let role = status.lines().find_map(|l| l.trim().strip_prefix("Role:")).map(str::trim).unwrap_or("unknown role");
     if role == "leader" {
         Role::Leader
@@ -459,6 +481,16 @@ mod tests {
         assert_eq!(role_of("abcd\nName: OVN_Northbound\nRole: leader\nTerm: 2\n"), Role::Leader);
         assert_eq!(role_of("Role: follower\n"), Role::Other("role follower".into()));
         assert_eq!(role_of(""), Role::Other("role unknown role".into()));
+    }
+
+    #[test]
+    fn only_kubernetes_names_are_used() {
+        for ok in ["ovn-kubernetes", "ovnkube-node-h4k9s", "a", "x.y-1"] {
+            assert!(is_k8s_name(ok), "{ok}");
+        }
+        for bad in ["", "-n", "--all", "A", "a b", "a/b", "a-", ".a", "é"] {
+            assert!(!is_k8s_name(bad), "{bad}");
+        }
     }
 
     #[test]

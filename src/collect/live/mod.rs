@@ -354,7 +354,7 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
 
 /// A bridge as `ovs-vsctl list Bridge` shows it.
 #[derive(Debug, PartialEq, Eq)]
-struct ListedBridge {
+pub(crate) struct ListedBridge {
     name: String,
     /// Its `protocols` column (empty: ovs-vswitchd's default versions).
     protocols: Vec<String>,
@@ -363,7 +363,7 @@ struct ListedBridge {
 /// The bridges and what the Open_vSwitch row says, from the two JSON
 /// tables `ovs-vsctl --format=json list` prints; `Err` quotes what was not
 /// understood.
-fn parse_vsctl_lists(text: &str) -> Result<(Vec<ListedBridge>, SourceSystem), String> {
+pub(crate) fn parse_vsctl_lists(text: &str) -> Result<(Vec<ListedBridge>, SourceSystem), String> {
     let unexpected = || quote::note(text.lines().next().unwrap_or_default());
     let mut tables = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
     let mut rows = || -> Result<Vec<serde_json::Value>, String> {
@@ -502,7 +502,7 @@ fn count_flows(path: &Path) -> Result<DumpStats, LiveError> {
 }
 
 /// `flow_count=N` of a `dump-aggregate` answer.
-fn flow_count(answer: &str) -> Option<usize> {
+pub(crate) fn flow_count(answer: &str) -> Option<usize> {
     answer.split("flow_count=").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
