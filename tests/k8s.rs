@@ -499,7 +499,7 @@ fn errors_are_one_clear_line_and_leave_the_workdir_unchanged() {
     let err = collect_again(&cluster);
     assert!(err.contains("the cluster refused") && err.contains("pods/exec"), "{err}");
     cluster.unset("forbidden");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
 
     cluster.set("cut", "dump-flows\n");
     let err = collect_again(&cluster);
@@ -509,23 +509,23 @@ fn errors_are_one_clear_line_and_leave_the_workdir_unchanged() {
         "{err}"
     );
     assert!(err.contains("connection reset by peer"), "{err}");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
 
     // A stream cut at a line's end with exit status 0: the flow count
     // read right after tells.
     cluster.set("cut", "dump-flows\nsilent\n");
     let err = collect_again(&cluster);
     assert!(err.contains("is cut short") && err.contains("counted by dump-aggregate right after, twice"), "{err}");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
 
     cluster.set("cut", "backup unix:/var/run/openvswitch/db.sock\n");
     let err = collect_again(&cluster);
     assert!(err.contains("ovsdb-client backup unix:/var/run/openvswitch/db.sock Open_vSwitch failed"), "{err}");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
     cluster.set("cut", "backup unix:/var/run/ovn/ovnsb_db.sock\nsilent\n");
     let err = collect_again(&cluster);
     assert!(err.contains("OVN_Southbound in pod ovn-kubernetes/ovnkube-node-h4k9s container sb-ovsdb is cut short (2 lines, a backup has 4)"), "{err}");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
     cluster.unset("cut");
 
     // Neither kubectl nor oc: never a word about installing OVS.
@@ -534,7 +534,20 @@ fn errors_are_one_clear_line_and_leave_the_workdir_unchanged() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("neither kubectl nor oc is on PATH"), "{err}");
     assert!(!err.contains("Open vSwitch"), "{err}");
-    assert_eq!(tree(&replica.workdir), before);
+    assert!(tree(&replica.workdir) == before, "workdir changed");
+
+    // A bridge ovs-vswitchd does not run (no management socket) is named
+    // and marked incomplete; the rest is collected.
+    let add = ["add-br", "br-bad", "--", "set", "bridge", "br-bad", "datapath_type=nosuch"];
+    let _ = Command::new("ovs-vsctl").arg(format!("--db={}", lab.var("LAB_OVS_DB"))).args(add).output().unwrap();
+    let out = cluster.collect(&replica, &[NODE, "--force"]);
+    assert!(
+        out.contains("note: bridge br-bad has no OpenFlow management socket: ovs-ofctl: connecting to unix:"),
+        "{out}"
+    );
+    assert!(out.contains("br-int (OpenFlow15): "), "{out}");
+    let manifest = std::fs::read_to_string(replica.workdir.join("capture.json")).unwrap();
+    assert!(manifest.contains("\"br-bad\": \"bridge br-bad has no OpenFlow management socket"), "{manifest}");
 }
 
 /// collect-local's half: the `Local` transport reads the lab node through

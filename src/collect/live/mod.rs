@@ -113,6 +113,8 @@ pub enum LiveError {
         #[source]
         source: io::Error,
     },
+    #[error("bridge {} has no OpenFlow management socket: {stderr}", quote::shell(bridge))]
+    Unreachable { bridge: String, stderr: String },
     #[error("no OpenFlow version reaches bridge {bridge} in {place}: {stderr}")]
     NoVersion { place: String, bridge: String, stderr: String },
 }
@@ -341,8 +343,15 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
                 .push(format!("bridge {} has a name ovs-offline does not use; not dumped", quote::shell(&bridge)));
             continue;
         }
-        dump_bridge(t, &ovs.rundir, &bridge, &protocols, capture)?;
-        names.push(bridge);
+        match dump_bridge(t, &ovs.rundir, &bridge, &protocols, capture) {
+            Ok(()) => names.push(bridge),
+            Err(e @ LiveError::Unreachable { .. }) => {
+                let note = format!("{e} (ovs-vswitchd does not run it); no OpenFlow state collected for it");
+                capture.flows_incomplete(&bridge, &note);
+                summary.notes.push(note);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let plan = captured::discover(&capture.staged_flows_dir(), &names)
         .map_err(|source| Box::new(CollectError::Flows { path: PathBuf::from(&ovs.rundir), source }))?;
@@ -443,7 +452,8 @@ fn dump_bridge(
 }
 
 /// The version to dump `bridge` with; stages its TLV map on the way (the
-/// first command that talks to the bridge).
+/// first command that talks to the bridge). `Err(Unreachable)` when the
+/// bridge has no management socket (ovs-vswitchd does not run it).
 fn bridge_version(
     t: &dyn Transport,
     mgmt: &str,
@@ -464,6 +474,9 @@ fn bridge_version(
         ) {
             Ok(()) => return Ok(version),
             Err(e) if e.is_version_refused() => refusal = Some(e),
+            Err(LiveError::Failed { stderr, .. }) if is_unreachable(&stderr) => {
+                return Err(LiveError::Unreachable { bridge: bridge.to_string(), stderr });
+            }
             Err(e) => return Err(e),
         }
     }
@@ -472,6 +485,12 @@ fn bridge_version(
         _ => String::new(),
     };
     Err(LiveError::NoVersion { place: t.place(), bridge: quote::shell(bridge), stderr })
+}
+
+/// What `ovs-ofctl` says when the bridge's management socket is missing
+/// or nobody listens on it.
+fn is_unreachable(stderr: &str) -> bool {
+    stderr.contains("(No such file or directory)") || stderr.contains("(Connection refused)")
 }
 
 /// `ovs-ofctl_-O_OpenFlow15_dump-flows_br-int`: the name sos gives the
@@ -483,11 +502,24 @@ fn dump_name(version: &str, command: &str, bridge: &str) -> String {
 /// Streams one dump into the staged `restore_flows/` as `name`.
 fn stage_dump(t: &dyn Transport, argv: &[&str], name: &str, capture: &mut CaptureWriter<'_>) -> Result<(), LiveError> {
     let origin = t.provenance(argv);
-    let cut = stream(t, argv, |out| {
+    let mut staged = false;
+    let streamed = stream(t, argv, |out| {
         let mut ending = Ending::new(out);
         capture.stage_flow_file(Path::new(name), &mut ending, origin.clone())?;
+        staged = true;
         Ok::<_, CaptureError>(ending.cut())
-    })?;
+    });
+    let cut = match streamed {
+        Ok(cut) => cut,
+        Err(e) => {
+            // What a failed command printed is no dump (a retry with
+            // another version must not find it).
+            if staged {
+                capture.discard_flow_file(Path::new(name))?;
+            }
+            return Err(e);
+        }
+    };
     match cut {
         Some(why) => Err(LiveError::Incomplete { place: t.place(), command: words(argv), why }),
         None => Ok(()),
