@@ -382,14 +382,28 @@ fn openshift_legacy_node_reads_the_raft_leader() {
         ("/var/run/ovn/ovnnb_db.ctl".to_string(), nb_ctl.display().to_string()),
     ];
     let down = vec![("/var/run/ovn/".to_string(), raft.path().join("absent/").display().to_string())];
-    cluster.container(OPENSHIFT_NS, "ovnkube-master-4kx8c", "nbdb", &down);
-    cluster.container(OPENSHIFT_NS, "ovnkube-master-9vmt2", "nbdb", &nb_leader);
-    cluster.container(OPENSHIFT_NS, "ovnkube-master-pq7lz", "nbdb", &nb_leader);
     for pod in ["ovnkube-master-4kx8c", "ovnkube-master-9vmt2", "ovnkube-master-pq7lz"] {
         cluster.container(OPENSHIFT_NS, pod, "sbdb", &db_map(&lab, "sb"));
     }
     let replica = Replica::new();
+    // No member answers cluster/status: a member's snapshot is read, and
+    // said to be one.
+    let no_status = vec![
+        ("/var/run/ovn/ovnnb_db.sock".to_string(), nb_socket.display().to_string()),
+        ("/var/run/ovn/ovnnb_db.ctl".to_string(), raft.path().join("absent.ctl").display().to_string()),
+    ];
+    for pod in ["ovnkube-master-4kx8c", "ovnkube-master-9vmt2", "ovnkube-master-pq7lz"] {
+        cluster.container(OPENSHIFT_NS, pod, "nbdb", &no_status);
+    }
     let out = cluster.collect(&replica, &["-o", NODE]);
+    assert!(
+        out.contains("OVN_Northbound is clustered (RAFT) and no leader was found among 3 member(s): read from pod ovnkube-master-4kx8c (cluster/status failed: "),
+        "{out}"
+    );
+    cluster.container(OPENSHIFT_NS, "ovnkube-master-4kx8c", "nbdb", &down);
+    cluster.container(OPENSHIFT_NS, "ovnkube-master-9vmt2", "nbdb", &nb_leader);
+    cluster.container(OPENSHIFT_NS, "ovnkube-master-pq7lz", "nbdb", &nb_leader);
+    let out = cluster.collect(&replica, &["-o", NODE, "--force"]);
     assert!(out.contains("OpenShift legacy"), "{out}");
     assert!(out.contains("NB: pod openshift-ovn-kubernetes/ovnkube-master-9vmt2 container nbdb"), "{out}");
     assert!(
