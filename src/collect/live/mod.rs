@@ -17,7 +17,8 @@
 //! - `ovsdb-client --no-leader-only backup unix:<socket> OVN_Northbound`
 //!   (`OVN_Southbound`)
 //! - `ovs-vswitchd --version` (when the database has no `ovs_version`),
-//!   `ovn-nbctl --version` (`ovn-sbctl`)
+//!   `ovn-nbctl --version` (`ovn-sbctl`): facts for the report, their
+//!   failure fails nothing
 //!
 //! A stream that breaks is an error, never a short dump: the command must
 //! exit 0 (`kubectl exec` passes the remote exit status on), its output
@@ -331,8 +332,9 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
     })?;
     summary.source.merge(system);
     if summary.source.ovs_version.is_none() {
-        let version = text(t, &["ovs-vswitchd", "--version"])?;
-        summary.source.ovs_version = versions::ovs(&version);
+        // Only a fact for the report: a container without the program
+        // fails nothing.
+        summary.source.ovs_version = text(t, &["ovs-vswitchd", "--version"]).ok().and_then(|v| versions::ovs(&v));
     }
     capture.begin_flows(t.provenance(&list))?;
     let mut names = Vec::new();
@@ -555,8 +557,7 @@ fn read_ovn(
         summary.notes.push(note.clone());
     }
     if summary.source.ovn_version.is_none() {
-        let version = text(t, &[kind.ctl_tool(), "--version"])?;
-        summary.source.ovn_version = versions::ovn(&version);
+        summary.source.ovn_version = text(t, &[kind.ctl_tool(), "--version"]).ok().and_then(|v| versions::ovn(&v));
     }
     Ok(())
 }
