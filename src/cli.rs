@@ -110,6 +110,9 @@ pub struct CollectK8s {
     /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    /// Seconds a kubectl call may print nothing before it is stopped
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
     /// Replace data collected before
     #[arg(long)]
     pub force: bool,

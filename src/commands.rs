@@ -78,6 +78,7 @@ pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         namespace: args.namespace.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         force: args.force,
     };
     let collected = collect::k8s::collect_k8s(workdir, &options)?;

@@ -542,6 +542,15 @@ fn errors_are_one_clear_line_and_leave_the_workdir_unchanged() {
     assert!(tree(&replica.workdir) == before, "workdir changed");
     cluster.unset("cut");
 
+    // A command that prints nothing (an unreachable node) is stopped.
+    cluster.set("hang", "dump-groups");
+    let started = std::time::Instant::now();
+    let err = cluster.collect_fails(&replica, &[NODE, "--force", "--idle-timeout", "1"]);
+    assert!(err.contains("dump-groups unix:/var/run/openvswitch/br-ex.mgmt in pod ovn-kubernetes/ovs-node-h4k9s container ovs-daemons printed nothing for 1 s and was stopped"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(tree(&replica.workdir) == before, "workdir changed");
+    cluster.unset("hang");
+
     // Neither kubectl nor oc: never a word about installing OVS.
     let mut cmd = replica.cmd(&["collect-k8s", NODE, "--force"]);
     let out = cmd.env("PATH", "/usr/sbin:/sbin").output().unwrap();

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// What `collect-k8s` was asked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct K8sOptions {
     pub node: String,
     /// Prefer `oc` to `kubectl`.
@@ -29,6 +29,8 @@ pub struct K8sOptions {
     pub context: Option<String>,
     /// Look for the OVN pods in this namespace only.
     pub namespace: Option<String>,
+    /// How long a `kubectl` call may print nothing before it is stopped.
+    pub idle_timeout: std::time::Duration,
     pub force: bool,
 }
 
@@ -131,7 +133,12 @@ pub fn collect_k8s(workdir: &Workdir, options: &K8sOptions) -> Result<K8sCollect
 fn client(options: &K8sOptions) -> Result<Kubectl, K8sError> {
     let order = if options.openshift { ["oc", "kubectl"] } else { ["kubectl", "oc"] };
     let program = order.iter().find_map(|tool| which::which(tool).ok()).ok_or(K8sError::NoClient)?;
-    Ok(Kubectl { program, kubeconfig: options.kubeconfig.clone(), context: options.context.clone() })
+    Ok(Kubectl {
+        program,
+        kubeconfig: options.kubeconfig.clone(),
+        context: options.context.clone(),
+        idle_limit: options.idle_timeout,
+    })
 }
 
 /// One container of a running pod.
@@ -245,7 +252,7 @@ struct Cluster<'a> {
 impl Cluster<'_> {
     fn get(&self, args: &[&str]) -> Result<String, LiveError> {
         let argv: Vec<&str> = std::iter::once("kubectl").chain(args.iter().copied()).collect();
-        command_text(self.kubectl.command(args), "the cluster", &argv)
+        command_text(self.kubectl.command(args), "the cluster", &argv, self.kubectl.idle_limit)
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, args: &[&str], text: &str) -> Result<T, K8sError> {

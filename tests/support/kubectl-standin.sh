@@ -15,6 +15,8 @@
 #                          output, then fails as a broken stream (or, when
 #                          the second line is "silent", exits 0 after half
 #                          its lines)
+#   hang                   PATTERN: an exec whose command line contains it
+#                          prints nothing and never ends
 #   calls.log              written: one line per call, its arguments
 set -uo pipefail
 
@@ -94,6 +96,9 @@ do_exec() {
     if [ -f "$dir/cut" ]; then
         pattern=$(sed -n 1p "$dir/cut")
         mode=$(sed -n 2p "$dir/cut")
+    fi
+    if [ -f "$dir/hang" ] && [[ "$original" == *"$(cat "$dir/hang")"* ]]; then
+        exec sleep 600
     fi
     if [ -n "$pattern" ] && [[ "$original" == *"$pattern"* ]]; then
         local out half

@@ -104,6 +104,8 @@ pub enum LiveError {
         #[source]
         source: io::Error,
     },
+    #[error("{command} in {place} printed nothing for {secs} s and was stopped; nothing collected (is the node or the API server reachable? --idle-timeout allows more)")]
+    Hung { place: String, command: String, secs: u64 },
     #[error("the output of {command} in {place} is cut short ({why}); nothing collected (run the collect again)")]
     Incomplete { place: String, command: String, why: String },
     #[error("{command} in {place} printed what is not {expected}: {got}")]

@@ -9,9 +9,13 @@ use super::LiveError;
 use crate::capture::Provenance;
 use crate::quote;
 use crate::tools;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -29,19 +33,26 @@ pub trait Transport {
     fn provenance(&self, argv: &[&str]) -> Provenance;
     /// Where commands run, for messages (`pod ns/name container c`).
     fn place(&self) -> String;
+    /// How long a command may print nothing before it is taken for hung.
+    fn idle_limit(&self) -> Duration;
 }
+
+/// How long a command may print nothing, unless told otherwise: far more
+/// than `ovsdb-client backup` of a large database takes to start writing.
+pub const DEFAULT_IDLE_LIMIT: Duration = Duration::from_secs(300);
 
 /// This host: `argv` runs as is (found on `PATH`).
 #[derive(Debug, Clone)]
 pub struct Local {
     pub host: String,
+    pub idle_limit: Duration,
 }
 
 impl Local {
     /// This host, by its kernel host name.
     pub fn new() -> Local {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        Local { host: quote::note(host.trim()) }
+        Local { host: quote::note(host.trim()), idle_limit: DEFAULT_IDLE_LIMIT }
     }
 }
 
@@ -66,6 +77,10 @@ impl Transport for Local {
     fn place(&self) -> String {
         format!("host {}", quote::shell(&self.host))
     }
+
+    fn idle_limit(&self) -> Duration {
+        self.idle_limit
+    }
 }
 
 /// The cluster client and how it reaches the cluster.
@@ -75,6 +90,9 @@ pub struct Kubectl {
     pub program: PathBuf,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// How long a `kubectl` call may print nothing before it is taken for
+    /// hung.
+    pub idle_limit: Duration,
 }
 
 impl Kubectl {
@@ -133,6 +151,10 @@ impl Transport for KubectlExec {
             quote::shell(&self.container)
         )
     }
+
+    fn idle_limit(&self) -> Duration {
+        self.kubectl.idle_limit
+    }
 }
 
 /// Runs `argv` through `transport` and hands its stdout to `consume`,
@@ -148,15 +170,16 @@ where
     LiveError: From<E>,
 {
     let command = transport.command(argv)?;
-    stream_command(command, &transport.place(), argv, consume)
+    stream_command(command, &transport.place(), argv, transport.idle_limit(), consume)
 }
 
 /// [`stream`] of a command already made; `place` and `argv` name it in
-/// errors.
+/// errors. A command that prints nothing for `idle` is killed.
 pub fn stream_command<T, E>(
     mut command: Command,
     place: &str,
     argv: &[&str],
+    idle: Duration,
     consume: impl FnOnce(&mut dyn Read) -> Result<T, E>,
 ) -> Result<T, LiveError>
 where
@@ -167,12 +190,17 @@ where
     let spawn_error = |source| LiveError::Spawn { place: place.to_string(), command: words(argv), source };
     let mut child = command.spawn().map_err(spawn_error)?;
     let stderr = child.stderr.take().map(collect_stderr);
+    let watchdog = Watchdog::start(child.id(), idle);
     // Dropped once consumed: a command whose output was abandoned gets
     // EPIPE and ends.
     let consumed = match child.stdout.take() {
-        Some(mut stdout) => consume(&mut stdout),
+        Some(stdout) => consume(&mut Active { inner: stdout, watchdog: &watchdog }),
         None => consume(&mut io::empty()),
     };
+    if watchdog.stop() {
+        let _ = child.wait();
+        return Err(LiveError::Hung { place: place.to_string(), command: words(argv), secs: idle.as_secs() });
+    }
     let status = finish(&mut child, consumed.is_err());
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     let status = status.map_err(spawn_error)?;
@@ -185,12 +213,12 @@ where
 /// The whole stdout of `argv` run through `transport`, as text (at most
 /// [`MAX_TEXT`] bytes).
 pub fn text(transport: &dyn Transport, argv: &[&str]) -> Result<String, LiveError> {
-    command_text(transport.command(argv)?, &transport.place(), argv)
+    command_text(transport.command(argv)?, &transport.place(), argv, transport.idle_limit())
 }
 
 /// The whole stdout of a command already made, as text.
-pub fn command_text(command: Command, place: &str, argv: &[&str]) -> Result<String, LiveError> {
-    stream_command(command, place, argv, |out| {
+pub fn command_text(command: Command, place: &str, argv: &[&str], idle: Duration) -> Result<String, LiveError> {
+    stream_command(command, place, argv, idle, |out| {
         let mut bytes = Vec::new();
         out.take(MAX_TEXT + 1).read_to_end(&mut bytes)?;
         if bytes.len() as u64 > MAX_TEXT {
@@ -198,6 +226,63 @@ pub fn command_text(command: Command, place: &str, argv: &[&str]) -> Result<Stri
         }
         Ok::<_, io::Error>(String::from_utf8_lossy(&bytes).into_owned())
     })
+}
+
+/// Kills a command that prints nothing for too long. Only the child it
+/// was started for is ever signalled, and only before the caller reaps it.
+struct Watchdog {
+    /// Milliseconds from `start` to the last output.
+    last: Arc<AtomicU64>,
+    start: Instant,
+    done: mpsc::Sender<()>,
+    thread: JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, idle: Duration) -> Watchdog {
+        let (done, stopped) = mpsc::channel::<()>();
+        let (last, start) = (Arc::new(AtomicU64::new(0)), Instant::now());
+        let seen = Arc::clone(&last);
+        let thread = std::thread::spawn(move || loop {
+            match stopped.recv_timeout(Duration::from_millis(200)) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let quiet = start.elapsed().saturating_sub(Duration::from_millis(seen.load(Ordering::Relaxed)));
+                    if quiet > idle {
+                        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                        return true;
+                    }
+                }
+                _ => return false,
+            }
+        });
+        Watchdog { last, start, done, thread }
+    }
+
+    fn saw_output(&self) {
+        self.last.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Stops watching; true when the command was killed for silence.
+    fn stop(self) -> bool {
+        let _ = self.done.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}
+
+/// The command's stdout, telling the watchdog about output.
+struct Active<'w, R> {
+    inner: R,
+    watchdog: &'w Watchdog,
+}
+
+impl<R: Read> Read for Active<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.watchdog.saw_output();
+        }
+        Ok(n)
+    }
 }
 
 /// How long a command whose output was abandoned may take to end by
