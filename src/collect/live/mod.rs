@@ -389,6 +389,8 @@ pub(crate) fn parse_vsctl_lists(text: &str) -> Result<(Vec<ListedBridge>, Source
         let protocols = set_elements(&row[1]).iter().filter_map(|p| p.as_str().map(String::from)).collect();
         bridges.push(ListedBridge { name, protocols });
     }
+    // In name order, whatever order the database keeps them in.
+    bridges.sort_by(|a, b| a.name.cmp(&b.name));
     let mut system = SourceSystem::default();
     if let Some(row) = rows()?.first() {
         system.ovs_version =
@@ -575,8 +577,9 @@ mod tests {
 "#;
         let (bridges, system) = parse_vsctl_lists(text).unwrap();
         let protocols = vec!["OpenFlow13".to_string(), "OpenFlow15".to_string()];
-        assert_eq!(bridges[1], ListedBridge { name: "br-ex".into(), protocols });
-        assert!(bridges[0].protocols.is_empty());
+        assert_eq!(bridges[0], ListedBridge { name: "br-ex".into(), protocols });
+        assert_eq!(bridges[1].name, "br-int");
+        assert!(bridges[1].protocols.is_empty());
         assert_eq!((system.ovs_version.as_deref(), system.hostname.as_deref()), (Some("3.1.0"), Some("worker-1")));
         let empty = r#"{"data":[],"headings":[]}
 {"data":[[["set",[]],["map",[]]]],"headings":[]}"#;
