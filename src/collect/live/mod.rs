@@ -153,7 +153,7 @@ impl LiveError {
     }
 
     /// True when the command could not talk OpenFlow `-O` to the bridge.
-    pub(crate) fn is_version_refused(&self) -> bool {
+    fn is_version_refused(&self) -> bool {
         matches!(self, LiveError::Failed { stderr, .. } if stderr.contains("version negotiation failed"))
     }
 }
