@@ -51,6 +51,8 @@ pub enum Command {
     CollectMustGather(CollectMustGather),
     /// Import a capture bundle (ovs-offline-capture-*.tar.xz) made on another host; checksums are verified
     CollectCapture(CollectCapture),
+    /// Collect a Kubernetes/OpenShift node running OVN-Kubernetes through kubectl (or oc): read-only commands only
+    CollectK8s(CollectK8s),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -113,6 +115,30 @@ pub struct CollectCapture {
     /// The bundle, as collect-local wrote it
     pub file: PathBuf,
     /// Replace data of the same kind collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectK8s {
+    /// The node's name, as 'kubectl get nodes' prints it
+    pub node: String,
+    /// OpenShift: use oc (when installed) instead of kubectl
+    #[arg(short = 'o', long)]
+    pub openshift: bool,
+    /// The kubeconfig file kubectl/oc use
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Seconds a kubectl call may print nothing before it is stopped
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+    /// Replace data collected before
     #[arg(long)]
     pub force: bool,
 }

@@ -133,6 +133,40 @@ pub fn collect_capture(workdir: &Workdir, args: &cli::CollectCapture) -> Result<
     Ok(())
 }
 
+pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
+    let options = collect::k8s::K8sOptions {
+        node: args.node.clone(),
+        openshift: args.openshift,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        force: args.force,
+    };
+    let collected = collect::k8s::collect_k8s(workdir, &options)?;
+    say!("Node {} (through {}): {} layout", quote::shell(&args.node), collected.client, collected.layout);
+    for source in &collected.sources {
+        say!("  {source}");
+    }
+    let source = report::source_system_line(&collected.node.source);
+    if !source.is_empty() {
+        say!("  source: {source}");
+    }
+    for warning in report::older_locally(&collected.node.source) {
+        tell!("warning: {warning}");
+    }
+    for item in &collected.node.items {
+        say!("  {item}");
+    }
+    print_bridges(&collected.node.bridges);
+    for n in &collected.node.notes {
+        say!("note: {}", note(n));
+    }
+    say!("Offline OVS Debugging: OVS/OVN data collected and stored in {}", quote::path(workdir.root()));
+    say!("Start the replica with: ovs-offline -w {} start", quote::path(workdir.root()));
+    Ok(())
+}
+
 /// One line per bridge: what its dumps hold (and, from an sos report,
 /// which member supplied each).
 fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {

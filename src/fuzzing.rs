@@ -29,6 +29,17 @@ fn normalises_once(data: &[u8], normalise: impl Fn(&[u8], &mut Vec<u8>) -> io::R
     assert_eq!((again.written, &twice), (stats.written, &once), "normalising is idempotent");
 }
 
+/// The answers of a live node's commands and of kubectl (`ovs-vsctl
+/// --format=json list`, `dump-aggregate`, `cluster/status`, `get pods -o
+/// json`): never a panic.
+pub fn live_answers(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = crate::collect::live::parse_vsctl_lists(text);
+    let _ = crate::collect::live::flow_count(text);
+    let _ = crate::collect::k8s::role_of(text);
+    let _ = serde_json::from_str::<crate::collect::k8s::PodList>(text);
+}
+
 /// A meter dump: every meter parsed is one `add-meter` argument line.
 pub fn meter_dump(data: &[u8]) {
     if let Ok(meters) = meters::parse_meters(data) {

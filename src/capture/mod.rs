@@ -116,6 +116,8 @@ pub enum Provenance {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         original: Option<Box<Provenance>>,
     },
+    /// The output of a command run on the collecting host itself.
+    Local { host: String, command: Vec<String> },
 }
 
 impl Provenance {
@@ -149,6 +151,10 @@ impl fmt::Display for Provenance {
                     Some(original) => write!(f, ", originally {original}"),
                     None => Ok(()),
                 }
+            }
+            Provenance::Local { host, command } => {
+                let command: Vec<String> = command.iter().map(|a| word(a)).collect();
+                write!(f, "host {}: {}", word(host), command.join(" "))
             }
         }
     }

@@ -306,7 +306,7 @@ impl<'w> CaptureWriter<'w> {
                 Provenance::ArchiveMember { archive, archive_sha256, .. }
                 | Provenance::NestedMember { archive, archive_sha256, .. } => (archive, archive_sha256),
                 Provenance::Bundle { bundle, bundle_sha256, .. } => (bundle, bundle_sha256),
-                Provenance::File { .. } | Provenance::Pod { .. } => return,
+                Provenance::File { .. } | Provenance::Pod { .. } | Provenance::Local { .. } => return,
             };
             if a == archive && archive_sha256.is_empty() {
                 *archive_sha256 = sha256.to_string();

@@ -5,12 +5,15 @@
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
 //! hand), [`sos`] (sos reports), [`must_gather`] (OpenShift must-gathers),
 //! [`bundle`] (portable capture bundles), reading archives through
-//! [`archive`]. Kubernetes collectors land here later.
+//! [`archive`], [`live`] (a live node read through read-only commands) and
+//! [`k8s`] (a Kubernetes or OpenShift node).
 
 mod archive;
 pub mod bundle;
 pub mod db;
 pub mod flows;
+pub mod k8s;
+pub mod live;
 pub mod must_gather;
 pub mod sos;
 
