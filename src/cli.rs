@@ -53,6 +53,8 @@ pub enum Command {
     CollectCapture(CollectCapture),
     /// Collect a Kubernetes/OpenShift node running OVN-Kubernetes through kubectl (or oc): read-only commands only
     CollectK8s(CollectK8s),
+    /// Read this host's OVS and OVN through their sockets into a capture bundle for collect-capture (read-only; needs no workdir)
+    CollectLocal(CollectLocal),
     /// Start the replica of what is collected; returns when it is ready
     Start(Start),
     /// Stop the replica; collected data is kept unless --purge
@@ -117,6 +119,25 @@ pub struct CollectCapture {
     /// Replace data of the same kind collected before
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectLocal {
+    /// Where to write the bundle: a directory (named ovs-offline-capture-<host>-<UTC time>.tar.xz) or a name ending in .tar.xz
+    #[arg(long, default_value = ".")]
+    pub output: PathBuf,
+    /// OVS's run directory, holding db.sock and the bridges' .mgmt sockets [default: /var/run/openvswitch]
+    #[arg(long)]
+    pub ovs_rundir: Option<PathBuf>,
+    /// OVN's run directory, holding ovnnb_db.sock and ovnsb_db.sock [default: /var/run/ovn, else OVS's]
+    #[arg(long)]
+    pub ovn_rundir: Option<PathBuf>,
+    /// The OVN Northbound database socket (as ovn-nbctl --db names it, unix:PATH or PATH)
+    #[arg(long)]
+    pub nb_db: Option<String>,
+    /// The OVN Southbound database socket (as ovn-sbctl --db names it, unix:PATH or PATH)
+    #[arg(long)]
+    pub sb_db: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use crate::output::{say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
+use ovs_offline::collect::live::NodeSummary;
 use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote::{self, note};
@@ -148,23 +149,47 @@ pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
     for source in &collected.sources {
         say!("  {source}");
     }
-    let source = report::source_system_line(&collected.node.source);
-    if !source.is_empty() {
-        say!("  source: {source}");
-    }
-    for warning in report::older_locally(&collected.node.source) {
-        tell!("warning: {warning}");
-    }
-    for item in &collected.node.items {
-        say!("  {item}");
-    }
-    print_bridges(&collected.node.bridges);
-    for n in &collected.node.notes {
-        say!("note: {}", note(n));
-    }
+    print_node(&collected.node);
     say!("Offline OVS Debugging: OVS/OVN data collected and stored in {}", quote::path(workdir.root()));
     say!("Start the replica with: ovs-offline -w {} start", quote::path(workdir.root()));
     Ok(())
+}
+
+pub fn collect_local(args: &cli::CollectLocal) -> Result<()> {
+    let options = collect::local::LocalOptions {
+        ovs_rundir: args.ovs_rundir.clone(),
+        ovn_rundir: args.ovn_rundir.clone(),
+        nb: args.nb_db.clone(),
+        sb: args.sb_db.clone(),
+    };
+    let collected = collect::local::collect_local(&options, &args.output)?;
+    say!("This host, read through its sockets:");
+    print_node(&collected.node);
+    for n in &collected.skipped {
+        say!("note: {n}");
+    }
+    let bundle = quote::path(&collected.bundle);
+    say!("Offline OVS Debugging: capture written to {bundle}");
+    say!("Copy it to the analysis machine and run there: ovs-offline -w WORKDIR collect-capture {bundle}");
+    Ok(())
+}
+
+/// What a live node's read gave: its system, databases, bridges, notes.
+fn print_node(node: &NodeSummary) {
+    let source = report::source_system_line(&node.source);
+    if !source.is_empty() {
+        say!("  source: {source}");
+    }
+    for warning in report::older_locally(&node.source) {
+        tell!("warning: {warning}");
+    }
+    for item in &node.items {
+        say!("  {item}");
+    }
+    print_bridges(&node.bridges);
+    for n in &node.notes {
+        say!("note: {}", note(n));
+    }
 }
 
 /// One line per bridge: what its dumps hold (and, from an sos report,

@@ -64,6 +64,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::CollectMustGather(args) => commands::collect_must_gather(&workdir()?, args),
         Command::CollectCapture(args) => commands::collect_capture(&workdir()?, args),
         Command::CollectK8s(args) => commands::collect_k8s(&workdir()?, args),
+        Command::CollectLocal(args) => commands::collect_local(args),
         Command::Start(args) => commands::start(&workdir()?, args),
         Command::Stop(args) => commands::stop(&workdir()?, args),
         Command::Show(args) => commands::show(&workdir()?, args),

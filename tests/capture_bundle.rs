@@ -207,3 +207,72 @@ fn a_packed_capture_imports_into_a_replica_equal_to_the_node_and_altered_bundles
     let err = import("not-a-bundle.tar.xz", &original[1..]);
     assert!(err.contains("is not an ovs-offline capture bundle"), "{err}");
 }
+
+/// Both sides of the portable capture: `collect-local` on the "affected
+/// host" (as its sockets' owner) reads the live lab node through its
+/// sockets into one bundle, and `collect-capture` on the analyst's side
+/// (the unprivileged user) gives a replica equal to the node; nothing but
+/// the bundle is left where it was written.
+#[test]
+fn collect_local_bundle_imports_into_a_replica_equal_to_the_node() {
+    let lab = LabNode::start();
+    let host = Replica::new_as_runner();
+    let out_dir = support::user_dir("bundles-");
+    let dir = lab.var("LAB_DIR");
+    let (nb, sb) = (format!("unix:{dir}/nb/db.sock"), format!("{dir}/sb/db.sock"));
+    let local = |extra: &[&str]| {
+        let mut args = vec!["collect-local".to_string(), "--output".into(), out_dir.path().display().to_string()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let sockets = ["--ovs-rundir", lab.var("LAB_OVS_RUNDIR"), "--nb-db", &nb, "--sb-db", &sb];
+    let out = host.ok(&local(&sockets));
+    assert!(out.contains("source: host lab-node"), "{out}");
+    assert!(out.contains("Offline OVS Debugging: capture written to "), "{out}");
+    assert!(out.contains("collect-capture"), "{out}");
+    let written: Vec<_> = fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(written.len(), 1, "only the bundle: {written:?}");
+    let packed = &written[0];
+    let name = packed.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("ovs-offline-capture-lab-node-") && name.ends_with("Z.tar.xz"), "{name}");
+    support::make_readable(packed);
+
+    let replica = Replica::new();
+    let imported = replica.ok(&[OsString::from("collect-capture"), packed.clone().into()]);
+    assert!(imported.contains("checksums verified") && imported.contains("originally from host "), "{imported}");
+    replica.ok(&["start"]);
+    assert_eq!(
+        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+    );
+    for bridge in lab.var("LAB_BRIDGES").split_whitespace() {
+        let dumps: [&[&str]; 3] = [
+            &["-O", "OpenFlow15", "dump-flows", "--no-stats", bridge],
+            &["-O", "OpenFlow15", "dump-groups", bridge],
+            &["-O", "OpenFlow15", "dump-meters", bridge],
+        ];
+        for dump in dumps {
+            assert_same(&flows(&replica.tool("ovs-ofctl", dump)), &flows(&lab.tool("ovs-ofctl", dump)), bridge);
+        }
+    }
+    for (tool, args) in [("ovn-nbctl", ["show"]), ("ovn-sbctl", ["show"])] {
+        assert_eq!(replica.tool(tool, &args), lab.tool(tool, &args), "{tool} {args:?}");
+    }
+    replica.ok(&["stop"]);
+
+    // A socket named that is not there, an OVN run directory without
+    // databases, a bundle name taken: one line each, nothing left behind.
+    let empty = support::user_dir("no-sockets-");
+    let empty = empty.path().to_str().unwrap();
+    for (extra, expected) in [
+        (vec!["--ovs-rundir", empty], "db.sock: no such socket"),
+        (vec!["--ovn-rundir", empty, "--ovs-rundir", lab.var("LAB_OVS_RUNDIR")], "ovnnb_db.sock: no such socket"),
+    ] {
+        let err = host.fails(&local(&extra));
+        assert!(err.contains(expected) && err.trim().lines().count() == 1, "{extra:?}: {err}");
+    }
+    let taken = packed.to_str().unwrap();
+    let err = host.fails(&["collect-local", "--output", taken, "--ovs-rundir", lab.var("LAB_OVS_RUNDIR")]);
+    assert!(err.contains("exists; not replaced"), "{err}");
+    assert_eq!(fs::read_dir(out_dir.path()).unwrap().count(), 1, "nothing left behind");
+}

@@ -5,8 +5,9 @@
 //! commits it with its provenance: [`db`] and [`flows`] (files given by
 //! hand), [`sos`] (sos reports), [`must_gather`] (OpenShift must-gathers),
 //! [`bundle`] (portable capture bundles), reading archives through
-//! [`archive`], [`live`] (a live node read through read-only commands) and
-//! [`k8s`] (a Kubernetes or OpenShift node).
+//! [`archive`], [`live`] (a live node read through read-only commands),
+//! [`k8s`] (a Kubernetes or OpenShift node) and [`local`] (this host,
+//! packed as a bundle).
 
 mod archive;
 pub mod bundle;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod flows;
 pub mod k8s;
 pub mod live;
+pub mod local;
 pub mod must_gather;
 pub mod sos;
 

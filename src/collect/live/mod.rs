@@ -219,16 +219,6 @@ pub struct LocalSockets {
     pub sb: Option<String>,
 }
 
-impl Default for LocalSockets {
-    fn default() -> Self {
-        LocalSockets {
-            ovs_rundir: Some(OVS_RUNDIR.into()),
-            nb: Some(ovn_socket(DbKind::OvnNb).into()),
-            sb: Some(ovn_socket(DbKind::OvnSb).into()),
-        }
-    }
-}
-
 /// Reads this host's OVS and OVN through their sockets into `workdir`
 /// (the collecting half of `collect-local`).
 pub fn collect_local(workdir: &Workdir, sockets: &LocalSockets, force: bool) -> Result<NodeSummary, LiveError> {
