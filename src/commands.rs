@@ -9,7 +9,8 @@ use crate::output::{say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
-use ovs_offline::collect::live::NodeSummary;
+use ovs_offline::capture::SourceSystem;
+use ovs_offline::collect::flows::BridgeSummary;
 use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote::{self, note};
@@ -50,20 +51,7 @@ pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> 
 pub fn collect_sos(workdir: &Workdir, part: SosPart, args: &cli::CollectSos) -> Result<()> {
     let collected = collect::sos::collect_sos(workdir, &args.sos, part, args.force)?;
     say!("From the sos report {}:", quote::path(&collected.archive));
-    let source = report::source_system_line(&collected.source);
-    if !source.is_empty() {
-        say!("  source: {source}");
-    }
-    for warning in report::older_locally(&collected.source) {
-        tell!("warning: {warning}");
-    }
-    for item in &collected.items {
-        say!("  {item}");
-    }
-    print_bridges(&collected.bridges);
-    for n in &collected.notes {
-        say!("note: {}", note(n));
-    }
+    print_collected(&collected.source, &collected.items, &collected.bridges, &collected.notes);
     let label = match part {
         SosPart::Ovs => "OVS",
         SosPart::Ovn => "OVN",
@@ -116,20 +104,7 @@ pub fn collect_capture(workdir: &Workdir, args: &cli::CollectCapture) -> Result<
         imported.made_by,
         imported.created_at
     );
-    let source = report::source_system_line(&imported.source);
-    if !source.is_empty() {
-        say!("  source: {source}");
-    }
-    for warning in report::older_locally(&imported.source) {
-        tell!("warning: {warning}");
-    }
-    for item in &imported.items {
-        say!("  {item}");
-    }
-    print_bridges(&imported.bridges);
-    for n in &imported.notes {
-        say!("note: {}", note(n));
-    }
+    print_collected(&imported.source, &imported.items, &imported.bridges, &imported.notes);
     say!("Offline OVS Debugging: captured data collected and stored in {}", quote::path(workdir.root()));
     Ok(())
 }
@@ -149,7 +124,7 @@ pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
     for source in &collected.sources {
         say!("  {source}");
     }
-    print_node(&collected.node);
+    print_collected(&collected.node.source, &collected.node.items, &collected.node.bridges, &collected.node.notes);
     say!("Offline OVS Debugging: OVS/OVN data collected and stored in {}", quote::path(workdir.root()));
     say!("Start the replica with: ovs-offline -w {} start", quote::path(workdir.root()));
     Ok(())
@@ -164,7 +139,7 @@ pub fn collect_local(args: &cli::CollectLocal) -> Result<()> {
     };
     let collected = collect::local::collect_local(&options, &args.output)?;
     say!("This host, read through its sockets:");
-    print_node(&collected.node);
+    print_collected(&collected.node.source, &collected.node.items, &collected.node.bridges, &collected.node.notes);
     for n in &collected.skipped {
         say!("note: {n}");
     }
@@ -174,20 +149,21 @@ pub fn collect_local(args: &cli::CollectLocal) -> Result<()> {
     Ok(())
 }
 
-/// What a live node's read gave: its system, databases, bridges, notes.
-fn print_node(node: &NodeSummary) {
-    let source = report::source_system_line(&node.source);
-    if !source.is_empty() {
-        say!("  source: {source}");
+/// What a collect gave: the source system (and whether the local tools
+/// are older), one line per item, the bridges, the notes.
+fn print_collected(source: &SourceSystem, items: &[String], bridges: &[BridgeSummary], notes: &[String]) {
+    let line = report::source_system_line(source);
+    if !line.is_empty() {
+        say!("  source: {line}");
     }
-    for warning in report::older_locally(&node.source) {
+    for warning in report::older_locally(source) {
         tell!("warning: {warning}");
     }
-    for item in &node.items {
+    for item in items {
         say!("  {item}");
     }
-    print_bridges(&node.bridges);
-    for n in &node.notes {
+    print_bridges(bridges);
+    for n in notes {
         say!("note: {}", note(n));
     }
 }

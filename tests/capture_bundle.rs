@@ -9,28 +9,11 @@ mod support;
 
 use ovs_offline::capture::bundle;
 use ovs_offline::workdir::Workdir;
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use support::{LabNode, Replica};
-
-fn normalise_vsctl_show(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with("is_connected")).collect::<Vec<_>>().join("\n")
-}
-
-/// A dump as a sorted set, without what differs between two equivalent
-/// tables (OVS prints `dec_ttl()` but parses it back as `dec_ttl`).
-fn flows(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with(' ') || l.starts_with("group_id=") || l.starts_with("meter="))
-        .map(|l| l.trim().replace("dec_ttl()", "dec_ttl"))
-        .collect();
-    lines.sort();
-    lines
-}
 
 /// Asserts two dumps are the same set, naming only the lines that differ.
 fn assert_same(replica: &[String], live: &[String], what: &str) {
@@ -58,47 +41,18 @@ fn members(path: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// A tar member header with any name, type and link.
-fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut header = tar::Header::new_old();
-    let old = header.as_old_mut();
-    old.name[..name.len()].copy_from_slice(name.as_bytes());
-    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-    header.set_entry_type(kind);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
 /// Writes `members` (name, type, link, contents) as a .tar.xz the test
 /// user can read.
 fn write_bundle(path: &Path, members: &[(String, tar::EntryType, String, Vec<u8>)]) {
     let mut tar = Vec::new();
     for (name, kind, link, data) in members {
-        raw_member(&mut tar, name, *kind, link, data);
+        support::raw_member(&mut tar, name, *kind, link, data);
     }
     tar.extend_from_slice(&[0; 1024]);
     let mut out = Vec::new();
     xz2::read::XzEncoder::new(&tar[..], 1).read_to_end(&mut out).unwrap();
     fs::write(path, out).unwrap();
     support::make_readable(path);
-}
-
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut tree = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        }
-        let contents = if meta.is_file() { fs::read(&path).unwrap() } else { Vec::new() };
-        tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), contents);
-    }
-    tree
 }
 
 #[test]
@@ -137,15 +91,23 @@ fn a_packed_capture_imports_into_a_replica_equal_to_the_node_and_altered_bundles
     let start = replica.ok(&["start"]);
     assert!(start.contains("Offline OVS Debugging started"), "{start}");
     assert_eq!(
-        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
-        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+        support::normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        support::normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
     );
     for bridge in lab.var("LAB_BRIDGES").split_whitespace() {
         let dump = ["-O", "OpenFlow15", "dump-flows", "--no-stats", bridge];
-        assert_same(&flows(&replica.tool("ovs-ofctl", &dump)), &flows(&lab.tool("ovs-ofctl", &dump)), bridge);
+        assert_same(
+            &support::dump_set(&replica.tool("ovs-ofctl", &dump)),
+            &support::dump_set(&lab.tool("ovs-ofctl", &dump)),
+            bridge,
+        );
         for what in ["dump-groups", "dump-meters"] {
             let dump = ["-O", "OpenFlow15", what, bridge];
-            assert_same(&flows(&replica.tool("ovs-ofctl", &dump)), &flows(&lab.tool("ovs-ofctl", &dump)), bridge);
+            assert_same(
+                &support::dump_set(&replica.tool("ovs-ofctl", &dump)),
+                &support::dump_set(&lab.tool("ovs-ofctl", &dump)),
+                bridge,
+            );
         }
     }
     for (tool, args) in [("ovn-nbctl", ["show"]), ("ovn-sbctl", ["show"]), ("ovn-sbctl", ["lflow-list"])] {
@@ -154,7 +116,7 @@ fn a_packed_capture_imports_into_a_replica_equal_to_the_node_and_altered_bundles
     replica.ok(&["stop"]);
 
     // Altered, hostile and foreign bundles: refused, the workdir unchanged.
-    let before = snapshot(&replica.workdir);
+    let before = support::snapshot(&replica.workdir);
     let original: Vec<_> =
         members(&packed).into_iter().map(|(n, d)| (n, tar::EntryType::Regular, String::new(), d)).collect();
     let top = original[0].0.split('/').next().unwrap().to_string();
@@ -165,7 +127,7 @@ fn a_packed_capture_imports_into_a_replica_equal_to_the_node_and_altered_bundles
         write_bundle(&path, members);
         let err = replica.fails(&[OsString::from("collect-capture"), "--force".into(), path.into()]);
         assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
-        assert_eq!(snapshot(&replica.workdir), before, "{name}");
+        assert_eq!(support::snapshot(&replica.workdir), before, "{name}");
         err
     };
 
@@ -242,8 +204,8 @@ fn collect_local_bundle_imports_into_a_replica_equal_to_the_node() {
     assert!(imported.contains("checksums verified") && imported.contains("originally from host "), "{imported}");
     replica.ok(&["start"]);
     assert_eq!(
-        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
-        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+        support::normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        support::normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
     );
     for bridge in lab.var("LAB_BRIDGES").split_whitespace() {
         let dumps: [&[&str]; 3] = [
@@ -252,7 +214,11 @@ fn collect_local_bundle_imports_into_a_replica_equal_to_the_node() {
             &["-O", "OpenFlow15", "dump-meters", bridge],
         ];
         for dump in dumps {
-            assert_same(&flows(&replica.tool("ovs-ofctl", dump)), &flows(&lab.tool("ovs-ofctl", dump)), bridge);
+            assert_same(
+                &support::dump_set(&replica.tool("ovs-ofctl", dump)),
+                &support::dump_set(&lab.tool("ovs-ofctl", dump)),
+                bridge,
+            );
         }
     }
     for (tool, args) in [("ovn-nbctl", ["show"]), ("ovn-sbctl", ["show"])] {

@@ -27,19 +27,6 @@ fn collect_lab_with_flows(lab: &LabNode, replica: &Replica) -> PathBuf {
     saved.keep()
 }
 
-/// A dump as a sorted set, in one OpenFlow version, without what differs
-/// between two equivalent tables (stats; OVS prints `dec_ttl()` but parses
-/// it back as `dec_ttl`).
-fn normalised(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with(' ') || l.starts_with("meter=") || l.starts_with("type="))
-        .map(|l| l.trim().replace("dec_ttl()", "dec_ttl"))
-        .collect();
-    lines.sort();
-    lines
-}
-
 /// The flows a trace hits (`N. match, priority P, cookie C`) and its
 /// datapath actions; datapath meter ids are allocation order, not state.
 fn trace_path(text: &str) -> Vec<String> {
@@ -99,14 +86,14 @@ fn restored_openflow_state_matches_live_node() {
     for (bridge, version) in [("br-int", "OpenFlow14"), ("br-ex", "OpenFlow15")] {
         let dump_flows = ["-O", version, "dump-flows", "--no-stats", bridge];
         assert_eq!(
-            normalised(&replica.tool("ovs-ofctl", &dump_flows)),
-            normalised(&lab.tool("ovs-ofctl", &dump_flows))
+            support::dump_set(&replica.tool("ovs-ofctl", &dump_flows)),
+            support::dump_set(&lab.tool("ovs-ofctl", &dump_flows))
         );
         for what in ["dump-groups", "dump-meters", "dump-tlv-map"] {
             let args = ["-O", "OpenFlow15", what, bridge];
             assert_eq!(
-                normalised(&replica.tool("ovs-ofctl", &args)),
-                normalised(&lab.tool("ovs-ofctl", &args)),
+                support::dump_set(&replica.tool("ovs-ofctl", &args)),
+                support::dump_set(&lab.tool("ovs-ofctl", &args)),
                 "{bridge} {what}"
             );
         }

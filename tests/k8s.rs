@@ -174,22 +174,6 @@ fn upstream_interconnect(cluster_lab: &LabNode) -> Cluster {
     cluster
 }
 
-/// Drops what legitimately differs between two running vswitchds.
-fn normalise_vsctl_show(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with("is_connected")).collect::<Vec<_>>().join("\n")
-}
-
-/// A dump as a sorted set, without stats.
-fn normalised(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with(' ') || l.starts_with("meter=") || l.starts_with("type="))
-        .map(|l| l.trim().replace("dec_ttl()", "dec_ttl"))
-        .collect();
-    lines.sort();
-    lines
-}
-
 /// The replica serves what the live node holds: flows per bridge, groups,
 /// meters, TLV maps, `ovs-vsctl show`, `ovn-nbctl show`, `ovn-sbctl show`.
 fn assert_replica_equals_lab(replica: &Replica, lab: &LabNode) {
@@ -197,14 +181,14 @@ fn assert_replica_equals_lab(replica: &Replica, lab: &LabNode) {
         for what in ["dump-flows", "dump-groups", "dump-meters", "dump-tlv-map"] {
             let args = ["-O", "OpenFlow15", what, "--no-stats", bridge];
             let args: Vec<&str> = args.iter().copied().filter(|a| what == "dump-flows" || *a != "--no-stats").collect();
-            let live = normalised(&lab.tool("ovs-ofctl", &args));
+            let live = support::dump_set(&lab.tool("ovs-ofctl", &args));
             assert!(!live.is_empty(), "{bridge} {what} empty on the lab node");
-            assert_eq!(normalised(&replica.tool("ovs-ofctl", &args)), live, "{bridge} {what}");
+            assert_eq!(support::dump_set(&replica.tool("ovs-ofctl", &args)), live, "{bridge} {what}");
         }
     }
     assert_eq!(
-        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
-        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+        support::normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        support::normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
     );
     for tool in ["ovn-nbctl", "ovn-sbctl"] {
         assert_eq!(replica.tool(tool, &["show"]), lab.tool(tool, &["show"]), "{tool} show");

@@ -36,22 +36,6 @@ fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-/// A tar member header with any name, type and link (the tar crate's safe
-/// setters refuse hostile names).
-fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut header = tar::Header::new_old();
-    let old = header.as_old_mut();
-    old.name[..name.len()].copy_from_slice(name.as_bytes());
-    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-    header.set_entry_type(kind);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
 /// A must-gather tarball (`.tar.gz`) holding `store` as its interconnect
 /// store and `extra` members, readable by the test user.
 fn must_gather(dir: &Path, name: &str, store: &[u8], extra: &[(String, Vec<u8>)]) -> PathBuf {
@@ -172,8 +156,8 @@ fn hostile_or_broken_stores_are_refused_and_write_nothing() {
     let cases: Vec<(&str, Vec<u8>, &str)> = {
         let hostile = |name: &str, kind: tar::EntryType, link: &str| {
             let mut tar = Vec::new();
-            raw_member(&mut tar, "ovnk_database_store/ovnkube-node-a_nbdb", tar::EntryType::Regular, "", &db);
-            raw_member(&mut tar, name, kind, link, if kind == tar::EntryType::Regular { &db } else { b"" });
+            support::raw_member(&mut tar, "ovnk_database_store/ovnkube-node-a_nbdb", tar::EntryType::Regular, "", &db);
+            support::raw_member(&mut tar, name, kind, link, if kind == tar::EntryType::Regular { &db } else { b"" });
             tar.extend_from_slice(&[0; 1024]);
             gz(&tar)
         };

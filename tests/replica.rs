@@ -7,11 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use support::{process_alive, run_ok, stdout, LabNode, Replica};
 
-/// Drops what legitimately differs between two running vswitchds.
-fn normalise_vsctl_show(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with("is_connected")).collect::<Vec<_>>().join("\n")
-}
-
 fn status_field(pid: i32, field: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
@@ -38,8 +33,8 @@ fn replica_matches_live_node() {
     assert!(out.contains("/var-run/ovs/br-int.mgmt"), "{out}");
 
     assert_eq!(
-        normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
-        normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
+        support::normalise_vsctl_show(&replica.tool("ovs-vsctl", &["show"])),
+        support::normalise_vsctl_show(&lab.tool("ovs-vsctl", &["show"]))
     );
     let columns = ["--columns=name,type,ofport,external_ids", "list", "interface"];
     assert_eq!(replica.tool("ovs-vsctl", &columns), lab.tool("ovs-vsctl", &columns));

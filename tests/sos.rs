@@ -29,22 +29,6 @@ fn report(replica: &Replica, name: &str) -> String {
     support::give(&fixture(name), replica.base.path()).to_str().unwrap().to_string()
 }
 
-/// Every path below `dir` (but the replica's binary and given reports)
-/// with its contents.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut tree = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = fs::symlink_metadata(&path).unwrap();
-        if meta.is_dir() {
-            pending.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        }
-        let contents = if meta.is_file() { fs::read(&path).unwrap() } else { Vec::new() };
-        tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), contents);
-    }
-    tree
-}
-
 #[test]
 fn sos_4_9_1_report_replays_every_flow() {
     let replica = Replica::new();
@@ -854,22 +838,6 @@ fn extracted_gzip_and_bzip2_reports_give_the_same() {
     }
 }
 
-/// A tar member header with any name, type and link (the tar crate's safe
-/// setters refuse hostile names; sos reports come from anywhere).
-fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut header = tar::Header::new_old();
-    let old = header.as_old_mut();
-    old.name[..name.len()].copy_from_slice(name.as_bytes());
-    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
-    header.set_entry_type(kind);
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
 fn gzip(tar: &[u8], path: &Path) {
     let mut encoder = flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::fast());
     encoder.write_all(tar).unwrap();
@@ -882,7 +850,7 @@ fn gzip(tar: &[u8], path: &Path) {
 fn collected_replica() -> (Replica, BTreeMap<PathBuf, Vec<u8>>) {
     let replica = Replica::new();
     replica.ok(&["collect-sos", &report(&replica, V4_9)]);
-    let before = snapshot(&replica.workdir);
+    let before = support::snapshot(&replica.workdir);
     (replica, before)
 }
 
@@ -892,15 +860,21 @@ fn hostile_archive_members_are_never_followed_or_written() {
     let dump = b"cookie=0x0, duration=1s, table=0, n_packets=0, n_bytes=0, priority=0 actions=NORMAL\n";
     let mut tar = Vec::new();
     let top = "sosreport-evil";
-    raw_member(&mut tar, &format!("{top}/version.txt"), tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+    support::raw_member(&mut tar, &format!("{top}/version.txt"), tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
     let flows = "sos_commands/openvswitch/ovs-ofctl_dump-flows_br0";
-    raw_member(&mut tar, &format!("{top}/../../escaped/{flows}"), tar::EntryType::Regular, "", dump);
-    raw_member(&mut tar, "/tmp/ovs-offline-absolute-member", tar::EntryType::Regular, "", dump);
-    raw_member(&mut tar, &format!("{top}/var/lib/openvswitch/conf.db"), tar::EntryType::Symlink, "/etc/shadow", b"");
-    raw_member(&mut tar, &format!("{top}/etc/openvswitch/conf.db"), tar::EntryType::Link, "/etc/passwd", b"");
-    raw_member(&mut tar, &format!("{top}/var/lib/openvswitch/ovnnb_db.db"), tar::EntryType::Char, "", b"");
+    support::raw_member(&mut tar, &format!("{top}/../../escaped/{flows}"), tar::EntryType::Regular, "", dump);
+    support::raw_member(&mut tar, "/tmp/ovs-offline-absolute-member", tar::EntryType::Regular, "", dump);
+    support::raw_member(
+        &mut tar,
+        &format!("{top}/var/lib/openvswitch/conf.db"),
+        tar::EntryType::Symlink,
+        "/etc/shadow",
+        b"",
+    );
+    support::raw_member(&mut tar, &format!("{top}/etc/openvswitch/conf.db"), tar::EntryType::Link, "/etc/passwd", b"");
+    support::raw_member(&mut tar, &format!("{top}/var/lib/openvswitch/ovnnb_db.db"), tar::EntryType::Char, "", b"");
     let link = format!("{top}/sos_commands/openvswitch/ovs-ofctl_dump-flows_br1");
-    raw_member(&mut tar, &link, tar::EntryType::Symlink, "../../../../../etc/passwd", b"");
+    support::raw_member(&mut tar, &link, tar::EntryType::Symlink, "../../../../../etc/passwd", b"");
     tar.extend_from_slice(&[0; 1024]);
     let archive = replica.base.path().join("evil.tar.gz");
     gzip(&tar, &archive);
@@ -908,7 +882,7 @@ fn hostile_archive_members_are_never_followed_or_written() {
     let err = replica.fails(&[OsArg::from("collect-sos"), OsArg::from("--force"), archive.clone().into()]);
     assert!(err.contains("evil.tar.gz holds no Open vSwitch or OVN data"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(snapshot(&replica.workdir), before);
+    assert_eq!(support::snapshot(&replica.workdir), before);
     let base_after: Vec<_> = fs::read_dir(replica.base.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(base_after, base_before);
     assert!(!Path::new("/tmp/ovs-offline-absolute-member").exists());
@@ -918,9 +892,9 @@ fn hostile_archive_members_are_never_followed_or_written() {
     // name): only it is taken, once.
     let mut tar = tar[..tar.len() - 1024].to_vec();
     let tailed = format!("{top}/sos_strings/openvswitch/ovs-ofctl_dump-flows_br0.tailed");
-    raw_member(&mut tar, &tailed, tar::EntryType::Regular, "", &dump[20..]);
-    raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
-    raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
+    support::raw_member(&mut tar, &tailed, tar::EntryType::Regular, "", &dump[20..]);
+    support::raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
+    support::raw_member(&mut tar, &format!("{top}/{flows}"), tar::EntryType::Regular, "", dump);
     tar.extend_from_slice(&[0; 1024]);
     gzip(&tar, &archive);
     let out = replica.ok(&[OsArg::from("collect-sos-ovs"), OsArg::from("--force"), archive.into()]);
@@ -948,11 +922,11 @@ fn broken_or_foreign_archives_leave_the_workdir_unchanged() {
         err.contains("cut.tar.xz is not a readable xz-compressed tar archive: it is corrupt or cut short"),
         "{err}"
     );
-    assert_eq!(snapshot(&replica.workdir), before);
+    assert_eq!(support::snapshot(&replica.workdir), before);
 
     // A tarball of something else.
     let mut tar = Vec::new();
-    raw_member(&mut tar, "photos/cat.jpg", tar::EntryType::Regular, "", b"meow");
+    support::raw_member(&mut tar, "photos/cat.jpg", tar::EntryType::Regular, "", b"meow");
     tar.extend_from_slice(&[0; 1024]);
     let other = replica.base.path().join("photos.tar.gz");
     gzip(&tar, &other);
@@ -968,13 +942,13 @@ fn broken_or_foreign_archives_leave_the_workdir_unchanged() {
 
     // A worker's report has no OVN databases.
     let mut tar = Vec::new();
-    raw_member(&mut tar, "sosreport-w/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+    support::raw_member(&mut tar, "sosreport-w/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
     tar.extend_from_slice(&[0; 1024]);
     let worker = replica.base.path().join("worker.tar.gz");
     gzip(&tar, &worker);
     let err = replica.fails(&[OsArg::from("collect-sos-ovn"), OsArg::from("--force"), worker.into()]);
     assert!(err.contains("worker.tar.gz holds no OVN databases (ovnnb_db.db, ovnsb_db.db)"), "{err}");
-    assert_eq!(snapshot(&replica.workdir), before);
+    assert_eq!(support::snapshot(&replica.workdir), before);
 }
 
 /// sos ≥ 4.2 marks cut command output in its manifest; read before or after
@@ -990,9 +964,9 @@ fn truncation_marked_only_in_the_manifest_is_reported() {
     let dump = b"ty=0, priority=5 actions=drop\npriority=0 actions=NORMAL\npriority=1,ip actions=drop\n";
     for (order, first_line) in [("manifest first", "dropped"), ("manifest last", "kept")] {
         let mut tar = Vec::new();
-        raw_member(&mut tar, "sosreport-m/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
+        support::raw_member(&mut tar, "sosreport-m/version.txt", tar::EntryType::Regular, "", b"sos report: 4.12.0\n");
         if first_line == "dropped" {
-            raw_member(
+            support::raw_member(
                 &mut tar,
                 "sosreport-m/sos_reports/manifest.json",
                 tar::EntryType::Regular,
@@ -1000,9 +974,9 @@ fn truncation_marked_only_in_the_manifest_is_reported() {
                 manifest.as_bytes(),
             );
         }
-        raw_member(&mut tar, &format!("sosreport-m/{flows}"), tar::EntryType::Regular, "", dump);
+        support::raw_member(&mut tar, &format!("sosreport-m/{flows}"), tar::EntryType::Regular, "", dump);
         if first_line == "kept" {
-            raw_member(
+            support::raw_member(
                 &mut tar,
                 "sosreport-m/sos_reports/manifest.json",
                 tar::EntryType::Regular,

@@ -240,14 +240,9 @@ pub fn db_kind_of_dir(name: &str) -> Option<DbKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::writer::tests::db;
     use crate::capture::writer::CaptureWriter;
     use crate::capture::Provenance;
-
-    fn db(schema: &str) -> Vec<u8> {
-        let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
-        let sha1 = hex(sha1::Sha1::digest(body.as_bytes()));
-        format!("OVSDB JSON {} {sha1}\n{body}", body.len()).into_bytes()
-    }
 
     fn collected() -> (tempfile::TempDir, Workdir) {
         let dir = tempfile::tempdir().unwrap();

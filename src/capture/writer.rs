@@ -522,12 +522,13 @@ impl Read for Tee<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
 
-    fn db(schema: &str) -> Vec<u8> {
+    /// A minimal, valid standalone OVSDB file of `schema`.
+    pub(crate) fn db(schema: &str) -> Vec<u8> {
         let body = format!("{{\"name\":\"{schema}\",\"version\":\"1.0.0\",\"tables\":{{}}}}\n");
         let sha1 = hex(sha1::Sha1::digest(body.as_bytes()));
         format!("OVSDB JSON {} {sha1}\n{body}", body.len()).into_bytes()

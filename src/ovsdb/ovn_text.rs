@@ -319,18 +319,21 @@ struct NbDatapath {
     nat: Vec<String>,
 }
 
+/// The non-blank lines of `show` text with their indentation (the
+/// nesting of what they print).
+fn indented_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .map(|line| (line.len() - line.trim_start().len(), line.trim()))
+        .filter(|(_, content)| !content.is_empty())
+}
+
 /// Rows of `ovn-nbctl show`: switches with their ports, routers with
 /// their ports and NAT.
 fn nb_show(text: &str, rows: &mut Rows) -> Topology {
     let mut topology = Topology::default();
     let mut datapath: Option<NbDatapath> = None;
     let mut block = NbBlock::None;
-    for line in text.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let content = line.trim();
-        if content.is_empty() {
-            continue;
-        }
+    for (indent, content) in indented_lines(text) {
         if indent <= 4 {
             finish_nb_block(std::mem::replace(&mut block, NbBlock::None), datapath.as_mut(), rows);
         }
@@ -662,12 +665,7 @@ fn sb_show(text: &str, topology: &Topology, datapaths: &BTreeMap<String, String>
     let mut chassis: Option<SbChassis> = None;
     let mut block = SbBlock::None;
     let mut port_keys: BTreeMap<String, usize> = BTreeMap::new();
-    for line in text.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let content = line.trim();
-        if content.is_empty() {
-            continue;
-        }
+    for (indent, content) in indented_lines(text) {
         if indent <= 4 {
             finish_encap(std::mem::replace(&mut block, SbBlock::None), chassis.as_mut(), rows);
         }

@@ -343,3 +343,53 @@ pub fn schema_with_version(kind: &str, version: &str, dir: &Path) -> PathBuf {
 pub fn make_readable(dir: &Path) {
     run_ok(Command::new("chmod").arg("-R").arg("a+rX").arg(dir));
 }
+
+/// A tar member header with any name, type and link (the tar crate's safe
+/// setters refuse hostile names; archives come from anywhere).
+pub fn raw_member(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut header = tar::Header::new_old();
+    let old = header.as_old_mut();
+    old.name[..name.len()].copy_from_slice(name.as_bytes());
+    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// Every path below `dir` with its contents: a workdir before and after a
+/// refused collect must be the same.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut tree = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+        let contents = if meta.is_file() { std::fs::read(&path).unwrap() } else { Vec::new() };
+        tree.insert(path.strip_prefix(dir).unwrap().to_path_buf(), contents);
+    }
+    tree
+}
+
+/// `ovs-vsctl show` without what legitimately differs between two running
+/// vswitchds.
+pub fn normalise_vsctl_show(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with("is_connected")).collect::<Vec<_>>().join("\n")
+}
+
+/// An `ovs-ofctl` dump (flows, groups, meters, TLV map) as a sorted set of
+/// its entries, without what differs between two equivalent tables (OVS
+/// prints `dec_ttl()` but parses it back as `dec_ttl`). Compare dumps taken
+/// without stats.
+pub fn dump_set(text: &str) -> Vec<String> {
+    let entry = |l: &str| l.starts_with(' ') || ["meter=", "type=", "group_id="].iter().any(|p| l.starts_with(p));
+    let mut lines: Vec<String> =
+        text.lines().filter(|l| entry(l)).map(|l| l.trim().replace("dec_ttl()", "dec_ttl")).collect();
+    lines.sort();
+    lines
+}
