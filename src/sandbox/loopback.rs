@@ -12,12 +12,13 @@ pub fn up() -> nix::Result<()> {
         *dst = *src as libc::c_char;
     }
     // SAFETY: valid socket and ifreq; the ioctls read/write only `req`.
+    // (The request's type is the C library's: glibc's and musl's differ.)
     unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as libc::Ioctl, &mut req) < 0 {
             return Err(nix::errno::Errno::last());
         }
         req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req) < 0 {
             return Err(nix::errno::Errno::last());
         }
     }

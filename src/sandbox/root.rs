@@ -272,6 +272,10 @@ fn remount_read_only(at: &Path) -> nix::Result<()> {
     Ok(())
 }
 
+/// statvfs's `ST_RELATIME` (Linux's 4096), which nix and libc leave out
+/// for musl (the static build).
+const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(4096);
+
 fn locked_flags(flags: FsFlags) -> MsFlags {
     [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -279,7 +283,7 @@ fn locked_flags(flags: FsFlags) -> MsFlags {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ]
     .into_iter()
     .filter(|(st, _)| flags.contains(*st))
