@@ -237,6 +237,9 @@ fn collect_local_bundle_imports_into_a_replica_equal_to_the_node() {
         let err = host.fails(&local(&extra));
         assert!(err.contains(expected) && err.trim().lines().count() == 1, "{extra:?}: {err}");
     }
+    // Another user's sockets (the lab node's, as the test user): the fix.
+    let err = replica.fails(&local(&["--ovs-rundir", lab.var("LAB_OVS_RUNDIR")]));
+    assert!(err.contains("db.sock: permission denied") && err.contains("run it as their owner"), "{err}");
     let taken = packed.to_str().unwrap();
     let err = host.fails(&["collect-local", "--output", taken, "--ovs-rundir", lab.var("LAB_OVS_RUNDIR")]);
     assert!(err.contains("exists; not replaced"), "{err}");

@@ -17,6 +17,7 @@ use crate::capture::bundle::{self, BundleError};
 use crate::capture::DbKind;
 use crate::quote;
 use crate::workdir::{Workdir, WorkdirError};
+use nix::unistd::{access, AccessFlags};
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -40,6 +41,8 @@ pub enum LocalError {
     Workdir(#[from] WorkdirError),
     #[error("{}: no such socket; check the path (ovs-vsctl/ovn-nbctl --db names it on this host)", quote::path(.0))]
     NoSocket(PathBuf),
+    #[error("{}: permission denied; collect-local reads through OVS's and OVN's own sockets: run it as their owner (e.g. sudo ovs-offline collect-local …)", quote::path(.0))]
+    Forbidden(PathBuf),
     #[error("no OVS or OVN database socket on this host (looked for db.sock in {} and ovnnb_db.sock/ovnsb_db.sock in {}); give --ovs-rundir, --ovn-rundir or --nb-db/--sb-db", OVS_RUNDIRS.join(", "), OVN_RUNDIRS.join(", "))]
     NothingFound,
     #[error("cannot make a scratch directory in {}", quote::path(dir))]
@@ -83,13 +86,11 @@ pub fn collect_local(options: &LocalOptions, output: &Path) -> Result<LocalCaptu
 }
 
 fn find_sockets(options: &LocalOptions, skipped: &mut Vec<String>) -> Result<LocalSockets, LocalError> {
-    let ovs_rundir = match &options.ovs_rundir {
-        Some(dir) => {
-            existing(dir.join("db.sock"))?;
-            Some(dir.clone())
-        }
-        None => OVS_RUNDIRS.iter().map(PathBuf::from).find(|d| is_socket(&d.join("db.sock"))),
+    let ovs_socket = match &options.ovs_rundir {
+        Some(dir) => Some(given(dir.join("db.sock"))?),
+        None => first_socket(OVS_RUNDIRS.iter().map(|d| Path::new(d).join("db.sock")))?,
     };
+    let ovs_rundir = ovs_socket.and_then(|s| s.parent().map(Path::to_path_buf));
     if ovs_rundir.is_none() {
         skipped
             .push("no OVS database socket (db.sock) found: the OVS half is not collected (give --ovs-rundir)".into());
@@ -110,21 +111,19 @@ fn find_sockets(options: &LocalOptions, skipped: &mut Vec<String>) -> Result<Loc
 fn ovn_socket(
     options: &LocalOptions,
     kind: DbKind,
-    given: Option<&str>,
+    given_socket: Option<&str>,
     skipped: &mut Vec<String>,
 ) -> Result<Option<PathBuf>, LocalError> {
     let name = match kind {
         DbKind::OvnSb => "ovnsb_db.sock",
         _ => "ovnnb_db.sock",
     };
-    if let Some(given) = given {
-        let path = PathBuf::from(given.strip_prefix("unix:").unwrap_or(given));
-        existing(path.clone())?;
-        return Ok(Some(path));
+    if let Some(socket) = given_socket {
+        return given(PathBuf::from(socket.strip_prefix("unix:").unwrap_or(socket))).map(Some);
     }
     let found = match &options.ovn_rundir {
-        Some(dir) => Some(dir.join(name)).filter(|p| is_socket(p)),
-        None => OVN_RUNDIRS.iter().map(|d| Path::new(d).join(name)).find(|p| is_socket(p)),
+        Some(dir) => first_socket(std::iter::once(dir.join(name)))?,
+        None => first_socket(OVN_RUNDIRS.iter().map(|d| Path::new(d).join(name)))?,
     };
     if found.is_none() {
         skipped.push(format!("no {name} found: {} is not collected (not an OVN central node?)", kind.schema_name()));
@@ -132,19 +131,43 @@ fn ovn_socket(
     Ok(found)
 }
 
-/// `path` must be a socket (the user named it).
-fn existing(path: PathBuf) -> Result<(), LocalError> {
-    if is_socket(&path) {
-        Ok(())
-    } else {
-        Err(LocalError::NoSocket(path))
+/// What is at a socket's path, for this user.
+enum Socket {
+    Usable,
+    Missing,
+    /// There, but this user may not connect to it (or not even look).
+    Forbidden,
+}
+
+/// Follows links (`/var/run` → `/run`): these are the host's own paths,
+/// not collected data.
+fn probe(path: &Path) -> Socket {
+    match fs::metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => match access(path, AccessFlags::W_OK) {
+            Ok(()) => Socket::Usable,
+            Err(_) => Socket::Forbidden,
+        },
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Socket::Forbidden,
+        _ => Socket::Missing,
     }
 }
 
-/// A host socket, following links (`/var/run` → `/run`): these are the
-/// host's own paths, not collected data.
-fn is_socket(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+/// The first of `candidates` that is a socket this user can use; one that
+/// is there but forbidden is an error, not skipped.
+fn first_socket(candidates: impl Iterator<Item = PathBuf>) -> Result<Option<PathBuf>, LocalError> {
+    for path in candidates {
+        match probe(&path) {
+            Socket::Usable => return Ok(Some(path)),
+            Socket::Forbidden => return Err(LocalError::Forbidden(path)),
+            Socket::Missing => {}
+        }
+    }
+    Ok(None)
+}
+
+/// `path`, named by the user, must be a socket this user can use.
+fn given(path: PathBuf) -> Result<PathBuf, LocalError> {
+    first_socket(std::iter::once(path.clone()))?.ok_or(LocalError::NoSocket(path))
 }
 
 fn path_string(path: PathBuf) -> String {
