@@ -18,7 +18,10 @@
 
 use crate::capture::DbKind;
 use crate::sandbox::Bind;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+
+/// Symlinks followed at most when resolving a program inside a root.
+const MAX_LINKS: usize = 40;
 
 /// Where the launcher is bound inside a sandbox whose `/usr` is DIR's.
 pub const LAUNCHER: &str = "/run/ovs-offline/ovs-offline";
@@ -68,23 +71,54 @@ impl OvsRoot {
     }
 
     /// Where `program` is inside the sandbox (`/usr/sbin/ovs-vswitchd`), if
-    /// the root has it as a regular file. Never leaves the root: a
-    /// symlink is not followed.
+    /// it leads to a regular file of the root. Symlinks are followed as
+    /// inside the root (Debian's `/etc/alternatives`), never out of it.
     pub fn program(&self, program: &str) -> Option<PathBuf> {
-        PROGRAM_DIRS.iter().map(|d| Path::new(d).join(program)).find_map(|rel| {
-            let meta = self.dir.join(&rel).symlink_metadata().ok()?;
-            meta.is_file().then(|| Path::new("/").join(rel))
-        })
+        PROGRAM_DIRS
+            .iter()
+            .map(|d| Path::new(d).join(program))
+            .find(|rel| self.resolve(rel).is_some_and(|file| file.is_file()))
+            .map(|rel| Path::new("/").join(rel))
+    }
+
+    /// The host path of `rel` as seen from inside the root: absolute
+    /// symlink targets are taken from the root, `..` stops at its top; a
+    /// path that still leads out of the root (or loops) is `None`.
+    fn resolve(&self, rel: &Path) -> Option<PathBuf> {
+        let mut rel = rel.to_path_buf();
+        for _ in 0..MAX_LINKS {
+            let host = self.dir.join(&rel);
+            let Ok(target) = std::fs::read_link(&host) else {
+                let canonical = std::fs::canonicalize(&host).ok()?;
+                return canonical.starts_with(&self.dir).then_some(canonical);
+            };
+            let joined = match target.is_absolute() {
+                true => target,
+                false => rel.parent().unwrap_or(Path::new("")).join(target),
+            };
+            rel = joined.components().fold(PathBuf::new(), |mut path, c| {
+                match c {
+                    Component::Normal(name) => path.push(name),
+                    Component::ParentDir => {
+                        path.pop();
+                    }
+                    _ => {}
+                }
+                path
+            });
+        }
+        None
     }
 
     /// The sandbox's system directories taken from the root (those it has
     /// among `dirs`), read-only at the same paths. `/bin` → `usr/bin` in a
-    /// merged-usr root is followed inside the root, never out of it.
+    /// merged-usr root is followed inside the root, never out of it (as
+    /// [`OvsRoot::program`] follows links).
     pub fn system_binds(&self, dirs: &[&str]) -> Vec<Bind> {
         dirs.iter()
             .filter_map(|target| {
-                let source = std::fs::canonicalize(self.dir.join(target.trim_start_matches('/'))).ok()?;
-                (source.starts_with(&self.dir) && source.is_dir()).then(|| Bind {
+                let source = self.resolve(Path::new(target.trim_start_matches('/')))?;
+                source.is_dir().then(|| Bind {
                     source,
                     target: PathBuf::from(target),
                     access: crate::sandbox::Access::ReadOnly,
@@ -133,13 +167,21 @@ mod tests {
         std::os::unix::fs::symlink("usr/bin", dir.path().join("bin")).unwrap();
         std::os::unix::fs::symlink("/usr/lib", dir.path().join("lib")).unwrap();
         std::os::unix::fs::symlink("/usr/bin/true", dir.path().join("usr/bin/ovs-ofctl")).unwrap();
+        // Debian's alternatives: an absolute link, read inside the root.
+        program(dir.path(), "usr/lib/openvswitch-switch/ovs-vswitchd");
+        std::fs::remove_file(dir.path().join("usr/sbin/ovs-vswitchd")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/alternatives")).unwrap();
+        std::os::unix::fs::symlink("/etc/alternatives/ovs-vswitchd", dir.path().join("usr/sbin/ovs-vswitchd")).unwrap();
+        let alternative = dir.path().join("etc/alternatives/ovs-vswitchd");
+        std::os::unix::fs::symlink("/usr/lib/openvswitch-switch/ovs-vswitchd", alternative).unwrap();
         let root = OvsRoot::open(dir.path()).unwrap();
         assert_eq!(root.program("ovs-vswitchd"), Some(PathBuf::from("/usr/sbin/ovs-vswitchd")));
         assert_eq!(root.program("ovsdb-tool"), Some(PathBuf::from("/usr/bin/ovsdb-tool")));
         assert_eq!(root.program("ovs-ofctl"), None, "a symlink out of the root is not a program of the root");
         let binds = root.system_binds(&["/usr", "/bin", "/lib", "/etc"]);
         let targets: Vec<_> = binds.iter().map(|b| b.target.to_str().unwrap()).collect();
-        assert_eq!(targets, ["/usr", "/bin"]);
+        assert_eq!(targets, ["/usr", "/bin", "/lib", "/etc"]);
         assert_eq!(binds[1].source, root.dir().join("usr/bin"));
+        assert_eq!(binds[2].source, root.dir().join("usr/lib"), "the absolute /lib -> /usr/lib read in the root");
     }
 }
