@@ -181,6 +181,8 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     if !workdir.exists() {
         return Err(ReplicaError::NothingCollected(root()));
     }
+    // Checked first: a bad --ovs-root leaves the workdir as it was.
+    let ovs_root = choose_root(workdir, &options.ovs_root)?;
     let Some(run_lock) = workdir.lock_run()? else {
         return Err(match workdir.load_state()?.run.and_then(|r| r.phase.supervisor_pid()) {
             Some(pid) => ReplicaError::AlreadyRunning { workdir: root(), pid },
@@ -201,7 +203,6 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     let collected = manifest.collected;
     check_space(workdir, collected.values().map(|db| db.size).sum())?;
     let with_vswitchd = collected.contains_key(&DbKind::Ovs);
-    let ovs_root = choose_root(workdir, &options.ovs_root)?;
     let programs = match &ovs_root {
         Some(root) => root_programs(root, with_vswitchd)?,
         None => Programs::find(with_vswitchd)?,
