@@ -411,9 +411,9 @@ fn versions_text(rows: &[VersionRow], root: Option<&RootVersions>, w: &str) -> S
     let mut s = String::new();
     let cell = |v: &Option<String>| v.as_deref().map(note).unwrap_or_else(|| "-".into());
     if root.is_some() {
-        let _ = writeln!(s, "Versions:       {:<12} {:<12} {}", "local", "--ovs-root", "source system");
+        let _ = writeln!(s, "Versions:       local        --ovs-root   source system");
     } else {
-        let _ = writeln!(s, "Versions:       {:<12} {}", "local", "source system");
+        let _ = writeln!(s, "Versions:       local        source system");
     }
     for row in rows {
         let root_cell = if root.is_some() { format!("{:<12} ", cell(&row.root)) } else { String::new() };
@@ -458,19 +458,21 @@ pub struct VersionRow {
 /// from one, an `--ovs-root`.
 pub fn version_rows(source: &SourceSystem, root: Option<&RootVersions>) -> Vec<VersionRow> {
     type Parse = fn(&str) -> Option<String>;
-    let products: [(&str, &Option<String>, Option<&Option<String>>, &str, Parse); 2] = [
-        ("Open vSwitch", &source.ovs_version, root.map(|r| &r.ovs), "ovs-vswitchd", versions::ovs),
-        ("OVN", &source.ovn_version, root.map(|r| &r.ovn), "ovn-nbctl", versions::ovn),
-    ];
-    products
-        .into_iter()
-        .map(|(product, production, root, tool, parse)| VersionRow {
-            product,
-            local: crate::tools::run(tool, ["--version"]).ok().and_then(|text| parse(&text)),
-            root: root.cloned().flatten(),
-            production: production.clone(),
-        })
-        .collect()
+    let local = |tool: &str, parse: Parse| crate::tools::run(tool, ["--version"]).ok().and_then(|text| parse(&text));
+    vec![
+        VersionRow {
+            product: "Open vSwitch",
+            local: local("ovs-vswitchd", versions::ovs),
+            root: root.and_then(|r| r.ovs.clone()),
+            production: source.ovs_version.clone(),
+        },
+        VersionRow {
+            product: "OVN",
+            local: local("ovn-nbctl", versions::ovn),
+            root: root.and_then(|r| r.ovn.clone()),
+            production: source.ovn_version.clone(),
+        },
+    ]
 }
 
 /// One warning per product whose running version (the root's with
@@ -483,7 +485,8 @@ pub fn version_warnings(rows: &[VersionRow], from_root: bool) -> Vec<String> {
     rows.iter()
         .filter_map(|row| {
             let theirs = row.production.as_deref()?;
-            let (runs, whose) = if from_root { (row.root.as_deref()?, "--ovs-root's") } else { (row.local.as_deref()?, "local") };
+            let (runs, whose) =
+                if from_root { (row.root.as_deref()?, "--ovs-root's") } else { (row.local.as_deref()?, "local") };
             let order = compare_versions(runs, theirs);
             let other_matches = from_root && row.local.as_deref().is_some_and(|l| compare_versions(l, theirs) == Equal);
             let product = row.product;
@@ -700,6 +703,28 @@ fn duration(secs: Option<u64>) -> String {
 mod tests {
     use super::*;
     use crate::replay::report::Count;
+
+    fn row(local: &str, root: &str, production: &str) -> VersionRow {
+        let v = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        VersionRow { product: "Open vSwitch", local: v(local), root: v(root), production: v(production) }
+    }
+
+    #[test]
+    fn version_warnings_name_the_start_that_avoids_the_mismatch() {
+        let local_older = version_warnings(&[row("3.1.0", "", "3.5.0")], false);
+        assert_eq!(local_older.len(), 1);
+        assert!(local_older[0].starts_with("the local Open vSwitch 3.1.0 is older than the source system's 3.5.0"));
+        assert!(local_older[0].contains("'--ovs-root DIR'"), "{local_older:?}");
+        assert!(version_warnings(&[row("3.1.0", "3.5.0", "3.5.0")], true).is_empty(), "the root matches");
+        assert!(version_warnings(&[row("3.5.0", "", "3.5.0")], false).is_empty(), "local matches");
+        let root_older = version_warnings(&[row("3.5.0", "3.1.0", "3.5.0")], true);
+        assert!(root_older[0].starts_with("the --ovs-root's Open vSwitch 3.1.0 is older"), "{root_older:?}");
+        assert!(root_older[0].ends_with("'start --no-ovs-root' runs it"), "{root_older:?}");
+        let root_newer = version_warnings(&[row("3.1.0", "3.5.0", "3.1.0")], true);
+        assert!(root_newer[0].contains("3.5.0 differs from the source system's 3.1.0"), "{root_newer:?}");
+        assert!(version_warnings(&[row("3.1.0", "3.6.0", "3.5.0")], true).is_empty(), "nothing better to offer");
+        assert!(version_warnings(&[row("3.1.0", "", "")], false).is_empty(), "production unknown");
+    }
 
     fn restore(flows: Count, groups: Count, rejected: usize) -> BridgeRestore {
         BridgeRestore {

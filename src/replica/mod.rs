@@ -27,9 +27,9 @@ use crate::supervisor::{self, AfterExit, DaemonSpec, Exit, Observer, Served, Sup
 use crate::tools::ToolError;
 use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
-use ovs_root::{OvsRoot, OvsRootError};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use ovs_root::{OvsRoot, OvsRootError};
 use reports::{Heard, Reports};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -215,7 +215,6 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     // The supervisor keeps the run lock for the replica's whole life.
     let sandbox = sandbox(workdir, &host_launcher, &programs, ovs_root.as_ref(), run_lock.as_raw_fd());
     sandbox.preflight()?;
-    workdir.update_state(|s| s.settings.ovs_root = ovs_root.as_ref().map(|r| r.dir().to_path_buf()))?;
 
     workdir.remove_runtime_files()?;
     workdir.create_runtime_dirs()?;
@@ -239,7 +238,10 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
         ovs_root: ovs_root.as_ref().map(|root| RootVersions { dir: root.dir().to_path_buf(), ..Default::default() }),
         ..Default::default()
     };
-    workdir.update_state(|s| s.run = Some(run))?;
+    workdir.update_state(|s| {
+        s.settings.ovs_root = ovs_root.as_ref().map(|r| r.dir().to_path_buf());
+        s.run = Some(run);
+    })?;
 
     let plan = Plan {
         workdir: workdir.clone(),

@@ -56,7 +56,10 @@ impl OvsRoot {
     /// `ovsdb-tool`; names every one missing.
     pub fn open(dir: &Path) -> Result<OvsRoot, OvsRootError> {
         let canonical = std::fs::canonicalize(dir)
-            .and_then(|d| if d.is_dir() { Ok(d) } else { Err(std::io::ErrorKind::NotADirectory.into()) })
+            .and_then(|d| match d.is_dir() {
+                true => Ok(d),
+                false => Err(std::io::Error::other("not a directory")),
+            })
             .map_err(|e| OvsRootError::NotADirectory(dir.to_path_buf(), e))?;
         let root = OvsRoot { dir: canonical };
         let missing: Vec<&'static str> = REQUIRED.into_iter().filter(|p| root.program(p).is_none()).collect();
