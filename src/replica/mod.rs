@@ -109,6 +109,12 @@ pub enum ReplicaError {
     NotRestored(String),
     #[error(transparent)]
     OvsRoot(#[from] OvsRootError),
+    #[error(
+        "the --ovs-root this workdir remembers is unusable: {source}; give another with 'ovs-offline -w {} start \
+         --ovs-root DIR' or run the local OVS/OVN with 'ovs-offline -w {} start --no-ovs-root'",
+        workdir.display(), workdir.display()
+    )]
+    RememberedRoot { workdir: PathBuf, source: OvsRootError },
 }
 
 type Result<T, E = ReplicaError> = std::result::Result<T, E>;
@@ -286,12 +292,16 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
 /// The root the daemons run from, validated: `--ovs-root`'s, or the one
 /// remembered in the workdir. Changes nothing.
 fn choose_root(workdir: &Workdir, choice: &RootChoice) -> Result<Option<OvsRoot>> {
-    let dir = match choice {
-        RootChoice::Set(dir) => Some(dir.clone()),
-        RootChoice::Local => None,
-        RootChoice::Remembered => workdir.load_state()?.settings.ovs_root,
-    };
-    Ok(dir.map(|dir| OvsRoot::open(&dir)).transpose()?)
+    match choice {
+        RootChoice::Set(dir) => Ok(Some(OvsRoot::open(dir)?)),
+        RootChoice::Local => Ok(None),
+        RootChoice::Remembered => match workdir.load_state()?.settings.ovs_root {
+            Some(dir) => OvsRoot::open(&dir)
+                .map(Some)
+                .map_err(|source| ReplicaError::RememberedRoot { workdir: workdir.root().into(), source }),
+            None => Ok(None),
+        },
+    }
 }
 
 /// The daemons inside a sandbox whose system directories are `root`'s,
