@@ -169,6 +169,13 @@ pub struct Start {
     /// Seconds each daemon may take to become ready
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub timeout: u64,
+    /// Run ovsdb-server and ovs-vswitchd (and their schemas) from this root filesystem holding the wanted OVS/OVN
+    /// version (e.g. made by mmdebstrap; see README); remembered for later starts of this workdir
+    #[arg(long, value_name = "DIR", conflicts_with = "no_ovs_root")]
+    pub ovs_root: Option<PathBuf>,
+    /// Forget a remembered --ovs-root: run the locally installed OVS/OVN again
+    #[arg(long)]
+    pub no_ovs_root: bool,
 }
 
 #[derive(Debug, Args)]

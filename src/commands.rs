@@ -15,7 +15,7 @@ use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
 use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
-use ovs_offline::replica::{self, ReplicaError, StartOptions, Stopped};
+use ovs_offline::replica::{self, ReplicaError, RootChoice, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
 use ovs_offline::workdir::Workdir;
 use ovs_offline::{activate, collect};
@@ -204,7 +204,12 @@ fn data_label(kind: DbKind) -> &'static str {
 }
 
 pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
-    let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout) })?;
+    let ovs_root = match (&args.ovs_root, args.no_ovs_root) {
+        (Some(dir), _) => RootChoice::Set(dir.clone()),
+        (None, true) => RootChoice::Local,
+        (None, false) => RootChoice::Remembered,
+    };
+    let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout), ovs_root })?;
     activate::write(workdir)?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     // The supervisor replays the OpenFlow state; wait for its report.

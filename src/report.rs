@@ -15,7 +15,9 @@ use crate::ovsdb::schema::compare_versions;
 use crate::quote::{self, note};
 use crate::replay::BridgeRestore;
 use crate::replica::daemons::{ovsdb_server_name, VSWITCHD};
-use crate::state::{DaemonExit, DaemonRestarts, DaemonState, PreparedDb, ReplayOutcome, ReplayRecord, State};
+use crate::state::{
+    DaemonExit, DaemonRestarts, DaemonState, PreparedDb, ReplayOutcome, ReplayRecord, RootVersions, State,
+};
 use crate::supervisor::Exit;
 use crate::workdir::{Workdir, WorkdirError};
 use serde::Serialize;
@@ -48,6 +50,8 @@ pub struct Show {
     pub db_sockets: BTreeMap<DbKind, PathBuf>,
     pub mgmt_sockets: BTreeMap<String, PathBuf>,
     pub activate: Option<PathBuf>,
+    /// The `--ovs-root` the daemons run from.
+    pub ovs_root: Option<RootVersions>,
 }
 
 impl Show {
@@ -81,6 +85,7 @@ impl Show {
             db_sockets,
             mgmt_sockets,
             activate,
+            ovs_root: run.and_then(|r| r.ovs_root.clone()),
         })
     }
 
@@ -96,6 +101,17 @@ impl Show {
             return s;
         }
         let _ = writeln!(s, "Working directory: {w}:");
+        if let Some(root) = &self.ovs_root {
+            let version = |v: &Option<String>| v.as_deref().map(note).unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                s,
+                "* daemons run from --ovs-root {} (Open vSwitch {}, OVN {}); this host's clients work against \
+                 the sockets below",
+                quote::path(&root.dir),
+                version(&root.ovs),
+                version(&root.ovn)
+            );
+        }
         if let Some(ctl) = &self.vswitchd_ctl {
             let ctl = quote::path(ctl);
             let _ = writeln!(s, "* openvswitch control found at {ctl}");
@@ -191,7 +207,13 @@ pub struct Status {
     pub restore: Vec<BridgeRestore>,
     /// What is collected, with its provenance (`capture.json`).
     pub capture: Manifest,
-    /// Where the local OVS/OVN is older than the source system's.
+    /// The `--ovs-root` the replica runs from (or, not running, the one the
+    /// next start uses), with the versions its programs printed.
+    pub ovs_root: Option<RootVersions>,
+    /// Local, root's and source system's versions side by side.
+    pub versions: Vec<VersionRow>,
+    /// Where the running OVS/OVN is older than the source system's, or
+    /// differs while another choice matches.
     pub version_warnings: Vec<String>,
 }
 
@@ -238,11 +260,18 @@ pub struct BridgeStatus {
 
 impl Status {
     pub fn gather(workdir: &Workdir) -> Result<Status> {
-        let State { run } = workdir.load_state()?;
+        let State { run, settings } = workdir.load_state()?;
         let capture = Manifest::load(workdir)?;
         let running = workdir.exists() && workdir.is_running()?;
         let stale = !running && run.is_some();
         let run = run.filter(|_| running);
+        // The running replica's root (with its versions), else the setting.
+        let ovs_root = match run.as_ref() {
+            Some(r) => r.ovs_root.clone(),
+            None => settings.ovs_root.map(|dir| RootVersions { dir, ..Default::default() }),
+        };
+        let from_root = run.as_ref().is_some_and(|r| r.ovs_root.is_some());
+        let versions = version_rows(&capture.source, ovs_root.as_ref());
         let bridges = if run.as_ref().is_some_and(|r| r.dbs.iter().any(|d| d.kind == DbKind::Ovs)) {
             bridge_ports(&workdir.db_socket(DbKind::Ovs))
         } else {
@@ -262,7 +291,9 @@ impl Status {
             restarts: run.as_ref().map(|r| r.restarts.clone()).unwrap_or_default(),
             replay: run.as_ref().and_then(|r| r.replay.clone()),
             restore: run.as_ref().map(|r| r.restore.clone()).unwrap_or_default(),
-            version_warnings: older_locally(&capture.source),
+            version_warnings: version_warnings(&versions, from_root),
+            versions,
+            ovs_root,
             capture,
         })
     }
@@ -338,6 +369,7 @@ impl Status {
         if !source.is_empty() {
             let _ = writeln!(s, "Source system: {source}");
         }
+        s.push_str(&versions_text(&self.versions, self.ovs_root.as_ref(), &w));
         for warning in &self.version_warnings {
             let _ = writeln!(s, "warning: {warning}");
         }
@@ -374,6 +406,29 @@ impl Status {
     }
 }
 
+/// The versions table, and where the root is and how to forget it.
+fn versions_text(rows: &[VersionRow], root: Option<&RootVersions>, w: &str) -> String {
+    let mut s = String::new();
+    let cell = |v: &Option<String>| v.as_deref().map(note).unwrap_or_else(|| "-".into());
+    if root.is_some() {
+        let _ = writeln!(s, "Versions:       local        --ovs-root   source system");
+    } else {
+        let _ = writeln!(s, "Versions:       local        source system");
+    }
+    for row in rows {
+        let root_cell = if root.is_some() { format!("{:<12} ", cell(&row.root)) } else { String::new() };
+        let _ = writeln!(s, "  {:<13} {:<12} {root_cell}{}", row.product, cell(&row.local), cell(&row.production));
+    }
+    if let Some(root) = root {
+        let _ = writeln!(
+            s,
+            "--ovs-root: {} (the daemons run from it; forget it with 'ovs-offline -w {w} start --no-ovs-root')",
+            quote::path(&root.dir)
+        );
+    }
+    s
+}
+
 /// The source system in one line (`host h, OVS 3.5.0, OVN 25.03.0, sos
 /// 4.12.0`); empty when nothing is known.
 pub fn source_system_line(source: &SourceSystem) -> String {
@@ -389,32 +444,80 @@ pub fn source_system_line(source: &SourceSystem) -> String {
     parts.join(", ")
 }
 
-/// One line for each of OVS and OVN whose local version (the daemons and
-/// tools a replica runs) is older than the source system's: newer match
-/// fields or actions in its dumps may be refused, and traces follow the
-/// local code.
-pub fn older_locally(source: &SourceSystem) -> Vec<String> {
+/// One product's versions side by side: the local programs', the
+/// `--ovs-root`'s (when the replica runs from one) and the source system's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRow {
+    pub product: &'static str,
+    pub local: Option<String>,
+    pub root: Option<String>,
+    pub production: Option<String>,
+}
+
+/// The OVS and OVN rows for a source system and, when the replica runs
+/// from one, an `--ovs-root`.
+pub fn version_rows(source: &SourceSystem, root: Option<&RootVersions>) -> Vec<VersionRow> {
     type Parse = fn(&str) -> Option<String>;
-    let pairs: [(&str, &Option<String>, &str, Parse); 2] = [
-        ("Open vSwitch", &source.ovs_version, "ovs-vswitchd", versions::ovs),
-        ("OVN", &source.ovn_version, "ovn-nbctl", versions::ovn),
-    ];
-    pairs
-        .into_iter()
-        .filter_map(|(product, theirs, tool, parse)| {
-            let theirs = theirs.as_deref()?;
-            let local = parse(&crate::tools::run(tool, ["--version"]).ok()?)?;
-            (compare_versions(&local, theirs) == std::cmp::Ordering::Less).then(|| {
-                format!(
-                    "the local {product} {} is older than the source system's {}: what only {} knows may be refused \
-                     when restored, and traces follow the local code",
-                    note(&local),
-                    note(theirs),
-                    note(theirs)
-                )
-            })
+    let local = |tool: &str, parse: Parse| crate::tools::run(tool, ["--version"]).ok().and_then(|text| parse(&text));
+    vec![
+        VersionRow {
+            product: "Open vSwitch",
+            local: local("ovs-vswitchd", versions::ovs),
+            root: root.and_then(|r| r.ovs.clone()),
+            production: source.ovs_version.clone(),
+        },
+        VersionRow {
+            product: "OVN",
+            local: local("ovn-nbctl", versions::ovn),
+            root: root.and_then(|r| r.ovn.clone()),
+            production: source.ovn_version.clone(),
+        },
+    ]
+}
+
+/// One warning per product whose running version (the root's with
+/// `from_root`, else the local one) is older than the source system's —
+/// newer match fields or actions in its dumps may be refused, and traces
+/// follow the older code — or differs from it while the other choice
+/// matches; each says which start would avoid it.
+pub fn version_warnings(rows: &[VersionRow], from_root: bool) -> Vec<String> {
+    use std::cmp::Ordering::{Equal, Less};
+    rows.iter()
+        .filter_map(|row| {
+            let theirs = row.production.as_deref()?;
+            let (runs, whose) =
+                if from_root { (row.root.as_deref()?, "--ovs-root's") } else { (row.local.as_deref()?, "local") };
+            let order = compare_versions(runs, theirs);
+            let other_matches = from_root && row.local.as_deref().is_some_and(|l| compare_versions(l, theirs) == Equal);
+            let product = row.product;
+            let (runs, theirs_q) = (note(runs), note(theirs));
+            let avoid = match (from_root, other_matches) {
+                (true, true) => format!("; the local {product} is {theirs_q}: 'start --no-ovs-root' runs it"),
+                (true, false) => String::new(),
+                (false, _) => format!(
+                    "; to run {theirs_q}, make a root filesystem holding it and start with '--ovs-root DIR' (README: \
+                     \"Running the production's OVS version\")"
+                ),
+            };
+            match order {
+                Less => Some(format!(
+                    "the {whose} {product} {runs} is older than the source system's {theirs_q}: what only \
+                     {theirs_q} knows may be refused when restored, and traces follow the {whose} code{avoid}"
+                )),
+                Equal => None,
+                _ if other_matches => Some(format!(
+                    "the {whose} {product} {runs} differs from the source system's {theirs_q}: traces follow \
+                     {runs}'s code{avoid}"
+                )),
+                _ => None,
+            }
         })
         .collect()
+}
+
+/// [`version_warnings`] of the local programs (what a collect says).
+pub fn older_locally(source: &SourceSystem) -> Vec<String> {
+    version_warnings(&version_rows(source, None), false)
 }
 
 /// A bridge's [`restore_summary`], marked when the capture knows its dumps
@@ -600,6 +703,28 @@ fn duration(secs: Option<u64>) -> String {
 mod tests {
     use super::*;
     use crate::replay::report::Count;
+
+    fn row(local: &str, root: &str, production: &str) -> VersionRow {
+        let v = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        VersionRow { product: "Open vSwitch", local: v(local), root: v(root), production: v(production) }
+    }
+
+    #[test]
+    fn version_warnings_name_the_start_that_avoids_the_mismatch() {
+        let local_older = version_warnings(&[row("3.1.0", "", "3.5.0")], false);
+        assert_eq!(local_older.len(), 1);
+        assert!(local_older[0].starts_with("the local Open vSwitch 3.1.0 is older than the source system's 3.5.0"));
+        assert!(local_older[0].contains("'--ovs-root DIR'"), "{local_older:?}");
+        assert!(version_warnings(&[row("3.1.0", "3.5.0", "3.5.0")], true).is_empty(), "the root matches");
+        assert!(version_warnings(&[row("3.5.0", "", "3.5.0")], false).is_empty(), "local matches");
+        let root_older = version_warnings(&[row("3.5.0", "3.1.0", "3.5.0")], true);
+        assert!(root_older[0].starts_with("the --ovs-root's Open vSwitch 3.1.0 is older"), "{root_older:?}");
+        assert!(root_older[0].ends_with("'start --no-ovs-root' runs it"), "{root_older:?}");
+        let root_newer = version_warnings(&[row("3.1.0", "3.5.0", "3.1.0")], true);
+        assert!(root_newer[0].contains("3.5.0 differs from the source system's 3.1.0"), "{root_newer:?}");
+        assert!(version_warnings(&[row("3.1.0", "3.6.0", "3.5.0")], true).is_empty(), "nothing better to offer");
+        assert!(version_warnings(&[row("3.1.0", "", "")], false).is_empty(), "production unknown");
+    }
 
     fn restore(flows: Count, groups: Count, rejected: usize) -> BridgeRestore {
         BridgeRestore {

@@ -17,6 +17,28 @@ use std::path::PathBuf;
 pub struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunState>,
+    /// What `start` remembers for the next runs.
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// Workdir settings `start` remembers.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `--ovs-root`: the root filesystem the daemons run from (cleared by
+    /// `--no-ovs-root`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_root: Option<PathBuf>,
+}
+
+/// The `--ovs-root` a run uses, and the versions its programs print.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootVersions {
+    pub dir: PathBuf,
+    /// `ovs-vswitchd --version` of the root (`3.5.0`).
+    pub ovs: Option<String>,
+    /// `ovn-nbctl --version` of the root (`25.03.0`), if it has OVN.
+    pub ovn: Option<String>,
 }
 
 /// One run of a replica, from `start` to `stop`.
@@ -39,6 +61,9 @@ pub struct RunState {
     /// The latest flow replay: into which ovs-vswitchd, when, how it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<ReplayRecord>,
+    /// The `--ovs-root` the daemons run from (none: the local OVS/OVN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs_root: Option<RootVersions>,
 }
 
 /// The unexpected exits of one daemon (by name, across generations).

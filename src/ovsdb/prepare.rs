@@ -88,8 +88,9 @@ const DUMMY_SAFE_TYPES: &[&str] = &[
     "dummy-pmd",
 ];
 
-/// Prepares the working copy of one collected database.
-pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<PreparedDb> {
+/// Prepares the working copy of one collected database, for the schemas in
+/// `schema_dir` (an `--ovs-root`'s) or else the locally installed ones.
+pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str, schema_dir: Option<&Path>) -> Result<PreparedDb> {
     let source = workdir.collected_db(kind, collected_file);
     let target = workdir.replica_db(kind);
     let inspect = |source: &Path| {
@@ -116,7 +117,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
             changes.push("converted from a clustered (RAFT) database to standalone".into());
         }
     }
-    let served_version = upgrade_schema(kind, &target, &info.version, &mut changes)?;
+    let served_version = upgrade_schema(kind, schema_dir, &target, &info.version, &mut changes)?;
     if kind == DbKind::Ovs {
         changes.extend(make_vswitchd_safe(&target)?);
     }
@@ -130,18 +131,29 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str) -> Result<
     })
 }
 
-/// Upgrades an older schema to the installed one; a newer one is served
-/// as is. Returns the version served.
-fn upgrade_schema(kind: DbKind, db: &Path, version: &str, changes: &mut Vec<String>) -> Result<String> {
-    let Some((schema_path, local)) = schema::installed(kind) else {
-        changes.push(format!("no local {} found; schema {version} served as is", kind.schema_file()));
+/// Upgrades an older schema to the installed one (or `schema_dir`'s); a
+/// newer one is served as is. Returns the version served.
+fn upgrade_schema(
+    kind: DbKind,
+    schema_dir: Option<&Path>,
+    db: &Path,
+    version: &str,
+    changes: &mut Vec<String>,
+) -> Result<String> {
+    let whose = if schema_dir.is_some() { "--ovs-root's" } else { "local" };
+    let schema = match schema_dir {
+        Some(dir) => schema::in_dir(dir, kind),
+        None => schema::installed(kind),
+    };
+    let Some((schema_path, local)) = schema else {
+        changes.push(format!("no {whose} {} found; schema {version} served as is", kind.schema_file()));
         return Ok(version.to_string());
     };
     match schema::compare_versions(version, &local) {
         Ordering::Equal => Ok(version.to_string()),
         Ordering::Greater => {
             changes.push(format!(
-                "schema {version} is newer than the local {local}; served as is (local clients may warn about unknown columns)"
+                "schema {version} is newer than the {whose} {local}; served as is (local clients may warn about unknown columns)"
             ));
             Ok(version.to_string())
         }
@@ -149,7 +161,7 @@ fn upgrade_schema(kind: DbKind, db: &Path, version: &str, changes: &mut Vec<Stri
             tools::run("ovsdb-tool", [os("convert"), db.as_os_str(), schema_path.as_os_str()]).map_err(|source| {
                 PrepareError::Upgrade { path: db.to_path_buf(), from: version.to_string(), to: local.clone(), source }
             })?;
-            changes.push(format!("upgraded schema {version} to the local {local}"));
+            changes.push(format!("upgraded schema {version} to the {whose} {local}"));
             Ok(local)
         }
     }
@@ -277,7 +289,7 @@ mod tests {
         fs::OpenOptions::new().append(true).open(&original).unwrap().write_all(b"OVSDB JSON 99 x\n{").unwrap();
         let before = fs::read(&original).unwrap();
 
-        let prepared = prepare(&workdir, DbKind::Ovs, "conf.db").unwrap();
+        let prepared = prepare(&workdir, DbKind::Ovs, "conf.db", None).unwrap();
         assert_eq!(fs::read(&original).unwrap(), before, "the collected original is never modified");
         let changes = prepared.changes.join("\n");
         for expected in [
@@ -303,7 +315,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let workdir = workdir_in(dir.path());
         fs::write(workdir.collected_db(DbKind::OvnNb, "nb.db"), "not a database\n").unwrap();
-        let err = prepare(&workdir, DbKind::OvnNb, "nb.db").unwrap_err();
+        let err = prepare(&workdir, DbKind::OvnNb, "nb.db", None).unwrap_err();
         assert!(matches!(err, PrepareError::Inspect { source: DbFileError::NotOvsdb, .. }), "{err}");
         assert!(err.to_string().ends_with("db/ovn_nb/nb.db is not an OVSDB database file (it does not start with an \"OVSDB JSON\" or \"OVSDB CLUSTER\" header)"), "{err}");
     }

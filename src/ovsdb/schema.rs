@@ -3,7 +3,7 @@
 
 use crate::capture::DbKind;
 use std::cmp::Ordering;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Directories distros install `*.ovsschema` files to, after the
 /// `OVS_PKGDATADIR` / `OVN_PKGDATADIR` overrides OVS itself honours.
@@ -19,12 +19,17 @@ fn schema_dirs(kind: DbKind) -> Vec<PathBuf> {
 
 /// The locally installed schema of `kind`, with its version.
 pub fn installed(kind: DbKind) -> Option<(PathBuf, String)> {
-    schema_dirs(kind).into_iter().map(|d| d.join(kind.schema_file())).find_map(|path| {
-        let text = std::fs::read(&path).ok()?;
-        let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
-        let version = json.get("version")?.as_str()?.to_string();
-        Some((path, version))
-    })
+    schema_dirs(kind).into_iter().find_map(|d| in_dir(&d, kind))
+}
+
+/// The schema of `kind` in `dir` (e.g. an `--ovs-root`'s
+/// `usr/share/openvswitch`), with its version.
+pub fn in_dir(dir: &Path, kind: DbKind) -> Option<(PathBuf, String)> {
+    let path = dir.join(kind.schema_file());
+    let text = std::fs::read(&path).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let version = json.get("version")?.as_str()?.to_string();
+    Some((path, version))
 }
 
 /// Orders `x.y.z` schema versions numerically.

@@ -12,6 +12,7 @@
 //! says so.
 
 pub(crate) mod daemons;
+pub mod ovs_root;
 mod reports;
 pub mod restore;
 
@@ -21,13 +22,14 @@ use crate::ovsdb::bridges;
 use crate::ovsdb::prepare::{self, PrepareError};
 use crate::replay::ReplayReport;
 use crate::sandbox::{self, Access, Bind, Notification, Notifier, Sandbox, SandboxError};
-use crate::state::{now, DaemonExit, DaemonState, PreparedDb, ReplayOutcome, RunPhase, RunState};
+use crate::state::{now, DaemonExit, DaemonState, PreparedDb, ReplayOutcome, RootVersions, RunPhase, RunState};
 use crate::supervisor::{self, AfterExit, DaemonSpec, Exit, Observer, Served, Supervisor, SupervisorError};
 use crate::tools::ToolError;
 use crate::workdir::{Workdir, WorkdirError};
 use daemons::Programs;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use ovs_root::{OvsRoot, OvsRootError};
 use reports::{Heard, Reports};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -105,6 +107,14 @@ pub enum ReplicaError {
     /// Flow replay could not run at all (the replica runs without it).
     #[error("{0}")]
     NotRestored(String),
+    #[error(transparent)]
+    OvsRoot(#[from] OvsRootError),
+    #[error(
+        "the --ovs-root this workdir remembers is unusable: {source}; give another with 'ovs-offline -w {} start \
+         --ovs-root DIR' or run the local OVS/OVN with 'ovs-offline -w {} start --no-ovs-root'",
+        workdir.display(), workdir.display()
+    )]
+    RememberedRoot { workdir: PathBuf, source: OvsRootError },
 }
 
 type Result<T, E = ReplicaError> = std::result::Result<T, E>;
@@ -114,6 +124,19 @@ type Result<T, E = ReplicaError> = std::result::Result<T, E>;
 pub struct StartOptions {
     /// How long daemons may take to become ready.
     pub timeout: Duration,
+    /// Where the daemons come from.
+    pub ovs_root: RootChoice,
+}
+
+/// `start`'s choice of OVS/OVN programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootChoice {
+    /// The workdir's setting: the `--ovs-root` given last, else the local ones.
+    Remembered,
+    /// `--ovs-root DIR`: DIR's, remembered for the next starts.
+    Set(PathBuf),
+    /// `--no-ovs-root`: the local ones, and forget the setting.
+    Local,
 }
 
 /// A replica that is up: what `start` reports.
@@ -164,6 +187,8 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     if !workdir.exists() {
         return Err(ReplicaError::NothingCollected(root()));
     }
+    // Checked first: a bad --ovs-root leaves the workdir as it was.
+    let ovs_root = choose_root(workdir, &options.ovs_root)?;
     let Some(run_lock) = workdir.lock_run()? else {
         return Err(match workdir.load_state()?.run.and_then(|r| r.phase.supervisor_pid()) {
             Some(pid) => ReplicaError::AlreadyRunning { workdir: root(), pid },
@@ -184,20 +209,26 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     let collected = manifest.collected;
     check_space(workdir, collected.values().map(|db| db.size).sum())?;
     let with_vswitchd = collected.contains_key(&DbKind::Ovs);
-    let programs = Programs::find(with_vswitchd)?;
+    let programs = match &ovs_root {
+        Some(root) => root_programs(root, with_vswitchd)?,
+        None => Programs::find(with_vswitchd)?,
+    };
     crate::tools::find("ovsdb-tool")?;
-    if with_vswitchd {
+    if with_vswitchd && ovs_root.is_none() {
         crate::tools::find("ovs-ofctl")?;
     }
-    let launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
+    let host_launcher = std::env::current_exe().map_err(ReplicaError::Executable)?;
     // The supervisor keeps the run lock for the replica's whole life.
-    let sandbox = sandbox(workdir, &launcher, &programs, run_lock.as_raw_fd());
+    let sandbox = sandbox(workdir, &host_launcher, &programs, ovs_root.as_ref(), run_lock.as_raw_fd());
     sandbox.preflight()?;
 
     workdir.remove_runtime_files()?;
     workdir.create_runtime_dirs()?;
-    let prepared: Result<Vec<PreparedDb>> =
-        collected.iter().map(|(kind, db)| Ok(prepare::prepare(workdir, *kind, &db.file)?)).collect();
+    let schema_dir = |kind: DbKind| ovs_root.as_ref().map(|root| root.schema_dir(kind));
+    let prepared: Result<Vec<PreparedDb>> = collected
+        .iter()
+        .map(|(kind, db)| Ok(prepare::prepare(workdir, *kind, &db.file, schema_dir(*kind).as_deref())?))
+        .collect();
     drop(collect_lock);
     let dbs = match prepared {
         Ok(dbs) => dbs,
@@ -206,15 +237,28 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
             return Err(e);
         }
     };
-    let run = RunState { started_at: now(), rootless: sandbox.rootless, dbs: dbs.clone(), ..Default::default() };
-    workdir.update_state(|s| s.run = Some(run))?;
+    let run = RunState {
+        started_at: now(),
+        rootless: sandbox.rootless,
+        dbs: dbs.clone(),
+        ovs_root: ovs_root.as_ref().map(|root| RootVersions { dir: root.dir().to_path_buf(), ..Default::default() }),
+        ..Default::default()
+    };
+    workdir.update_state(|s| {
+        s.settings.ovs_root = ovs_root.as_ref().map(|r| r.dir().to_path_buf());
+        s.run = Some(run);
+    })?;
 
     let plan = Plan {
         workdir: workdir.clone(),
+        from_root: ovs_root.is_some(),
         programs,
         kinds: dbs.iter().map(|d| d.kind).collect(),
         timeout: options.timeout,
-        launcher,
+        launcher: match ovs_root {
+            Some(_) => PathBuf::from(ovs_root::LAUNCHER),
+            None => host_launcher,
+        },
     };
     let spawned = sandbox::spawn(&sandbox, &workdir.log_file("supervisor"), |notify| plan.run(notify));
     let spawned = match spawned {
@@ -245,6 +289,36 @@ pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {
     Ok(Started { dbs, restore: with_vswitchd.then_some(Restoring { reports }) })
 }
 
+/// The root the daemons run from, validated: `--ovs-root`'s, or the one
+/// remembered in the workdir. Changes nothing.
+fn choose_root(workdir: &Workdir, choice: &RootChoice) -> Result<Option<OvsRoot>> {
+    match choice {
+        RootChoice::Set(dir) => Ok(Some(OvsRoot::open(dir)?)),
+        RootChoice::Local => Ok(None),
+        RootChoice::Remembered => match workdir.load_state()?.settings.ovs_root {
+            Some(dir) => OvsRoot::open(&dir)
+                .map(Some)
+                .map_err(|source| ReplicaError::RememberedRoot { workdir: workdir.root().into(), source }),
+            None => Ok(None),
+        },
+    }
+}
+
+/// The daemons inside a sandbox whose system directories are `root`'s,
+/// with the `ovs-ofctl` the replay runs there.
+fn root_programs(root: &OvsRoot, with_vswitchd: bool) -> Result<Programs> {
+    let missing = |program: &'static str| OvsRootError::Missing { dir: root.dir().into(), missing: vec![program] };
+    let ovsdb_server = root.program("ovsdb-server").ok_or_else(|| missing("ovsdb-server"))?;
+    let ovs_vswitchd = match with_vswitchd {
+        true => {
+            root.program("ovs-ofctl").ok_or_else(|| missing("ovs-ofctl"))?;
+            Some(root.program("ovs-vswitchd").ok_or_else(|| missing("ovs-vswitchd"))?)
+        }
+        false => None,
+    };
+    Ok(Programs { ovsdb_server, ovs_vswitchd })
+}
+
 /// Changes the state of the current run, if any; what `f` returned.
 fn update_run<T>(workdir: &Workdir, f: impl FnOnce(&mut RunState) -> T) -> Result<Option<T>> {
     Ok(workdir.update_state(|s| s.run.as_mut().map(f))?)
@@ -260,7 +334,29 @@ const SYSTEM_DIRS: [&str; 8] = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib
 /// leading to the replica's own, so that no path a collected database
 /// names (managers, connections, `pstream`, pcap files, …) reaches a host
 /// file, socket or daemon. Everything else is empty.
-fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs, run_lock: RawFd) -> Sandbox {
+fn sandbox(
+    workdir: &Workdir,
+    launcher: &Path,
+    programs: &Programs,
+    ovs_root: Option<&OvsRoot>,
+    run_lock: RawFd,
+) -> Sandbox {
+    let mut binds = match ovs_root {
+        Some(root) => root_binds(root, launcher),
+        None => host_binds(launcher, programs),
+    };
+    binds.push(Bind::read_write(workdir.root()));
+    binds.extend(workdir.collected_data().into_iter().filter(|path| path.exists()).map(Bind::read_only));
+    for (target, source) in
+        [("/run/openvswitch", workdir.run_dir(DbKind::Ovs)), ("/run/ovn", workdir.ovn_default_run_dir())]
+    {
+        binds.push(Bind { source, target: target.into(), access: Access::ReadWrite });
+    }
+    Sandbox::for_current_user(workdir.sandbox_root(), binds, vec![run_lock])
+}
+
+/// The host's system directories, the launcher and the daemons.
+fn host_binds(launcher: &Path, programs: &Programs) -> Vec<Bind> {
     let system: Vec<&Path> = SYSTEM_DIRS.iter().map(Path::new).filter(|dir| dir.exists()).collect();
     let mut binds: Vec<Bind> = system.iter().map(|dir| Bind::read_only(*dir)).collect();
     let executables = [Some(&programs.ovsdb_server), programs.ovs_vswitchd.as_ref()];
@@ -271,14 +367,16 @@ fn sandbox(workdir: &Workdir, launcher: &Path, programs: &Programs, run_lock: Ra
             .filter(|program| !system.iter().any(|dir| program.starts_with(dir)))
             .map(Bind::read_only),
     );
-    binds.push(Bind::read_write(workdir.root()));
-    binds.extend(workdir.collected_data().into_iter().filter(|path| path.exists()).map(Bind::read_only));
-    for (target, source) in
-        [("/run/openvswitch", workdir.run_dir(DbKind::Ovs)), ("/run/ovn", workdir.ovn_default_run_dir())]
-    {
-        binds.push(Bind { source, target: target.into(), access: Access::ReadWrite });
-    }
-    Sandbox::for_current_user(workdir.sandbox_root(), binds, vec![run_lock])
+    binds
+}
+
+/// The root's system directories (its programs among them), and the
+/// launcher at [`ovs_root::LAUNCHER`], wherever it is on the host.
+fn root_binds(root: &OvsRoot, launcher: &Path) -> Vec<Bind> {
+    let mut binds = root.system_binds(&SYSTEM_DIRS);
+    let target = PathBuf::from(ovs_root::LAUNCHER);
+    binds.push(Bind { source: launcher.to_path_buf(), target, access: Access::ReadOnly });
+    binds
 }
 
 /// Reads the supervisor's notifications until it is ready or failed, or
@@ -330,6 +428,8 @@ fn abandon(workdir: &Workdir, supervisor: Option<Pid>) {
 /// Everything the supervisor needs, resolved before the sandbox exists.
 struct Plan {
     workdir: Workdir,
+    /// The daemons come from an `--ovs-root` (the sandbox's system dirs).
+    from_root: bool,
     programs: Programs,
     kinds: Vec<DbKind>,
     timeout: Duration,
@@ -355,6 +455,9 @@ impl Plan {
                     return 1;
                 }
             };
+            if self.from_root {
+                self.record_root_versions();
+            }
             let code = match self.bring_up(&mut supervisor).await {
                 Ok(()) => {
                     self.serve(&mut supervisor, notifier).await;
@@ -413,6 +516,25 @@ impl Plan {
         restore::Replay::start(&self.launcher, &self.workdir, generation)
             .inspect_err(|e| tracing::error!("cannot start the OpenFlow replay: {e}"))
             .ok()
+    }
+
+    /// Records the versions the root's programs print (the sandbox's
+    /// programs are the root's), for `status`.
+    fn record_root_versions(&self) {
+        let version = |tool: &str, parse: fn(&str) -> Option<String>| {
+            crate::tools::run(tool, ["--version"]).ok().and_then(|text| parse(&text))
+        };
+        let ovs = version("ovs-vswitchd", crate::ofp_text::versions::ovs);
+        let ovn = version("ovn-nbctl", crate::ofp_text::versions::ovn);
+        let recorded = update_run(&self.workdir, |run| {
+            if let Some(root) = run.ovs_root.as_mut() {
+                root.ovs = ovs;
+                root.ovn = ovn;
+            }
+        });
+        if let Err(e) = recorded {
+            tracing::warn!("cannot record the --ovs-root's versions: {}", chain(&e));
+        }
     }
 
     /// ovsdb-servers first, then vswitchd once its database answers.
