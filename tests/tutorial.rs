@@ -148,7 +148,8 @@ fn cluster(lab: &LabNode, dir: &Path) {
         std::fs::copy(&script, bin.join(tool)).unwrap();
         std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let node_labels = json!({"app": "ovnkube-node", "name": "ovnkube-node", "component": "network", "ovn-db-pod": "true"});
+    let node_labels =
+        json!({"app": "ovnkube-node", "name": "ovnkube-node", "component": "network", "ovn-db-pod": "true"});
     let ovs_labels = json!({"app": "ovs-node", "name": "ovs-node", "component": "network"});
     let node_containers = ["nb-ovsdb", "sb-ovsdb", "ovn-northd", "ovnkube-controller", "ovn-controller"];
     let mut pods: Vec<Value> = Vec::new();
@@ -173,7 +174,9 @@ fn cluster(lab: &LabNode, dir: &Path) {
 }
 
 fn db_mapping(lab_dir: &str, which: &str, db: &str) -> String {
-    format!("/var/run/ovn/{db}.sock {lab_dir}/{which}/db.sock\n/var/run/ovn/{db}.ctl {lab_dir}/{which}/ovsdb-server.ctl\n")
+    format!(
+        "/var/run/ovn/{db}.sock {lab_dir}/{which}/db.sock\n/var/run/ovn/{db}.ctl {lab_dir}/{which}/ovsdb-server.ctl\n"
+    )
 }
 
 fn pod(name: &str, node: &str, labels: &Value, containers: &[&str]) -> Value {
@@ -209,7 +212,11 @@ impl Session {
         std::fs::create_dir(&bin).unwrap();
         std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), bin.join("ovs-offline")).unwrap();
         Session::inputs(scratch.path());
-        let path = format!("{}/bin:{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", standin.display(), bin.display());
+        let path = format!(
+            "{}/bin:{}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            standin.display(),
+            bin.display()
+        );
         let env = vec![
             ("PATH".to_string(), path),
             ("HOME".to_string(), root.clone()),
@@ -223,7 +230,9 @@ impl Session {
             ("/var/run/ovn/ovnsb_db.sock".to_string(), format!("{lab_dir}/sb/db.sock")),
             ("/tmp/".to_string(), format!("{root}/")),
         ];
-        run_ok(Command::new("chown").arg("-R").arg(format!("{}:{}", support::test_uid(), support::test_gid())).arg(&root));
+        run_ok(
+            Command::new("chown").arg("-R").arg(format!("{}:{}", support::test_uid(), support::test_gid())).arg(&root),
+        );
         Session { cwd: scratch.path().to_path_buf(), scratch, paths, env, _lab: lab }
     }
 
