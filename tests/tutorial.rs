@@ -33,6 +33,22 @@ const SOS_REPORTS: [(&str, &str); 4] = [
 /// `ovs-save/`).
 const CASE_DIR: &str = "/tmp/case-1234";
 
+/// The must-gather the tutorial names, laid out by [`MUST_GATHER_LAYOUT`].
+const MUST_GATHER: &str = "/tmp/must-gather.local.4242";
+
+/// `bash -c MUST_GATHER_LAYOUT _ DIR SOSREPORT` lays out in DIR a
+/// must-gather as `oc adm must-gather` does (interconnect store, one pod's
+/// YAML) holding worker-0's NB and SB: those of the sos report.
+const MUST_GATHER_LAYOUT: &str = r#"set -euo pipefail
+top="$1/quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-0123"; pod=ovnkube-node-7xq2p; work=$(mktemp -d)
+tar -xJf "$2" -C "$work" --wildcards '*/var/lib/openvswitch/ovn*_db.db'
+mkdir -p "$work/ovnk_database_store" "$top/network_logs" "$top/namespaces/openshift-ovn-kubernetes/pods/$pod"
+for db in nb sb; do mv "$work"/*/var/lib/openvswitch/ovn${db}_db.db "$work/ovnk_database_store/${pod}_${db}db"; done
+tar -czf "$top/network_logs/ovnk_database_store.tar.gz" -C "$work" ovnk_database_store
+printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: %s\nspec:\n  nodeName: worker-0\n' "$pod" \
+    >"$top/namespaces/openshift-ovn-kubernetes/pods/$pod/$pod.yaml"
+rm -rf "$work""#;
+
 /// The host name the tutorial's output was captured on.
 const DOC_HOST: &str = "vm";
 
@@ -236,7 +252,8 @@ impl Session {
         Session { cwd: scratch.path().to_path_buf(), scratch, paths, env, _lab: lab }
     }
 
-    /// The sos reports and the case directory, as the tutorial names them.
+    /// The sos reports, the must-gather and the case directory, as the
+    /// tutorial names them.
     fn inputs(root: &Path) {
         let here = |doc_path: &str| root.join(doc_path.strip_prefix("/tmp/").unwrap());
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sos");
@@ -244,6 +261,9 @@ impl Session {
             std::fs::create_dir_all(here(doc_path).parent().unwrap()).unwrap();
             std::fs::copy(fixtures.join(fixture), here(doc_path)).unwrap();
         }
+        let mut layout = Command::new("bash");
+        layout.args(["-c", MUST_GATHER_LAYOUT, "must-gather"]).arg(here(MUST_GATHER)).arg(here(SOS_REPORTS[0].0));
+        run_ok(&mut layout);
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/lab-node");
         let case = here(CASE_DIR);
         run_ok(Command::new("cp").arg("-R").arg(&sample).arg(&case));
