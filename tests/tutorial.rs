@@ -144,13 +144,15 @@ const VOLATILE: [(&str, &str); 12] = [
     ("-lab-node-", "0123456789TZ"),
 ];
 
-/// A line with its volatile values masked, for comparison.
+/// A line with its volatile values masked and its spaces collapsed, for
+/// comparison.
 fn normalise(line: &str) -> String {
     let mut text = mask_uuids(line.trim());
     for (prefix, chars) in VOLATILE {
         text = mask_after(&text, prefix, chars);
     }
-    text
+    // Columns padded to a pid's width.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The emulated cluster of the tutorial (a KIND cluster, upstream
