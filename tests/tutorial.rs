@@ -212,7 +212,9 @@ fn pod(name: &str, node: &str, labels: &Value, containers: &[&str]) -> Value {
 struct Session {
     scratch: tempfile::TempDir,
     cwd: PathBuf,
-    /// (as the tutorial writes it, as it is here), most specific first.
+    /// (as the tutorial writes it, as it is here): mapped in a command last
+    /// to first (`/tmp/` first), in what it printed first to last (the lab
+    /// node's sockets, below `/tmp`, first).
     paths: Vec<(String, String)>,
     env: Vec<(String, String)>,
     _lab: LabNode,
