@@ -1,6 +1,7 @@
 //! Restores one bridge: TLV map → groups → meters → flows (in that order:
 //! flows reference groups and meters, and tunnel metadata fields need
-//! their TLV mapping), then counts what the bridge holds.
+//! their TLV mapping) → MAC learning table ([`super::fdb`]), then counts
+//! what the bridge holds.
 
 use super::load::{self, LoadError, Rejected, Target};
 use super::report::BridgeRestore;
@@ -54,6 +55,8 @@ pub enum BridgeError {
     Panicked,
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("MAC learning table not restored")]
+    Fdb(#[from] super::fdb::FdbError),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -139,6 +142,9 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         }
     }
     count_restored(&target, version, &mut report)?;
+    if let Some(dump) = &dumps.fdb {
+        report.fdb = Some(super::fdb::restore(workdir, &target, dump, &mut rejected, &mut report.notes)?);
+    }
     report.rejected = rejected.len();
     if !rejected.is_empty() {
         let log = workdir.restore_errors_log(&db.name);
