@@ -158,3 +158,30 @@ fn learned_macs_from_an_sos_layout_directory_trace_as_live() {
     let out = replica.ok(&["start"]);
     check_replica_matches_live(&lab, &replica, &out);
 }
+
+/// collect-local reads the table with `ovs-appctl fdb/show` on the live
+/// node (vswitchd's control socket found from its pidfile); the bundle
+/// restores it.
+#[test]
+fn learned_macs_read_live_by_collect_local_trace_as_live() {
+    let lab = lab_with_learned_macs();
+    let host = Replica::new_as_runner();
+    let out_dir = support::user_dir("bundles-");
+    let out = host.ok(&[
+        "collect-local",
+        "--output",
+        out_dir.path().to_str().unwrap(),
+        "--ovs-rundir",
+        lab.var("LAB_OVS_RUNDIR"),
+    ]);
+    assert!(
+        out.contains(&format!("{BRIDGE} (OpenFlow15): 1 flows, 0 groups, meters, TLV map, 3 MAC table entries")),
+        "{out}"
+    );
+    let bundle = fs::read_dir(out_dir.path()).unwrap().next().unwrap().unwrap().path();
+    support::make_readable(&bundle);
+    let replica = Replica::new();
+    replica.ok(&["collect-capture", bundle.to_str().unwrap()]);
+    let out = replica.ok(&["start"]);
+    check_replica_matches_live(&lab, &replica, &out);
+}
