@@ -198,7 +198,7 @@ fn assert_replica_equals_lab(replica: &Replica, lab: &LabNode) {
 /// Every command exec'd on the cluster is one of the read-only commands
 /// the README lists.
 fn assert_read_only(calls: &str) {
-    const READ_ONLY: [&str; 10] = [
+    const READ_ONLY: [&str; 12] = [
         "ovsdb-client backup ",
         "ovsdb-client --no-leader-only backup ",
         "ovs-vsctl --db=unix:/var/run/openvswitch/db.sock --timeout=30 --format=json --columns=name,protocols list Bridge -- --columns=ovs_version,external_ids list Open_vSwitch",
@@ -206,6 +206,8 @@ fn assert_read_only(calls: &str) {
         "ovn-nbctl --version",
         "ovn-sbctl --version",
         "ovs-appctl -t /var/run/ovn/ovn",
+        "cat /var/run/openvswitch/ovs-vswitchd.pid",
+        "ovs-appctl -t /var/run/openvswitch/ovs-vswitchd.",
         "ovs-ofctl -O OpenFlow",
         "ovs-ofctl -O OpenFlow15 --timeout=30 dump-aggregate ",
         "ovs-ofctl -O OpenFlow13 --timeout=30 dump-aggregate ",
@@ -219,7 +221,7 @@ fn assert_read_only(calls: &str) {
             assert!(OFCTL.iter().any(|c| command.contains(c)), "{command}");
         }
         if command.starts_with("ovs-appctl") {
-            assert!(command.contains(" cluster/status OVN_"), "{command}");
+            assert!(command.contains(" cluster/status OVN_") || command.contains(".ctl fdb/show "), "{command}");
         }
     }
 }
