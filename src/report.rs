@@ -432,7 +432,7 @@ pub fn restore_lines(workdir: &Workdir, r: &BridgeRestore, incomplete: &BTreeMap
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
 /// 1/1 meters, TLV map 1 entry` (and `, 3/3 MAC table entries` when the
-/// capture has the bridge's MAC learning table); what OVS refused follows the count of its
+/// capture has a bridge's MAC learning table with entries); what OVS refused follows the count of its
 /// kind, the first one naming the log: `2074/2152 flows (78 rejected, see
 /// log/restore-errors.br-int.log), 0/4 groups (4 rejected)`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
@@ -445,7 +445,8 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     }
     let mut log = r.errors_log.as_ref().map(|log| log.strip_prefix(workdir.root()).unwrap_or(log));
     let mut counts = Vec::new();
-    let fdb = r.fdb.as_ref().map(|count| (count, "MAC table entries"));
+    // An empty table (a bridge that learned nothing) is in `status --json` only.
+    let fdb = r.fdb.as_ref().filter(|count| count.expected > 0).map(|count| (count, "MAC table entries"));
     for (count, kind) in [(&r.flows, "flows"), (&r.groups, "groups"), (&r.meters, "meters")].into_iter().chain(fdb) {
         let mut text = format!("{}/{} {kind}", count.restored, count.expected);
         if count.rejected > 0 {

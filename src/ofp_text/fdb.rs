@@ -12,7 +12,6 @@
 //! LOCAL     0  50:54:00:00:00:09  static
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead};
 
@@ -118,20 +117,6 @@ pub fn mac_text(mac: &[u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// The port names `fdb/add` takes, by OpenFlow port number, from
-/// `ovs-ofctl dump-ports-desc` (` 1(p1): addr:…`; `LOCAL(br)` is not
-/// numbered and left out).
-pub fn port_names(ports_desc: &str) -> BTreeMap<u16, String> {
-    ports_desc
-        .lines()
-        .filter_map(|line| {
-            let (head, _) = line.trim_start().split_once("): addr:")?;
-            let (number, name) = head.split_once('(')?;
-            Some((decimal::<u16>(number)?, name.to_string()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,14 +164,6 @@ mod tests {
         assert_eq!(table.first_ignored.as_deref(), Some(text.lines().next().unwrap()));
         assert_eq!(table.entries.len(), 1);
         assert_eq!(mac_text(&table.entries[0].mac), "aa:bb:cc:dd:ee:ff");
-    }
-
-    #[test]
-    fn port_names_from_ports_desc() {
-        let desc = "OFPST_PORT_DESC reply (OF1.5) (xid=0x2):\n 1(p1): addr:aa:55:aa:55:00:18\n     config:     0\n \
-                    12(odd(name)): addr:aa:55:aa:55:00:19\n LOCAL(br-fdb): addr:a2:01:09:7f:39:49\n";
-        let names = port_names(desc);
-        assert_eq!(names.into_iter().collect::<Vec<_>>(), vec![(1, "p1".into()), (12, "odd(name)".into())]);
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! fdb/show` output: one `ovs-appctl fdb/add BRIDGE PORT VLAN MAC` per
 //! entry, static so that it never ages out of a replica that sees no
 //! traffic. fdb/show prints OpenFlow port numbers, fdb/add takes port
-//! names: the replica's bridge maps one to the other (`dump-ports-desc`;
-//! `LOCAL` is the bridge's own port, named like the bridge). Bridges that
+//! names: the replica's database maps one to the other (its interfaces'
+//! `ofport`, which vswitchd keeps from the capture; `LOCAL` is the
+//! bridge's own port, named like the bridge). Bridges that
 //! forward with `NORMAL` then trace as production does (unicast to the
 //! learned port, not flooding).
 
 use super::load::{Rejected, Target};
 use super::report::Count;
 use crate::capture::flows::Dump;
+use crate::capture::DbKind;
 use crate::ofp_text::fdb::{self, FdbEntry, FdbPort};
+use crate::ovsdb::bridges;
 use crate::replica::daemons::VSWITCHD;
 use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
@@ -31,8 +34,8 @@ pub enum FdbError {
     State(#[source] crate::workdir::WorkdirError),
     #[error("ovs-vswitchd's control socket is not in the run state")]
     NoControlSocket,
-    #[error("cannot list the bridge's ports")]
-    Ports(#[source] ToolError),
+    #[error("cannot read the bridge's interfaces from the OVS database")]
+    Ports(#[source] io::Error),
     #[error("cannot read the restored MAC learning table")]
     Show(#[source] ToolError),
 }
@@ -60,8 +63,8 @@ pub fn restore(
         return Ok(count);
     }
     let ctl = vswitchd_ctl(workdir)?;
-    let desc = target.ofctl(target.version, "dump-ports-desc", &[]).map_err(FdbError::Ports)?;
-    let names = fdb::port_names(&desc);
+    let socket = workdir.db_socket(DbKind::Ovs);
+    let names = bridges::interfaces_by_ofport(&socket, &target.bridge).map_err(FdbError::Ports)?;
     for entry in &table.entries {
         let port = match entry.port {
             FdbPort::Local => Some(target.bridge.clone()),
