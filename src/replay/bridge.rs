@@ -55,8 +55,6 @@ pub enum BridgeError {
     Panicked,
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("MAC learning table not restored")]
-    Fdb(#[from] super::fdb::FdbError),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -143,7 +141,11 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     }
     count_restored(&target, version, &mut report)?;
     if let Some(dump) = &dumps.fdb {
-        report.fdb = Some(super::fdb::restore(workdir, &target, dump, &mut rejected, &mut report.notes)?);
+        // The flows stand whatever happens to the MAC table.
+        match super::fdb::restore(workdir, &target, dump, &mut rejected, &mut report.notes) {
+            Ok(count) => report.fdb = Some(count),
+            Err(e) => report.notes.push(format!("MAC learning table not restored: {}", super::chain(&e))),
+        }
     }
     report.rejected = rejected.len();
     if !rejected.is_empty() {

@@ -332,7 +332,9 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
         summary.source.ovs_version = text(t, &["ovs-vswitchd", "--version"]).ok().and_then(|v| versions::ovs(&v));
     }
     capture.begin_flows(t.provenance(&list))?;
-    let ctl = vswitchd_ctl(t, &ovs.rundir);
+    let ctl = vswitchd_ctl(t, &ovs.rundir)
+        .inspect_err(|why| summary.notes.push(format!("MAC learning tables not collected: {why}")))
+        .ok();
     let mut names = Vec::new();
     for ListedBridge { name: bridge, protocols } in bridges {
         if !valid_bridge_name(&bridge) {
@@ -343,7 +345,9 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
         }
         match dump_bridge(t, &ovs.rundir, &bridge, &protocols, capture) {
             Ok(()) => {
-                stage_fdb(t, &ctl, &bridge, capture, &mut summary.notes)?;
+                if let Some(ctl) = &ctl {
+                    stage_fdb(t, ctl, &bridge, capture, &mut summary.notes)?;
+                }
                 names.push(bridge)
             }
             Err(e @ LiveError::Unreachable { .. }) => {
@@ -379,24 +383,20 @@ fn vswitchd_ctl(t: &dyn Transport, rundir: &str) -> Result<String, String> {
 /// (`ovs-appctl_fdb.show_<br>`); a table that cannot be read is a note.
 fn stage_fdb(
     t: &dyn Transport,
-    ctl: &Result<String, String>,
+    ctl: &str,
     bridge: &str,
     capture: &mut CaptureWriter<'_>,
     notes: &mut Vec<String>,
 ) -> Result<(), LiveError> {
-    let why = match ctl {
-        Ok(ctl) => {
-            let argv = ["ovs-appctl", "-t", ctl.as_str(), "fdb/show", bridge];
-            match stage_dump(t, &argv, &format!("ovs-appctl_fdb.show_{}", sos_mangled_bridge(bridge)), capture) {
-                Ok(()) => return Ok(()),
-                Err(e @ (LiveError::Capture(_) | LiveError::Collect(_) | LiveError::Staged { .. })) => return Err(e),
-                Err(e) => e.to_string(),
-            }
+    let argv = ["ovs-appctl", "-t", ctl, "fdb/show", bridge];
+    match stage_dump(t, &argv, &format!("ovs-appctl_fdb.show_{}", sos_mangled_bridge(bridge)), capture) {
+        Ok(()) => Ok(()),
+        Err(e @ (LiveError::Capture(_) | LiveError::Collect(_) | LiveError::Staged { .. })) => Err(e),
+        Err(e) => {
+            notes.push(format!("MAC learning table of {} not collected: {e}", quote::shell(bridge)));
+            Ok(())
         }
-        Err(why) => why.clone(),
-    };
-    notes.push(format!("MAC learning table of {} not collected: {why}", quote::shell(bridge)));
-    Ok(())
+    }
 }
 
 /// A bridge as `ovs-vsctl list Bridge` shows it.
