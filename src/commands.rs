@@ -185,6 +185,9 @@ fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {
         if b.tlv_map {
             parts.push("TLV map".to_string());
         }
+        if let Some(n) = b.fdb {
+            parts.push(format!("{n} MAC table entries"));
+        }
         if b.is_empty() {
             parts.push("no dumps (see the notes below)".to_string());
         }

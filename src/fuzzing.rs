@@ -4,7 +4,7 @@
 //! promises holds. Nothing here is part of the tool.
 
 use crate::capture::manifest;
-use crate::ofp_text::{flows, groups, meters, ovs_save, sos_names, tlv, DumpStats};
+use crate::ofp_text::{fdb, flows, groups, meters, ovs_save, sos_names, tlv, DumpStats};
 use crate::ovsdb::file;
 use crate::ovsdb::rehash::Rehash;
 use std::io;
@@ -59,6 +59,18 @@ pub fn tlv_dump(data: &[u8]) {
     }
     let arg = tlv::tlv_map_arg(&mappings);
     assert_eq!(tlv::parse_tlv_arg(&arg).as_ref(), Ok(&mappings), "{arg}");
+}
+
+/// `ovs-appctl fdb/show` output: every entry taken is one `fdb/add` of a
+/// valid port, VLAN and MAC, and every other non-blank line is counted.
+pub fn fdb_show(data: &[u8]) {
+    let table = fdb::parse_fdb_show(data).expect("reading memory");
+    for entry in &table.entries {
+        assert!(entry.vlan < 4096 && fdb::mac_text(&entry.mac).len() == 17, "{entry:?}");
+    }
+    let lines = data.split(|b| *b == b'\n').filter(|l| l.iter().any(|b| !b.is_ascii_whitespace())).count();
+    assert!(table.entries.len() + table.ignored <= lines);
+    assert_eq!(table.first_ignored.is_some(), table.ignored > 0);
 }
 
 /// A `do_restore.sh`, read as data.

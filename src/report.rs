@@ -534,7 +534,8 @@ pub fn restore_lines(workdir: &Workdir, r: &BridgeRestore, incomplete: &BTreeMap
 }
 
 /// One line per bridge, e.g. `br-int: 42228/42228 flows, 12/12 groups,
-/// 1/1 meters, TLV map 1 entry`; what OVS refused follows the count of its
+/// 1/1 meters, TLV map 1 entry` (and `, 3/3 MAC table entries` when the
+/// capture has a bridge's MAC learning table with entries); what OVS refused follows the count of its
 /// kind, the first one naming the log: `2074/2152 flows (78 rejected, see
 /// log/restore-errors.br-int.log), 0/4 groups (4 rejected)`.
 pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
@@ -547,7 +548,9 @@ pub fn restore_summary(workdir: &Workdir, r: &BridgeRestore) -> String {
     }
     let mut log = r.errors_log.as_ref().map(|log| log.strip_prefix(workdir.root()).unwrap_or(log));
     let mut counts = Vec::new();
-    for (count, kind) in [(&r.flows, "flows"), (&r.groups, "groups"), (&r.meters, "meters")] {
+    // An empty table (a bridge that learned nothing) is in `status --json` only.
+    let fdb = r.fdb.as_ref().filter(|count| count.expected > 0).map(|count| (count, "MAC table entries"));
+    for (count, kind) in [(&r.flows, "flows"), (&r.groups, "groups"), (&r.meters, "meters")].into_iter().chain(fdb) {
         let mut text = format!("{}/{} {kind}", count.restored, count.expected);
         if count.rejected > 0 {
             match log.take() {
@@ -755,6 +758,19 @@ mod tests {
         assert_eq!(
             restore_summary(&workdir, &restore(flows, groups, 4)),
             "br-int: 5/5 flows, 0/4 groups (4 rejected, see log/restore-errors.br-int.log), 1/1 meters, TLV map 1 entry"
+        );
+    }
+
+    #[test]
+    fn mac_table_entries_follow_the_meters() {
+        let workdir = Workdir::new(Path::new("/nonexistent/work")).unwrap();
+        let flows = Count { expected: 1, restored: 1, rejected: 0 };
+        let mut r = restore(flows, Count::default(), 1);
+        r.fdb = Some(Count { expected: 3, restored: 2, rejected: 1 });
+        assert_eq!(
+            restore_summary(&workdir, &r),
+            "br-int: 1/1 flows, 0/0 groups, 1/1 meters, 2/3 MAC table entries (1 rejected, see \
+             log/restore-errors.br-int.log), TLV map 1 entry"
         );
     }
 }

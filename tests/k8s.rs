@@ -198,7 +198,7 @@ fn assert_replica_equals_lab(replica: &Replica, lab: &LabNode) {
 /// Every command exec'd on the cluster is one of the read-only commands
 /// the README lists.
 fn assert_read_only(calls: &str) {
-    const READ_ONLY: [&str; 10] = [
+    const READ_ONLY: [&str; 12] = [
         "ovsdb-client backup ",
         "ovsdb-client --no-leader-only backup ",
         "ovs-vsctl --db=unix:/var/run/openvswitch/db.sock --timeout=30 --format=json --columns=name,protocols list Bridge -- --columns=ovs_version,external_ids list Open_vSwitch",
@@ -206,6 +206,8 @@ fn assert_read_only(calls: &str) {
         "ovn-nbctl --version",
         "ovn-sbctl --version",
         "ovs-appctl -t /var/run/ovn/ovn",
+        "cat /var/run/openvswitch/ovs-vswitchd.pid",
+        "ovs-appctl -t /var/run/openvswitch/ovs-vswitchd.",
         "ovs-ofctl -O OpenFlow",
         "ovs-ofctl -O OpenFlow15 --timeout=30 dump-aggregate ",
         "ovs-ofctl -O OpenFlow13 --timeout=30 dump-aggregate ",
@@ -219,7 +221,7 @@ fn assert_read_only(calls: &str) {
             assert!(OFCTL.iter().any(|c| command.contains(c)), "{command}");
         }
         if command.starts_with("ovs-appctl") {
-            assert!(command.contains(" cluster/status OVN_"), "{command}");
+            assert!(command.contains(" cluster/status OVN_") || command.contains(".ctl fdb/show "), "{command}");
         }
     }
 }
@@ -233,9 +235,11 @@ fn upstream_interconnect_node_is_replicated() {
     assert!(out.contains("upstream ovn-kubernetes interconnect"), "{out}");
     assert!(out.contains("OVS: pod ovn-kubernetes/ovs-node-h4k9s container ovs-daemons"), "{out}");
     assert!(out.contains("NB: pod ovn-kubernetes/ovnkube-node-h4k9s container nb-ovsdb"), "{out}");
-    assert!(out.contains("br-ex (OpenFlow15): 6 flows, 1 groups, meters, TLV map"), "{out}");
+    // br-ex (fail_mode=secure, no NORMAL) learns nothing: its table is read, empty.
+    assert!(out.contains("br-ex (OpenFlow15): 6 flows, 1 groups, meters, TLV map, 0 MAC table entries"), "{out}");
     assert!(out.contains("source: ") && out.contains("lab-node"), "{out}");
     let calls = cluster.calls();
+    assert!(calls.contains("fdb/show br-ex"), "{calls}");
     assert!(calls.lines().all(|l| l.starts_with("--context prod ")), "{calls}");
     assert!(calls.contains("get pods -A -o json --field-selector spec.nodeName=worker-1"), "{calls}");
     assert_read_only(&calls);

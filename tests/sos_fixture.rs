@@ -34,7 +34,7 @@ fn real_sos_report_replays_every_flow() {
     // Flow counts are those the fixture's README reports from the live node.
     assert!(out.contains("br-int: 2020/2020 flows, 4/4 groups, 0/0 meters, TLV map 1 entry"), "{out}");
     assert!(out.contains("OVN's geneve mapping {class=0x102,type=0x80,len=4}->tun_metadata0"), "{out}");
-    assert!(out.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, TLV map 1 entry"), "{out}");
+    assert!(out.contains("breth0: 3/3 flows, 1/1 groups, 1/1 meters, 1/1 MAC table entries, TLV map 1 entry"), "{out}");
     let groups = replica.tool("ovs-ofctl", &["-O", "OpenFlow15", "dump-groups", "br-int"]);
     assert_eq!(groups.matches("selection_method=dp_hash").count(), 4, "{groups}");
     assert!(replica.tool("ovn-nbctl", &["ls-list"]).contains("sw1"));

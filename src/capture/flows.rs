@@ -2,7 +2,8 @@
 //! came in: ovs-save output (`do_restore.sh` read as data, with
 //! `<bridge>.flows.dump` / `<bridge>.groups.dump` beside it or in an
 //! `ovs-save.XXXXXXXXXX/` subdirectory) or per-bridge files named like sos
-//! output (`ovs-ofctl_-O_OpenFlowNN_dump-{flows,groups,tlv-map,meters}_<br>`).
+//! output (`ovs-ofctl_-O_OpenFlowNN_dump-{flows,groups,tlv-map,meters}_<br>`,
+//! and the MAC learning table as `ovs-appctl_fdb.show_<br>`).
 //! Nothing here executes or modifies anything.
 
 use crate::ofp_text::ovs_save::RestoreScriptError;
@@ -61,6 +62,9 @@ pub struct BridgeDumps {
     pub meters: Option<Dump>,
     /// A `dump-tlv-map` output file (sos form).
     pub tlv_dump: Option<Dump>,
+    /// An `ovs-appctl fdb/show` output file (sos form,
+    /// `ovs-appctl_fdb.show_<br>`): the bridge's MAC learning table.
+    pub fdb: Option<Dump>,
 }
 
 impl BridgeDumps {
@@ -76,6 +80,7 @@ impl BridgeDumps {
             DumpKind::Groups => &mut self.groups,
             DumpKind::Meters => &mut self.meters,
             DumpKind::TlvMap => &mut self.tlv_dump,
+            DumpKind::Fdb => &mut self.fdb,
         }
     }
 
@@ -253,6 +258,7 @@ mod tests {
             "ovs-ofctl_-O_OpenFlow15_dump-flows_br-int",
             "ovs-ofctl_-O_OpenFlow13_dump-meters_br_1",
             "ovs-ofctl_-O_OpenFlow15_meter-stats_br-int",
+            "ovs-appctl_fdb.show_br_1",
         ] {
             write(dir.path(), name, "");
         }
@@ -260,6 +266,7 @@ mod tests {
         let flows = plan.bridges["br-int"].flows.as_ref().unwrap();
         assert_eq!(flows.version, Some(OfVersion::OpenFlow15));
         assert!(plan.bridges["br:1"].meters.is_some());
+        assert!(plan.bridges["br:1"].fdb.is_some());
         assert_eq!(plan.bridges.len(), 2);
     }
 

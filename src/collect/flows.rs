@@ -1,7 +1,8 @@
 //! `collect-flows PATH`: OpenFlow state gathered by hand — ovs-save output
 //! (`do_restore.sh` with its `<bridge>.flows.dump` / `<bridge>.groups.dump`,
 //! beside it or in an `ovs-save.XXXXXXXXXX/` subdirectory) or per-bridge
-//! dumps named like sos output — validated and copied into
+//! dumps named like sos output, with `ovs-appctl fdb/show BR` output as
+//! `ovs-appctl_fdb.show_<br>` — validated and copied into
 //! `restore_flows/`. Scripts are read as data, never executed.
 
 use super::CollectError;
@@ -9,7 +10,7 @@ use crate::capture::flows::{self as captured, file_name, BridgeDumps, DO_RESTORE
 use crate::capture::writer::CaptureWriter;
 use crate::capture::Provenance;
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name};
-use crate::ofp_text::{flows, groups};
+use crate::ofp_text::{fdb, flows, groups};
 use crate::workdir::Workdir;
 use std::fs::{self, File};
 use std::io::BufReader;
@@ -31,6 +32,9 @@ pub struct BridgeSummary {
     pub groups: Option<usize>,
     pub meters: bool,
     pub tlv_map: bool,
+    /// Entries of the MAC learning table (`ovs-appctl fdb/show`), when
+    /// collected.
+    pub fdb: Option<usize>,
     /// Which member supplied each dump (sos reports), one entry each.
     pub members: Vec<String>,
 }
@@ -94,7 +98,7 @@ fn source_files(source: &Path) -> Result<Vec<(PathBuf, PathBuf)>, CollectError> 
 impl BridgeSummary {
     /// No dump of the bridge was found, only a mention of it.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_none() && self.groups.is_none() && !self.meters
+        self.flows.is_none() && self.groups.is_none() && !self.meters && self.fdb.is_none()
     }
 }
 
@@ -123,6 +127,7 @@ pub(crate) fn summarise(dumps: &BridgeDumps) -> Result<BridgeSummary, CollectErr
         groups: count(&dumps.groups, |r| groups::normalise_groups(r, std::io::sink()).map(|s| s.written))?,
         meters: dumps.meters.is_some(),
         tlv_map: !dumps.tlv_map.is_empty() || dumps.tlv_dump.is_some(),
+        fdb: count(&dumps.fdb, |r| fdb::parse_fdb_show(r).map(|t| t.entries.len()))?,
         members: Vec::new(),
     })
 }

@@ -866,6 +866,7 @@ impl<'a> Pass<'a> {
                 ("groups", &dumps.groups),
                 ("meters", &dumps.meters),
                 ("TLV map", &dumps.tlv_dump),
+                ("MAC table", &dumps.fdb),
             ] {
                 let Some(dump) = dump else { continue };
                 let Some(c) = self.best.values().find(|c| dump.path.ends_with(&c.relative)) else { continue };

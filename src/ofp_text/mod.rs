@@ -6,7 +6,8 @@
 //! `dump-groups` output into what `add-flows`/`add-groups` accept
 //! ([`flows`], [`groups`]), turning `dump-meters` and `dump-tlv-map` output
 //! into `add-meter` and `add-tlv-map` arguments ([`meters`], [`tlv`]),
-//! reading an ovs-save `do_restore.sh` as data ([`ovs_save`]), the names
+//! reading an ovs-save `do_restore.sh` as data ([`ovs_save`]), a bridge's
+//! MAC learning table from `ovs-appctl fdb/show` ([`fdb`]), the names
 //! sos gives its dump files ([`sos_names`]) and counting flows from
 //! `dump-tables` ([`tables`]).
 //!
@@ -16,6 +17,7 @@
 //! time.
 
 pub mod bridge;
+pub mod fdb;
 pub mod flows;
 pub mod groups;
 pub mod meters;
@@ -38,6 +40,8 @@ pub enum DumpKind {
     Groups,
     TlvMap,
     Meters,
+    /// `ovs-appctl fdb/show` output: the bridge's MAC learning table.
+    Fdb,
 }
 
 /// What a streaming normaliser ([`flows::normalise_flows`],

@@ -7,9 +7,10 @@
 //! `_`), `/` becomes `.`, then `._-` and spaces are stripped from both ends;
 //! a second output with the same name gets `.1`, `.2`, … So
 //! `ovs-ofctl -O OpenFlow13 dump-flows br-int` is
-//! `ovs-ofctl_-O_OpenFlow13_dump-flows_br-int`. Only the four dumps a
-//! replica restores are recognised (`dump-flows`, `dump-groups`,
-//! `dump-tlv-map`, `dump-meters`); `dump-group-stats`, `meter-stats`,
+//! `ovs-ofctl_-O_OpenFlow13_dump-flows_br-int`. Only the dumps a replica
+//! restores are recognised (`dump-flows`, `dump-groups`, `dump-tlv-map`,
+//! `dump-meters`, and `ovs-appctl fdb/show BR`, i.e.
+//! `ovs-appctl_fdb.show_<br>`); `dump-group-stats`, `meter-stats`,
 //! `dump-ports*`, `show` and the rest are not.
 //!
 //! A command sos ran in a container or through a snap carries a prefix:
@@ -42,6 +43,9 @@ const COMMANDS: [(&str, DumpKind); 4] = [
 
 const OFCTL: &str = "ovs-ofctl_";
 
+/// `ovs-appctl fdb/show <bridge>` as sos names it.
+const FDB_SHOW: &str = "ovs-appctl_fdb.show_";
+
 /// The OVS and OVN programs whose output a replica reads, as the start of
 /// a sos command file name.
 const PROGRAMS: [&str; 7] =
@@ -70,7 +74,11 @@ pub fn sos_command(name: &str) -> &str {
 /// (`….1`): a bridge whose real name ends in `.<digits>` cannot be told
 /// from such a copy and is not recognised.
 pub fn parse_sos_dump_name(name: &str) -> Option<SosDumpName> {
-    let mut rest = sos_command(name).strip_prefix(OFCTL)?;
+    let command = sos_command(name);
+    if let Some(bridge) = command.strip_prefix(FDB_SHOW) {
+        return dump_of_bridge(None, DumpKind::Fdb, bridge);
+    }
+    let mut rest = command.strip_prefix(OFCTL)?;
     let mut version = None;
     if let Some(after) = rest.strip_prefix("-O_") {
         let (v, tail) = after.split_once('_')?;
@@ -78,6 +86,10 @@ pub fn parse_sos_dump_name(name: &str) -> Option<SosDumpName> {
         rest = tail;
     }
     let (kind, bridge) = COMMANDS.iter().find_map(|(cmd, kind)| Some((*kind, rest.strip_prefix(cmd)?)))?;
+    dump_of_bridge(version, kind, bridge)
+}
+
+fn dump_of_bridge(version: Option<OfVersion>, kind: DumpKind, bridge: &str) -> Option<SosDumpName> {
     if bridge.is_empty() || is_duplicate_suffix(bridge) {
         return None;
     }
@@ -156,6 +168,19 @@ mod tests {
     fn versionless_names() {
         assert_eq!(parse_sos_dump_name("ovs-ofctl_dump-flows_br-int"), sos(None, DumpKind::Flows, "br-int"));
         assert_eq!(parse_sos_dump_name("ovs-ofctl_dump-groups_br-int"), sos(None, DumpKind::Groups, "br-int"));
+    }
+
+    /// sos's openvswitch plugin runs `ovs-appctl fdb/show <bridge>` per bridge.
+    #[test]
+    fn fdb_show_names() {
+        assert_eq!(parse_sos_dump_name("ovs-appctl_fdb.show_br-ex"), sos(None, DumpKind::Fdb, "br-ex"));
+        assert_eq!(
+            parse_sos_dump_name("openstack-hypervisor.ovs-appctl_fdb.show_br_1"),
+            sos(None, DumpKind::Fdb, "br_1")
+        );
+        for name in ["ovs-appctl_fdb.show_", "ovs-appctl_fdb.show_br-ex.1", "ovs-appctl_fdb.stats-show_br-ex"] {
+            assert_eq!(parse_sos_dump_name(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! replay need them, and which of them is OVN's integration bridge.
 
 use super::client;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
@@ -46,6 +48,30 @@ pub fn openflow_names(socket: &Path) -> io::Result<Vec<String>> {
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// The interfaces of `bridge` by OpenFlow port number (`ofport`, as the
+/// running vswitchd assigned it), with their full names: OpenFlow port
+/// descriptions cut names to 15 characters (`patch-ext-local` for
+/// `patch-ext-localnet-to-br-int`), which `ovs-appctl fdb/add` does not
+/// know. Interfaces without a port number are left out.
+pub fn interfaces_by_ofport(socket: &Path, bridge: &str) -> io::Result<BTreeMap<u16, String>> {
+    let bridges = client::select(socket, "Open_vSwitch", "Bridge", &["name", "ports"])?;
+    let Some(row) = bridges.iter().find(|r| r["name"] == bridge) else { return Ok(BTreeMap::new()) };
+    let ports = client::set_elements(&row["ports"]);
+    let interfaces: Vec<Value> = client::select(socket, "Open_vSwitch", "Port", &["_uuid", "interfaces"])?
+        .iter()
+        .filter(|p| ports.contains(&p["_uuid"]))
+        .flat_map(|p| client::set_elements(&p["interfaces"]))
+        .collect();
+    Ok(client::select(socket, "Open_vSwitch", "Interface", &["_uuid", "name", "ofport"])?
+        .iter()
+        .filter(|i| interfaces.contains(&i["_uuid"]))
+        .filter_map(|i| {
+            let ofport = client::set_elements(&i["ofport"]).first()?.as_u64()?;
+            Some((u16::try_from(ofport).ok()?, i["name"].as_str()?.to_string()))
+        })
+        .collect())
 }
 
 /// OVN's integration bridge (`external_ids:ovn-bridge`, default `br-int`)

@@ -1,6 +1,7 @@
 //! Restores one bridge: TLV map → groups → meters → flows (in that order:
 //! flows reference groups and meters, and tunnel metadata fields need
-//! their TLV mapping), then counts what the bridge holds.
+//! their TLV mapping) → MAC learning table ([`super::fdb`]), then counts
+//! what the bridge holds.
 
 use super::load::{self, LoadError, Rejected, Target};
 use super::report::BridgeRestore;
@@ -139,6 +140,13 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         }
     }
     count_restored(&target, version, &mut report)?;
+    if let Some(dump) = &dumps.fdb {
+        // The flows stand whatever happens to the MAC table.
+        match super::fdb::restore(workdir, &target, dump, &mut rejected, &mut report.notes) {
+            Ok(count) => report.fdb = Some(count),
+            Err(e) => report.notes.push(format!("MAC learning table not restored: {}", super::chain(&e))),
+        }
+    }
     report.rejected = rejected.len();
     if !rejected.is_empty() {
         let log = workdir.restore_errors_log(&db.name);

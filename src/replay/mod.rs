@@ -1,5 +1,6 @@
 //! Replaying collected OpenFlow state into a running replica: per bridge,
-//! TLV map → groups → meters → flows, then counting what the replica holds.
+//! TLV map → groups → meters → flows → MAC learning table, then counting
+//! what the replica holds.
 //! Bridges are independent and restored concurrently.
 //!
 //! Owns the replay step ([`run`]) and its result ([`report`]); neither
@@ -8,6 +9,7 @@
 //! (see [`daemons::Refusal`]) are reported, never restored.
 
 pub(crate) mod bridge;
+pub(crate) mod fdb;
 pub(crate) mod load;
 pub mod report;
 

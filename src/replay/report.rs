@@ -46,7 +46,13 @@ pub struct BridgeRestore {
     pub groups: Count,
     pub meters: Count,
     pub tlv_entries: usize,
-    /// Lines OVS refused (flows, groups and meters), listed in `errors_log`.
+    /// MAC learning table entries (`fdb/show` of the capture, added with
+    /// `fdb/add`), when the capture has the table; refused ones are listed
+    /// in `errors_log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fdb: Option<Count>,
+    /// Lines OVS refused (flows, groups, meters and MAC table entries),
+    /// listed in `errors_log`.
     pub rejected: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placeholder_meters: Vec<u32>,

@@ -14,6 +14,9 @@
 //!   `dump-tlv-map` accepts): `ovs-ofctl -O <version> dump-tlv-map`,
 //!   `dump-groups`, `dump-meters` (1.3 and later), `dump-flows --no-stats
 //!   --no-names`, then `dump-aggregate`, on `unix:<ovs rundir>/<bridge>.mgmt`
+//! - `cat <ovs rundir>/ovs-vswitchd.pid`, then per bridge `ovs-appctl -t
+//!   <ovs rundir>/ovs-vswitchd.<pid>.ctl fdb/show <bridge>` (its MAC
+//!   learning table; a failure is a note, the rest is collected)
 //! - `ovsdb-client --no-leader-only backup unix:<socket> OVN_Northbound`
 //!   (`OVN_Southbound`)
 //! - `ovs-vswitchd --version` (when the database has no `ovs_version`),
@@ -329,6 +332,9 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
         summary.source.ovs_version = text(t, &["ovs-vswitchd", "--version"]).ok().and_then(|v| versions::ovs(&v));
     }
     capture.begin_flows(t.provenance(&list))?;
+    let ctl = vswitchd_ctl(t, &ovs.rundir)
+        .inspect_err(|why| summary.notes.push(format!("MAC learning tables not collected: {why}")))
+        .ok();
     let mut names = Vec::new();
     for ListedBridge { name: bridge, protocols } in bridges {
         if !valid_bridge_name(&bridge) {
@@ -338,7 +344,12 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
             continue;
         }
         match dump_bridge(t, &ovs.rundir, &bridge, &protocols, capture) {
-            Ok(()) => names.push(bridge),
+            Ok(()) => {
+                if let Some(ctl) = &ctl {
+                    stage_fdb(t, ctl, &bridge, capture, &mut summary.notes)?;
+                }
+                names.push(bridge)
+            }
             Err(e @ LiveError::Unreachable { .. }) => {
                 let note = format!("{e} (ovs-vswitchd does not run it); no OpenFlow state collected for it");
                 capture.flows_incomplete(&bridge, &note);
@@ -353,6 +364,39 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
         summary.bridges.push(summarise(dumps).map_err(Box::new)?);
     }
     Ok(())
+}
+
+/// ovs-vswitchd's control socket, `<rundir>/ovs-vswitchd.<pid>.ctl`, from
+/// its pidfile; `Err` says why it is not known.
+fn vswitchd_ctl(t: &dyn Transport, rundir: &str) -> Result<String, String> {
+    let pidfile = format!("{rundir}/ovs-vswitchd.pid");
+    let argv = ["cat", pidfile.as_str()];
+    let answer = text(t, &argv).map_err(|e| e.to_string())?;
+    let pid = answer.trim();
+    if pid.is_empty() || pid.len() > 10 || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{} in {} holds no pid: {}", words(&argv), t.place(), quote::note(pid)));
+    }
+    Ok(format!("{rundir}/ovs-vswitchd.{pid}.ctl"))
+}
+
+/// Stages the MAC learning table of `bridge` as sos names it
+/// (`ovs-appctl_fdb.show_<br>`); a table that cannot be read is a note.
+fn stage_fdb(
+    t: &dyn Transport,
+    ctl: &str,
+    bridge: &str,
+    capture: &mut CaptureWriter<'_>,
+    notes: &mut Vec<String>,
+) -> Result<(), LiveError> {
+    let argv = ["ovs-appctl", "-t", ctl, "fdb/show", bridge];
+    match stage_dump(t, &argv, &format!("ovs-appctl_fdb.show_{}", sos_mangled_bridge(bridge)), capture) {
+        Ok(()) => Ok(()),
+        Err(e @ (LiveError::Capture(_) | LiveError::Collect(_) | LiveError::Staged { .. })) => Err(e),
+        Err(e) => {
+            notes.push(format!("MAC learning table of {} not collected: {e}", quote::shell(bridge)));
+            Ok(())
+        }
+    }
 }
 
 /// A bridge as `ovs-vsctl list Bridge` shows it.
