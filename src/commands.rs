@@ -185,7 +185,8 @@ fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {
         if b.tlv_map {
             parts.push("TLV map".to_string());
         }
-        if let Some(n) = b.fdb {
+        // An empty MAC table (a bridge without NORMAL) is not worth a word.
+        if let Some(n) = b.fdb.filter(|&n| n > 0) {
             parts.push(format!("{n} MAC table entries"));
         }
         if b.is_empty() {
