@@ -124,19 +124,44 @@ fn compiles_here(lflow: &Row, node: &Node) -> bool {
             return false;
         }
     }
-    let matched = lflow.str("match");
-    matched.contains("||") || resident_ports(matched).all(|port| node.ports.get(port).is_some_and(|p| node.bound_here(p)))
+    // A top-level conjunct `is_chassis_resident("p")` false here makes the
+    // whole match false: ovn-controller installs nothing for it.
+    top_level_conjuncts(lflow.str("match")).all(|term| match resident_test(term) {
+        Some((port, wanted)) => node.ports.get(port).is_some_and(|p| node.bound_here(p)) == wanted,
+        None => true,
+    })
 }
 
-/// The ports `is_chassis_resident("…")` names in a match, unnegated.
-fn resident_ports(matched: &str) -> impl Iterator<Item = &str> {
-    const CALL: &str = "is_chassis_resident(\"";
-    matched.match_indices(CALL).filter_map(move |(i, _)| {
-        let negated = matched[..i].trim_end().ends_with('!');
-        let rest = &matched[i + CALL.len()..];
-        let end = rest.find('"')?;
-        (!negated).then(|| &rest[..end])
-    })
+/// The terms of a match joined by `&&` outside parentheses and quotes.
+fn top_level_conjuncts(matched: &str) -> impl Iterator<Item = &str> {
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    let mut terms = Vec::new();
+    let bytes = matched.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            b'&' if !quoted && depth == 0 && bytes.get(i + 1) == Some(&b'&') && start <= i => {
+                terms.push(&matched[start..i]);
+                start = i + 2;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&matched[start.min(matched.len())..]);
+    terms.into_iter().map(str::trim)
+}
+
+/// `is_chassis_resident("p")` → `(p, true)`, `!is_chassis_resident("p")`
+/// → `(p, false)`; anything else `None`.
+fn resident_test(term: &str) -> Option<(&str, bool)> {
+    let (term, wanted) = match term.strip_prefix('!') {
+        Some(rest) => (rest.trim_start(), false),
+        None => (term, true),
+    };
+    let port = term.strip_prefix("is_chassis_resident(\"")?.strip_suffix("\")")?;
+    (!port.contains('"')).then_some((port, wanted))
 }
 
 fn datapath_name(dp: &Row) -> &str {
@@ -176,9 +201,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resident_ports_skip_negations() {
-        let ports: Vec<&str> =
-            resident_ports(r#"ip4 && is_chassis_resident("cr-a") && !is_chassis_resident("b")"#).collect();
-        assert_eq!(ports, ["cr-a"]);
+    fn resident_tests_at_the_top_level_only() {
+        let terms: Vec<&str> =
+            top_level_conjuncts(r#"(ip4 || ip6) && outport == "a&&b" && !is_chassis_resident("p1") && x"#).collect();
+        assert_eq!(terms, ["(ip4 || ip6)", r#"outport == "a&&b""#, r#"!is_chassis_resident("p1")"#, "x"]);
+        assert_eq!(resident_test(terms[2]), Some(("p1", false)));
+        assert_eq!(resident_test(r#"is_chassis_resident("cr-lr0")"#), Some(("cr-lr0", true)));
+        assert_eq!(resident_test("ip4"), None);
     }
 }
