@@ -26,11 +26,8 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
         }
         findings.extend(health_finding(iface));
     }
-    let bound_here: Vec<&Row> = sb
-        .rows("Port_Binding")
-        .iter()
-        .filter(|p| node.bound_here(p) && VIF_TYPES.contains(&p.str("type")))
-        .collect();
+    let bound_here: Vec<&Row> =
+        sb.rows("Port_Binding").iter().filter(|p| node.bound_here(p) && VIF_TYPES.contains(&p.str("type"))).collect();
     for binding in &bound_here {
         let port = binding.str("logical_port");
         if !iface_ids.contains(port) {
@@ -69,7 +66,11 @@ fn interface_finding(iface: &Row, id: &str, node: &Node) -> Option<Finding> {
             Severity::Error,
             "iface-id-unknown",
             objects,
-            format!("interface {}: external_ids:iface-id={} names no logical port (no SB Port_Binding)", shell(name), shell(id)),
+            format!(
+                "interface {}: external_ids:iface-id={} names no logical port (no SB Port_Binding)",
+                shell(name),
+                shell(id)
+            ),
         ));
     };
     if node.bound_here(binding) {
@@ -92,14 +93,18 @@ fn interface_finding(iface: &Row, id: &str, node: &Node) -> Option<Finding> {
         None => (
             if requested.is_some_and(|r| !node.is_me(r)) { Severity::Warning } else { Severity::Error },
             "bound-nowhere",
-            format!("interface {} (iface-id {}): the port is bound to no chassis{requested_text}", shell(name), shell(id)),
+            format!(
+                "interface {} (iface-id {}): the port is bound to no chassis{requested_text}",
+                shell(name),
+                shell(id)
+            ),
         ),
     };
     Some(finding(severity, kind, objects, message))
 }
 
 /// `requested-chassis` of a port binding (its column, else its option).
-fn requested_chassis<'a>(binding: &'a Row) -> Option<&'a str> {
+fn requested_chassis(binding: &Row) -> Option<&str> {
     binding.map("options", "requested-chassis").filter(|r| !r.is_empty())
 }
 
@@ -135,6 +140,10 @@ fn health_finding(iface: &Row) -> Option<Finding> {
         Severity::Warning,
         "interface-error",
         vec![name.to_string()],
-        format!("interface {} failed in the production database: ofport {}{error}", shell(name), iface.int("ofport").unwrap_or(-1)),
+        format!(
+            "interface {} failed in the production database: ofport {}{error}",
+            shell(name),
+            iface.int("ofport").unwrap_or(-1)
+        ),
     ))
 }

@@ -37,7 +37,9 @@ impl Db {
     pub fn from_rows(tables: Vec<(&str, Vec<Value>)>) -> Db {
         let tables = tables
             .into_iter()
-            .map(|(t, rows)| (t.to_string(), rows.into_iter().filter_map(|r| r.as_object().cloned()).map(Row).collect()))
+            .map(|(t, rows)| {
+                (t.to_string(), rows.into_iter().filter_map(|r| r.as_object().cloned()).map(Row).collect())
+            })
             .collect();
         Db { tables }
     }
@@ -101,17 +103,27 @@ fn uuid_atom(value: &Value) -> Option<&str> {
 
 /// Reads `tables` of the collected database `db` of `kind`, through a copy
 /// in `scratch`.
-pub fn read(workdir: &Workdir, kind: DbKind, db: &CollectedDb, scratch: &Path, tables: &[&str]) -> Result<Db, AuditError> {
+pub fn read(
+    workdir: &Workdir,
+    kind: DbKind,
+    db: &CollectedDb,
+    scratch: &Path,
+    tables: &[&str],
+) -> Result<Db, AuditError> {
     let source = workdir.collected_db(kind, &db.file);
     let copy = scratch.join(format!("{}.db", kind.dir_name()));
     let clustered = scratch.join(format!("{}.clustered.db", kind.dir_name()));
-    standalone_copy(&source, &copy, &clustered).map_err(|e| AuditError::Copy { path: source.clone(), source: e })?;
+    standalone_copy(&source, &copy, &clustered)
+        .map_err(|e| AuditError::Copy { path: source.clone(), source: Box::new(e) })?;
     let present = schema_tables(&copy).map_err(|e| AuditError::Schema { path: source.clone(), source: e })?;
     let wanted: Vec<&str> = tables.iter().copied().filter(|t| present.iter().any(|p| p == t)).collect();
     let mut txn = vec![json!(kind.schema_name())];
     txn.extend(wanted.iter().map(|t| json!({"op": "select", "table": t, "where": []})));
-    let out = tools::run("ovsdb-tool", [std::ffi::OsStr::new("query"), copy.as_os_str(), Value::Array(txn).to_string().as_ref()])
-        .map_err(|e| AuditError::Query { path: source.clone(), source: e })?;
+    let out = tools::run(
+        "ovsdb-tool",
+        [std::ffi::OsStr::new("query"), copy.as_os_str(), Value::Array(txn).to_string().as_ref()],
+    )
+    .map_err(|e| AuditError::Query { path: source.clone(), source: e })?;
     std::fs::remove_file(&copy).ok();
     let reply: Vec<Value> =
         serde_json::from_str(&out).map_err(|e| AuditError::Reply { path: source.clone(), source: e })?;

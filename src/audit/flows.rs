@@ -71,7 +71,11 @@ pub fn index(path: &Path, groups: &Present, meters: &Present, known: Option<&Has
 }
 
 fn is_flow(line: &str) -> bool {
-    !line.is_empty() && !is_flow_header(line) && !is_decode_error(line) && !is_hex_dump(line) && actions_start(line).is_some()
+    !line.is_empty()
+        && !is_flow_header(line)
+        && !is_decode_error(line)
+        && !is_hex_dump(line)
+        && actions_start(line).is_some()
 }
 
 impl FlowIndex {

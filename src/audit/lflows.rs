@@ -16,11 +16,11 @@
 //! static MAC bindings (`mac-cache.c`, neighbour flows), FDB entries and SB
 //! load balancers (hairpin flows, `lflow.c`).
 
+use super::db::{Db, Row};
 use super::flows::{self, uuid_cookie};
 use super::node::Node;
 use super::{AuditError, Check, Checked, Finding, Inputs, Severity};
 use crate::quote::shell;
-use super::db::{Db, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// SB tables whose UUID prefix ovn-controller uses as a cookie, besides
@@ -119,7 +119,8 @@ fn known_cookies(sb: &Db) -> HashSet<u32> {
 /// False when ovn-controller skips the flow on this chassis by design.
 fn compiles_here(lflow: &Row, node: &Node) -> bool {
     if let Some(port) = lflow.map("tags", "in_out_port") {
-        let related = node.ports.get(port).is_some_and(|p| node.bound_here(p) || RELATED_EVERYWHERE.contains(&p.str("type")));
+        let related =
+            node.ports.get(port).is_some_and(|p| node.bound_here(p) || RELATED_EVERYWHERE.contains(&p.str("type")));
         if !related {
             return false;
         }

@@ -123,7 +123,9 @@ impl Report {
         for summary in &self.checks {
             let line = match &summary.outcome {
                 Outcome::Ran { looked_at, findings: 0 } => format!("passed ({looked_at})"),
-                Outcome::Ran { looked_at, findings } => format!("{findings} finding{} ({looked_at})", plural(*findings)),
+                Outcome::Ran { looked_at, findings } => {
+                    format!("{findings} finding{} ({looked_at})", plural(*findings))
+                }
                 Outcome::Skipped { reason } => format!("skipped: {reason}"),
             };
             out.push_str(&format!("{:<9} {line}\n", summary.check.name()));
@@ -158,13 +160,16 @@ pub enum AuditError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Flows(#[from] FlowsError),
-    #[error("nothing is collected in {}; collect a node first (e.g. ovs-offline collect-sos REPORT)", crate::quote::path(path))]
+    #[error(
+        "nothing is collected in {}; collect a node first (e.g. ovs-offline collect-sos REPORT)",
+        crate::quote::path(path)
+    )]
     Empty { path: PathBuf },
     #[error("cannot read {}", path.display())]
     Copy {
         path: PathBuf,
         #[source]
-        source: PrepareError,
+        source: Box<PrepareError>,
     },
     #[error("cannot read the schema of {}", path.display())]
     Schema {
@@ -275,7 +280,7 @@ pub fn run(inputs: &Inputs, checks: &[Check]) -> Result<Report, AuditError> {
         };
         summaries.push(CheckSummary { check, outcome });
     }
-    findings.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
+    findings.sort_by_key(|f| (f.severity, f.check));
     Ok(Report { checks: summaries, findings })
 }
 

@@ -76,7 +76,9 @@ impl<'a> Node<'a> {
         let mut patches: HashMap<&str, Vec<&str>> = HashMap::new();
         for port in sb.rows("Port_Binding").iter().filter(|p| p.str("type") == "patch") {
             let peer = port.map("options", "peer").and_then(|peer| self.ports.get(peer));
-            for (dp, peer_dp) in port.refs("datapath").into_iter().zip(peer.map(|p| p.refs("datapath")).unwrap_or_default()) {
+            for (dp, peer_dp) in
+                port.refs("datapath").into_iter().zip(peer.map(|p| p.refs("datapath")).unwrap_or_default())
+            {
                 patches.entry(dp).or_default().push(peer_dp);
             }
         }

@@ -6,10 +6,10 @@
 use super::flows::{self, Present};
 use super::{AuditError, Check, Checked, Finding, Inputs, Severity};
 use crate::capture::flows::{BridgeDumps, Dump};
+use crate::quote::{self, shell};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
-use crate::quote::{self, shell};
 
 pub fn check(inputs: &Inputs) -> Result<Checked, AuditError> {
     if inputs.flows.is_empty() {

@@ -44,7 +44,9 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
     }
     let bound: HashSet<&str> = sb.rows("Port_Binding").iter().map(|p| p.str("logical_port")).collect();
     let mut ports = 0;
-    for (table, what) in [("Logical_Switch_Port", "logical switch port"), ("Logical_Router_Port", "logical router port")] {
+    for (table, what) in
+        [("Logical_Switch_Port", "logical switch port"), ("Logical_Router_Port", "logical router port")]
+    {
         for port in nb.rows(table) {
             ports += 1;
             let name = port.str("name");
@@ -58,10 +60,42 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
             }
         }
     }
-    let looked_at = format!("nb_cfg NB {nb_cfg}, SB {sb_cfg}, {} chassis; {ports} NB ports", sb.rows("Chassis_Private").len());
+    let looked_at =
+        format!("nb_cfg NB {nb_cfg}, SB {sb_cfg}, {} chassis; {ports} NB ports", sb.rows("Chassis_Private").len());
     Ok((looked_at, findings))
 }
 
 fn finding(severity: Severity, kind: &'static str, objects: Vec<String>, message: String) -> Finding {
     Finding::new(severity, Check::Sync, kind, objects, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::db::Db;
+    use serde_json::json;
+
+    #[test]
+    fn lag_is_measured_and_unbound_ports_named() {
+        let nb = Db::from_rows(vec![
+            ("NB_Global", vec![json!({"nb_cfg": 7})]),
+            ("Logical_Switch_Port", vec![json!({"name": "p1"}), json!({"name": "new\nport"})]),
+        ]);
+        let sb = Db::from_rows(vec![
+            ("SB_Global", vec![json!({"nb_cfg": 5})]),
+            ("Chassis_Private", vec![json!({"name": "c1", "nb_cfg": 3}), json!({"name": "c2", "nb_cfg": 5})]),
+            ("Port_Binding", vec![json!({"logical_port": "p1"})]),
+        ]);
+        let inputs = Inputs { ovs: None, nb: Some(nb), sb: Some(sb), flows: Default::default(), restore: vec![] };
+        let (_, findings) = check(&inputs, &Node::new(&inputs)).unwrap();
+        let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "ovn-northd is 2 behind: NB_Global.nb_cfg 7, SB_Global.nb_cfg 5",
+                "ovn-controller of chassis c1 is 2 behind: Chassis_Private.nb_cfg 3, SB_Global.nb_cfg 5",
+                "NB logical switch port $'new\\nport' has no SB Port_Binding (ovn-northd has not processed it)",
+            ]
+        );
+    }
 }

@@ -68,7 +68,9 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
             continue;
         }
         expected += 1;
-        let reached = tunnels.iter().any(|t| shared.contains(&(t.str("type"), t.map("options", "remote_ip").unwrap_or_default())));
+        let reached = tunnels
+            .iter()
+            .any(|t| shared.contains(&(t.str("type"), t.map("options", "remote_ip").unwrap_or_default())));
         if !reached {
             findings.push(finding(
                 Severity::Error,
@@ -104,8 +106,9 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
         ));
     }
     let looked_at = format!(
-        "{expected} remote chassis to reach, {} tunnel ports on {}",
+        "{expected} remote chassis to reach, {} tunnel port{} on {}",
         tunnels.len(),
+        super::plural(tunnels.len()),
         shell(&node.integration_bridge)
     );
     Ok((looked_at, findings))
