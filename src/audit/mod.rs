@@ -165,31 +165,33 @@ pub enum AuditError {
         crate::quote::path(path)
     )]
     Empty { path: PathBuf },
-    #[error("cannot read {}", path.display())]
+    #[error("another ovs-offline is collecting into {}; audit when it has finished", crate::quote::path(.0))]
+    Busy(PathBuf),
+    #[error("cannot read {}", crate::quote::path(path))]
     Copy {
         path: PathBuf,
         #[source]
         source: Box<PrepareError>,
     },
-    #[error("cannot read the schema of {}", path.display())]
+    #[error("cannot read the schema of {}", crate::quote::path(path))]
     Schema {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot query {}", path.display())]
+    #[error("cannot query {}", crate::quote::path(path))]
     Query {
         path: PathBuf,
         #[source]
         source: ToolError,
     },
-    #[error("ovsdb-tool returned invalid JSON for {}", path.display())]
+    #[error("ovsdb-tool returned invalid JSON for {}", crate::quote::path(path))]
     Reply {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot read {}", path.display())]
+    #[error("cannot read {}", crate::quote::path(path))]
     Dump {
         path: PathBuf,
         #[source]
@@ -232,6 +234,13 @@ const SB_TABLES: &[&str] = &[
 
 /// Reads the capture of `workdir`.
 pub fn gather(workdir: &Workdir) -> Result<Inputs, AuditError> {
+    if !workdir.exists() {
+        return Err(AuditError::Empty { path: workdir.root().to_path_buf() });
+    }
+    // Held while reading: a collect cannot replace what is being read.
+    let Some(_lock) = workdir.try_lock_collect()? else {
+        return Err(AuditError::Busy(workdir.root().to_path_buf()));
+    };
     let manifest = Manifest::load(workdir)?;
     if manifest.is_empty() {
         return Err(AuditError::Empty { path: workdir.root().to_path_buf() });
