@@ -40,7 +40,8 @@ pub fn check(inputs: &Inputs) -> Result<Checked, AuditError> {
     for restore in &inputs.restore {
         findings.extend(restore_findings(restore));
     }
-    let mut looked_at = format!("{flows_seen} flows on {} bridges", inputs.flows.bridges.len());
+    let bridges = inputs.flows.bridges.len();
+    let mut looked_at = format!("{flows_seen} flows on {bridges} bridge{}", super::plural(bridges));
     if !unchecked.is_empty() {
         looked_at.push_str(&format!("; not collected, so not checked: {}", unchecked.join(", ")));
     }
