@@ -1,9 +1,11 @@
-//! One streaming pass over a bridge's collected flow dump: flows counted
+//! One streaming pass over each bridge's collected flow dump: flows counted
 //! per cookie (OVN's 32-bit cookies, for the logical-flow check), and the
 //! groups and meters the flows use that the bridge's own dumps lack (one
 //! example line each). Memory grows with distinct cookies and missing ids,
 //! never with the dump's size.
 
+use super::AuditError;
+use crate::capture::flows::{Dump, FlowPlan};
 use crate::ofp_text::flows::{actions_start, is_flow_header};
 use crate::ofp_text::groups::{group_id, group_ids_in_flow};
 use crate::ofp_text::meters::{meter_ids_in_flow, parse_meters};
@@ -40,6 +42,45 @@ pub struct Uses {
 
 /// Ids a dump holds; `None`: the capture has no such dump.
 pub type Present = Option<BTreeSet<u32>>;
+
+/// One bridge's index, and which of its dumps the capture lacks.
+#[derive(Debug)]
+pub struct BridgeIndex {
+    pub index: FlowIndex,
+    /// `groups`, `meters`: not collected, so not checked.
+    pub unchecked: Vec<&'static str>,
+}
+
+/// Streams each collected bridge's flow dump once; on `cookie_bridge` (the
+/// integration bridge) cookies outside `known` are kept apart.
+pub fn index_bridges(
+    plan: &FlowPlan,
+    cookie_bridge: &str,
+    known: Option<&HashSet<u32>>,
+) -> Result<BTreeMap<String, BridgeIndex>, AuditError> {
+    let mut indexes = BTreeMap::new();
+    for (bridge, dumps) in &plan.bridges {
+        let Some(dump) = dumps.flows.as_ref() else { continue };
+        // Without a dump (ovs-save never dumps meters) nothing can be said.
+        let groups = ids(dumps.groups.as_ref(), group_ids)?;
+        let meters = ids(dumps.meters.as_ref(), meter_ids)?;
+        let unchecked = [("groups", &groups), ("meters", &meters)]
+            .into_iter()
+            .filter(|(_, ids)| ids.is_none())
+            .map(|(what, _)| what)
+            .collect();
+        let known = known.filter(|_| bridge == cookie_bridge);
+        let index = index(&dump.path, &groups, &meters, known)
+            .map_err(|source| AuditError::Dump { path: dump.path.clone(), source })?;
+        indexes.insert(bridge.clone(), BridgeIndex { index, unchecked });
+    }
+    Ok(indexes)
+}
+
+/// The ids `read` finds in `dump` (`None` without a dump).
+fn ids(dump: Option<&Dump>, read: fn(&Path) -> io::Result<BTreeSet<u32>>) -> Result<Present, AuditError> {
+    dump.map(|dump| read(&dump.path).map_err(|source| AuditError::Dump { path: dump.path.clone(), source })).transpose()
+}
 
 /// The group ids of a `dump-groups` file.
 pub fn group_ids(path: &Path) -> io::Result<BTreeSet<u32>> {

@@ -17,9 +17,9 @@
 //! load balancers (hairpin flows, `lflow.c`).
 
 use super::db::{Db, Row};
-use super::flows::{self, uuid_cookie};
+use super::flows::{uuid_cookie, FlowIndex};
 use super::node::Node;
-use super::{AuditError, Check, Checked, Finding, Inputs, Severity};
+use super::{Check, Checked, Finding, Inputs, Severity};
 use crate::quote::shell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -40,18 +40,15 @@ const COOKIE_SOURCES: &[&str] = &[
 /// their datapath is local.
 const RELATED_EVERYWHERE: &[&str] = &["patch", "localnet", "localport", "l2gateway"];
 
-pub fn check(inputs: &Inputs, node: &Node) -> Result<Checked, AuditError> {
-    if let Err(reason) = node.needs_chassis(inputs) {
-        return Ok(Err(reason));
-    }
-    let Some(sb) = inputs.sb.as_ref() else { return Ok(Err("no OVN_Southbound database collected".into())) };
+/// `index`: the integration bridge's flows, cookies outside
+/// [`known_cookies`] kept apart.
+pub fn check(inputs: &Inputs, node: &Node, index: Option<&FlowIndex>) -> Checked {
+    node.needs_chassis(inputs)?;
+    let Some(sb) = inputs.sb.as_ref() else { return Err("no OVN_Southbound database collected".into()) };
     let bridge = &node.integration_bridge;
-    let Some(dump) = inputs.flows.bridges.get(bridge).and_then(|b| b.flows.as_ref()) else {
-        return Ok(Err(format!("no flow dump of {} collected", shell(bridge))));
+    let Some(index) = index else {
+        return Err(format!("no flow dump of {} collected", shell(bridge)));
     };
-    let known = known_cookies(sb);
-    let index = flows::index(&dump.path, &None, &None, Some(&known))
-        .map_err(|source| AuditError::Dump { path: dump.path.clone(), source })?;
     let local = node.local_datapaths(sb);
     let groups: HashMap<&str, Vec<&str>> =
         sb.rows("Logical_DP_Group").iter().map(|g| (g.uuid(), g.refs("datapaths"))).collect();
@@ -104,11 +101,11 @@ pub fn check(inputs: &Inputs, node: &Node) -> Result<Checked, AuditError> {
         let stages: Vec<String> = by_stage.iter().map(|(s, n)| format!("{s} {n}")).collect();
         looked_at.push_str(&format!("; missing by stage: {}", stages.join(", ")));
     }
-    Ok(Ok((looked_at, findings)))
+    Ok((looked_at, findings))
 }
 
 /// Cookies with a known source: every logical flow's, and the other rows'.
-fn known_cookies(sb: &Db) -> HashSet<u32> {
+pub fn known_cookies(sb: &Db) -> HashSet<u32> {
     std::iter::once("Logical_Flow")
         .chain(COOKIE_SOURCES.iter().copied())
         .flat_map(|table| sb.rows(table))

@@ -269,15 +269,22 @@ pub fn gather(workdir: &Workdir) -> Result<Inputs, AuditError> {
 pub fn run(inputs: &Inputs, checks: &[Check]) -> Result<Report, AuditError> {
     let checks: Vec<Check> = if checks.is_empty() { Check::ALL.to_vec() } else { dedup(checks) };
     let node = Node::new(inputs);
+    // Each flow dump is streamed once, for both checks that read it.
+    let indexes = if checks.contains(&Check::Lflows) || checks.contains(&Check::Openflow) {
+        let known = inputs.sb.as_ref().map(lflows::known_cookies);
+        flows::index_bridges(&inputs.flows, &node.integration_bridge, known.as_ref())?
+    } else {
+        Default::default()
+    };
     let mut summaries = Vec::new();
     let mut findings = Vec::new();
     for check in checks {
         let result = match check {
-            Check::Lflows => lflows::check(inputs, &node)?,
+            Check::Lflows => lflows::check(inputs, &node, indexes.get(&node.integration_bridge).map(|b| &b.index)),
             Check::Bindings => bindings::check(inputs, &node),
             Check::Tunnels => tunnels::check(inputs, &node),
             Check::Sync => sync::check(inputs, &node),
-            Check::Openflow => openflow::check(inputs)?,
+            Check::Openflow => openflow::check(inputs, &indexes),
         };
         let outcome = match result {
             Ok((looked_at, found)) => {
