@@ -63,6 +63,8 @@ pub enum Command {
     Show(JsonFlag),
     /// Print the state of the replica's daemons, databases and bridges
     Status(JsonFlag),
+    /// Check what this node installed against what OVN asked for (lflows, bindings, tunnels, sync, openflow); exit 1 when something is found
+    Audit(Audit),
     /// Run a command with the replica's environment (no need to source bin/activate)
     Exec(Exec),
     /// Internal: lock a pidfile with the host pid, then exec a daemon
@@ -71,6 +73,16 @@ pub enum Command {
     /// Internal: the supervisor's flow replay helper (reports JSON on stdout)
     #[command(name = "__replay", hide = true)]
     Replay,
+}
+
+#[derive(Debug, Args)]
+pub struct Audit {
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+    /// Run only these checks (repeat or separate with commas); all by default
+    #[arg(long = "check", value_name = "NAME", value_enum, value_delimiter = ',')]
+    pub checks: Vec<ovs_offline::audit::Check>,
 }
 
 #[derive(Debug, Args)]

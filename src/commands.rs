@@ -343,6 +343,18 @@ pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     print_report(&status, args, || status.text(workdir))
 }
 
+/// Audits the capture; exit code 1 when something was found.
+pub fn audit(workdir: &Workdir, args: &cli::Audit) -> Result<std::process::ExitCode> {
+    let inputs = ovs_offline::audit::gather(workdir)?;
+    let report = ovs_offline::audit::run(&inputs, &args.checks)?;
+    print_report(&report, &cli::JsonFlag { json: args.json }, || report.text())?;
+    if report.found_something() && !args.json {
+        let w = quote::path(workdir.root());
+        say!("\nStart the replica to look closer: ovs-offline -w {w} start; then ovn-sbctl lflow-list, ovs-ofctl dump-flows br-int");
+    }
+    Ok(if report.found_something() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
+}
+
 /// `--json` prints the report as JSON, else as text.
 fn print_report(report: &impl serde::Serialize, args: &cli::JsonFlag, text: impl FnOnce() -> String) -> Result<()> {
     if args.json {

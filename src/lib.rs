@@ -11,6 +11,7 @@
 //! crate's own.
 
 pub mod activate;
+pub mod audit;
 pub mod capture;
 pub mod collect;
 pub(crate) mod digest;

@@ -29,12 +29,13 @@ fn main() -> ExitCode {
         // caller's umask; `exec` runs the user's command as it would run.
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     }
-    let result = run(&cli).and_then(|()| {
+    let result = run(&cli).and_then(|code| {
         use anyhow::Context;
-        output::finish().context("cannot write to standard output")
+        output::finish().context("cannot write to standard output")?;
+        Ok(code)
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             tell!("ovs-offline: error: {}", quote::line(&one_line(&err, cli.debug), ERROR_MAX_CHARS));
             ExitCode::FAILURE
@@ -42,7 +43,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
+/// Runs the subcommand; its exit code (`audit` exits 1 when it found
+/// something).
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if cli.podman {
         tell!("note: -p is accepted for compatibility; ovs-offline runs no container runtime");
     }
@@ -72,7 +75,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
         Command::Replay => commands::replay(&Workdir::inside_replica(&cli.workdir)?),
+        Command::Audit(args) => return commands::audit(&workdir()?, args),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// What failed and its root cause (with `debug`, every cause between), each

@@ -93,29 +93,17 @@ const DUMMY_SAFE_TYPES: &[&str] = &[
 pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str, schema_dir: Option<&Path>) -> Result<PreparedDb> {
     let source = workdir.collected_db(kind, collected_file);
     let target = workdir.replica_db(kind);
-    let inspect = |source: &Path| {
-        let file = File::open(source).map_err(DbFileError::from)?;
-        file::inspect(BufReader::new(file))
-    };
-    let info = inspect(&source).map_err(|e| PrepareError::Inspect { path: source.clone(), source: e })?;
-    let mut changes = Vec::new();
     remove_file_if_exists(&target)?;
+    let info = standalone_copy(&source, &target, &workdir.replica_clustered_db(kind))?;
+    let mut changes = Vec::new();
     if info.torn_bytes() > 0 {
         changes.push(format!(
             "dropped an incomplete last record ({} bytes; the file was copied while being written)",
             info.torn_bytes()
         ));
     }
-    match info.format {
-        Format::Standalone => copy_prefix(&source, &target, info.complete_len)?,
-        Format::Clustered => {
-            let complete = workdir.replica_clustered_db(kind);
-            copy_prefix(&source, &complete, info.complete_len)?;
-            tools::run("ovsdb-tool", [os("cluster-to-standalone"), target.as_os_str(), complete.as_os_str()])
-                .map_err(|e| PrepareError::Standalone { path: source.clone(), source: e })?;
-            fs::remove_file(&complete).ok();
-            changes.push("converted from a clustered (RAFT) database to standalone".into());
-        }
+    if info.format == Format::Clustered {
+        changes.push("converted from a clustered (RAFT) database to standalone".into());
     }
     let served_version = upgrade_schema(kind, schema_dir, &target, &info.version, &mut changes)?;
     if kind == DbKind::Ovs {
@@ -129,6 +117,29 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str, schema_dir
         socket: workdir.db_socket(kind),
         changes,
     })
+}
+
+/// Copies `source` to a new standalone file `target` that `ovsdb-tool`
+/// and `ovsdb-server` read whole: without a torn last record, and a
+/// clustered file converted (through `scratch`, removed after). Returns
+/// what `source` is.
+pub(crate) fn standalone_copy(source: &Path, target: &Path, scratch: &Path) -> Result<file::DbFileInfo> {
+    let inspect = |source: &Path| {
+        let file = File::open(source).map_err(DbFileError::from)?;
+        file::inspect(BufReader::new(file))
+    };
+    let info = inspect(source).map_err(|e| PrepareError::Inspect { path: source.to_path_buf(), source: e })?;
+    match info.format {
+        Format::Standalone => copy_prefix(source, target, info.complete_len)?,
+        Format::Clustered => {
+            copy_prefix(source, scratch, info.complete_len)?;
+            let converted =
+                tools::run("ovsdb-tool", [os("cluster-to-standalone"), target.as_os_str(), scratch.as_os_str()]);
+            fs::remove_file(scratch).ok();
+            converted.map_err(|e| PrepareError::Standalone { path: source.to_path_buf(), source: e })?;
+        }
+    }
+    Ok(info)
 }
 
 /// Upgrades an older schema to the installed one (or `schema_dir`'s); a
