@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::path::Path;
 use support::{LabNode, Replica};
 
 /// Accepted by `-O OpenFlow15`, printable by every version.
@@ -147,13 +148,13 @@ struct Form {
 }
 
 impl Form {
-    fn dump_args<'a>(&self, bridge: &'a str, stats: bool) -> Vec<&'a str> {
+    fn dump_args<'a>(&self, bridge: &'a str) -> Vec<&'a str> {
         let mut args = Vec::new();
         if let Some(v) = self.version {
             args.extend(["-O", v]);
         }
         args.push("dump-flows");
-        if !stats {
+        if !self.stats {
             args.push("--no-stats");
         }
         args.push(bridge);
@@ -200,11 +201,11 @@ fn every_flow_comes_back_from_every_dump_form() {
     for form in FORMS {
         let bridges: &[&str] = if form.version.is_some() { &["br-rt", "br-of11"] } else { &["br-rt"] };
         let replica = Replica::new();
-        let conf = support::give(std::path::Path::new(lab.var("LAB_OVS_DB_FILE")), replica.base.path());
+        let conf = support::give(Path::new(lab.var("LAB_OVS_DB_FILE")), replica.base.path());
         replica.ok(&["collect-db-ovs", conf.to_str().unwrap()]);
         let dumps = support::user_dir("dumps-");
         for bridge in bridges {
-            let flows = lab.tool("ovs-ofctl", &form.dump_args(bridge, form.stats));
+            let flows = lab.tool("ovs-ofctl", &form.dump_args(bridge));
             std::fs::write(dumps.path().join(form.sos_name(bridge)), flows).unwrap();
             for what in ["dump-groups", "dump-meters", "dump-tlv-map"] {
                 let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
@@ -219,7 +220,7 @@ fn every_flow_comes_back_from_every_dump_form() {
             stdout.lines().skip_while(|l| !l.contains("OpenFlow state restored")).collect::<Vec<_>>().join("\n");
         for bridge in bridges {
             for version in compared_in(form) {
-                let args = Form { version, stats: false }.dump_args(bridge, false);
+                let args = Form { version, stats: false }.dump_args(bridge);
                 let live = support::dump_set(&lab.tool("ovs-ofctl", &args));
                 let offline = support::dump_set(&replica.tool("ovs-ofctl", &args));
                 let missing: Vec<_> = live.iter().filter(|l| !offline.contains(l)).collect();
@@ -282,17 +283,7 @@ fn trace_line(line: &str) -> String {
 fn traces_on_ovn_br_int_read_as_production() {
     let lab = LabNode::start();
     let replica = Replica::new();
-    replica.collect_lab(&lab);
-    let saved = support::user_dir("ovs-save-out-");
-    lab.save_flows(saved.path());
-    for bridge in ["br-int", "br-ex"] {
-        for what in ["dump-groups", "dump-meters"] {
-            let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
-            std::fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
-        }
-    }
-    support::make_readable(saved.path());
-    replica.ok(&["collect-flows", saved.path().to_str().unwrap()]);
+    let saved = replica.collect_lab_with_flows(&lab);
     replica.ok(&["start"]);
     let packets = [
         // VIF to VIF on one switch.
@@ -319,7 +310,7 @@ fn traces_on_ovn_br_int_read_as_production() {
         }
     }
     assert!(set_fields > 0, "no trace printed a set_field");
-    std::fs::remove_dir_all(saved.keep()).ok();
+    std::fs::remove_dir_all(saved).ok();
 }
 
 #[test]
