@@ -9,7 +9,7 @@
 //! and a timed flow would vanish from it while it is being used); and, as
 //! ovs-save does, the IGMP spelling the printer uses but the parser rejects
 //! is rewritten: `igmp_type` → `tp_src`, `igmp_code` → `tp_dst`, `igmp` →
-//! `ip,nw_proto=2`. Only the part before `actions=` is touched, item by item,
+//! `ip,nw_proto=2`. These rewrites touch only the part before `actions=`, item by item,
 //! so `igmp_type=` never becomes `ip,nw_proto=2_type=` (ovs-dbg's bug).
 //! OVS ≥ 2.17 prints `ip,nw_proto=2` itself; the rewrite matters for dumps
 //! of older switches.
@@ -20,6 +20,13 @@
 //! bad flow: the flows after it in the message, up to 64 KiB of them, are
 //! lost too). Does not check that a flow is valid; the
 //! real parser does that when the replica loads it.
+//!
+//! In the actions, one spelling the printer uses and the parser rejects is
+//! respelled: a `set_field` with a mask on a field ovs-fields(7) calls "not
+//! maskable" (`set_field:10/0xfffff->mpls_label`, printed by OpenFlow 1.5
+//! for a `load:` into the field) becomes that `load:`
+//! (`load:0xa->mpls_label[0..19]`), which OVS encodes as the original did:
+//! dumps in every version then print what production's print.
 //!
 //! Text cannot say everything: OVN's `dec_ttl()` (no controller ids) is
 //! printed so but parsed back as plain `dec_ttl` (controller id 0); that
@@ -82,8 +89,91 @@ fn normalise_flow_into(line: &str, out: &mut String) -> bool {
         }
         out.push_str(sep);
     }
-    out.push_str(actions);
+    respell_actions(actions, out);
     timeout
+}
+
+/// Fields OVS can write but not mask (ovs-fields(7) of OVS 3.1: "Masking:
+/// not maskable", "Access: read/write"), aliases included. OVS prints a
+/// masked `load:` into one of them as `set_field:V/M->F` (OpenFlow 1.5) and
+/// refuses that text: `invalid mask for field F`.
+const UNMASKABLE: [&str; 23] = [
+    "in_port",
+    "in_port_oxm",
+    "vlan_pcp",
+    "mpls_label",
+    "mpls_tc",
+    "mpls_ttl",
+    "nw_ttl",
+    "nw_tos",
+    "ip_dscp",
+    "nw_ecn",
+    "ip_ecn",
+    "arp_op",
+    "nsh_ttl",
+    "nsh_spi",
+    "nsp",
+    "nsh_si",
+    "nsi",
+    "icmp_type",
+    "icmp_code",
+    "icmpv6_type",
+    "icmpv6_code",
+    "nd_reserved",
+    "nd_options_type",
+];
+
+const SET_FIELD: &str = "set_field:";
+
+/// Copies `actions` to `out`, each masked `set_field` into an unmaskable
+/// field respelled as the `load:` actions it stands for (one per run of
+/// set bits of the mask, as OVS prints a `load:`). Measured on 1M OVN
+/// flows: ~0.07 s over copying the actions as they are (memchr's search;
+/// `str::find` took ten times that).
+fn respell_actions(actions: &str, out: &mut String) {
+    let mut rest = actions;
+    while let Some(at) = memchr::memmem::find(rest.as_bytes(), SET_FIELD.as_bytes()) {
+        let start = at + SET_FIELD.len();
+        let boundary = at == 0 || matches!(rest.as_bytes()[at - 1], b',' | b'(' | b'=');
+        let end = rest[start..].find([',', ')']).map_or(rest.len(), |e| start + e);
+        match masked_load(&rest[start..end]).filter(|_| boundary) {
+            Some(loads) => {
+                out.push_str(&rest[..at]);
+                out.push_str(&loads);
+            }
+            None => out.push_str(&rest[..end]),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+}
+
+/// `V/M->F` with F unmaskable → `load:…->F[a..b]`, one per run of M's set
+/// bits; `None` for anything else (left as it is).
+fn masked_load(arg: &str) -> Option<String> {
+    let (value, field) = arg.split_once("->")?;
+    if !UNMASKABLE.contains(&field) {
+        return None;
+    }
+    let (value, mask) = value.split_once('/')?;
+    let (value, mut mask) = (parse_u64(value)?, parse_u64(mask)?);
+    let mut loads = Vec::new();
+    while mask != 0 {
+        let low = mask.trailing_zeros();
+        let len = (mask >> low).trailing_ones();
+        let run = if len == 64 { u64::MAX } else { ((1u64 << len) - 1) << low };
+        loads.push(format!("load:{:#x}->{field}[{low}..{}]", (value & run) >> low, low + len - 1));
+        mask &= !run;
+    }
+    (!loads.is_empty()).then(|| loads.join(","))
+}
+
+/// A decimal or `0x` hexadecimal number, as OVS prints integer fields.
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
 }
 
 /// Streams a `dump-flows` output from `reader` to `writer`, one normalised
@@ -252,11 +342,48 @@ mod tests {
     }
 
     #[test]
-    fn actions_are_never_touched() {
+    fn statistics_and_igmp_words_in_actions_are_kept() {
         let line = "priority=1 actions=learn(table=69,idle_age=5,n_packets=1),note:69676d70,controller(userdata=00.01)";
         assert_eq!(normalise_flow(line), line);
         let line = "priority=1,ip actions=set_field:2->nw_proto,igmp";
         assert_eq!(normalise_flow(line), line);
+    }
+
+    /// OVS 3.1 prints a `load:` into a field that takes no mask as a masked
+    /// `set_field` in OpenFlow 1.5 dumps (`load:10->mpls_label[]` dumps as
+    /// `set_field:10/0xfffff->mpls_label`) and refuses that text ("invalid
+    /// mask for field mpls_label"); the `load:` it stands for is accepted and
+    /// dumps as production's in 1.5 and in 1.3/1.4 (`load:0xa->OXM_OF_MPLS_LABEL[]`).
+    #[test]
+    fn full_masks_on_unmaskable_fields_become_loads() {
+        let cases = [
+            ("set_field:10/0xfffff->mpls_label,output:2", "load:0xa->mpls_label[0..19],output:2"),
+            ("set_field:63/0x3f->ip_dscp", "load:0x3f->ip_dscp[0..5]"),
+            ("set_field:4/0xfc->nw_tos", "load:0x1->nw_tos[2..7]"),
+            ("set_field:1/0x3->nw_ecn", "load:0x1->nw_ecn[0..1]"),
+            ("clone(set_field:5/0x5->mpls_tc)", "clone(load:0x1->mpls_tc[0..0],load:0x1->mpls_tc[2..2])"),
+            (
+                "ct(commit,exec(set_field:0x1/0x1->ct_mark)),set_field:0x1234/0xffffff->nsh_spi",
+                "ct(commit,exec(set_field:0x1/0x1->ct_mark)),load:0x1234->nsh_spi[0..23]",
+            ),
+        ];
+        for (actions, respelled) in cases {
+            let line = format!("priority=1,ip actions={actions}");
+            assert_eq!(normalise_flow(&line), format!("priority=1,ip actions={respelled}"), "{actions}");
+        }
+        // Maskable fields, unmasked values, names and notes stay as printed.
+        for keep in [
+            "set_field:0x2/0x2->xxreg0,set_field:0x4/0xffffff->tun_id",
+            "set_field:10->mpls_label",
+            "set_field:1/0xff->in_port_name",
+            "note:7365745f6669656c643a31302f3078662d3e6d706c735f6c6162656c",
+            "xset_field:1/0x1->nw_ecn",
+            "set_field:LOCAL/0xff->in_port",
+            "set_field:0/0->nw_ecn",
+        ] {
+            let line = format!("priority=1 actions={keep}");
+            assert_eq!(normalise_flow(&line), line);
+        }
     }
 
     #[test]

@@ -88,9 +88,9 @@ fn allows(db: &Bridge, version: OfVersion) -> bool {
     db.protocols.is_empty() || db.protocols.iter().any(|p| p == version.as_str())
 }
 
-/// The most expressive version the bridge speaks: groups and meters go in
-/// with it (their text parses the same in every version, but only
-/// OpenFlow 1.5 encodes a select group's `selection_method`).
+/// The most expressive version the bridge speaks: everything goes in with
+/// it (only OpenFlow 1.5 encodes a select group's `selection_method` and a
+/// masked `set_field`, which OVS then prints in traces as production does).
 fn highest_allowed(db: &Bridge) -> OfVersion {
     OfVersion::ALL.into_iter().rev().find(|v| allows(db, *v)).unwrap_or(OfVersion::OpenFlow15)
 }
@@ -106,7 +106,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     let mut rejected = Vec::new();
 
     report.tlv_entries = restore_tlv_map(&target, dumps, ovn_geneve, &mut report.notes)?;
-    let version = highest_allowed(db);
+    let version = target.version;
     if let Some(dump) = &dumps.groups {
         let file = workdir.replay_groups(&db.name);
         let before = rejected.len();
@@ -132,6 +132,12 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
         report.placeholder_meters = outcome.placeholder_meters;
         report.placeholder_groups = outcome.placeholder_groups;
         note_refused_placeholders(&report.placeholder_groups, &rejected, &mut report.notes);
+        if let Some(dumped) = target.dumped.filter(|_| outcome.dumped > 0) {
+            report.notes.push(format!(
+                "{} flows refused with {} were restored with the dumps' {dumped}",
+                outcome.dumped, target.version
+            ));
+        }
         if outcome.permissive > 0 {
             report.notes.push(format!(
                 "{} flows accepted only with OpenFlow10 (production accepted them without consistency checks)",
@@ -157,16 +163,17 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     Ok(report)
 }
 
-/// Picks the OpenFlow version: the dumps' own when the bridge allows it,
-/// else ovs-save's rule on the bridge's protocols.
+/// Picks the OpenFlow versions: the most expressive the bridge allows, and
+/// for the lines it refuses the dumps' own when the bridge allows it, else
+/// ovs-save's rule on the bridge's protocols.
 fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, report: &mut BridgeRestore) -> Target {
-    let dumped = dumps.dumped_version();
+    let version = highest_allowed(db);
     let fallback = OfVersion::from_protocols(&db.protocols);
-    let version = match dumped {
+    let dumped = match dumps.dumped_version() {
         Some(v) if allows(db, v) => v,
         Some(v) => {
             report.notes.push(format!(
-                "the dumps were taken with {v}, which the bridge's protocols ({}) do not allow; restored with {fallback} \
+                "the dumps were taken with {v}, which the bridge's protocols ({}) do not allow; restored with {version} \
                  (older ovs-save, e.g. OVS 2.15, picks OpenFlow14 regardless of protocols and writes empty dumps: if the counts \
                  below are 0, dump the flows again with 'ovs-ofctl -O {fallback} dump-flows {}')",
                 db.protocols.join(","),
@@ -180,6 +187,7 @@ fn target(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, report: &mut Brid
         bridge: db.name.clone(),
         vconn: format!("unix:{}", workdir.mgmt_socket(&db.name).display()),
         version,
+        dumped: Some(dumped).filter(|v| *v != version),
         permissive: Some(OfVersion::OpenFlow10).filter(|v| allows(db, *v) && *v != version),
     }
 }

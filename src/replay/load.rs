@@ -10,9 +10,10 @@
 //! rejected while parsing goes on after it; an OpenFlow error rejects the
 //! whole bundle, so the set is halved until the failing lines stand alone.
 //! A lone line is retried once with its fix (a placeholder meter for a
-//! missing meter, a placeholder group for a missing group, the more
-//! permissive OpenFlow 1.0 for a match/action inconsistency) and otherwise
-//! rejected with OVS's error text.
+//! missing meter, a placeholder group for a missing group, the version the
+//! dump was taken with when the bridge's most expressive one refused it, the
+//! more permissive OpenFlow 1.0 without `reset_counts` for a match/action
+//! inconsistency) and otherwise rejected with OVS's error text.
 
 use crate::capture::DbKind;
 use crate::ofp_text::groups::{group_ids_in_flow, placeholder_group};
@@ -77,7 +78,13 @@ pub struct Target {
     pub bridge: String,
     /// `unix:<workdir>/var-run/ovs/<bridge>.mgmt`
     pub vconn: String,
+    /// The most expressive version the bridge allows: OVS keeps how an
+    /// action was encoded and prints it so in traces, and only OpenFlow 1.5
+    /// encodes a masked `set_field` (as ovn-controller installs it).
     pub version: OfVersion,
+    /// The version the dumps were taken with, when it differs: for a line
+    /// `version` refuses.
+    pub dumped: Option<OfVersion>,
     /// OpenFlow 1.0, when the bridge allows it: the most permissive
     /// version for flows production accepted without consistency checks.
     pub permissive: Option<OfVersion>,
@@ -163,6 +170,8 @@ pub struct Outcome {
     pub placeholder_groups: Vec<u32>,
     /// Lines loaded only with the permissive OpenFlow version.
     pub permissive: usize,
+    /// Lines loaded only with the dumps' own OpenFlow version.
+    pub dumped: usize,
 }
 
 impl Outcome {
@@ -170,6 +179,7 @@ impl Outcome {
     pub fn merge(&mut self, other: Outcome) {
         self.loaded += other.loaded;
         self.permissive += other.permissive;
+        self.dumped += other.dumped;
         self.rejected.extend(other.rejected);
         self.placeholder_meters.extend(other.placeholder_meters);
         self.placeholder_meters.sort_unstable();
@@ -583,12 +593,14 @@ impl Worker<'_> {
             Some(at) => {
                 let (before, bad, after) = lines.split_around(at - 1);
                 if let Some(bad) = bad {
-                    self.reject(bad, error)?;
+                    self.retry_alone(bad, error)?;
                 }
                 Ok(Step { parsed: before, rest: Some(after).filter(|a| !a.is_empty()), ..Default::default() })
             }
             None if lines.len() == 1 => {
-                self.retry_alone(lines, error)?;
+                if let Some(index) = lines.0.first().map(|r| r.start) {
+                    self.retry_alone(index, error)?;
+                }
                 Ok(Step::default())
             }
             None => {
@@ -607,11 +619,36 @@ impl Worker<'_> {
         }
         let names =
             if lines.clone().partition(&self.copy.named).1.is_empty() { Names::NumbersOnly } else { Names::Resolve };
+        let error = self.add_flows(version, names, |pipe| self.copy.write(lines, pipe))?;
+        if error.is_none() {
+            self.outcome.loaded += lines.len();
+        }
+        Ok(error)
+    }
+
+    /// Feeds one line, as given, to one `add-flows`; `None` when OVS took
+    /// it, else what it said.
+    fn load_line(&mut self, version: OfVersion, line: &str) -> Result<Option<String>> {
+        let error = self.add_flows(version, Names::Resolve, |pipe| writeln!(pipe, "{line}"))?;
+        if error.is_none() {
+            self.outcome.loaded += 1;
+        }
+        Ok(error)
+    }
+
+    /// Runs one `add-flows -` fed by `write`; `None` when it succeeded,
+    /// else what OVS said.
+    fn add_flows(
+        &self,
+        version: OfVersion,
+        names: Names,
+        write: impl FnOnce(&mut Feed) -> io::Result<()>,
+    ) -> Result<Option<String>> {
         // ovs-ofctl reads all its input (or stops at a parse error) before
         // it writes more than a line to stderr: a pipe cannot fill up.
         let (mut child, args) = self.target.spawn_add_flows(version, names, Stdio::piped())?;
         let mut pipe = Feed::new(&mut child);
-        self.copy.write(lines, &mut pipe).map_err(LoadError::Feed)?;
+        write(&mut pipe).map_err(LoadError::Feed)?;
         drop(pipe);
         let mut stderr = String::new();
         if let Some(mut out) = child.stderr.take() {
@@ -619,20 +656,16 @@ impl Worker<'_> {
         }
         let status = child.wait().map_err(LoadError::Wait)?;
         if status.success() {
-            self.outcome.loaded += lines.len();
             return Ok(None);
         }
         Ok(Some(tools::failed("ovs-ofctl", &args, &stderr, status).into_stderr()))
     }
 
-    fn reject(&mut self, index: usize, error: String) -> Result<()> {
-        self.rejected.push((index, Rejected { line: self.copy.line(index)?, error }));
-        Ok(())
-    }
-
-    /// One refused line: fix what can be fixed, else reject it.
-    fn retry_alone(&mut self, lines: Lines, error: String) -> Result<()> {
-        let Some(index) = lines.0.first().map(|r| r.start) else { return Ok(()) };
+    /// One refused line (line `index` of the copy): fix what can be fixed,
+    /// else reject it.
+    fn retry_alone(&mut self, index: usize, error: String) -> Result<()> {
+        let mut lines = Lines::default();
+        lines.push(index..index + 1);
         let line = self.copy.line(index)?;
         if error.contains("OFPMMFC_INVALID_METER") || error.contains("OFPMMFC_UNKNOWN_METER") {
             let ids = meter_ids_in_flow(&line);
@@ -656,8 +689,17 @@ impl Worker<'_> {
                 return Ok(());
             }
         }
-        if let Some(version) = self.target.permissive.filter(|_| error.contains("OFPBAC_MATCH_INCONSISTENT")) {
+        // A parse error does not depend on the version (but for the
+        // consistency checks, which OpenFlow 1.0 relaxes, below).
+        let parse_error = parse_error_line(&error, STDIN).is_some();
+        if let Some(version) = self.target.dumped.filter(|_| !parse_error) {
             if self.load(version, &lines)?.is_none() {
+                self.outcome.dumped += 1;
+                return Ok(());
+            }
+        }
+        if let Some(version) = self.target.permissive.filter(|_| inconsistent(&error)) {
+            if self.load_line(version, &without_reset_counts(&line))?.is_none() {
                 self.outcome.permissive += 1;
                 return Ok(());
             }
@@ -665,6 +707,31 @@ impl Worker<'_> {
         self.rejected.push((index, Rejected { line, error }));
         Ok(())
     }
+}
+
+/// Whether OVS refused a flow for actions its match does not allow (a
+/// check OpenFlow 1.0 does not make): the switch's
+/// `OFPBAC_MATCH_INCONSISTENT`, or `ovs-ofctl` finding that only OpenFlow
+/// 1.0 could carry the flow.
+fn inconsistent(error: &str) -> bool {
+    error.contains("OFPBAC_MATCH_INCONSISTENT") || error.contains("none of the usable flow formats")
+}
+
+/// `line` without the `reset_counts` flag OpenFlow 1.3+ dumps print on
+/// every flow: OpenFlow 1.0 has no such flag, and with it `ovs-ofctl`
+/// needs 1.2+ and checks actions against the match again (OVS 3.1:
+/// `-O OpenFlow10` refuses `reset_counts in_port=1 actions=dec_ttl`,
+/// accepts it without the flag, and dumps it as production did).
+fn without_reset_counts(line: &str) -> String {
+    let Some(at) = line.find("reset_counts") else { return line.to_string() };
+    let actions = flows::actions_start(line).unwrap_or(line.len());
+    let boundary = |i: usize| i >= line.len() || matches!(line.as_bytes()[i], b' ' | b',');
+    let end = at + "reset_counts".len();
+    if at > actions || !(at == 0 || boundary(at - 1)) || !boundary(end) {
+        return line.to_string();
+    }
+    let skip = line[end..].len() - line[end..].trim_start_matches([' ', ',']).len();
+    format!("{}{}", &line[..at], &line[end + skip..])
 }
 
 /// The line number in `ovs-ofctl: <input>:<line>: <message>`.
@@ -720,6 +787,36 @@ mod tests {
         let mut out = Vec::new();
         copy.write(&lines(&[(0, 1), (2, 3)]), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "priority=1 actions=drop\npriority=3 actions=drop\n");
+    }
+
+    /// OVS 3.1: OpenFlow 1.3+ dumps print `reset_counts` on every flow; a
+    /// flow production took over OpenFlow 1.0 without consistency checks
+    /// (`in_port=1 actions=dec_ttl,output:2`) is refused by `-O OpenFlow10`
+    /// while it carries the flag and accepted without it.
+    #[test]
+    fn the_permissive_retry_drops_reset_counts() {
+        assert_eq!(
+            without_reset_counts("cookie=0x0, table=0, reset_counts priority=100,in_port=1 actions=dec_ttl,output:2"),
+            "cookie=0x0, table=0, priority=100,in_port=1 actions=dec_ttl,output:2"
+        );
+        assert_eq!(
+            without_reset_counts("reset_counts priority=99,in_port=2 actions=fin_timeout(idle_timeout=5)"),
+            "priority=99,in_port=2 actions=fin_timeout(idle_timeout=5)"
+        );
+        assert_eq!(without_reset_counts("reset_counts,priority=1 actions=drop"), "priority=1 actions=drop");
+        for keep in [
+            "priority=1 actions=note:7265736574,drop",
+            "priority=1 actions=learn(table=1,reset_counts),drop",
+            "xreset_counts priority=1 actions=drop",
+            "reset_countsx priority=1 actions=drop",
+        ] {
+            assert_eq!(without_reset_counts(keep), keep);
+        }
+        assert!(inconsistent("ovs-ofctl: -:1: actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT)"));
+        assert!(inconsistent(
+            "ovs-ofctl: none of the usable flow formats (none) is among the allowed flow formats (OXM-OpenFlow15)"
+        ));
+        assert!(!inconsistent("ovs-ofctl: -:1: unknown keyword foo"));
     }
 
     #[test]

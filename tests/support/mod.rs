@@ -224,6 +224,25 @@ impl Replica {
         }
     }
 
+    /// Collects the lab's databases and OpenFlow state: the real ovs-save
+    /// output plus OpenFlow 1.5 group and meter dumps named as sos names
+    /// them (as an engineer collects them by hand). Returns the directory
+    /// collected from (kept; the caller removes it).
+    pub fn collect_lab_with_flows(&self, lab: &LabNode) -> PathBuf {
+        self.collect_lab(lab);
+        let saved = user_dir("ovs-save-out-");
+        lab.save_flows(saved.path());
+        for bridge in ["br-int", "br-ex"] {
+            for what in ["dump-groups", "dump-meters"] {
+                let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
+                std::fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
+            }
+        }
+        make_readable(saved.path());
+        self.ok(&["collect-flows", saved.path().to_str().unwrap()]);
+        saved.keep()
+    }
+
     pub fn socket(&self, kind: &str) -> String {
         format!("unix:{}/var-run/{kind}/db.sock", self.workdir.display())
     }
