@@ -11,22 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::{LabNode, Replica};
 
-/// Collects the lab's databases and OpenFlow state into `replica`.
-fn collect_lab_with_flows(lab: &LabNode, replica: &Replica) -> PathBuf {
-    replica.collect_lab(lab);
-    let saved = support::user_dir("ovs-save-out-");
-    lab.save_flows(saved.path());
-    for bridge in ["br-int", "br-ex"] {
-        for what in ["dump-groups", "dump-meters"] {
-            let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
-            std::fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
-        }
-    }
-    support::make_readable(saved.path());
-    replica.ok(&["collect-flows", saved.path().to_str().unwrap()]);
-    saved.keep()
-}
-
 /// The flows a trace hits (`N. match, priority P, cookie C`) and its
 /// datapath actions; datapath meter ids are allocation order, not state.
 fn trace_path(text: &str) -> Vec<String> {
@@ -70,7 +54,7 @@ fn br0_replica_with(files: &[(&str, &str)]) -> Replica {
 fn restored_openflow_state_matches_live_node() {
     let lab = LabNode::start();
     let replica = Replica::new();
-    let saved = collect_lab_with_flows(&lab, &replica);
+    let saved = support::collect_lab_with_flows(&lab, &replica);
     let out = replica.ok(&["start"]);
     let flows = |bridge: &str, version: &str| lab.tool("ovs-ofctl", &["-O", version, "dump-aggregate", bridge]);
     let count = |text: String| text.split("flow_count=").nth(1).unwrap().trim().to_string();

@@ -33,6 +33,14 @@ pub enum TraceError {
     Pcap(#[from] pcap::PcapError),
     #[error(transparent)]
     Ports(#[from] ports::PortsError),
+    #[error(
+        "the capture names no port of {} for the frame{}; give the port it came in on with --in-port PORT \
+         ('ovs-offline ports {}' lists them)",
+        crate::quote::shell(bridge),
+        interface.as_deref().map(|i| format!(" (its interface: {})", crate::quote::shell(i))).unwrap_or_default(),
+        crate::quote::shell(bridge)
+    )]
+    InPortRequired { bridge: String, interface: Option<String> },
 }
 
 type Result<T, E = TraceError> = std::result::Result<T, E>;
@@ -111,9 +119,8 @@ impl Sockets {
     }
 }
 
-/// Traces `request` in the replica of `workdir`.
-pub fn trace(workdir: &crate::workdir::Workdir, request: &Request) -> Result<Traced> {
-    let sockets = Sockets::of(workdir)?;
+/// Traces `request` in the replica.
+pub fn trace(sockets: &Sockets, request: &Request) -> Result<Traced> {
     let mut args: Vec<String> = vec!["ofproto/trace".into()];
     for state in &request.ct_next {
         args.extend(["--ct-next".into(), state.clone()]);
@@ -122,11 +129,11 @@ pub fn trace(workdir: &crate::workdir::Workdir, request: &Request) -> Result<Tra
     args.extend(request.packet.as_deref().map(hex));
     let text = sockets.appctl(&args)?;
     let (annotated, detrace) = match request.detrace {
-        true => detrace(&sockets, &text),
+        true => detrace(sockets, &text),
         false => (None, Detrace::NotAsked),
     };
     let trace = parse::parse(&text);
-    let names = ports::datapath_names(&sockets)?;
+    let names = ports::datapath_names(sockets)?;
     let datapath_ports = trace
         .passes
         .iter()
@@ -143,6 +150,31 @@ pub fn trace(workdir: &crate::workdir::Workdir, request: &Request) -> Result<Tra
         trace,
         datapath_ports,
     })
+}
+
+/// The flow that gives a captured frame its metadata: `in_port=PORT`, the
+/// port given, else the interface the capture names when `bridge` has a
+/// port of that name.
+pub fn packet_flow(sockets: &Sockets, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
+    let port = match in_port {
+        Some(port) => port.to_string(),
+        None => {
+            let ports = ports::ports(sockets, Some(bridge))?;
+            let named = frame.interface.as_ref().filter(|i| ports.iter().any(|p| &&p.name == i));
+            let interface = frame.interface.clone();
+            named.cloned().ok_or(TraceError::InPortRequired { bridge: bridge.to_string(), interface })?
+        }
+    };
+    Ok(format!("in_port={}", port_word(&port)))
+}
+
+/// A port name as a flow names it: bare when OVS reads it so, else quoted.
+fn port_word(name: &str) -> String {
+    let bare = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:@".contains(&b));
+    match bare {
+        true => name.to_string(),
+        false => serde_json::Value::from(name).to_string(),
+    }
 }
 
 /// Lower-case hex of `bytes`, as `ofproto/trace` takes a packet.

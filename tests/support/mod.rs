@@ -393,3 +393,19 @@ pub fn dump_set(text: &str) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// Collects the lab's databases and OpenFlow state into `replica`.
+pub fn collect_lab_with_flows(lab: &LabNode, replica: &Replica) -> PathBuf {
+    replica.collect_lab(lab);
+    let saved = user_dir("ovs-save-out-");
+    lab.save_flows(saved.path());
+    for bridge in ["br-int", "br-ex"] {
+        for what in ["dump-groups", "dump-meters"] {
+            let text = lab.tool("ovs-ofctl", &["-O", "OpenFlow15", what, bridge]);
+            std::fs::write(saved.path().join(format!("ovs-ofctl_-O_OpenFlow15_{what}_{bridge}")), text).unwrap();
+        }
+    }
+    make_readable(saved.path());
+    replica.ok(&["collect-flows", saved.path().to_str().unwrap()]);
+    saved.keep()
+}
