@@ -153,27 +153,18 @@ pub fn trace(sockets: &Sockets, request: &Request) -> Result<Traced> {
 }
 
 /// The flow that gives a captured frame its metadata: `in_port=PORT`, the
-/// port given, else the interface the capture names when `bridge` has a
-/// port of that name.
+/// port given (as OVS reads a port: name or number), else the OpenFlow
+/// port of the bridge's port named as the interface the capture names —
+/// by number, so that no collected name is read as flow syntax.
 pub fn packet_flow(sockets: &Sockets, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
-    let port = match in_port {
-        Some(port) => port.to_string(),
-        None => {
-            let ports = ports::ports(sockets, Some(bridge))?;
-            let named = frame.interface.as_ref().filter(|i| ports.iter().any(|p| &&p.name == i));
-            let interface = frame.interface.clone();
-            named.cloned().ok_or(TraceError::InPortRequired { bridge: bridge.to_string(), interface })?
-        }
-    };
-    Ok(format!("in_port={}", port_word(&port)))
-}
-
-/// A port name as a flow names it: bare when OVS reads it so, else quoted.
-fn port_word(name: &str) -> String {
-    let bare = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:@".contains(&b));
-    match bare {
-        true => name.to_string(),
-        false => serde_json::Value::from(name).to_string(),
+    if let Some(port) = in_port {
+        return Ok(format!("in_port={port}"));
+    }
+    let ports = ports::ports(sockets, Some(bridge))?;
+    let named = frame.interface.as_ref().and_then(|i| ports.iter().find(|p| &p.name == i));
+    match named.and_then(|p| p.ofport) {
+        Some(ofport) => Ok(format!("in_port={ofport}")),
+        None => Err(TraceError::InPortRequired { bridge: bridge.to_string(), interface: frame.interface.clone() }),
     }
 }
 
@@ -227,3 +218,13 @@ fn run_with_input(mut command: std::process::Command, input: &[u8]) -> Result<St
 /// What to install for `ovn-detrace`, by distro.
 pub const DETRACE_PACKAGES: &str =
     "ovn-detrace ships with OVN (Debian/Ubuntu: ovn-common and python3-openvswitch; Fedora/RHEL: ovn)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_as_hex() {
+        assert_eq!(hex(&[0, 0x0b, 0xff]), "000bff");
+    }
+}
