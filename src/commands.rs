@@ -363,7 +363,7 @@ pub fn launch(args: &cli::Launch) -> Result<()> {
 /// `trace`: the trace (annotated when it can be) on stdout, what it could
 /// not do and how to read its datapath ports on stderr.
 pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
-    let sockets = trace::Sockets::of(workdir)?;
+    let sockets = trace::Running::of(workdir)?;
     let mut request = trace::Request {
         bridge: args.bridge.clone(),
         ct_next: args.ct_next.clone(),
@@ -400,14 +400,20 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
         tell!("note: {n}");
     }
     if !traced.datapath_ports.is_empty() {
-        let ports: Vec<String> =
-            traced.datapath_ports.iter().map(|(n, name)| format!("{n} = {}", quote::shell(name))).collect();
+        let ports: Vec<String> = traced.datapath_ports.iter().map(datapath_port_text).collect();
         tell!(
             "note: datapath actions name the replica's datapath ports ({}); 'ovs-offline ports' maps them",
             ports.join(", ")
         );
     }
     Ok(())
+}
+
+/// `2 = vif2 (production 5)`.
+fn datapath_port_text(port: &trace::ports::DatapathPort) -> String {
+    let name = port.name.as_deref().map_or("no port".to_string(), quote::shell);
+    let production = port.production.map(|n| format!(" (production {n})")).unwrap_or_default();
+    format!("{} = {name}{production}", port.replica)
 }
 
 /// Why the trace is not annotated, when the user can change that.
@@ -428,14 +434,14 @@ fn detrace_note(detrace: &trace::Detrace) -> Option<String> {
 
 /// `ports`: one table per bridge.
 pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
-    let sockets = trace::Sockets::of(workdir)?;
+    let sockets = trace::Running::of(workdir)?;
     let ports = trace::ports::ports(&sockets, args.bridge.as_deref())?;
     if args.json {
         say!("{}", serde_json::to_string_pretty(&ports)?);
         return Ok(());
     }
     let number = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
-    let rows: Vec<[String; 5]> = ports
+    let rows: Vec<[String; 6]> = ports
         .iter()
         .map(|p| {
             let collected = if p.collected_type.is_empty() { "system" } else { &p.collected_type };
@@ -445,13 +451,14 @@ pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
                 quote::shell(&p.run_type),
                 number(p.ofport),
                 number(p.datapath_port),
+                number(p.production_datapath_port),
             ]
         })
         .collect();
-    let header = ["PORT", "TYPE", "RUN AS", "OFPORT", "REPLICA DP PORT"].map(String::from);
+    let header = ["PORT", "TYPE", "RUN AS", "OFPORT", "REPLICA DP PORT", "PRODUCTION DP PORT"].map(String::from);
     let widths: Vec<usize> =
-        (0..5).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
-    let line = |r: &[String; 5]| {
+        (0..6).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let line = |r: &[String; 6]| {
         let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         format!("  {}", cells.join("  ").trim_end())
     };
@@ -464,9 +471,13 @@ pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
         }
         say!("{}", line(row));
     }
+    let production = match ports.iter().any(|p| p.production_datapath_port.is_some()) {
+        true => "the production node's are from the capture (sos dpctl/show)",
+        false => "the capture has not the production node's (an sos report's dpctl/show has them)",
+    };
     say!(
-        "note: datapath port numbers are the replica's own (its dummy datapath numbers ports as it adds them), \
-         not the production node's: a trace's datapath actions use them"
+        "note: a trace's datapath actions use the replica's datapath port numbers (its dummy datapath numbers ports \
+         as it adds them); {production}"
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod pcap;
 pub mod ports;
 
+use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::report::{ReportError, Show};
 use crate::tools::{self, ToolError};
@@ -27,6 +28,8 @@ pub enum TraceError {
     NoVswitchd(PathBuf),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error(transparent)]
     Tool(#[from] ToolError),
     #[error(transparent)]
@@ -87,27 +90,30 @@ pub struct Traced {
     pub annotated: Option<String>,
     pub detrace: Detrace,
     pub trace: Trace,
-    /// The replica's datapath ports the trace's datapath actions output
-    /// to, by number: their port names.
-    pub datapath_ports: BTreeMap<u32, String>,
+    /// The ports the trace's datapath actions output to.
+    pub datapath_ports: Vec<ports::DatapathPort>,
 }
 
-/// The sockets of a running replica with a vswitchd.
-pub struct Sockets {
+/// A running replica with a vswitchd: its sockets, and what the capture
+/// says of production's datapath ports.
+pub struct Running {
     pub vswitchd_ctl: PathBuf,
     pub dbs: BTreeMap<DbKind, PathBuf>,
+    /// Production's datapath port numbers by port name, when captured.
+    pub production_ports: BTreeMap<String, u32>,
 }
 
-impl Sockets {
-    /// The running replica's sockets; fails when it is not running or runs
-    /// no vswitchd.
-    pub fn of(workdir: &crate::workdir::Workdir) -> Result<Sockets> {
+impl Running {
+    /// The replica running in `workdir`; fails when it is not running or
+    /// runs no vswitchd.
+    pub fn of(workdir: &crate::workdir::Workdir) -> Result<Running> {
         let show = Show::gather(workdir)?;
         if !show.running {
             return Err(TraceError::NotRunning(workdir.root().to_path_buf()));
         }
         let vswitchd_ctl = show.vswitchd_ctl.ok_or_else(|| TraceError::NoVswitchd(workdir.root().to_path_buf()))?;
-        Ok(Sockets { vswitchd_ctl, dbs: show.db_sockets })
+        let production_ports = Manifest::load(workdir)?.source.datapath_ports;
+        Ok(Running { vswitchd_ctl, dbs: show.db_sockets, production_ports })
     }
 
     /// `ovs-appctl --target=CTL args…`: its stdout.
@@ -120,7 +126,7 @@ impl Sockets {
 }
 
 /// Traces `request` in the replica.
-pub fn trace(sockets: &Sockets, request: &Request) -> Result<Traced> {
+pub fn trace(sockets: &Running, request: &Request) -> Result<Traced> {
     let mut args: Vec<String> = vec!["ofproto/trace".into()];
     for state in &request.ct_next {
         args.extend(["--ct-next".into(), state.clone()]);
@@ -133,14 +139,11 @@ pub fn trace(sockets: &Sockets, request: &Request) -> Result<Traced> {
         false => (None, Detrace::NotAsked),
     };
     let trace = parse::parse(&text);
-    let names = ports::datapath_names(sockets)?;
-    let datapath_ports = trace
-        .passes
-        .iter()
-        .filter_map(|p| p.datapath_actions.as_deref())
-        .flat_map(parse::datapath_outputs)
-        .filter_map(|n| Some((n, names.get(&n)?.clone())))
-        .collect();
+    let mut outputs: Vec<u32> =
+        trace.passes.iter().filter_map(|p| p.datapath_actions.as_deref()).flat_map(parse::datapath_outputs).collect();
+    outputs.sort_unstable();
+    outputs.dedup();
+    let datapath_ports = ports::datapath_ports(sockets, &outputs)?;
     Ok(Traced {
         bridge: request.bridge.clone(),
         flow: request.flow.clone(),
@@ -156,7 +159,7 @@ pub fn trace(sockets: &Sockets, request: &Request) -> Result<Traced> {
 /// port given (as OVS reads a port: name or number), else the OpenFlow
 /// port of the bridge's port named as the interface the capture names —
 /// by number, so that no collected name is read as flow syntax.
-pub fn packet_flow(sockets: &Sockets, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
+pub fn packet_flow(sockets: &Running, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
     if let Some(port) = in_port {
         return Ok(format!("in_port={port}"));
     }
@@ -175,7 +178,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Runs `ovn-detrace` on `text` against the replica's OVS, NB and SB
 /// databases.
-fn detrace(sockets: &Sockets, text: &str) -> (Option<String>, Detrace) {
+fn detrace(sockets: &Running, text: &str) -> (Option<String>, Detrace) {
     let (Some(nb), Some(sb), Some(ovs)) =
         (sockets.dbs.get(&DbKind::OvnNb), sockets.dbs.get(&DbKind::OvnSb), sockets.dbs.get(&DbKind::Ovs))
     else {

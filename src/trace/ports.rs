@@ -1,11 +1,12 @@
-//! The ports of a running replica: per port its name, interface type as
-//! collected (the database, before the replica made it dummy-safe) and as
-//! the dummy datapath runs it, OpenFlow port and replica datapath port —
-//! read from `ovs-appctl dpif/show` and the Interface table. Datapath port
-//! numbers are the replica's own: a trace's datapath actions name them,
-//! and [`datapath_names`] turns them back into port names.
+//! The ports of a running replica: per port its name, interface type in
+//! the database and as the dummy datapath runs it, OpenFlow port, replica
+//! datapath port (`ovs-appctl dpif/show` and the Interface table) and the
+//! production node's datapath port when the capture has it (sos
+//! `dpctl/show`, read by [`parse_dpctl_show`]). Datapath port numbers are
+//! the replica's own: a trace's datapath actions name them, and
+//! [`datapath_ports`] names them back, with production's numbers.
 
-use super::{Sockets, TraceError};
+use super::{Running, TraceError};
 use crate::ovsdb::client;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,31 +32,55 @@ pub struct Port {
     pub ofport: Option<u32>,
     /// The replica's datapath port number.
     pub datapath_port: Option<u32>,
+    /// The production node's datapath port number, when the capture has
+    /// it (sos `dpctl/show`).
+    pub production_datapath_port: Option<u32>,
 }
 
 /// Every port of the replica, or of `bridge`, by bridge then OpenFlow port.
-pub fn ports(sockets: &Sockets, bridge: Option<&str>) -> Result<Vec<Port>, TraceError> {
-    let mut ports = parse_dpif_show(&sockets.appctl(&["dpif/show"])?);
+pub fn ports(running: &Running, bridge: Option<&str>) -> Result<Vec<Port>, TraceError> {
+    let mut ports = parse_dpif_show(&running.appctl(&["dpif/show"])?);
     if let Some(bridge) = bridge {
         ports.retain(|p| p.bridge == bridge);
         if ports.is_empty() {
             return Err(PortsError::NoBridge(bridge.to_string()).into());
         }
     }
-    let types = match sockets.dbs.get(&crate::capture::DbKind::Ovs) {
+    let types = match running.dbs.get(&crate::capture::DbKind::Ovs) {
         Some(socket) => interface_types(socket).map_err(PortsError::Interfaces)?,
         None => BTreeMap::new(),
     };
     for port in &mut ports {
         port.collected_type = types.get(&port.name).cloned().unwrap_or_default();
+        port.production_datapath_port = running.production_ports.get(&port.name).copied();
     }
     Ok(ports)
 }
 
-/// The replica's datapath port numbers and their port names.
-pub fn datapath_names(sockets: &Sockets) -> Result<BTreeMap<u32, String>, TraceError> {
-    let ports = parse_dpif_show(&sockets.appctl(&["dpif/show"])?);
-    Ok(ports.into_iter().filter_map(|p| Some((p.datapath_port?, p.name))).collect())
+/// A replica datapath port a trace names, and what it is in production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatapathPort {
+    /// The number in the replica's datapath actions.
+    pub replica: u32,
+    /// Its port, when the replica has one of that number.
+    pub name: Option<String>,
+    /// The same port's number on the production node, when captured.
+    pub production: Option<u32>,
+}
+
+/// The replica's datapath ports `numbers`, named, with production's
+/// number of each port when the capture has it.
+pub fn datapath_ports(running: &Running, numbers: &[u32]) -> Result<Vec<DatapathPort>, TraceError> {
+    let ports = parse_dpif_show(&running.appctl(&["dpif/show"])?);
+    let name = |n: u32| ports.iter().find(|p| p.datapath_port == Some(n)).map(|p| p.name.clone());
+    Ok(numbers
+        .iter()
+        .map(|&replica| {
+            let name = name(replica);
+            let production = name.as_ref().and_then(|n| running.production_ports.get(n).copied());
+            DatapathPort { replica, name, production }
+        })
+        .collect())
 }
 
 /// Interface name → type, from the replica's database: as collected, but
@@ -97,6 +122,31 @@ pub fn parse_dpif_show(text: &str) -> Vec<Port> {
     ports
 }
 
+/// Reads `ovs-appctl dpctl/show` (with or without `-s`), as sos collects
+/// it: datapath port number by port name. A last line without its newline
+/// (the text was cut) is not read: its name may be cut too.
+///
+/// ```text
+/// system@ovs-system:
+///   lookups: hit:0 missed:0 lost:0
+///   port 0: ovs-system (internal)
+///   port 2: vif1
+/// ```
+pub fn parse_dpctl_show(text: &str) -> BTreeMap<String, u32> {
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole
+        .lines()
+        .filter_map(|line| {
+            let (number, rest) = line.trim().strip_prefix("port ")?.split_once(": ")?;
+            let name = match rest.strip_suffix(')') {
+                Some(typed) => typed.rsplit_once(" (")?.0,
+                None => rest,
+            };
+            Some((crate::quote::note(name), number.parse().ok()?))
+        })
+        .collect()
+}
+
 /// `NAME OFPORT/DPPORT: (TYPE…)`; the name may hold spaces.
 fn port_line(line: &str) -> Option<Port> {
     let (head, kind) = line.rsplit_once(": (")?;
@@ -111,6 +161,7 @@ fn port_line(line: &str) -> Option<Port> {
         run_type: run_type.to_string(),
         ofport: ofport.parse().ok(),
         datapath_port: datapath_port.parse().ok(),
+        production_datapath_port: None,
     })
 }
 
@@ -137,6 +188,20 @@ mod tests {
                 expect("br-int", "vif 2", "dummy-internal", Some(2), Some(2)),
             ]
         );
+    }
+
+    #[test]
+    fn dpctl_show_of_an_sos_report() {
+        let text = "system@ovs-system:\n  lookups: hit:0 missed:0 lost:0\n  flows: 0\n  port 0: ovs-system (dummy-internal)\n    \
+                    RX packets:0 errors:? dropped:? overruns:? frame:?\n  port 2: ovn-chassi-0 (geneve: dst_port=6081)\n  \
+                    port 3: vif 1\n  port 14: vif-10";
+        let ports = parse_dpctl_show(text);
+        let expect: BTreeMap<String, u32> =
+            [("ovs-system", 0), ("ovn-chassi-0", 2), ("vif 1", 3)].map(|(n, p)| (n.to_string(), p)).into();
+        assert_eq!(ports, expect, "the cut last line is not read");
+        for hostile in ["", "port : (", "  port x: y\n", "port 1: \n", "port 99999999999: a\n"] {
+            let _ = parse_dpctl_show(hostile);
+        }
     }
 
     #[test]
