@@ -296,3 +296,24 @@ fn sos_report_gives_production_datapath_ports() {
     let text = replica.ok(&["ports", "br-int"]);
     assert!(text.contains("the production node's are from the capture"), "{text}");
 }
+
+#[test]
+fn replaced_types_show_as_collected_and_traces_without_ovn_say_so() {
+    let lab = LabNode::start();
+    let replica = Replica::new();
+    // The node's database with vif3 a DPDK port, which a replica runs as dummy.
+    let db = support::give(Path::new(lab.var("LAB_OVS_DB_FILE")), replica.base.path());
+    let dpdk =
+        r#"["Open_vSwitch",{"op":"update","table":"Interface","where":[["name","==","vif3"]],"row":{"type":"dpdk"}}]"#;
+    support::run_ok(Command::new("ovsdb-tool").arg("transact").arg(&db).arg(dpdk));
+    replica.ok(&["collect-db-ovs", db.to_str().unwrap()]);
+    replica.ok(&["start"]);
+    let ports: serde_json::Value = serde_json::from_str(&replica.ok(&["ports", "br-int", "--json"])).unwrap();
+    let vif3 = ports.as_array().unwrap().iter().find(|p| p["name"] == "vif3").unwrap();
+    assert_eq!((vif3["collected_type"].as_str(), vif3["run_type"].as_str()), (Some("dpdk"), Some("dummy")), "{vif3}");
+
+    // No OVN databases: the plain trace, and a note saying what to collect.
+    let (trace, notes) = stderr_of(&replica, &["trace", "br-int", "in_port=vif3"]);
+    assert!(trace.starts_with("Flow: in_port=3,"), "{trace}");
+    assert!(notes.contains("no OVN NB and SB databases in the replica"), "{notes}");
+}

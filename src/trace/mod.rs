@@ -31,6 +31,8 @@ pub enum TraceError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
+    Workdir(#[from] crate::workdir::WorkdirError),
+    #[error(transparent)]
     Tool(#[from] ToolError),
     #[error(transparent)]
     Pcap(#[from] pcap::PcapError),
@@ -101,6 +103,8 @@ pub struct Running {
     pub dbs: BTreeMap<DbKind, PathBuf>,
     /// Production's datapath port numbers by port name, when captured.
     pub production_ports: BTreeMap<String, u32>,
+    /// Interfaces the replica runs as `dummy`: their collected type.
+    pub replaced_types: BTreeMap<String, String>,
 }
 
 impl Running {
@@ -113,7 +117,10 @@ impl Running {
         }
         let vswitchd_ctl = show.vswitchd_ctl.ok_or_else(|| TraceError::NoVswitchd(workdir.root().to_path_buf()))?;
         let production_ports = Manifest::load(workdir)?.source.datapath_ports;
-        Ok(Running { vswitchd_ctl, dbs: show.db_sockets, production_ports })
+        let run = workdir.load_state()?.run;
+        let ovs = run.into_iter().flat_map(|r| r.dbs).find(|db| db.kind == DbKind::Ovs);
+        let replaced_types = ovs.map(|db| db.replaced_types).unwrap_or_default();
+        Ok(Running { vswitchd_ctl, dbs: show.db_sockets, production_ports, replaced_types })
     }
 
     /// `ovs-appctl --target=CTL args…`: its stdout.

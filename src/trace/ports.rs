@@ -1,5 +1,5 @@
-//! The ports of a running replica: per port its name, interface type in
-//! the database and as the dummy datapath runs it, OpenFlow port, replica
+//! The ports of a running replica: per port its name, interface type as
+//! collected and as the dummy datapath runs it, OpenFlow port, replica
 //! datapath port (`ovs-appctl dpif/show` and the Interface table) and the
 //! production node's datapath port when the capture has it (sos
 //! `dpctl/show`, read by [`parse_dpctl_show`]). Datapath port numbers are
@@ -24,7 +24,7 @@ pub enum PortsError {
 pub struct Port {
     pub bridge: String,
     pub name: String,
-    /// The Interface's `type` in the database (`""`: system).
+    /// The Interface's `type` as collected (`""`: system).
     pub collected_type: String,
     /// The type the dummy datapath runs it as (`dummy-internal`, …).
     pub run_type: String,
@@ -51,7 +51,8 @@ pub fn ports(running: &Running, bridge: Option<&str>) -> Result<Vec<Port>, Trace
         None => BTreeMap::new(),
     };
     for port in &mut ports {
-        port.collected_type = types.get(&port.name).cloned().unwrap_or_default();
+        let replaced = running.replaced_types.get(&port.name);
+        port.collected_type = replaced.or(types.get(&port.name)).cloned().unwrap_or_default();
         port.production_datapath_port = running.production_ports.get(&port.name).copied();
     }
     Ok(ports)
@@ -84,7 +85,7 @@ pub fn datapath_ports(running: &Running, numbers: &[u32]) -> Result<Vec<Datapath
 }
 
 /// Interface name → type, from the replica's database: as collected, but
-/// for the interfaces `start` reported replaced by `dummy`.
+/// for the interfaces `start` replaced by `dummy` ([`Running::replaced_types`]).
 fn interface_types(socket: &std::path::Path) -> std::io::Result<BTreeMap<String, String>> {
     let rows = client::select(socket, "Open_vSwitch", "Interface", &["name", "type"])?;
     Ok(rows
