@@ -363,7 +363,7 @@ pub fn launch(args: &cli::Launch) -> Result<()> {
 /// `trace`: the trace (annotated when it can be) on stdout, what it could
 /// not do and how to read its datapath ports on stderr.
 pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
-    let sockets = trace::Running::of(workdir)?;
+    let running = trace::Running::of(workdir)?;
     let mut request = trace::Request {
         bridge: args.bridge.clone(),
         ct_next: args.ct_next.clone(),
@@ -375,7 +375,7 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
         (Some(pcap), _) => {
             let frame_number = usize::try_from(args.frame).unwrap_or(usize::MAX);
             let frame = trace::pcap::read_frame(pcap, frame_number)?;
-            request.flow = trace::packet_flow(&sockets, &args.bridge, &frame, args.in_port.as_deref())?;
+            request.flow = trace::packet_flow(&running, &args.bridge, &frame, args.in_port.as_deref())?;
             frame_note = frame.truncated().then(|| {
                 format!(
                     "frame {} of {} was captured cut to {} of its {} bytes: the trace sees only those",
@@ -390,7 +390,7 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
         (None, Some(flow)) => request.flow = flow.clone(),
         (None, None) => bail!("give a flow to trace, or a capture with --pcap FILE"),
     }
-    let traced = trace::trace(&sockets, &request)?;
+    let traced = trace::trace(&running, &request)?;
     if args.json {
         say!("{}", serde_json::to_string_pretty(&traced)?);
     } else {
@@ -434,8 +434,8 @@ fn detrace_note(detrace: &trace::Detrace) -> Option<String> {
 
 /// `ports`: one table per bridge.
 pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
-    let sockets = trace::Running::of(workdir)?;
-    let ports = trace::ports::ports(&sockets, args.bridge.as_deref())?;
+    let running = trace::Running::of(workdir)?;
+    let ports = trace::ports::ports(&running, args.bridge.as_deref())?;
     if args.json {
         say!("{}", serde_json::to_string_pretty(&ports)?);
         return Ok(());

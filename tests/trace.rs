@@ -99,7 +99,12 @@ fn trace_is_ofproto_trace_annotated_by_ovn_detrace() {
 
     // Bridge names are checked by OVS: one clear line, non-zero exit.
     let refused = replica.fails(&["trace", "br-nope", FLOW]);
-    assert!(refused.contains("br-nope"), "{refused}");
+    assert_eq!(refused.trim(), "ovs-offline: error: ofproto/trace refused: br-nope: unknown bridge");
+    let refused = replica.fails(&["trace", "br-int", "in_port=nope"]);
+    assert!(
+        refused.contains("refused: Bad openflow flow syntax: in_port=nope") && refused.lines().count() == 1,
+        "{refused}"
+    );
 }
 
 #[test]

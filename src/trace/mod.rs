@@ -26,6 +26,8 @@ pub enum TraceError {
     NotRunning(PathBuf),
     #[error("the replica in {} runs no ovs-vswitchd (no OVS database collected): there is nothing to trace", .0.display())]
     NoVswitchd(PathBuf),
+    #[error("ofproto/trace refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error(transparent)]
@@ -133,16 +135,19 @@ impl Running {
 }
 
 /// Traces `request` in the replica.
-pub fn trace(sockets: &Running, request: &Request) -> Result<Traced> {
+pub fn trace(running: &Running, request: &Request) -> Result<Traced> {
     let mut args: Vec<String> = vec!["ofproto/trace".into()];
     for state in &request.ct_next {
         args.extend(["--ct-next".into(), state.clone()]);
     }
     args.extend([request.bridge.clone(), request.flow.clone()]);
     args.extend(request.packet.as_deref().map(hex));
-    let text = sockets.appctl(&args)?;
+    let text = running.appctl(&args).map_err(|e| match e {
+        TraceError::Tool(ToolError::Failed { stderr, .. }) => TraceError::Refused(first_line(&stderr)),
+        other => other,
+    })?;
     let (annotated, detrace) = match request.detrace {
-        true => detrace(sockets, &text),
+        true => detrace(running, &text),
         false => (None, Detrace::NotAsked),
     };
     let trace = parse::parse(&text);
@@ -150,7 +155,7 @@ pub fn trace(sockets: &Running, request: &Request) -> Result<Traced> {
         trace.passes.iter().filter_map(|p| p.datapath_actions.as_deref()).flat_map(parse::datapath_outputs).collect();
     outputs.sort_unstable();
     outputs.dedup();
-    let datapath_ports = ports::datapath_ports(sockets, &outputs)?;
+    let datapath_ports = ports::datapath_ports(running, &outputs)?;
     Ok(Traced {
         bridge: request.bridge.clone(),
         flow: request.flow.clone(),
@@ -166,16 +171,22 @@ pub fn trace(sockets: &Running, request: &Request) -> Result<Traced> {
 /// port given (as OVS reads a port: name or number), else the OpenFlow
 /// port of the bridge's port named as the interface the capture names —
 /// by number, so that no collected name is read as flow syntax.
-pub fn packet_flow(sockets: &Running, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
+pub fn packet_flow(running: &Running, bridge: &str, frame: &pcap::Frame, in_port: Option<&str>) -> Result<String> {
     if let Some(port) = in_port {
         return Ok(format!("in_port={port}"));
     }
-    let ports = ports::ports(sockets, Some(bridge))?;
+    let ports = ports::ports(running, Some(bridge))?;
     let named = frame.interface.as_ref().and_then(|i| ports.iter().find(|p| &p.name == i));
     match named.and_then(|p| p.ofport) {
         Some(ofport) => Ok(format!("in_port={ofport}")),
         None => Err(TraceError::InPortRequired { bridge: bridge.to_string(), interface: frame.interface.clone() }),
     }
+}
+
+/// What a daemon answered first: its reason (`ovs-appctl` adds its own
+/// summary line after it).
+fn first_line(stderr: &str) -> String {
+    crate::quote::note(stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no reason given"))
 }
 
 /// Lower-case hex of `bytes`, as `ofproto/trace` takes a packet.
@@ -185,9 +196,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Runs `ovn-detrace` on `text` against the replica's OVS, NB and SB
 /// databases.
-fn detrace(sockets: &Running, text: &str) -> (Option<String>, Detrace) {
+fn detrace(running: &Running, text: &str) -> (Option<String>, Detrace) {
     let (Some(nb), Some(sb), Some(ovs)) =
-        (sockets.dbs.get(&DbKind::OvnNb), sockets.dbs.get(&DbKind::OvnSb), sockets.dbs.get(&DbKind::Ovs))
+        (running.dbs.get(&DbKind::OvnNb), running.dbs.get(&DbKind::OvnSb), running.dbs.get(&DbKind::Ovs))
     else {
         return (None, Detrace::NoOvnDatabases);
     };
