@@ -67,6 +67,10 @@ pub enum Command {
     Audit(Audit),
     /// Run a command with the replica's environment (no need to source bin/activate)
     Exec(Exec),
+    /// Trace a flow, or a captured packet, through a bridge of the replica (ofproto/trace, annotated by ovn-detrace)
+    Trace(Trace),
+    /// List the replica's ports: types, OpenFlow and datapath port numbers
+    Ports(Ports),
     /// Internal: lock a pidfile with the host pid, then exec a daemon
     #[command(name = "__launch", hide = true)]
     Launch(Launch),
@@ -209,6 +213,42 @@ pub struct Exec {
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct Trace {
+    /// The bridge (as ofproto/trace accepts it)
+    pub bridge: String,
+    /// The flow, as ovs-ofctl reads one; port names are accepted, e.g. in_port=vif1,icmp,nw_dst=10.0.0.2
+    #[arg(required_unless_present = "pcap", conflicts_with = "pcap")]
+    pub flow: Option<String>,
+    /// The conntrack state of each recirculation, in turn (e.g. trk,est); repeat for later ones
+    #[arg(long = "ct-next", value_name = "STATE")]
+    pub ct_next: Vec<String>,
+    /// Print the plain trace, without ovn-detrace's annotations
+    #[arg(long)]
+    pub no_detrace: bool,
+    /// Trace a packet of this capture (pcap or pcapng) instead of a flow
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Which frame of the capture (1 is the first)
+    #[arg(long, default_value_t = 1, requires = "pcap", value_parser = clap::value_parser!(u64).range(1..))]
+    pub frame: u64,
+    /// The port the captured packet came in on [default: the interface a pcapng capture names, when the bridge has it]
+    #[arg(long, value_name = "PORT", requires = "pcap")]
+    pub in_port: Option<String>,
+    /// Machine-readable output: the trace as steps
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Ports {
+    /// Only this bridge's ports
+    pub bridge: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

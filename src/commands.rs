@@ -18,7 +18,7 @@ use ovs_offline::replay::ReplayReport;
 use ovs_offline::replica::{self, ReplicaError, RootChoice, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
 use ovs_offline::workdir::Workdir;
-use ovs_offline::{activate, collect};
+use ovs_offline::{activate, collect, trace};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -379,4 +379,126 @@ pub fn exec(workdir: &Workdir, args: &cli::Exec) -> Result<()> {
 pub fn launch(args: &cli::Launch) -> Result<()> {
     let (program, rest) = args.command.split_first().context("no command given")?;
     Ok(ovs_offline::supervisor::launch::launch(&args.pidfile, args.pid_arg.as_deref(), program, rest)?)
+}
+
+/// `trace`: the trace (annotated when it can be) on stdout, what it could
+/// not do and how to read its datapath ports on stderr.
+pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
+    let running = trace::Running::of(workdir)?;
+    let mut request = trace::Request {
+        bridge: args.bridge.clone(),
+        ct_next: args.ct_next.clone(),
+        detrace: !args.no_detrace,
+        ..Default::default()
+    };
+    let mut frame_note = None;
+    match (&args.pcap, &args.flow) {
+        (Some(pcap), _) => {
+            let frame_number = usize::try_from(args.frame).unwrap_or(usize::MAX);
+            let frame = trace::pcap::read_frame(pcap, frame_number)?;
+            request.flow = trace::packet_flow(&running, &args.bridge, &frame, args.in_port.as_deref())?;
+            frame_note = frame.truncated().then(|| {
+                format!(
+                    "frame {} of {} was captured cut to {} of its {} bytes: the trace sees only those",
+                    args.frame,
+                    quote::path(pcap),
+                    frame.data.len(),
+                    frame.original_len
+                )
+            });
+            request.packet = Some(frame.data);
+        }
+        (None, Some(flow)) => request.flow = flow.clone(),
+        (None, None) => bail!("give a flow to trace, or a capture with --pcap FILE"),
+    }
+    let traced = trace::trace(&running, &request)?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&traced)?);
+    } else {
+        say!("{}", traced.annotated.as_deref().unwrap_or(&traced.text).trim_end());
+    }
+    for n in frame_note.iter().chain(detrace_note(&traced.detrace).iter()) {
+        tell!("note: {n}");
+    }
+    if !traced.datapath_ports.is_empty() {
+        let ports: Vec<String> = traced.datapath_ports.iter().map(datapath_port_text).collect();
+        tell!(
+            "note: datapath actions name the replica's datapath ports ({}); 'ovs-offline ports' maps them",
+            ports.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `2 = vif2 (production 5)`.
+fn datapath_port_text(port: &trace::ports::DatapathPort) -> String {
+    let name = port.name.as_deref().map_or("no port".to_string(), quote::shell);
+    let production = port.production.map(|n| format!(" (production {n})")).unwrap_or_default();
+    format!("{} = {name}{production}", port.replica)
+}
+
+/// Why the trace is not annotated, when the user can change that.
+fn detrace_note(detrace: &trace::Detrace) -> Option<String> {
+    match detrace {
+        trace::Detrace::Annotated | trace::Detrace::NotAsked => None,
+        trace::Detrace::NoOvnDatabases => Some(
+            "no OVN NB and SB databases in the replica: cookies are not annotated with logical flows \
+             (collect them with collect-db-ovn-nb and collect-db-ovn-sb, or collect-sos-ovn)"
+                .into(),
+        ),
+        trace::Detrace::NotInstalled => {
+            Some(format!("ovn-detrace is not installed: cookies are not annotated; {}", trace::DETRACE_PACKAGES))
+        }
+        trace::Detrace::Failed(reason) => Some(format!("ovn-detrace failed ({reason}): the plain trace is printed")),
+    }
+}
+
+/// `ports`: one table per bridge.
+pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
+    let running = trace::Running::of(workdir)?;
+    let ports = trace::ports::ports(&running, args.bridge.as_deref())?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&ports)?);
+        return Ok(());
+    }
+    let number = |n: Option<u32>| n.map_or("-".to_string(), |n| n.to_string());
+    let rows: Vec<[String; 6]> = ports
+        .iter()
+        .map(|p| {
+            let collected = if p.collected_type.is_empty() { "system" } else { &p.collected_type };
+            [
+                quote::shell(&p.name),
+                quote::shell(collected),
+                quote::shell(&p.run_type),
+                number(p.ofport),
+                number(p.datapath_port),
+                number(p.production_datapath_port),
+            ]
+        })
+        .collect();
+    let header = ["PORT", "TYPE", "RUN AS", "OFPORT", "REPLICA DP PORT", "PRODUCTION DP PORT"].map(String::from);
+    let widths: Vec<usize> =
+        (0..6).map(|i| rows.iter().chain([&header]).map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let line = |r: &[String; 6]| {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        format!("  {}", cells.join("  ").trim_end())
+    };
+    let mut bridge = None;
+    for (port, row) in ports.iter().zip(&rows) {
+        if bridge != Some(&port.bridge) {
+            bridge = Some(&port.bridge);
+            say!("Bridge {}:", quote::shell(&port.bridge));
+            say!("{}", line(&header));
+        }
+        say!("{}", line(row));
+    }
+    let production = match ports.iter().any(|p| p.production_datapath_port.is_some()) {
+        true => "the production node's are from the capture (sos dpctl/show)",
+        false => "the capture has not the production node's (an sos report's dpctl/show has them)",
+    };
+    say!(
+        "note: a trace's datapath actions use the replica's datapath port numbers (its dummy datapath numbers ports \
+         as it adds them); {production}"
+    );
+    Ok(())
 }

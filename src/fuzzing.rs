@@ -177,3 +177,33 @@ pub fn ovn_text(data: &[u8]) {
         assert_eq!((info.records, info.torn_bytes(), info.edited_record), (2, 0, None));
     }
 }
+
+/// `ofproto/trace` text and `dpif/show` text (the same bytes as each):
+/// reading never panics, every step belongs to a pass and every kept value
+/// is one line; the datapath ports of its datapath actions are read too.
+pub fn trace_text(data: &[u8]) {
+    use crate::trace::{parse, ports};
+    let text = String::from_utf8_lossy(data);
+    let trace = parse::parse(&text);
+    for pass in &trace.passes {
+        let one_line = |v: &str| assert!(!v.contains('\n'), "{v:?}");
+        pass.flow.iter().chain(&pass.datapath_actions).chain(&pass.notes).for_each(|v| one_line(v));
+        for step in &pass.steps {
+            step.actions.iter().chain(&step.notes).chain([&step.flow_match]).for_each(|v| one_line(v));
+        }
+        let _ = pass.datapath_actions.as_deref().map(parse::datapath_outputs);
+    }
+    let _ = parse::datapath_outputs(&text);
+    let _ = ports::parse_dpif_show(&text);
+}
+
+/// A packet capture (pcap or pcapng): reading its first and second frame
+/// never panics, and a frame given is Ethernet and small enough to trace.
+pub fn packet_capture(data: &[u8]) {
+    use crate::trace::pcap;
+    for frame in [1, 2] {
+        if let Ok(found) = pcap::frame_of(data, frame) {
+            assert!(found.data.len() <= pcap::MAX_FRAME);
+        }
+    }
+}

@@ -28,4 +28,5 @@ pub(crate) mod sandbox;
 pub mod state;
 pub mod supervisor;
 pub(crate) mod tools;
+pub mod trace;
 pub mod workdir;

@@ -73,6 +73,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => commands::show(&workdir()?, args),
         Command::Status(args) => commands::status(&workdir()?, args),
         Command::Exec(args) => commands::exec(&workdir()?, args),
+        Command::Trace(args) => commands::trace(&workdir()?, args),
+        Command::Ports(args) => commands::ports(&workdir()?, args),
         Command::Launch(args) => commands::launch(args),
         Command::Replay => commands::replay(&Workdir::inside_replica(&cli.workdir)?),
         Command::Audit(args) => return commands::audit(&workdir()?, args),

@@ -52,7 +52,13 @@ pub struct Show {
     pub activate: Option<PathBuf>,
     /// The `--ovs-root` the daemons run from.
     pub ovs_root: Option<RootVersions>,
+    /// Debugging tools found on `PATH` that `show` prints commands for
+    /// (`ovs-flowviz`, `ovn-debug`: only where installed).
+    pub installed: Vec<String>,
 }
+
+/// Tools `show` names only when they are installed.
+const OPTIONAL_TOOLS: [&str; 2] = ["ovs-flowviz", "ovn-debug"];
 
 impl Show {
     pub fn gather(workdir: &Workdir) -> Result<Show> {
@@ -76,6 +82,8 @@ impl Show {
             None => BTreeMap::new(),
         };
         let activate = Some(workdir.activate_script()).filter(|p| running && p.exists());
+        let installed =
+            OPTIONAL_TOOLS.iter().filter(|t| crate::tools::find(t).is_ok()).map(|t| t.to_string()).collect();
         Ok(Show {
             workdir: workdir.root().to_path_buf(),
             running,
@@ -86,6 +94,7 @@ impl Show {
             mgmt_sockets,
             activate,
             ovs_root: run.and_then(|r| r.ovs_root.clone()),
+            installed,
         })
     }
 
@@ -140,11 +149,52 @@ impl Show {
                 let _ = writeln!(s, "ovs-ofctl [...] {path}");
             }
         }
+        self.ovn_tracing_text(&mut s);
         if let Some(activate) = &self.activate {
             let _ = writeln!(s, "* You can also run offline commands directly with the following:");
             let _ = writeln!(s, "source {}", quote::path(activate));
         }
         s
+    }
+}
+
+impl Show {
+    /// With OVN's NB and SB: ready-to-paste logical traces (`ovn-trace`
+    /// against the replica's SB), OpenFlow traces annotated by
+    /// `ovn-detrace`, and `ovs-flowviz`/`ovn-debug` where installed.
+    fn ovn_tracing_text(&self, s: &mut String) {
+        let (Some(nb), Some(sb)) = (self.db_sockets.get(&DbKind::OvnNb), self.db_sockets.get(&DbKind::OvnSb)) else {
+            return;
+        };
+        let (nb, sb) = (unix(nb), unix(sb));
+        let br_int = self.mgmt_sockets.get("br-int");
+        let ovs = br_int.map(|mgmt| format!(" --ovs={}", unix(mgmt))).unwrap_or_default();
+        let _ = writeln!(s, "* OVN logical flows can be traced against the replica's Southbound database:");
+        let _ = writeln!(s, "ovn-trace --db {sb}{ovs} [...] DATAPATH MICROFLOW");
+        if let (Some(ctl), Some(db)) = (&self.vswitchd_ctl, self.db_sockets.get(&DbKind::Ovs)) {
+            let w = quote::path(&self.workdir);
+            let _ = writeln!(s, "* OpenFlow traces annotated with the logical flows behind each cookie:");
+            let _ = writeln!(s, "ovs-offline -w {w} trace BRIDGE FLOW");
+            let _ = writeln!(s, "or");
+            let _ = writeln!(
+                s,
+                "ovs-appctl --target={} ofproto/trace BRIDGE FLOW | ovn-detrace --ovnnb={nb} --ovnsb={sb} --ovsdb={}",
+                quote::path(ctl),
+                unix(db)
+            );
+        }
+        if let (Some(mgmt), true) = (br_int, self.installed.iter().any(|t| t == "ovs-flowviz")) {
+            let _ = writeln!(s, "* The integration bridge's flows grouped by logical flow:");
+            let _ = writeln!(
+                s,
+                "ovs-ofctl dump-flows {} | ovs-flowviz openflow logic --ovn-detrace --ovnnb-db {nb} --ovnsb-db {sb}",
+                quote::path(mgmt)
+            );
+        }
+        if self.installed.iter().any(|t| t == "ovn-debug") {
+            let _ = writeln!(s, "* Logical flow stages and OpenFlow tables:");
+            let _ = writeln!(s, "ovn-debug lflow-stage-to-oftable STAGE");
+        }
     }
 }
 

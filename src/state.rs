@@ -11,6 +11,7 @@ use crate::capture::DbKind;
 pub use crate::replay::report::{BridgeRestore, Count};
 use crate::supervisor::Exit;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -141,6 +142,10 @@ pub struct PreparedDb {
     pub socket: PathBuf,
     /// What preparation changed in the working copy, one line each.
     pub changes: Vec<String>,
+    /// Interfaces whose type the working copy runs as `dummy`: name → the
+    /// type collected.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replaced_types: BTreeMap<String, String>,
 }
 
 impl RunState {

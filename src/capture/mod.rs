@@ -174,6 +174,10 @@ pub struct SourceSystem {
     pub ovn_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sos_version: Option<String>,
+    /// Its datapath port numbers by port name (sos `dpctl/show`): a
+    /// replica's datapath numbers its ports differently.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub datapath_ports: BTreeMap<String, u32>,
 }
 
 impl SourceSystem {
@@ -189,6 +193,9 @@ impl SourceSystem {
         fill(&mut self.ovs_version, other.ovs_version);
         fill(&mut self.ovn_version, other.ovn_version);
         fill(&mut self.sos_version, other.sos_version);
+        if self.datapath_ports.is_empty() {
+            self.datapath_ports = other.datapath_ports;
+        }
     }
 }
 

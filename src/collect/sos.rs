@@ -413,6 +413,11 @@ impl<'a> Pass<'a> {
                     self.source.ovn_version = versions::ovn(&text);
                 }
             }
+            ("openvswitch", n) if n.starts_with("ovs-appctl_dpctl.show") && self.part.wants_flows() => {
+                let text = read_meta(input).map_err(|e| self.read_error(e))?;
+                let datapath_ports = crate::trace::ports::parse_dpctl_show(&text);
+                self.source.merge(SourceSystem { datapath_ports, ..SourceSystem::default() });
+            }
             ("openvswitch", "ovsdb-client_-f_list_dump") if self.part.wants_db(DbKind::Ovs) => {
                 self.list_dump = Some(StoredText::read(self, path, input)?);
             }

@@ -12,6 +12,7 @@ use crate::tools::{self, ToolError};
 use crate::workdir::{remove_file_if_exists, IoContext, Workdir, WorkdirError};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -106,8 +107,9 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str, schema_dir
         changes.push("converted from a clustered (RAFT) database to standalone".into());
     }
     let served_version = upgrade_schema(kind, schema_dir, &target, &info.version, &mut changes)?;
+    let mut replaced_types = BTreeMap::new();
     if kind == DbKind::Ovs {
-        changes.extend(make_vswitchd_safe(&target)?);
+        changes.extend(make_vswitchd_safe(&target, &mut replaced_types)?);
     }
     Ok(PreparedDb {
         kind,
@@ -116,6 +118,7 @@ pub fn prepare(workdir: &Workdir, kind: DbKind, collected_file: &str, schema_dir
         served_version,
         socket: workdir.db_socket(kind),
         changes,
+        replaced_types,
     })
 }
 
@@ -183,8 +186,8 @@ fn upgrade_schema(
 /// `fail_mode=secure`: their controller is unreachable offline, and in
 /// standalone mode vswitchd would "fail open" after the probe interval,
 /// adding a hidden NORMAL flow that changes every trace. Returns one line
-/// per change.
-fn make_vswitchd_safe(db: &Path) -> Result<Vec<String>> {
+/// per change; records each interface's replaced type in `replaced`.
+fn make_vswitchd_safe(db: &Path, replaced: &mut BTreeMap<String, String>) -> Result<Vec<String>> {
     let rows =
         query(db, json!({"op": "select", "table": "Interface", "where": [], "columns": ["_uuid", "name", "type"]}))?;
     let mut ops = Vec::new();
@@ -196,6 +199,7 @@ fn make_vswitchd_safe(db: &Path) -> Result<Vec<String>> {
         }
         let name = row["name"].as_str().unwrap_or_default();
         changes.push(format!("interface {name}: type {kind} replaced by dummy"));
+        replaced.insert(name.to_string(), kind.to_string());
         ops.push(json!({"op": "update", "table": "Interface", "where": [["_uuid", "==", row["_uuid"]]], "row": {"type": "dummy"}}));
     }
     let ovs = query(db, json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["other_config"]}))?;
@@ -312,6 +316,7 @@ mod tests {
             assert!(changes.contains(expected), "{expected:?} not in:\n{changes}");
         }
         assert!(!prepared.converted());
+        assert_eq!(prepared.replaced_types, BTreeMap::from([("dpdk0".to_string(), "dpdk".to_string())]));
         let copy = workdir.replica_db(DbKind::Ovs);
         let rows =
             query(&copy, json!({"op": "select", "table": "Interface", "where": [], "columns": ["type"]})).unwrap();
