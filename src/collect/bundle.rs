@@ -8,6 +8,7 @@
 //! bundle and leaves the workdir as it was. Each item keeps the provenance
 //! the bundle recorded, as [`Provenance::Bundle`]'s `original`.
 
+use serde::Serialize;
 use super::archive::{read_archive, MemberKind};
 use super::flows::{summarise, BridgeSummary};
 use super::CollectError;
@@ -64,6 +65,7 @@ pub enum BundleImportError {
 }
 
 /// What one `collect-capture` took, for the user.
+#[derive(Debug, Serialize)]
 pub struct Imported {
     pub bundle: PathBuf,
     /// The ovs-offline that made it, and when.

@@ -4,6 +4,7 @@
 //! dumps named like sos output — validated and copied into
 //! `restore_flows/`. Scripts are read as data, never executed.
 
+use serde::Serialize;
 use super::CollectError;
 use crate::capture::flows::{self as captured, file_name, BridgeDumps, DO_RESTORE, RESTORE_WRAPPER};
 use crate::capture::writer::CaptureWriter;
@@ -16,6 +17,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// What was collected, per bridge, for the user.
+#[derive(Debug, Serialize)]
 pub struct Collected {
     /// How many files were collected.
     pub files: usize,
@@ -24,6 +26,7 @@ pub struct Collected {
     pub notes: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
 pub struct BridgeSummary {
     pub bridge: String,
     pub version: Option<String>,

@@ -12,6 +12,7 @@
 //! looked for, and a half that is not there (a compute node has no NB/SB,
 //! an OVN central node may have no OVS) is skipped with a note.
 
+use serde::Serialize;
 use super::live::{self, LiveError, LocalSockets, NodeSummary};
 use crate::capture::bundle::{self, BundleError};
 use crate::capture::DbKind;
@@ -60,6 +61,7 @@ pub struct LocalOptions {
 }
 
 /// What `collect-local` wrote.
+#[derive(Debug, Serialize)]
 pub struct LocalCapture {
     pub bundle: PathBuf,
     pub node: NodeSummary,

@@ -23,6 +23,7 @@
 //! `--version` output or the `northd_internal_version` a database (file or
 //! `list` text) holds.
 
+use serde::Serialize;
 use super::archive::{read_archive, walk_directory, MemberKind};
 use super::CollectError;
 use crate::capture::flows::{self as captured};
@@ -78,6 +79,7 @@ impl SosPart {
 }
 
 /// What one sos collect took, for the user (notes are also in the manifest).
+#[derive(Debug, Serialize)]
 pub struct SosCollected {
     pub archive: PathBuf,
     /// One line per item: what it is and which member supplied it.

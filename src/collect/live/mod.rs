@@ -32,6 +32,7 @@ pub mod transport;
 
 pub use transport::{Kubectl, KubectlExec, Local, Transport};
 
+use serde::Serialize;
 use super::flows::{summarise, BridgeSummary};
 use super::CollectError;
 use crate::capture::flows as captured;
@@ -181,7 +182,7 @@ pub struct NodeSources<'t> {
 }
 
 /// What [`read_node`] staged, for the user.
-#[derive(Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct NodeSummary {
     /// One line per database: what it is and where it came from.
     pub items: Vec<String>,
