@@ -71,9 +71,11 @@ pub enum Command {
     /// Run a command with the replica's environment (no need to source bin/activate)
     Exec(Exec),
     /// Print the shell completion script for bash, zsh or fish
-    #[command(after_help = "bash: ovs-offline completion bash > ~/.local/share/bash-completion/completions/ovs-offline\n\
+    #[command(
+        after_help = "bash: ovs-offline completion bash > ~/.local/share/bash-completion/completions/ovs-offline\n\
                             zsh:  ovs-offline completion zsh > ~/.zfunc/_ovs-offline (with ~/.zfunc in fpath)\n\
-                            fish: ovs-offline completion fish > ~/.config/fish/completions/ovs-offline.fish")]
+                            fish: ovs-offline completion fish > ~/.config/fish/completions/ovs-offline.fish"
+    )]
     Completion(Completion),
     /// Print the man page (roff), every subcommand included: ovs-offline man | man -l -
     Man,

@@ -10,7 +10,6 @@ use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
 use ovs_offline::capture::SourceSystem;
-use ovs_offline::state::PreparedDb;
 use ovs_offline::collect::flows::BridgeSummary;
 use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
@@ -18,6 +17,7 @@ use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
 use ovs_offline::replica::{self, ReplicaError, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
+use ovs_offline::state::PreparedDb;
 use ovs_offline::workdir::Workdir;
 use ovs_offline::{activate, collect};
 use serde::Serialize;
@@ -34,7 +34,11 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Res
     emit(args.json, &db, || {
         let layout = if db.clustered { "clustered" } else { "standalone" };
         inform!("Collected {} {} ({layout}) from {}", note(&db.schema), note(&db.version), db.source);
-        inform!("Offline OVS Debugging: {} data collected and stored in {}", data_label(kind), quote::path(workdir.root()));
+        inform!(
+            "Offline OVS Debugging: {} data collected and stored in {}",
+            data_label(kind),
+            quote::path(workdir.root())
+        );
     })
 }
 
@@ -102,7 +106,9 @@ fn print_must_gather(workdir: &Workdir, collected: &MustGather) {
             }
             inform!("Offline OVS Debugging: OVN data collected and stored in {w}");
             let node = pod.as_ref().and_then(|p| p.node.as_deref()).map_or("NODE".to_string(), quote::shell);
-            inform!("Add that node's OVS half with: ovs-offline -w {w} collect-sos-ovs SOSREPORT (or collect-k8s {node})");
+            inform!(
+                "Add that node's OVS half with: ovs-offline -w {w} collect-sos-ovs SOSREPORT (or collect-k8s {node})"
+            );
         }
     }
 }

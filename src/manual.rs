@@ -32,7 +32,10 @@ const ENVIRONMENT: [(&str, &str); 3] = [
 const FILES: [(&str, &str); 9] = [
     ("db/{ovs,ovn_nb,ovn_sb}/", "Collected database files (originals, never modified)."),
     ("restore_flows/", "Collected OpenFlow state (ovs-save layout), restored by start."),
-    ("capture.json", "What is collected: per item its provenance, size, sha256 (and schema), the source system, notes."),
+    (
+        "capture.json",
+        "What is collected: per item its provenance, size, sha256 (and schema), the source system, notes.",
+    ),
     ("replica/", "Working copies the daemons serve, and the sandbox's root while running."),
     ("var-run/{ovs,ovn_nb,ovn_sb}/", "The replica's sockets (db.sock, .ctl, bridges' .mgmt) and pidfiles."),
     ("log/", "supervisor.log, one log per daemon, and the OpenFlow lines OVS refused."),

@@ -8,7 +8,6 @@
 //! bundle and leaves the workdir as it was. Each item keeps the provenance
 //! the bundle recorded, as [`Provenance::Bundle`]'s `original`.
 
-use serde::Serialize;
 use super::archive::{read_archive, MemberKind};
 use super::flows::{summarise, BridgeSummary};
 use super::CollectError;
@@ -20,6 +19,7 @@ use crate::capture::{Provenance, SourceSystem};
 use crate::digest::{Counted, Hashing};
 use crate::quote;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use sha2::Sha256;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};

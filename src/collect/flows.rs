@@ -4,7 +4,6 @@
 //! dumps named like sos output — validated and copied into
 //! `restore_flows/`. Scripts are read as data, never executed.
 
-use serde::Serialize;
 use super::CollectError;
 use crate::capture::flows::{self as captured, file_name, BridgeDumps, DO_RESTORE, RESTORE_WRAPPER};
 use crate::capture::writer::CaptureWriter;
@@ -12,6 +11,7 @@ use crate::capture::Provenance;
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name};
 use crate::ofp_text::{flows, groups};
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};

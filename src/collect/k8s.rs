@@ -8,7 +8,6 @@
 //! when one is found, else a member's snapshot, noted). Nothing is written
 //! on the cluster.
 
-use serde::Serialize;
 use super::live::transport::{command_text, words};
 use super::live::{self, Kubectl, KubectlExec, LiveError, NodeSources, NodeSummary, OvnSource, OvsSource};
 use crate::capture::writer::{CaptureError, CaptureWriter};
@@ -16,6 +15,7 @@ use crate::capture::DbKind;
 use crate::quote;
 use crate::workdir::Workdir;
 use serde::Deserialize;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;

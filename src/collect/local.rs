@@ -12,12 +12,12 @@
 //! looked for, and a half that is not there (a compute node has no NB/SB,
 //! an OVN central node may have no OVS) is skipped with a note.
 
-use serde::Serialize;
 use super::live::{self, LiveError, LocalSockets, NodeSummary};
 use crate::capture::bundle::{self, BundleError};
 use crate::capture::DbKind;
 use crate::quote;
 use crate::workdir::{Workdir, WorkdirError};
+use serde::Serialize;
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileTypeExt;

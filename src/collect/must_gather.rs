@@ -15,7 +15,6 @@
 //! OVS database and no OpenFlow state: the result says what fills that
 //! half.
 
-use serde::Serialize;
 use super::archive::{read_archive, read_entries, walk_directory, Compression, MemberKind};
 use super::CollectError;
 use crate::capture::writer::CaptureWriter;
@@ -23,6 +22,7 @@ use crate::capture::{DbKind, Provenance};
 use crate::ovsdb::file::{self, DbFileError};
 use crate::quote;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};

@@ -23,7 +23,6 @@
 //! `--version` output or the `northd_internal_version` a database (file or
 //! `list` text) holds.
 
-use serde::Serialize;
 use super::archive::{read_archive, walk_directory, MemberKind};
 use super::CollectError;
 use crate::capture::flows::{self as captured};
@@ -38,6 +37,7 @@ use crate::ovsdb::{rebuild, schema};
 use crate::quote;
 use crate::workdir::Workdir;
 use serde::Deserialize;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

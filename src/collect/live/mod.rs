@@ -32,7 +32,6 @@ pub mod transport;
 
 pub use transport::{Kubectl, KubectlExec, Local, Transport};
 
-use serde::Serialize;
 use super::flows::{summarise, BridgeSummary};
 use super::CollectError;
 use crate::capture::flows as captured;
@@ -44,6 +43,7 @@ use crate::ovsdb::client::{map_value, set_elements};
 use crate::quote;
 use crate::tools::ToolError;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
