@@ -1,5 +1,6 @@
 //! The command line: every subcommand and flag, with its help text. The
-//! single source for `--help` (and later the man page and completions).
+//! single source for `--help`, the man page ([`crate::manual`]) and the
+//! shell completions.
 
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -22,6 +23,10 @@ pub struct Cli {
     /// Verbose logs and the full chain of causes on errors
     #[arg(short, long, global = true)]
     pub debug: bool,
+
+    /// Print only data (show, status, --json) and problems (errors, warnings): no summaries, notes or progress
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 
     /// Accepted for compatibility with the container-based ovs-offline (no container runtime is used)
     #[arg(short = 'p', long = "podman", global = true)]
@@ -71,6 +76,15 @@ pub enum Command {
     Trace(Trace),
     /// List the replica's ports: types, OpenFlow and datapath port numbers
     Ports(Ports),
+    /// Print the shell completion script for bash, zsh or fish
+    #[command(
+        after_help = "bash: ovs-offline completion bash > ~/.local/share/bash-completion/completions/ovs-offline\n\
+                            zsh:  ovs-offline completion zsh > ~/.zfunc/_ovs-offline (with ~/.zfunc in fpath)\n\
+                            fish: ovs-offline completion fish > ~/.config/fish/completions/ovs-offline.fish"
+    )]
+    Completion(Completion),
+    /// Print the man page (roff), every subcommand included: ovs-offline man | man -l -
+    Man,
     /// Internal: lock a pidfile with the host pid, then exec a daemon
     #[command(name = "__launch", hide = true)]
     Launch(Launch),
@@ -91,6 +105,9 @@ pub struct Audit {
 
 #[derive(Debug, Args)]
 pub struct CollectDb {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// The database file (standalone or clustered)
     pub file: PathBuf,
     /// Replace a database of this type collected before
@@ -100,6 +117,9 @@ pub struct CollectDb {
 
 #[derive(Debug, Args)]
 pub struct CollectFlows {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// A directory, a do_restore.sh (its dumps are taken from beside it) or one dump file
     pub path: PathBuf,
     /// Replace OpenFlow state collected before
@@ -109,6 +129,9 @@ pub struct CollectFlows {
 
 #[derive(Debug, Args)]
 pub struct CollectSos {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// The sos report: a .tar.xz, .tar.gz or .tar.bz2 archive, or its extracted directory
     pub sos: PathBuf,
     /// Replace data of the same kind collected before
@@ -118,6 +141,9 @@ pub struct CollectSos {
 
 #[derive(Debug, Args)]
 pub struct CollectMustGather {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// The must-gather: its directory, or a .tar, .tar.gz or .tar.xz of it
     pub path: PathBuf,
     /// The node (or its ovnkube-node pod) whose databases to collect; without it, the nodes are listed
@@ -130,6 +156,9 @@ pub struct CollectMustGather {
 
 #[derive(Debug, Args)]
 pub struct CollectCapture {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// The bundle, as collect-local wrote it
     pub file: PathBuf,
     /// Replace data of the same kind collected before
@@ -139,6 +168,9 @@ pub struct CollectCapture {
 
 #[derive(Debug, Args)]
 pub struct CollectLocal {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// Where to write the bundle: a directory (named ovs-offline-capture-<host>-<UTC time>.tar.xz) or a name ending in .tar.xz
     #[arg(long, default_value = ".")]
     pub output: PathBuf,
@@ -158,6 +190,9 @@ pub struct CollectLocal {
 
 #[derive(Debug, Args)]
 pub struct CollectK8s {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// The node's name, as 'kubectl get nodes' prints it
     pub node: String,
     /// OpenShift: use oc (when installed) instead of kubectl
@@ -182,6 +217,9 @@ pub struct CollectK8s {
 
 #[derive(Debug, Args)]
 pub struct Start {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
     /// Seconds each daemon may take to become ready
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub timeout: u64,
@@ -206,6 +244,12 @@ pub struct JsonFlag {
     /// Machine-readable output
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Completion {
+    /// The shell
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@
 //! line.
 
 use crate::cli;
-use crate::output::{say, tell};
+use crate::output::{inform, say, tell};
 use anyhow::{bail, Context, Result};
 use ovs_offline::capture::manifest::Manifest;
 use ovs_offline::capture::DbKind;
@@ -17,8 +17,11 @@ use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
 use ovs_offline::replica::{self, ReplicaError, RootChoice, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
+use ovs_offline::state::PreparedDb;
 use ovs_offline::workdir::Workdir;
 use ovs_offline::{activate, collect, trace};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -28,85 +31,101 @@ pub fn collect_db(workdir: &Workdir, kind: DbKind, args: &cli::CollectDb) -> Res
     for n in &db.notes {
         tell!("warning: {}: {}", db.source, note(n));
     }
-    let layout = if db.clustered { "clustered" } else { "standalone" };
-    say!("Collected {} {} ({layout}) from {}", note(&db.schema), note(&db.version), db.source);
-    say!("Offline OVS Debugging: {} data collected and stored in {}", data_label(kind), quote::path(workdir.root()));
-    Ok(())
+    emit(args.json, &db, || {
+        let layout = if db.clustered { "clustered" } else { "standalone" };
+        inform!("Collected {} {} ({layout}) from {}", note(&db.schema), note(&db.version), db.source);
+        inform!(
+            "Offline OVS Debugging: {} data collected and stored in {}",
+            data_label(kind),
+            quote::path(workdir.root())
+        );
+    })
 }
 
 pub fn collect_flows(workdir: &Workdir, args: &cli::CollectFlows) -> Result<()> {
     let collected = collect::flows::collect_flows(workdir, &args.path, args.force)?;
-    print_bridges(&collected.bridges);
-    for n in &collected.notes {
-        say!("note: {}", note(n));
-    }
-    say!(
-        "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
-        collected.files,
-        quote::path(&workdir.restore_flows_dir())
-    );
-    Ok(())
+    emit(args.json, &collected, || {
+        print_bridges(&collected.bridges);
+        for n in &collected.notes {
+            inform!("note: {}", note(n));
+        }
+        inform!(
+            "Offline OVS Debugging: OpenFlow state ({} files) collected and stored in {}",
+            collected.files,
+            quote::path(&workdir.restore_flows_dir())
+        );
+    })
 }
 
 pub fn collect_sos(workdir: &Workdir, part: SosPart, args: &cli::CollectSos) -> Result<()> {
     let collected = collect::sos::collect_sos(workdir, &args.sos, part, args.force)?;
-    say!("From the sos report {}:", quote::path(&collected.archive));
-    print_collected(&collected.source, &collected.items, &collected.bridges, &collected.notes);
-    let label = match part {
-        SosPart::Ovs => "OVS",
-        SosPart::Ovn => "OVN",
-        SosPart::All => "OVS/OVN",
-    };
-    say!("Offline OVS Debugging: {label} data collected and stored in {}", quote::path(workdir.root()));
-    Ok(())
+    warn_older(&collected.source);
+    emit(args.json, &collected, || {
+        inform!("From the sos report {}:", quote::path(&collected.archive));
+        print_collected(&collected.source, &collected.items, &collected.bridges, &collected.notes);
+        let label = match part {
+            SosPart::Ovs => "OVS",
+            SosPart::Ovn => "OVN",
+            SosPart::All => "OVS/OVN",
+        };
+        inform!("Offline OVS Debugging: {label} data collected and stored in {}", quote::path(workdir.root()));
+    })
 }
 
 pub fn collect_must_gather(workdir: &Workdir, args: &cli::CollectMustGather) -> Result<()> {
     let collected = collect::must_gather::collect_must_gather(workdir, &args.path, args.node.as_deref(), args.force)?;
+    emit(args.json, &collected, || print_must_gather(workdir, &collected))
+}
+
+/// What `collect-must-gather` did: the nodes it holds, or what it took.
+fn print_must_gather(workdir: &Workdir, collected: &MustGather) {
     let w = quote::path(workdir.root());
     match collected {
         MustGather::Listed { archive, pods } => {
-            let archive = quote::path(&archive);
+            let archive = quote::path(archive);
             say!("The must-gather {archive} holds the OVN databases of {} nodes (interconnect):", pods.len());
-            for pod in &pods {
+            for pod in pods {
                 let kinds: Vec<&str> = pod.kinds.iter().map(|k| k.schema_name()).collect();
                 say!("  {}: {}", pod.label(), kinds.join(", "));
             }
-            say!("Nothing collected. Collect one node's databases with: ovs-offline -w {w} collect-must-gather {archive} --node NODE");
-            say!("note: {}", must_gather::ovs_half_note());
+            inform!("Nothing collected. Collect one node's databases with: ovs-offline -w {w} collect-must-gather {archive} --node NODE");
+            inform!("note: {}", must_gather::ovs_half_note());
         }
         MustGather::Collected { archive, layout, pod, items, notes } => {
-            let from = match (layout, &pod) {
+            let from = match (layout, pod) {
                 (Layout::Interconnect, Some(pod)) => format!("interconnect, node {}", pod.label()),
                 (Layout::Interconnect, None) => "interconnect".to_string(),
                 (Layout::Legacy, _) => "legacy, the RAFT leader's databases".to_string(),
             };
-            say!("From the must-gather {} ({from}):", quote::path(&archive));
-            for item in &items {
-                say!("  {item}");
+            inform!("From the must-gather {} ({from}):", quote::path(archive));
+            for item in items {
+                inform!("  {item}");
             }
-            for n in &notes {
-                say!("note: {}", note(n));
+            for n in notes {
+                inform!("note: {}", note(n));
             }
-            say!("Offline OVS Debugging: OVN data collected and stored in {w}");
-            let node = pod.and_then(|p| p.node).map_or("NODE".to_string(), |n| quote::shell(&n));
-            say!("Add that node's OVS half with: ovs-offline -w {w} collect-sos-ovs SOSREPORT (or collect-k8s {node})");
+            inform!("Offline OVS Debugging: OVN data collected and stored in {w}");
+            let node = pod.as_ref().and_then(|p| p.node.as_deref()).map_or("NODE".to_string(), quote::shell);
+            inform!(
+                "Add that node's OVS half with: ovs-offline -w {w} collect-sos-ovs SOSREPORT (or collect-k8s {node})"
+            );
         }
     }
-    Ok(())
 }
 
 pub fn collect_capture(workdir: &Workdir, args: &cli::CollectCapture) -> Result<()> {
     let imported = collect::bundle::collect_capture(workdir, &args.file, args.force)?;
-    say!(
-        "From the capture bundle {} (made by ovs-offline {} at {}), checksums verified:",
-        quote::path(&imported.bundle),
-        imported.made_by,
-        imported.created_at
-    );
-    print_collected(&imported.source, &imported.items, &imported.bridges, &imported.notes);
-    say!("Offline OVS Debugging: captured data collected and stored in {}", quote::path(workdir.root()));
-    Ok(())
+    warn_older(&imported.source);
+    emit(args.json, &imported, || {
+        inform!(
+            "From the capture bundle {} (made by ovs-offline {} at {}), checksums verified:",
+            quote::path(&imported.bundle),
+            imported.made_by,
+            imported.created_at
+        );
+        print_collected(&imported.source, &imported.items, &imported.bridges, &imported.notes);
+        inform!("Offline OVS Debugging: captured data collected and stored in {}", quote::path(workdir.root()));
+    })
 }
 
 pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
@@ -120,14 +139,17 @@ pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
         force: args.force,
     };
     let collected = collect::k8s::collect_k8s(workdir, &options)?;
-    say!("Node {} (through {}): {} layout", quote::shell(&args.node), collected.client, collected.layout);
-    for source in &collected.sources {
-        say!("  {source}");
-    }
-    print_collected(&collected.node.source, &collected.node.items, &collected.node.bridges, &collected.node.notes);
-    say!("Offline OVS Debugging: OVS/OVN data collected and stored in {}", quote::path(workdir.root()));
-    say!("Start the replica with: ovs-offline -w {} start", quote::path(workdir.root()));
-    Ok(())
+    warn_older(&collected.node.source);
+    emit(args.json, &collected, || {
+        inform!("Node {} (through {}): {} layout", quote::shell(&args.node), collected.client, collected.layout);
+        for source in &collected.sources {
+            inform!("  {source}");
+        }
+        let node = &collected.node;
+        print_collected(&node.source, &node.items, &node.bridges, &node.notes);
+        inform!("Offline OVS Debugging: OVS/OVN data collected and stored in {}", quote::path(workdir.root()));
+        inform!("Start the replica with: ovs-offline -w {} start", quote::path(workdir.root()));
+    })
 }
 
 pub fn collect_local(args: &cli::CollectLocal) -> Result<()> {
@@ -138,33 +160,51 @@ pub fn collect_local(args: &cli::CollectLocal) -> Result<()> {
         sb: args.sb_db.clone(),
     };
     let collected = collect::local::collect_local(&options, &args.output)?;
-    say!("This host, read through its sockets:");
-    print_collected(&collected.node.source, &collected.node.items, &collected.node.bridges, &collected.node.notes);
-    for n in &collected.skipped {
-        say!("note: {n}");
+    warn_older(&collected.node.source);
+    emit(args.json, &collected, || {
+        inform!("This host, read through its sockets:");
+        let node = &collected.node;
+        print_collected(&node.source, &node.items, &node.bridges, &node.notes);
+        for n in &collected.skipped {
+            inform!("note: {n}");
+        }
+        let bundle = quote::path(&collected.bundle);
+        inform!("Offline OVS Debugging: capture written to {bundle}");
+        inform!("Copy it to the analysis machine and run there: ovs-offline -w WORKDIR collect-capture {bundle}");
+    })
+}
+
+/// `--json` prints `value` as JSON (data); else `text` prints it for
+/// people (left out with `--quiet`, see [`crate::output`]).
+fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce()) -> Result<()> {
+    if json {
+        say!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        text();
     }
-    let bundle = quote::path(&collected.bundle);
-    say!("Offline OVS Debugging: capture written to {bundle}");
-    say!("Copy it to the analysis machine and run there: ovs-offline -w WORKDIR collect-capture {bundle}");
     Ok(())
 }
 
-/// What a collect gave: the source system (and whether the local tools
-/// are older), one line per item, the bridges, the notes.
-fn print_collected(source: &SourceSystem, items: &[String], bridges: &[BridgeSummary], notes: &[String]) {
-    let line = report::source_system_line(source);
-    if !line.is_empty() {
-        say!("  source: {line}");
-    }
+/// Warns when the tools here are older than the source system's.
+fn warn_older(source: &SourceSystem) {
     for warning in report::older_locally(source) {
         tell!("warning: {warning}");
     }
+}
+
+/// What a collect gave: the source system, one line per item, the
+/// bridges, the notes.
+fn print_collected(source: &SourceSystem, items: &[String], bridges: &[BridgeSummary], notes: &[String]) {
+    let line = report::source_system_line(source);
+    if !line.is_empty() {
+        inform!("  source: {line}");
+    }
     for item in items {
-        say!("  {item}");
+        inform!("  {item}");
     }
     print_bridges(bridges);
     for n in notes {
-        say!("note: {}", note(n));
+        inform!("note: {}", note(n));
     }
 }
 
@@ -193,9 +233,9 @@ fn print_bridges(bridges: &[collect::flows::BridgeSummary]) {
             parts.push("no dumps (see the notes below)".to_string());
         }
         let version = b.version.as_deref().map(|v| format!(" ({})", note(v))).unwrap_or_default();
-        say!("{}{version}: {}", quote::shell(&b.bridge), parts.join(", "));
+        inform!("{}{version}: {}", quote::shell(&b.bridge), parts.join(", "));
         if !b.members.is_empty() {
-            say!("  restores {}", b.members.join("; "));
+            inform!("  restores {}", b.members.join("; "));
         }
     }
 }
@@ -205,6 +245,21 @@ fn data_label(kind: DbKind) -> &'static str {
         DbKind::Ovs => "OVS",
         DbKind::OvnNb | DbKind::OvnSb => "OVN",
     }
+}
+
+/// What `start` reports: the databases served (and what preparation
+/// changed), the replica's sockets, and the OpenFlow state restored.
+#[derive(Serialize)]
+struct StartReport {
+    databases: Vec<PreparedDb>,
+    /// OpenFlow state is collected but waits for an OVS database.
+    flows_waiting: bool,
+    replica: Show,
+    restored: Option<ReplayReport>,
+    /// Why the OpenFlow state was not restored, when it was not.
+    restore_error: Option<String>,
+    /// Bridges whose dumps the capture knows to be cut (sos --log-size).
+    incomplete: BTreeMap<String, String>,
 }
 
 pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
@@ -217,32 +272,41 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     activate::write(workdir)?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     // The supervisor replays the OpenFlow state; wait for its report.
-    let replay = match started.restore.map(|restoring| restoring.wait(workdir)) {
-        None => None,
-        Some(Ok(report)) => Some(Ok(report)),
-        Some(Err(ReplicaError::NotRestored(error))) => Some(Err(error)),
+    let (restored, restore_error) = match started.restore.map(|restoring| restoring.wait(workdir)) {
+        None => (None, None),
+        Some(Ok(report)) => (Some(report), None),
+        Some(Err(ReplicaError::NotRestored(error))) => (None, Some(error)),
         Some(Err(e)) => return Err(e.into()),
     };
-    let flows_waiting = !has_ovs_db && Manifest::load(workdir)?.flows.is_some();
-    let show = Show::gather(workdir)?;
-    for db in &started.dbs {
+    let flows = Manifest::load(workdir)?.flows;
+    let report = StartReport {
+        databases: started.dbs,
+        flows_waiting: !has_ovs_db && flows.is_some(),
+        replica: Show::gather(workdir)?,
+        restored,
+        restore_error,
+        incomplete: flows.map(|f| f.incomplete).unwrap_or_default(),
+    };
+    emit(args.json, &report, || print_start(workdir, &report))?;
+    check_start(workdir, &report)
+}
+
+fn print_start(workdir: &Workdir, report: &StartReport) {
+    for db in &report.databases {
         for change in &db.changes {
-            say!("{} database: {}", db.kind, note(change));
+            inform!("{} database: {}", db.kind, note(change));
         }
     }
-    if flows_waiting {
-        say!("note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one");
+    if report.flows_waiting {
+        inform!("note: OpenFlow state is collected but no OVS database: it is restored once 'collect-db-ovs' adds one");
     }
-    say!("Offline OVS Debugging started");
-    say!("******************************");
-    say!("{}", show.text().trim_end());
-    let outcome = match replay {
-        Some(Ok(replay)) => report_replay(workdir, replay),
-        Some(Err(e)) => Err(anyhow::anyhow!("OpenFlow state not restored (the replica runs without it): {e}")),
-        None => Ok(()),
-    };
-    say!("Stop it with: ovs-offline -w {} stop", quote::path(workdir.root()));
-    outcome
+    inform!("Offline OVS Debugging started");
+    inform!("******************************");
+    inform!("{}", report.replica.text().trim_end());
+    if let Some(replay) = &report.restored {
+        print_replay(workdir, replay, &report.incomplete);
+    }
+    inform!("Stop it with: ovs-offline -w {} stop", quote::path(workdir.root()));
 }
 
 /// `__replay`: the supervisor's flow replay helper.
@@ -250,26 +314,34 @@ pub fn replay(workdir: &Workdir) -> Result<()> {
     Ok(replica::restore::run_helper(workdir)?)
 }
 
-/// Prints what flow replay restored; fails when a bridge with dumped flows
-/// got none.
-fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
+/// Prints what flow replay restored.
+fn print_replay(workdir: &Workdir, replay: &ReplayReport, incomplete: &BTreeMap<String, String>) {
     if replay.bridges.is_empty() && replay.notes.is_empty() {
-        return Ok(());
+        return;
     }
-    say!("* OpenFlow state restored from {}:", quote::path(&workdir.restore_flows_dir()));
-    // Bridges whose dumps the capture knows to be cut (sos --log-size).
-    let incomplete = Manifest::load(workdir)?.flows.map(|f| f.incomplete).unwrap_or_default();
+    inform!("* OpenFlow state restored from {}:", quote::path(&workdir.restore_flows_dir()));
     for bridge in &replay.bridges {
-        for line in report::restore_lines(workdir, bridge, &incomplete) {
-            say!("{line}");
+        for line in report::restore_lines(workdir, bridge, incomplete) {
+            inform!("{line}");
         }
         for n in &bridge.notes {
-            say!("  note: {n}");
+            inform!("  note: {n}");
         }
     }
     for n in &replay.notes {
-        say!("note: {n}");
+        inform!("note: {n}");
     }
+}
+
+/// Fails when the OpenFlow state was not restored, or a bridge with dumped
+/// flows got none; warns of incomplete captures and refused entries.
+fn check_start(workdir: &Workdir, report: &StartReport) -> Result<()> {
+    if let Some(e) = &report.restore_error {
+        bail!("OpenFlow state not restored (the replica runs without it): {e}");
+    }
+    let Some(replay) = report.restored.as_ref().filter(|r| !r.bridges.is_empty() || !r.notes.is_empty()) else {
+        return Ok(());
+    };
     let empty: Vec<String> = replay
         .bridges
         .iter()
@@ -284,8 +356,8 @@ fn report_replay(workdir: &Workdir, replay: ReplayReport) -> Result<()> {
             quote::path(&workdir.log_dir())
         );
     }
-    if !incomplete.is_empty() {
-        let names: Vec<String> = incomplete.keys().map(|b| quote::shell(b)).collect();
+    if !report.incomplete.is_empty() {
+        let names: Vec<String> = report.incomplete.keys().map(|b| quote::shell(b)).collect();
         tell!(
             "warning: the capture of {} is incomplete (see the lines above): traces may miss flows",
             names.join(", ")
@@ -313,55 +385,60 @@ pub fn stop(workdir: &Workdir, args: &cli::Stop) -> Result<()> {
     }
     match stopped {
         Stopped::Running { restore_interrupted } => {
-            say!("Offline OVS Debugging stopped");
-            say!("*****************************");
+            inform!("Offline OVS Debugging stopped");
+            inform!("*****************************");
             if restore_interrupted {
-                say!("Its OpenFlow state was still being restored: the restore was interrupted");
+                inform!("Its OpenFlow state was still being restored: the restore was interrupted");
             }
         }
-        Stopped::Stale => say!(
+        Stopped::Stale => inform!(
             "The replica in {w} had already stopped (its supervisor ended; see {}); removed its runtime files",
             quote::path(&workdir.log_file("supervisor"))
         ),
-        Stopped::NotRunning => say!("No replica running in {w}"),
+        Stopped::NotRunning => inform!("No replica running in {w}"),
     }
     if purge {
-        say!("Removed {w}");
+        inform!("Removed {w}");
     } else if matches!(stopped, Stopped::Running { .. }) {
-        say!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
+        inform!("Collected data kept in {w} (remove it with 'ovs-offline -w {w} stop --purge')");
     }
     Ok(())
 }
 
 pub fn show(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     let show = Show::gather(workdir)?;
-    print_report(&show, args, || show.text())
+    emit(args.json, &show, || say!("{}", show.text().trim_end()))
 }
 
 pub fn status(workdir: &Workdir, args: &cli::JsonFlag) -> Result<()> {
     let status = Status::gather(workdir)?;
-    print_report(&status, args, || status.text(workdir))
+    emit(args.json, &status, || say!("{}", status.text(workdir).trim_end()))
 }
 
 /// Audits the capture; exit code 1 when something was found.
 pub fn audit(workdir: &Workdir, args: &cli::Audit) -> Result<std::process::ExitCode> {
     let inputs = ovs_offline::audit::gather(workdir)?;
     let report = ovs_offline::audit::run(&inputs, &args.checks)?;
-    print_report(&report, &cli::JsonFlag { json: args.json }, || report.text())?;
+    emit(args.json, &report, || say!("{}", report.text().trim_end()))?;
     if report.found_something() && !args.json {
         let w = quote::path(workdir.root());
-        say!("\nStart the replica to look closer: ovs-offline -w {w} start; then ovn-sbctl lflow-list, ovs-ofctl dump-flows br-int");
+        inform!("\nStart the replica to look closer: ovs-offline -w {w} start; then ovn-sbctl lflow-list, ovs-ofctl dump-flows br-int");
     }
     Ok(if report.found_something() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
 }
 
-/// `--json` prints the report as JSON, else as text.
-fn print_report(report: &impl serde::Serialize, args: &cli::JsonFlag, text: impl FnOnce() -> String) -> Result<()> {
-    if args.json {
-        say!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        say!("{}", text().trim_end());
-    }
+/// `completion SHELL`: the completion script, on stdout.
+pub fn completion(args: &cli::Completion) {
+    let mut script = Vec::new();
+    crate::manual::completion(args.shell, &mut script);
+    say!("{}", String::from_utf8_lossy(&script).trim_end());
+}
+
+/// `man`: the man page (roff), on stdout.
+pub fn man() -> Result<()> {
+    let mut page = Vec::new();
+    crate::manual::render(&mut page)?;
+    say!("{}", String::from_utf8_lossy(&page).trim_end());
     Ok(())
 }
 

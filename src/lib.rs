@@ -19,7 +19,7 @@ pub(crate) mod digest;
 pub mod fuzzing;
 pub(crate) mod ofp_text;
 pub(crate) mod ovsdb;
-pub(crate) mod progress;
+pub mod progress;
 pub mod quote;
 pub mod replay;
 pub mod replica;

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod manual;
 mod output;
 
 use clap::Parser;
@@ -24,6 +25,10 @@ const ERROR_MAX_CHARS: usize = 1000;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.debug);
+    if cli.quiet {
+        output::set_quiet();
+        ovs_offline::progress::hide();
+    }
     if !matches!(cli.command, Command::Exec(_)) {
         // What the tool and its daemons create is private, whatever the
         // caller's umask; `exec` runs the user's command as it would run.
@@ -75,6 +80,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Trace(args) => commands::trace(&workdir()?, args),
         Command::Ports(args) => commands::ports(&workdir()?, args),
+        Command::Completion(args) => {
+            commands::completion(args);
+            Ok(())
+        }
+        Command::Man => commands::man(),
         Command::Launch(args) => commands::launch(args),
         Command::Replay => commands::replay(&Workdir::inside_replica(&cli.workdir)?),
         Command::Audit(args) => return commands::audit(&workdir()?, args),

@@ -2,17 +2,26 @@
 //! bytes read of the total and what is being read, drawn on stderr only
 //! when stderr is a terminal and only once the read has taken more than
 //! [`QUIET_FOR`]; cleared when the read ends. Anywhere else (a pipe, a
-//! file, the tests) nothing is ever printed.
+//! file, the tests) nothing is ever printed, nor after [`hide`] (`--quiet`).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::Cell;
 use std::io::{self, IsTerminal, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A read shorter than this shows no bar at all.
 const QUIET_FOR: Duration = Duration::from_secs(1);
 
 const TEMPLATE: &str = "{prefix} {bar:20} {bytes}/{total_bytes} ({eta} left) {wide_msg}";
+
+/// Set by [`hide`]: no bar is ever drawn.
+static HIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// No progress bar from now on, even on a terminal.
+pub fn hide() {
+    HIDDEN.store(true, Ordering::Relaxed);
+}
 
 /// Progress of reading `total` bytes; a no-op unless stderr is a terminal.
 pub struct Progress {
@@ -28,7 +37,7 @@ struct Bar {
 impl Progress {
     /// Progress of reading `total` bytes, labelled `prefix` (e.g. `reading`).
     pub fn new(prefix: &str, total: u64) -> Progress {
-        if !io::stderr().is_terminal() {
+        if HIDDEN.load(Ordering::Relaxed) || !io::stderr().is_terminal() {
             return Progress { bar: None };
         }
         let style = ProgressStyle::with_template(TEMPLATE).map(|s| s.progress_chars("=> "));

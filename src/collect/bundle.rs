@@ -19,6 +19,7 @@ use crate::capture::{Provenance, SourceSystem};
 use crate::digest::{Counted, Hashing};
 use crate::quote;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use sha2::Sha256;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -64,6 +65,7 @@ pub enum BundleImportError {
 }
 
 /// What one `collect-capture` took, for the user.
+#[derive(Debug, Serialize)]
 pub struct Imported {
     pub bundle: PathBuf,
     /// The ovs-offline that made it, and when.

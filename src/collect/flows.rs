@@ -12,11 +12,13 @@ use crate::capture::Provenance;
 use crate::ofp_text::sos_names::{parse_ovs_save_dump_name, parse_sos_dump_name};
 use crate::ofp_text::{fdb, flows, groups};
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::fs::{self, File};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 /// What was collected, per bridge, for the user.
+#[derive(Debug, Serialize)]
 pub struct Collected {
     /// How many files were collected.
     pub files: usize,
@@ -25,6 +27,7 @@ pub struct Collected {
     pub notes: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
 pub struct BridgeSummary {
     pub bridge: String,
     pub version: Option<String>,

@@ -15,6 +15,7 @@ use crate::capture::DbKind;
 use crate::quote;
 use crate::workdir::Workdir;
 use serde::Deserialize;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -35,7 +36,8 @@ pub struct K8sOptions {
 }
 
 /// The four ways OVN-Kubernetes lays a node out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// OpenShift 4.14+: `ovnkube-node` with `nbdb`, `sbdb`, `northd`,
     /// `ovnkube-controller`, `ovn-controller`; OVS on the host, its
@@ -87,6 +89,7 @@ pub enum K8sError {
 }
 
 /// What `collect-k8s` did, for the user.
+#[derive(Debug, Serialize)]
 pub struct K8sCollected {
     pub client: String,
     pub layout: Layout,

@@ -18,6 +18,7 @@ use crate::capture::DbKind;
 use crate::quote;
 use crate::workdir::{Workdir, WorkdirError};
 use nix::unistd::{access, AccessFlags};
+use serde::Serialize;
 use std::fs;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -63,6 +64,7 @@ pub struct LocalOptions {
 }
 
 /// What `collect-local` wrote.
+#[derive(Debug, Serialize)]
 pub struct LocalCapture {
     pub bundle: PathBuf,
     pub node: NodeSummary,

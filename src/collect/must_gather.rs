@@ -22,6 +22,7 @@ use crate::capture::{DbKind, Provenance};
 use crate::ovsdb::file::{self, DbFileError};
 use crate::quote;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
@@ -66,7 +67,8 @@ pub enum MustGatherError {
 }
 
 /// How the must-gather keeps the OVN databases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Layout {
     /// Per node, in `network_logs/ovnk_database_store.tar.gz`.
     Interconnect,
@@ -75,7 +77,8 @@ pub enum Layout {
 }
 
 /// Where a pod's node name was learnt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NodeSource {
     /// `spec.nodeName` of the pod's YAML.
     PodYaml,
@@ -84,7 +87,7 @@ pub enum NodeSource {
 }
 
 /// One `ovnkube-node` pod's databases in the interconnect store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PodDbs {
     pub pod: String,
     pub node: Option<String>,
@@ -93,6 +96,8 @@ pub struct PodDbs {
 }
 
 /// What `collect-must-gather` did.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum MustGather {
     /// Several nodes and no `--node`: nothing collected.
     Listed { archive: PathBuf, pods: Vec<PodDbs> },

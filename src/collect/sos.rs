@@ -37,6 +37,7 @@ use crate::ovsdb::{rebuild, schema};
 use crate::quote;
 use crate::workdir::Workdir;
 use serde::Deserialize;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -78,6 +79,7 @@ impl SosPart {
 }
 
 /// What one sos collect took, for the user (notes are also in the manifest).
+#[derive(Debug, Serialize)]
 pub struct SosCollected {
     pub archive: PathBuf,
     /// One line per item: what it is and which member supplied it.

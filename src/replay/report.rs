@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What a replay did: per bridge, plus notes about the capture.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct ReplayReport {
     pub bridges: Vec<BridgeRestore>,
     pub notes: Vec<String>,

@@ -46,6 +46,7 @@ use crate::ovsdb::client::{map_value, set_elements};
 use crate::quote;
 use crate::tools::ToolError;
 use crate::workdir::Workdir;
+use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -184,7 +185,7 @@ pub struct NodeSources<'t> {
 }
 
 /// What [`read_node`] staged, for the user.
-#[derive(Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct NodeSummary {
     /// One line per database: what it is and where it came from.
     pub items: Vec<String>,
