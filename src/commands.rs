@@ -13,6 +13,7 @@ use ovs_offline::capture::SourceSystem;
 use ovs_offline::collect::flows::BridgeSummary;
 use ovs_offline::collect::must_gather::{self, Layout, MustGather};
 use ovs_offline::collect::sos::SosPart;
+use ovs_offline::progress::Spinner;
 use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
 use ovs_offline::replica::{self, ReplicaError, RootChoice, StartOptions, Stopped};
@@ -268,11 +269,16 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
         (None, true) => RootChoice::Local,
         (None, false) => RootChoice::Remembered,
     };
+    let starting = Spinner::new("preparing the databases and starting the daemons");
     let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout), ovs_root })?;
+    drop(starting);
     activate::write(workdir)?;
     let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     // The supervisor replays the OpenFlow state; wait for its report.
-    let (restored, restore_error) = match started.restore.map(|restoring| restoring.wait(workdir)) {
+    let restoring = Spinner::new("restoring the OpenFlow state");
+    let waited = started.restore.map(|restoring| restoring.wait(workdir));
+    drop(restoring);
+    let (restored, restore_error) = match waited {
         None => (None, None),
         Some(Ok(report)) => (Some(report), None),
         Some(Err(ReplicaError::NotRestored(error))) => (None, Some(error)),

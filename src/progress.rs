@@ -1,13 +1,16 @@
-//! The progress bar shown while a long read runs (an sos report's archive):
-//! bytes read of the total and what is being read, drawn on stderr only
-//! when stderr is a terminal and only once the read has taken more than
-//! [`QUIET_FOR`]; cleared when the read ends. Anywhere else (a pipe, a
-//! file, the tests) nothing is ever printed, nor after [`hide`] (`--quiet`).
+//! Progress on stderr for long work: a bar while a long read runs (an sos
+//! report's archive: bytes read of the total and what is being read), a
+//! [`Spinner`] for work of unknown size (`start`: preparing the databases
+//! and starting the daemons, restoring the OpenFlow state). Drawn only when
+//! stderr is a terminal and only once the work has taken more than
+//! [`QUIET_FOR`]; cleared when it ends. Anywhere else (a pipe, a file, the
+//! tests) nothing is ever printed, nor after [`hide`] (`--quiet`).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::Cell;
 use std::io::{self, IsTerminal, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A read shorter than this shows no bar at all.
@@ -101,5 +104,44 @@ impl<R: Read> Read for Advancing<'_, R> {
         let n = self.inner.read(buf)?;
         self.progress.advance(n);
         Ok(n)
+    }
+}
+
+/// Work of unknown size (a replica starting, its OpenFlow state restored):
+/// a spinner with what is going on and the time it has taken, under the
+/// same rules as [`Progress`] (a terminal only, after [`QUIET_FOR`],
+/// never after [`hide`]); cleared when dropped.
+pub struct Spinner {
+    shown: Option<Arc<Mutex<Option<ProgressBar>>>>,
+}
+
+impl Spinner {
+    pub fn new(what: &str) -> Spinner {
+        if HIDDEN.load(Ordering::Relaxed) || !io::stderr().is_terminal() {
+            return Spinner { shown: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()).with_message(what.to_string());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        let shown = Arc::new(Mutex::new(Some(bar)));
+        let later = Arc::clone(&shown);
+        std::thread::spawn(move || {
+            std::thread::sleep(QUIET_FOR);
+            if let Some(bar) = later.lock().ok().as_deref().and_then(Option::as_ref) {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(Duration::from_millis(120));
+            }
+        });
+        Spinner { shown: Some(shown) }
+    }
+}
+
+impl Drop for Spinner {
+    /// Taken out under the lock: the delayed start never draws it again.
+    fn drop(&mut self) {
+        if let Some(bar) = self.shown.as_ref().and_then(|s| s.lock().ok()?.take()) {
+            bar.finish_and_clear();
+        }
     }
 }
