@@ -235,8 +235,9 @@ fn upstream_interconnect_node_is_replicated() {
     assert!(out.contains("upstream ovn-kubernetes interconnect"), "{out}");
     assert!(out.contains("OVS: pod ovn-kubernetes/ovs-node-h4k9s container ovs-daemons"), "{out}");
     assert!(out.contains("NB: pod ovn-kubernetes/ovnkube-node-h4k9s container nb-ovsdb"), "{out}");
-    // br-ex (fail_mode=secure, no NORMAL) learns nothing: its table is read, empty.
-    assert!(out.contains("br-ex (OpenFlow15): 6 flows, 1 groups, meters, TLV map, 0 MAC table entries"), "{out}");
+    // br-ex (fail_mode=secure, no NORMAL) learns nothing: its table is read
+    // (the calls below), empty, and not worth a word.
+    assert!(out.contains("br-ex (OpenFlow15): 6 flows, 1 groups, meters, TLV map\n"), "{out}");
     assert!(out.contains("source: ") && out.contains("lab-node"), "{out}");
     let calls = cluster.calls();
     assert!(calls.contains("fdb/show br-ex"), "{calls}");
