@@ -58,6 +58,17 @@ impl DbKind {
         }
     }
 
+    /// The file name the packages give a database of this kind (and the
+    /// one it gets under `db/<kind>/` when collected from a report, a
+    /// must-gather or a live node).
+    pub fn file_name(self) -> &'static str {
+        match self {
+            DbKind::Ovs => "conf.db",
+            DbKind::OvnNb => "ovnnb_db.db",
+            DbKind::OvnSb => "ovnsb_db.db",
+        }
+    }
+
     /// The subcommand that collects a database of this kind.
     pub fn collect_command(self) -> &'static str {
         match self {

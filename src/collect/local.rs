@@ -97,10 +97,10 @@ fn find_sockets(options: &LocalOptions, skipped: &mut Vec<String>) -> Result<Loc
         skipped
             .push("no OVS database socket (db.sock) found: the OVS half is not collected (give --ovs-rundir)".into());
     }
-    let nb = ovn_socket(options, DbKind::OvnNb, options.nb.as_deref(), skipped)?;
-    let sb = ovn_socket(options, DbKind::OvnSb, options.sb.as_deref(), skipped)?;
+    let nb = ovn_socket(options, DbKind::OvnNb, skipped)?;
+    let sb = ovn_socket(options, DbKind::OvnSb, skipped)?;
     if let (Some(dir), None, None) = (&options.ovn_rundir, &nb, &sb) {
-        return Err(LocalError::NoSocket(dir.join("ovnnb_db.sock")));
+        return Err(LocalError::NoSocket(dir.join(ovn_socket_name(DbKind::OvnNb))));
     }
     if ovs_rundir.is_none() && nb.is_none() && sb.is_none() {
         return Err(LocalError::NothingFound);
@@ -110,16 +110,9 @@ fn find_sockets(options: &LocalOptions, skipped: &mut Vec<String>) -> Result<Loc
 
 /// The socket of the OVN database `kind`: as given (`unix:` optional), in
 /// the given OVN run directory, or at a default place.
-fn ovn_socket(
-    options: &LocalOptions,
-    kind: DbKind,
-    given_socket: Option<&str>,
-    skipped: &mut Vec<String>,
-) -> Result<Option<PathBuf>, LocalError> {
-    let name = match kind {
-        DbKind::OvnSb => "ovnsb_db.sock",
-        _ => "ovnnb_db.sock",
-    };
+fn ovn_socket(options: &LocalOptions, kind: DbKind, skipped: &mut Vec<String>) -> Result<Option<PathBuf>, LocalError> {
+    let name = ovn_socket_name(kind);
+    let given_socket = if kind == DbKind::OvnSb { &options.sb } else { &options.nb };
     if let Some(socket) = given_socket {
         return given(PathBuf::from(socket.strip_prefix("unix:").unwrap_or(socket))).map(Some);
     }
@@ -131,6 +124,15 @@ fn ovn_socket(
         skipped.push(format!("no {name} found: {} is not collected (not an OVN central node?)", kind.schema_name()));
     }
     Ok(found)
+}
+
+/// The socket file an OVN database's ovsdb-server listens on.
+fn ovn_socket_name(kind: DbKind) -> &'static str {
+    if kind == DbKind::OvnSb {
+        "ovnsb_db.sock"
+    } else {
+        "ovnnb_db.sock"
+    }
 }
 
 /// What is at a socket's path, for this user.

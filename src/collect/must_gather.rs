@@ -187,14 +187,6 @@ fn store_db(name: &str) -> Option<(&str, DbKind)> {
     (!pod.is_empty() && pod.len() <= MAX_POD_NAME).then_some((pod, kind))
 }
 
-/// The file name each database gets under `db/<kind>/`.
-fn db_file_name(kind: DbKind) -> &'static str {
-    match kind {
-        DbKind::OvnSb => "ovnsb_db.db",
-        DbKind::OvnNb | DbKind::Ovs => "ovnnb_db.db",
-    }
-}
-
 /// Collects the NB and SB databases of `node` (interconnect; not needed
 /// when the must-gather holds one node, or the legacy leader's).
 pub fn collect_must_gather(
@@ -459,7 +451,7 @@ impl Copy<'_> {
         origin: Provenance,
         label: String,
     ) -> Result<(), CollectError> {
-        let db = capture.stage_db(kind, input, db_file_name(kind), origin)?;
+        let db = capture.stage_db(kind, input, kind.file_name(), origin)?;
         let layout = if db.clustered { "clustered" } else { "standalone" };
         self.items.push(format!("{} {} ({layout}) from {label}", quote::note(&db.schema), quote::note(&db.version)));
         Ok(())

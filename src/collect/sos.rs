@@ -131,12 +131,7 @@ fn obfuscated_note(o: Obfuscated) -> String {
 }
 
 fn db_kind(file: &str) -> Option<DbKind> {
-    match file {
-        "conf.db" => Some(DbKind::Ovs),
-        "ovnnb_db.db" => Some(DbKind::OvnNb),
-        "ovnsb_db.db" => Some(DbKind::OvnSb),
-        _ => None,
-    }
+    DbKind::ALL.into_iter().find(|k| k.file_name() == file)
 }
 
 /// Collects `part` of the sos report at `source`.
@@ -759,7 +754,7 @@ impl<'a> Pass<'a> {
         member: &str,
         note: String,
     ) -> Result<(), CollectError> {
-        let db = capture.stage_db(kind, file, db_file_name(kind), self.origin(member))?;
+        let db = capture.stage_db(kind, file, kind.file_name(), self.origin(member))?;
         capture.rebuilt_db(kind, &note);
         self.items.push(format!(
             "{} {} (standalone, REBUILT) from member {}",
@@ -780,7 +775,7 @@ impl<'a> Pass<'a> {
         self.dbs_seen.insert(kind);
         self.notes.push(format!(
             "no {} in the report, and its {name} database cannot be rebuilt: {why}; collect it with {}",
-            db_file_name(kind),
+            kind.file_name(),
             kind.collect_command()
         ));
         self.not_rebuilt.push(format!("{name}: {why}"));
@@ -851,7 +846,7 @@ impl<'a> Pass<'a> {
                 return Ok(());
             }
         };
-        let mut note = format!("no {} in the report; {}", db_file_name(kind), rebuilt.summary());
+        let mut note = format!("no {} in the report; {}", kind.file_name(), rebuilt.summary());
         if !cut.is_empty() {
             note.push_str(&format!("; not read (cut by sos): {}", cut.join(", ")));
         }
@@ -952,15 +947,6 @@ fn resolve_inside(path: &str, target: &Path) -> Option<String> {
         }
     }
     Some(parts.join("/"))
-}
-
-/// The file name of a database of `kind` in a report.
-fn db_file_name(kind: DbKind) -> &'static str {
-    match kind {
-        DbKind::Ovs => "conf.db",
-        DbKind::OvnNb => "ovnnb_db.db",
-        DbKind::OvnSb => "ovnsb_db.db",
-    }
 }
 
 /// The table whose options hold `northd_internal_version`.

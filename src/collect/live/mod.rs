@@ -303,7 +303,8 @@ fn backup(
 fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut NodeSummary) -> Result<(), LiveError> {
     let t = ovs.transport;
     let db = format!("unix:{}/db.sock", ovs.rundir);
-    let item = backup(DbKind::Ovs, t, &["ovsdb-client", "backup", &db, "Open_vSwitch"], "conf.db", capture)?;
+    let item =
+        backup(DbKind::Ovs, t, &["ovsdb-client", "backup", &db, "Open_vSwitch"], DbKind::Ovs.file_name(), capture)?;
     summary.items.push(item);
     let db_arg = format!("--db={db}");
     let list = [
@@ -589,8 +590,7 @@ fn read_ovn(
     let t = source.transport;
     let socket = format!("unix:{}", source.socket);
     let argv = ["ovsdb-client", "--no-leader-only", "backup", &socket, kind.schema_name()];
-    let name = if kind == DbKind::OvnNb { "ovnnb_db.db" } else { "ovnsb_db.db" };
-    summary.items.push(backup(kind, t, &argv, name, capture)?);
+    summary.items.push(backup(kind, t, &argv, kind.file_name(), capture)?);
     for note in &source.notes {
         capture.note_db(kind, note);
         summary.notes.push(note.clone());
