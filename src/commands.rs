@@ -428,7 +428,13 @@ pub fn audit(workdir: &Workdir, args: &cli::Audit) -> Result<std::process::ExitC
     emit(args.json, &report, || say!("{}", report.text().trim_end()))?;
     if report.found_something() && !args.json {
         let w = quote::path(workdir.root());
-        inform!("\nStart the replica to look closer: ovs-offline -w {w} start; then ovn-sbctl lflow-list, ovs-ofctl dump-flows br-int");
+        let look = "ovn-sbctl lflow-list, ovs-ofctl dump-flows br-int";
+        if workdir.is_running().unwrap_or(false) {
+            let activate = quote::path(&workdir.activate_script());
+            inform!("\nLook closer in the running replica: source {activate}; then {look}");
+        } else {
+            inform!("\nStart the replica to look closer: ovs-offline -w {w} start; then {look}");
+        }
     }
     Ok(if report.found_something() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
 }
