@@ -582,8 +582,8 @@ pub fn ports(workdir: &Workdir, args: &cli::Ports) -> Result<()> {
         say!("{}", line(row));
     }
     let production = match ports.iter().any(|p| p.production_datapath_port.is_some()) {
-        true => "the production node's are from the capture (sos dpctl/show)",
-        false => "the capture has not the production node's (an sos report's dpctl/show has them)",
+        true => "the production node's are from the capture (its dpctl/show)",
+        false => "the capture has not the production node's (an sos report's or a live collect's dpctl/show has them)",
     };
     say!(
         "note: a trace's datapath actions use the replica's datapath port numbers (its dummy datapath numbers ports \

@@ -224,6 +224,9 @@ fn collect_local_bundle_imports_into_a_replica_equal_to_the_node() {
     for (tool, args) in [("ovn-nbctl", ["show"]), ("ovn-sbctl", ["show"])] {
         assert_eq!(replica.tool(tool, &args), lab.tool(tool, &args), "{tool} {args:?}");
     }
+    // The node's dpctl/show travelled in the bundle: `ports` names
+    // production's datapath port numbers.
+    lab.assert_production_ports(&replica);
     replica.ok(&["stop"]);
 
     // A socket named that is not there, an OVN run directory without

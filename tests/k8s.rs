@@ -221,7 +221,8 @@ fn assert_read_only(calls: &str) {
             assert!(OFCTL.iter().any(|c| command.contains(c)), "{command}");
         }
         if command.starts_with("ovs-appctl") {
-            assert!(command.contains(" cluster/status OVN_") || command.contains(".ctl fdb/show "), "{command}");
+            let read_only = [" cluster/status OVN_", ".ctl fdb/show "];
+            assert!(read_only.iter().any(|c| command.contains(c)) || command.ends_with(".ctl dpctl/show"), "{command}");
         }
     }
 }
@@ -253,8 +254,11 @@ fn upstream_interconnect_node_is_replicated() {
     let files = manifest["flows"]["files"].as_array().unwrap();
     assert!(files.iter().all(|f| f["source"]["kind"] == "pod" && f["source"]["pod"] == "ovs-node-h4k9s"), "{manifest}");
 
+    assert!(calls.contains(".ctl dpctl/show"), "{calls}");
+
     replica.ok(&["start"]);
     assert_replica_equals_lab(&replica, &lab);
+    lab.assert_production_ports(&replica);
 }
 
 #[test]
@@ -581,6 +585,37 @@ fn local_transport_reads_a_lab_node() {
     assert!(summary.items[0].contains("from host "), "{:?}", summary.items);
     assert_eq!(summary.bridges.len(), 2);
     assert_eq!(summary.source.hostname.as_deref(), Some("lab-node"));
+    assert_eq!(summary.source.datapath_ports, lab.datapath_ports());
     replica.ok(&["start"]);
     assert_replica_equals_lab(&replica, &lab);
+    lab.assert_production_ports(&replica);
+}
+
+/// A vswitchd whose control socket refuses (its pidfile names a dead
+/// process): its datapath ports and MAC tables are notes, the rest is
+/// collected.
+#[test]
+fn a_refused_vswitchd_control_socket_is_a_note() {
+    let lab = LabNode::start();
+    let replica = Replica::new_as_runner();
+    let workdir = ovs_offline::workdir::Workdir::new(&replica.workdir).unwrap();
+    let rundir = tempfile::tempdir().unwrap();
+    let live = Path::new(lab.var("LAB_OVS_RUNDIR"));
+    for socket in ["db.sock", "br-int.mgmt", "br-ex.mgmt"] {
+        std::os::unix::fs::symlink(live.join(socket), rundir.path().join(socket)).unwrap();
+    }
+    std::fs::write(rundir.path().join("ovs-vswitchd.pid"), "999999999\n").unwrap();
+    let sockets = ovs_offline::collect::live::LocalSockets {
+        ovs_rundir: Some(rundir.path().display().to_string()),
+        nb: None,
+        sb: None,
+    };
+    let summary = ovs_offline::collect::live::collect_local(&workdir, &sockets, false).unwrap();
+    assert_eq!(summary.bridges.len(), 2);
+    assert!(summary.source.datapath_ports.is_empty(), "{:?}", summary.source);
+    let notes = summary.notes.join("\n");
+    assert!(notes.contains("datapath port numbers not collected: ovs-appctl -t "), "{notes}");
+    assert!(notes.contains("ovs-vswitchd.999999999.ctl dpctl/show failed"), "{notes}");
+    let manifest = std::fs::read_to_string(replica.workdir.join("capture.json")).unwrap();
+    assert!(manifest.contains("datapath port numbers not collected") && !manifest.contains("datapath_ports"));
 }

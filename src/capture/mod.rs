@@ -185,8 +185,8 @@ pub struct SourceSystem {
     pub ovn_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sos_version: Option<String>,
-    /// Its datapath port numbers by port name (sos `dpctl/show`): a
-    /// replica's datapath numbers its ports differently.
+    /// Its datapath port numbers by port name (`dpctl/show`, from sos or
+    /// read live): a replica's datapath numbers its ports differently.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub datapath_ports: BTreeMap<String, u32>,
 }

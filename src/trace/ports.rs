@@ -1,8 +1,8 @@
 //! The ports of a running replica: per port its name, interface type as
 //! collected and as the dummy datapath runs it, OpenFlow port, replica
 //! datapath port (`ovs-appctl dpif/show` and the Interface table) and the
-//! production node's datapath port when the capture has it (sos
-//! `dpctl/show`, read by [`parse_dpctl_show`]). Datapath port numbers are
+//! production node's datapath port when the capture has it (`dpctl/show`
+//! of an sos report or a live collect, read by [`parse_dpctl_show`]). Datapath port numbers are
 //! the replica's own: a trace's datapath actions name them, and
 //! [`datapath_ports`] names them back, with production's numbers.
 
@@ -33,7 +33,7 @@ pub struct Port {
     /// The replica's datapath port number.
     pub datapath_port: Option<u32>,
     /// The production node's datapath port number, when the capture has
-    /// it (sos `dpctl/show`).
+    /// it (`dpctl/show` of an sos report or a live collect).
     pub production_datapath_port: Option<u32>,
 }
 
@@ -123,9 +123,10 @@ pub fn parse_dpif_show(text: &str) -> Vec<Port> {
     ports
 }
 
-/// Reads `ovs-appctl dpctl/show` (with or without `-s`), as sos collects
-/// it: datapath port number by port name. A last line without its newline
-/// (the text was cut) is not read: its name may be cut too.
+/// Reads `ovs-appctl dpctl/show` (with or without `-s`), as sos and the
+/// live collectors collect it: datapath port number by port name. A last
+/// line without its newline (the text was cut) is not read: its name may
+/// be cut too.
 ///
 /// ```text
 /// system@ovs-system:

@@ -93,6 +93,26 @@ impl LabNode {
     pub fn save_flows(&self, out: &Path) {
         run_ok(Command::new("bash").arg(script()).arg("save-flows").arg(self.dir.path()).arg(out));
     }
+
+    /// Its datapath port numbers by port name (`dpctl/show`).
+    pub fn datapath_ports(&self) -> BTreeMap<String, u32> {
+        ovs_offline::trace::ports::parse_dpctl_show(&self.tool("ovs-appctl", &["-t", "ovs-vswitchd", "dpctl/show"]))
+    }
+
+    /// `ports` of `replica`, started from a live collect of this node,
+    /// gives every port the node's datapath port as production's.
+    pub fn assert_production_ports(&self, replica: &Replica) {
+        let live = self.datapath_ports();
+        assert!(["vif1", "vif2", "vif3", "vif4", "br-int"].iter().all(|p| live.contains_key(*p)), "{live:?}");
+        let ports: serde_json::Value = serde_json::from_str(&replica.ok(&["ports", "--json"])).unwrap();
+        for port in ports.as_array().unwrap() {
+            let name = port["name"].as_str().unwrap();
+            let production = port["production_datapath_port"].as_u64().map(|n| n as u32);
+            assert_eq!(production, live.get(name).copied(), "{name}: {port}");
+        }
+        let text = replica.ok(&["ports", "br-int"]);
+        assert!(text.contains("the production node's are from the capture"), "{text}");
+    }
 }
 
 impl Drop for LabNode {

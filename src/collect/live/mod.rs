@@ -16,7 +16,9 @@
 //!   --no-names`, then `dump-aggregate`, on `unix:<ovs rundir>/<bridge>.mgmt`
 //! - `cat <ovs rundir>/ovs-vswitchd.pid`, then per bridge `ovs-appctl -t
 //!   <ovs rundir>/ovs-vswitchd.<pid>.ctl fdb/show <bridge>` (its MAC
-//!   learning table; a failure is a note, the rest is collected)
+//!   learning table; a failure is a note, the rest is collected), and
+//!   `ovs-appctl -t <same socket> dpctl/show` (the production datapath's
+//!   port numbers, kept as sos's are: a failure is a note)
 //! - `ovsdb-client --no-leader-only backup unix:<socket> OVN_Northbound`
 //!   (`OVN_Southbound`)
 //! - `ovs-vswitchd --version` (when the database has no `ovs_version`),
@@ -45,6 +47,7 @@ use crate::ofp_text::{flows, valid_bridge_name, versions, DumpStats, OfVersion};
 use crate::ovsdb::client::{map_value, set_elements};
 use crate::quote;
 use crate::tools::ToolError;
+use crate::trace::ports::parse_dpctl_show;
 use crate::workdir::Workdir;
 use serde::Serialize;
 use std::fs::File;
@@ -335,8 +338,13 @@ fn read_ovs(ovs: &OvsSource<'_>, capture: &mut CaptureWriter<'_>, summary: &mut 
     }
     capture.begin_flows(t.provenance(&list))?;
     let ctl = vswitchd_ctl(t, &ovs.rundir)
-        .inspect_err(|why| summary.notes.push(format!("MAC learning tables not collected: {why}")))
+        .inspect_err(|why| {
+            summary.notes.push(format!("MAC learning tables and datapath port numbers not collected: {why}"))
+        })
         .ok();
+    if let Some(ctl) = &ctl {
+        read_datapath_ports(t, ctl, summary);
+    }
     let mut names = Vec::new();
     for ListedBridge { name: bridge, protocols } in bridges {
         if !valid_bridge_name(&bridge) {
@@ -379,6 +387,28 @@ fn vswitchd_ctl(t: &dyn Transport, rundir: &str) -> Result<String, String> {
         return Err(format!("{} in {} holds no pid: {}", words(&argv), t.place(), quote::note(pid)));
     }
     Ok(format!("{rundir}/ovs-vswitchd.{pid}.ctl"))
+}
+
+/// The production datapath's port numbers by port name (`dpctl/show`),
+/// into the source system as an sos report's are; a failure is a note.
+fn read_datapath_ports(t: &dyn Transport, ctl: &str, summary: &mut NodeSummary) {
+    let argv = ["ovs-appctl", "-t", ctl, "dpctl/show"];
+    let datapath_ports = match text(t, &argv) {
+        Ok(shown) => parse_dpctl_show(&shown),
+        Err(e) => {
+            summary.notes.push(format!("datapath port numbers not collected: {e}"));
+            return;
+        }
+    };
+    if datapath_ports.is_empty() {
+        summary.notes.push(format!(
+            "datapath port numbers not collected: {} in {} lists no port",
+            words(&argv),
+            t.place()
+        ));
+        return;
+    }
+    summary.source.merge(SourceSystem { datapath_ports, ..SourceSystem::default() });
 }
 
 /// Stages the MAC learning table of `bridge` as sos names it
