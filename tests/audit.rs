@@ -1,8 +1,9 @@
 //! `ovs-offline audit` against live lab nodes: a healthy node and every sos
 //! fixture audit clean; faults injected on a live node (ovn-controller
 //! stopped while NB changes, flows deleted, an iface-id pointing nowhere, a
-//! port claimed by another chassis, a missing and a stale tunnel, nb_cfg
-//! lag) are each flagged precisely, and nothing else.
+//! port claimed by another chassis, a port bound on two chassis at once
+//! (`additional_chassis`), a missing and a stale tunnel, nb_cfg lag) are
+//! each flagged precisely, and nothing else.
 
 mod support;
 
@@ -197,6 +198,32 @@ fn faults_on_a_live_node_are_flagged_precisely() {
     assert_eq!(new, [("bound-elsewhere".to_string(), vec!["vif3".to_string(), "db1".to_string()])], "{report:#}");
     let claim = report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "bound-elsewhere").unwrap();
     assert!(claim["message"].as_str().unwrap().contains("bound to chassis remote-1"), "{claim}");
+    let before = findings(&report);
+
+    // 5b. A port bound here and, through additional_chassis, on remote-1
+    // too: a double binding; the same with requested-chassis naming both is
+    // a live migration (a warning).
+    lab.tool("ovn-sbctl", &["set", "Port_Binding", "web1", &format!("additional_chassis={}", remote.trim())]);
+    let (code, report) = audit(&lab);
+    let new: Vec<_> = findings(&report).difference(&before).cloned().collect();
+    let double =
+        ("bound-to-several-chassis".to_string(), ["web1", "lab-chassis", "remote-1"].map(String::from).to_vec());
+    assert_eq!(new, std::slice::from_ref(&double), "{report:#}");
+    let several = |report: &Value| {
+        report["findings"].as_array().unwrap().iter().find(|f| f["kind"] == "bound-to-several-chassis").unwrap().clone()
+    };
+    let found = several(&report);
+    assert_eq!((code, found["severity"].as_str()), (1, Some("error")), "{found}");
+    let message = found["message"].as_str().unwrap();
+    assert!(message.contains("web1 is bound to 2 chassis at once: lab-chassis, remote-1"), "{message}");
+    assert!(message.contains("no requested-chassis") && message.contains("not a requested migration"), "{message}");
+    lab.tool("ovn-sbctl", &["set", "Port_Binding", "web1", "options:requested-chassis=lab-chassis,remote-1"]);
+    let (_, report) = audit(&lab);
+    let new: Vec<_> = findings(&report).difference(&before).cloned().collect();
+    assert_eq!(new, [double], "{report:#}");
+    let found = several(&report);
+    assert_eq!(found["severity"], "warning", "{found}");
+    assert!(found["message"].as_str().unwrap().contains("a live migration in progress"), "{found}");
     let before = findings(&report);
 
     // 6. A stale tunnel: a tunnel port to a chassis SB does not have.

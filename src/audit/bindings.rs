@@ -2,7 +2,10 @@
 //! interface on the integration bridge with `external_ids:iface-id` naming
 //! it and a valid ofport; every interface with an iface-id is bound here
 //! (else: bound elsewhere, where; nowhere, and what `requested-chassis`
-//! says; or no such port); interfaces with `error` or `ofport=-1`.
+//! says; or no such port); interfaces with `error` or `ofport=-1`; a port
+//! bound here and on another chassis at once (`chassis` and
+//! `additional_chassis`): a live migration when `requested-chassis` names
+//! them all, else a double binding.
 
 use super::db::Row;
 use super::node::Node;
@@ -29,6 +32,7 @@ pub fn check(inputs: &Inputs, node: &Node) -> Checked {
     let bound_here: Vec<&Row> =
         sb.rows("Port_Binding").iter().filter(|p| node.bound_here(p) && VIF_TYPES.contains(&p.str("type"))).collect();
     for binding in &bound_here {
+        findings.extend(several_chassis_finding(binding, node));
         let port = binding.str("logical_port");
         if !iface_ids.contains(port) {
             findings.push(finding(
@@ -101,6 +105,50 @@ fn interface_finding(iface: &Row, id: &str, node: &Node) -> Option<Finding> {
         ),
     };
     Some(finding(severity, kind, objects, message))
+}
+
+/// A port binding bound to more than one chassis (`chassis` and
+/// `additional_chassis`), if it is: a warning while `requested-chassis`
+/// names them all (a live migration), else an error.
+fn several_chassis_finding(binding: &Row, node: &Node) -> Option<Finding> {
+    let mut chassis: Vec<&str> = Vec::new();
+    for uuid in binding.refs("chassis").into_iter().chain(binding.refs("additional_chassis")) {
+        if !chassis.contains(&uuid) {
+            chassis.push(uuid);
+        }
+    }
+    if chassis.len() < 2 {
+        return None;
+    }
+    let port = binding.str("logical_port");
+    let requested = requested_chassis(binding);
+    // `requested-chassis` lists chassis names or hostnames, by commas.
+    let is_requested = |uuid: &&str| match (requested, node.chassis_by_uuid.get(uuid)) {
+        (Some(r), Some(c)) => r.split(',').map(str::trim).any(|n| n == c.str("name") || n == c.str("hostname")),
+        _ => false,
+    };
+    let migrating = chassis.iter().all(is_requested);
+    let names: Vec<String> = chassis.iter().map(|uuid| node.chassis_name(uuid)).collect();
+    let requested_text =
+        requested.map(|r| format!("requested-chassis={}", shell(r))).unwrap_or("no requested-chassis".into());
+    let (severity, why) = match migrating {
+        true => (Severity::Warning, "a live migration in progress: the port gets its traffic on each until it ends"),
+        false => (Severity::Error, "not a requested migration: the chassis compete for the port"),
+    };
+    let mut objects = vec![port.to_string()];
+    objects
+        .extend(chassis.iter().map(|uuid| node.chassis_by_uuid.get(uuid).map_or(*uuid, |c| c.str("name")).to_string()));
+    Some(finding(
+        severity,
+        "bound-to-several-chassis",
+        objects,
+        format!(
+            "port binding {} is bound to {} chassis at once: {} (chassis, then additional_chassis; {requested_text}): {why}",
+            shell(port),
+            chassis.len(),
+            names.join(", ")
+        ),
+    ))
 }
 
 /// `requested-chassis` of a port binding (its column, else its option).
