@@ -44,18 +44,160 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
-/// Runs `ovs-offline args…`, killing it (and failing) if it hangs.
-fn run_bounded(replica: &Replica, args: &[&OsStr]) -> Output {
-    let mut child = replica.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ovs-offline {args:?} hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// How [`watch`] tells a command that hangs from one that is slow.
+struct Limits {
+    /// How long the command's process tree may sit blocked: every process
+    /// asleep (none runnable or in disk wait) and no CPU time used. A read
+    /// that never returns (a FIFO without a writer, a terminal) blocks at
+    /// once and for ever; a command merely slowed by a loaded machine is
+    /// runnable, so it is never counted stalled, however long it takes.
+    stall: Duration,
+    /// The CPU time the tree may use: an endless read (`/dev/zero`) or a
+    /// quadratic walk over a 100 MB line runs past it whatever the load,
+    /// as CPU time does not grow with waiting for a CPU.
+    cpu: Duration,
+    /// A last resort against what neither catches (a livelock of sleeps).
+    wall: Duration,
+}
+
+/// What ovs-offline runs under: none of its commands here blocks, and the
+/// worst (a 100 MB input) used 12 s of CPU in a debug build (39 s of wall
+/// time on a loaded machine: past the 30 s the guard once allowed).
+const OVS_OFFLINE: Limits =
+    Limits { stall: Duration::from_secs(20), cpu: Duration::from_secs(120), wall: Duration::from_secs(1800) };
+
+/// `/proc` counts CPU time in USER_HZ ticks, 100 a second on Linux.
+const USER_HZ: u64 = 100;
+
+/// One process of a watched tree, from `/proc/<pid>/stat`.
+#[derive(Clone, Copy)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    state: char,
+    /// Its own CPU ticks and those of its reaped children.
+    ticks: u64,
+}
+
+fn proc_stat(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which may hold spaces and parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Some(Proc {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        state: fields.first()?.chars().next()?,
+        ticks: tick(11) + tick(12) + tick(13) + tick(14),
+    })
+}
+
+/// `root` and its live descendants, parents before their children.
+fn process_tree(root: i32) -> Vec<Proc> {
+    let all: Vec<Proc> = std::fs::read_dir("/proc")
+        .map(|dir| dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter_map(proc_stat).collect())
+        .unwrap_or_default();
+    let mut tree: Vec<Proc> = all.iter().filter(|p| p.pid == root).copied().collect();
+    let mut next = 0;
+    while let Some(parent) = tree.get(next).map(|p| p.pid) {
+        tree.extend(all.iter().filter(|p| p.ppid == parent).copied());
+        next += 1;
     }
-    child.wait_with_output().unwrap()
+    tree
+}
+
+/// Why a watched command was stopped.
+#[derive(Debug)]
+enum Hang {
+    /// Blocked: each process and the kernel function it sleeps in.
+    Stalled(Vec<String>),
+    OverCpu(Duration),
+    OverWall,
+}
+
+/// Waits for `child`, reading its output as it comes (a full pipe would
+/// block it), and stops its whole tree when [`Limits`] says it hangs.
+fn watch(mut child: std::process::Child, limits: &Limits) -> Result<Output, Hang> {
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let root = child.id() as i32;
+    let (start, mut last_ticks, mut stalled_since) = (Instant::now(), 0, None);
+    let verdict = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Ok(status);
+        }
+        let tree = process_tree(root);
+        let ticks: u64 = tree.iter().map(|p| p.ticks).sum();
+        let blocked = !tree.is_empty() && tree.iter().all(|p| !matches!(p.state, 'R' | 'D')) && ticks == last_ticks;
+        last_ticks = ticks;
+        stalled_since = if blocked { stalled_since.or(Some(Instant::now())) } else { None };
+        if stalled_since.is_some_and(|since: Instant| since.elapsed() > limits.stall) {
+            let wchan = |p: &Proc| std::fs::read_to_string(format!("/proc/{}/wchan", p.pid)).unwrap_or_default();
+            break Err(Hang::Stalled(
+                tree.iter().map(|p| format!("pid {} {} in {}", p.pid, p.state, wchan(p))).collect(),
+            ));
+        }
+        if ticks * 1000 / USER_HZ > limits.cpu.as_millis() as u64 {
+            break Err(Hang::OverCpu(Duration::from_millis(ticks * 1000 / USER_HZ)));
+        }
+        if start.elapsed() > limits.wall {
+            break Err(Hang::OverWall);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    match verdict {
+        Ok(status) => Ok(Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }),
+        Err(hang) => {
+            // Children first: a parent must not outlive them to respawn.
+            for p in process_tree(root).iter().rev() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = child.wait();
+            Err(hang)
+        }
+    }
+}
+
+/// Runs `ovs-offline args…`, stopping it (and failing) if it hangs.
+fn run_bounded(replica: &Replica, args: &[&OsStr]) -> Output {
+    let child = replica.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    watch(child, &OVS_OFFLINE).unwrap_or_else(|hang| panic!("ovs-offline {args:?} hangs: {hang:?}"))
+}
+
+/// The guard itself: a read blocked on a FIFO is stopped as stalled, an
+/// endless read of `/dev/zero` past its CPU time, while a command busy for
+/// longer than the stall window, or printing more than a pipe holds,
+/// finishes.
+#[test]
+fn the_hang_guard_tells_a_blocked_or_endless_read_from_a_slow_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let limits = Limits { stall: Duration::from_secs(2), cpu: Duration::from_secs(2), wall: Duration::from_secs(300) };
+    let sh = |script: String| {
+        Command::new("sh").arg("-c").arg(script).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    match watch(sh(format!("cat {} && echo read", fifo.display())), &limits) {
+        Err(Hang::Stalled(procs)) => assert_eq!(procs.len(), 2, "sh and cat: {procs:?}"),
+        other => panic!("a FIFO without a writer: {other:?}"),
+    }
+    match watch(sh("cat /dev/zero >/dev/null".into()), &limits) {
+        Err(Hang::OverCpu(used)) => assert!(used >= limits.cpu, "{used:?}"),
+        other => panic!("an endless read: {other:?}"),
+    }
+    let busy = "end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do :; done; head -c 1000000 /dev/zero";
+    let limits = Limits { cpu: Duration::from_secs(60), ..limits };
+    let out = watch(sh(busy.into()), &limits).unwrap();
+    assert!(out.status.success() && out.stdout.len() == 1_000_000, "{:?}", out.status);
 }
 
 /// A directory of inputs the test user can read.
