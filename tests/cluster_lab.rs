@@ -49,11 +49,18 @@
 //!   packet from az1-pod1 leaves az1-node-1 through `lr-az1` with lr-az1's
 //!   rewrites and arrives on az2-node-1 in ts1, is routed by lr-az2 there
 //!   (second rewrite, ttl 63 → 62) and delivered to az2-pod1.
+//! - A chassis laid out as an sos report (`ClusterLab::lay_out_as_sos`),
+//!   collected and started as a replica, traces each step as the live
+//!   chassis (sending and arrival sides), except the datapath port numbers:
+//!   the replica numbers its dummy datapath's ports in its own order (2
+//!   chassis, node-1: ovn-node-2-0 is datapath port 3 live, 2 on the
+//!   replica). Compare datapath actions by port name (`dpctl/show`).
 //! - Timing here (2 shared cores): `start(2)` ~1.5 s, `start(3)` ~1.5 s,
 //!   `start_ic()` ~2.5 s.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 use support::cluster::ClusterLab;
 
@@ -324,6 +331,107 @@ fn each_chassis_lays_out_as_an_sos_report() {
         let flows = "restores flows from sos_commands/openvswitch/ovs-ofctl_-O_OpenFlow15_dump-flows_br-int";
         assert!(out.contains(flows), "{out}");
         assert_eq!(out.contains("var/lib/ovn-ic/etc/ovnsb_db.db"), chassis == "node-1", "{out}");
+    }
+}
+
+/// Datapath port number → port name, from `ovs-appctl dpctl/show`.
+fn datapath_ports(dpctl_show: &str) -> BTreeMap<String, String> {
+    dpctl_show
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("port "))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap_or(rest).to_string()))
+        .collect()
+}
+
+/// A trace as two runs of it on equivalent nodes can be compared:
+/// recirculation ids are allocated anew by every trace, datapath port
+/// numbers are the node's own (a replica numbers its dummy datapath's ports
+/// as it adds them: named here from `ports`), and OVN's `dec_ttl()` reads
+/// back from dump text as `dec_ttl` (see tests/sosreport.rs).
+fn comparable(trace: &str, ports: &BTreeMap<String, String>) -> String {
+    let mut lines = Vec::new();
+    for line in trace.lines() {
+        let line = match line.strip_prefix("Datapath actions: ") {
+            Some(actions) => format!("Datapath actions: {}", name_outputs(actions, ports)),
+            None => line.to_string(),
+        };
+        lines.push(without_recirc_ids(&line).replace("dec_ttl()", "dec_ttl"));
+    }
+    lines.join("\n")
+}
+
+/// The top-level actions of a datapath actions line, each bare port number
+/// replaced by its name.
+fn name_outputs(actions: &str, ports: &BTreeMap<String, String>) -> String {
+    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
+    for (i, c) in actions.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                parts.push(&actions[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&actions[start..]);
+    let named: Vec<String> = parts.iter().map(|p| ports.get(*p).cloned().unwrap_or_else(|| p.to_string())).collect();
+    named.join(",")
+}
+
+fn without_recirc_ids(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = ["recirc_id=", "recirc("].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min() {
+        out.push_str(&rest[..at]);
+        let id = rest[at..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x').count();
+        out.push('N');
+        rest = &rest[at + id..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Each chassis collected from its sos layout and started as a replica
+/// traces as the live chassis: the sending side (pod1 → pod3 through lr1,
+/// out by geneve) on node-1, the arrival with the tunnel values on node-2.
+#[test]
+fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
+    let lab = started("start(2)", || ClusterLab::start(2));
+    let (_, _, pod3_mac, pod3_ip) = lab.pod("pod3");
+    let packet = tcp(&lab, "pod1", "00:00:00:00:ff:01", pod3_ip, 8080);
+    let sent_flow = format!("in_port=1,{packet}");
+    let sent = lab.live_trace("node-1", BR, &sent_flow);
+    let values = tunnel_values(&sent);
+    let inner = tcp(&lab, "pod1", pod3_mac, pod3_ip, 8080)
+        .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
+        .replace("nw_ttl=64", "nw_ttl=63");
+    let arrived = trace_arrival(&lab, "node-1", "node-2", values, &inner);
+    let port = lab.tunnel_to("node-2", "node-1");
+    let arrival_flow = format!(
+        "in_port={},tun_id={:#x},tun_src={},tun_dst={},tun_metadata0={:#x},{inner}",
+        port.ofport,
+        values.0,
+        lab.encap_ip("node-1"),
+        lab.encap_ip("node-2"),
+        values.1
+    );
+    for (chassis, flow, live) in [("node-1", &sent_flow, &sent), ("node-2", &arrival_flow, &arrived)] {
+        let replica = support::Replica::new();
+        let dir = replica.base.path().join("report");
+        let root = lab.lay_out_as_sos(chassis, true, &dir);
+        support::make_readable(&dir);
+        replica.ok(&[std::ffi::OsStr::new("collect-sos"), root.as_os_str()]);
+        let began = Instant::now();
+        let start = replica.ok(&["start"]);
+        eprintln!("{chassis}: replica started in {:.1} s", began.elapsed().as_secs_f64());
+        assert!(!start.contains("rejected") && !start.contains("INCOMPLETE"), "{chassis}: {start}");
+        let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, flow]);
+        let live_ports = datapath_ports(&lab.tool(chassis, "ovs-appctl", &["dpctl/show"]));
+        let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
+        assert_eq!(comparable(&replayed, &replica_ports), comparable(live, &live_ports), "{chassis}");
     }
 }
 
