@@ -51,7 +51,9 @@
 //!   controller (`userspace(…controller…)` in the datapath actions).
 //! - Tunnel port names are `ovn-` + the peer chassis name cut to 6
 //!   characters + `-<n>` (`ovn-node-2-0`, but `ovn-az1-no-0` for both
-//!   az1-node-1 and az1-node-2): find the port by `options:remote_ip`.
+//!   az1-node-1 and az1-node-2; with 20 chassis node-1, node-10…node-19 are
+//!   `ovn-node-1-<n>` in no fixed order): find the port by
+//!   `options:remote_ip`.
 //! - Interconnect: the transit switch's datapath key comes from the IC-SB
 //!   (0xff0002 here, above OVN's local range), its port keys too; the
 //!   packet from az1-pod1 leaves az1-node-1 through `lr-az1` with lr-az1's
@@ -71,7 +73,9 @@
 //!   chassis, node-1: ovn-node-2-0 is datapath port 3 live, 2 on the
 //!   replica). Compare datapath actions by port name (`dpctl/show`).
 //! - Timing here (2 shared cores): `start(2)` ~1.5 s, `start(3)` ~1.5 s,
-//!   `start_ic()` ~2.5 s.
+//!   `start_ic()` ~2.5 s, `start(20)` ~7.5 s (a full mesh: 19 tunnels per
+//!   chassis; per chassis RSS ~18 MiB ovs-vswitchd, ~9 MiB ovn-controller,
+//!   ~7 MiB ovsdb-server).
 
 mod support;
 
@@ -206,6 +210,20 @@ fn two_chassis_lab_binds_every_pod_and_tunnels_both_ways() {
     assert_eq!(lab.pod("pod4").0, "node-2");
     assert_eq!(lab.pod("pod5").0, "node-2");
     assert_eq!(lab.pod("pod1"), ("node-1", 1, "0a:00:00:00:01:0b", "10.0.1.11"));
+}
+
+/// Twenty chassis (the 20-node workspace): a full mesh of tunnels.
+#[test]
+fn twenty_chassis_start_with_a_full_mesh_of_tunnels() {
+    let lab = started("start(20)", || ClusterLab::start(20));
+    assert_eq!(lab.chassis().len(), 20);
+    for chassis in lab.chassis() {
+        assert_eq!(lab.tunnels(chassis).len(), 19, "{chassis}");
+    }
+    assert_eq!(lab.encap_ip("node-20"), "192.168.50.20");
+    // node-1 and node-10…node-19 share the cut name: ovn-node-1-<n>, n in
+    // no fixed order.
+    assert!(lab.tunnel_to("node-20", "node-1").name.starts_with("ovn-node-1-"));
 }
 
 /// pod1 (node-1) → pod2 (node-2), both on ls1.

@@ -8,7 +8,7 @@
 # side, as root or as an ordinary user.  Shares lab-node.sh's helpers
 # (lab-lib.sh).
 #
-#   cluster-lab.sh start DIR [--chassis N]   one NB/SB + ovn-northd, N chassis (2 or 3, default 3)
+#   cluster-lab.sh start DIR [--chassis N]   one NB/SB + ovn-northd, N chassis (2 to 64, default 3)
 #   cluster-lab.sh start-ic DIR              OVN interconnect: zones az1 and az2
 #   cluster-lab.sh stop DIR                  stop every daemon, keep the files
 #
@@ -26,7 +26,7 @@
 # Topology of `start` (pods are VIFs with iface-id, ofport_request = pod number):
 #   ls1 10.0.1.0/24: pod1 @ node-1, pod2 @ node-2, pod5 @ node-3
 #   ls2 10.0.2.0/24: pod3 @ node-2, pod4 @ node-3
-#   (with 2 chassis, node-3's pods are on node-2)
+#   (with 2 chassis, node-3's pods are on node-2; node-4… have no pods)
 #   lr1: lr1-ls1 00:00:00:00:ff:01 10.0.1.1/24, lr1-ls2 00:00:00:00:ff:02 10.0.2.1/24
 #   load balancers on ls1: lb1 10.0.0.10:80 tcp -> pod3 10.0.2.13:8080,
 #                          lb2 10.0.0.11:80 tcp -> pod3, pod4 10.0.2.14 (:8080)
@@ -320,7 +320,10 @@ cmd_start() {
         *) usage >&2; exit 2 ;;
     esac
     [ $# -eq 0 ] || { usage >&2; exit 2; }
-    case $n in 2 | 3) ;; *) die "--chassis must be 2 or 3, not '$n'" ;; esac
+    case $n in
+        [2-9] | [1-5][0-9] | 6[0-4]) ;;
+        *) die "--chassis must be 2 to 64, not '$n'" ;;
+    esac
     fresh_dir
     STARTED=1
     trap on_start_exit EXIT

@@ -47,9 +47,10 @@ fn script() -> PathBuf {
 }
 
 impl ClusterLab {
-    /// One NB/SB + ovn-northd and `n` chassis (2 or 3) `node-1`…: switches
-    /// ls1/ls2, router lr1, pods pod1…pod4, load balancer lb1 on ls1 (see
-    /// cluster-lab.sh).
+    /// One NB/SB + ovn-northd and `n` chassis (2 to 64) `node-1`…:
+    /// switches ls1/ls2, router lr1, pods pod1…pod5 on node-1…node-3 (on
+    /// node-1 and node-2 when `n` is 2), load balancers lb1 and lb2 on ls1
+    /// (see cluster-lab.sh).
     pub fn start(n: usize) -> ClusterLab {
         ClusterLab::run_start(&["start".to_string(), "--chassis".to_string(), n.to_string()])
     }
