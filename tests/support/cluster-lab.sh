@@ -110,13 +110,14 @@ setup_env() {
     unset OVN_NB_DAEMON OVN_SB_DAEMON OVN_NB_DB OVN_SB_DB || true
 }
 
-# fresh_dir: refuses a DIR where a lab still runs, empties it otherwise.
+# fresh_dir: refuses a DIR where a lab still runs, else removes what an
+# earlier lab left there (and nothing else).
 fresh_dir() {
     local running
     if [ -d "$D" ]; then
         running=$(running_daemons)
         [ -z "$running" ] || die "a lab is already running in $D ($(echo $running)); run 'stop' first"
-        find "$D" -mindepth 1 -delete
+        rm -rf "$D/central" "$D"/node-* "$D/az1" "$D/az2" "$D/ic" "$D/lab.env" "$D/pods" "$D/pods.tmp"
     fi
     mkdir -p "$D"
 }
@@ -157,7 +158,6 @@ start_central() {
 # chassis_env Z NAME: paths of chassis NAME of zone Z (Z/NAME).
 chassis_env() {
     C=$1/$2
-    CHASSIS=$2
     OVS_DIR=$C/ovs OVN_DIR=$C/ovn LOG_DIR=$C/log ETC_DIR=$C/etc
     OVS_DB=unix:$OVS_DIR/db.sock
 }
@@ -342,7 +342,7 @@ cmd_start() {
     for ((k = 1; k <= n; k++)); do
         vifs=""
         while read -r pod chassis ofport mac ip sw; do
-            [ "$chassis" = "node-$k" ] && vifs="$vifs $pod:$ofport"
+            if [ "$chassis" = "node-$k" ]; then vifs="$vifs $pod:$ofport"; fi
         done <"$D/pods.tmp"
         start_chassis "$D" "node-$k" "192.168.50.$k" "$vifs"
         names="$names node-$k"
