@@ -29,8 +29,9 @@
 //!   tun_id=…,tun_src=<sender ip>,tun_dst=<receiver ip>,tun_metadata0=…,<inner>`
 //!   goes table 0 → 38 (metadata = tun_id, reg14/reg15 from tun_metadata0)
 //!   → the egress pipeline → table 65 `output:<pod ofport>`. The inner
-//!   packet must carry the rewrites: the destination's port security (table
-//!   48/49 `eth.dst`, `ip4.dst`) drops it otherwise.
+//!   packet must carry the rewrites: the destination's egress port security
+//!   drops it otherwise (OpenFlow tables 50 → 75 `check_out_port_sec`, 51
+//!   `drop`; logical ls_out_check_port_sec / ls_out_apply_port_sec).
 //! - The trace's first line (`Flow: …`) is no input for another trace: it
 //!   holds `gtpu_flags=0,gtpu_msgtype=0`, which ofproto/trace refuses
 //!   ("unknown field gtpu_flags"), and leaves `tun_id` out of an arrival's
