@@ -9,4 +9,5 @@
 //! needs all its replicas running at once. The trace that follows a packet
 //! across nodes lives in `cluster::trace`.
 
+pub mod status;
 pub mod workspace;
