@@ -246,7 +246,9 @@ fn node_selection_errors_name_the_fix() {
     let err = ws.fails(&os(&["--node", "node-b", "start"]));
     assert!(err.contains("no node node-b") && err.contains("it holds node-a"), "{err}");
     let err = ws.fails(&os(&["-w", "/tmp/x", "--node", "node-a", "status"]));
-    assert!(err.contains("cannot be used with"), "{err}");
+    assert!(err.contains("exclude each other"), "{err}");
+    // An OVS_DBG_WORKDIR in the environment yields to -W on the command line.
+    run_ok(ws.cmd(&os(&["cluster", "status"])).env("OVS_DBG_WORKDIR", "/tmp/x"));
     let err = failure(ws.bare(&os(&["cluster", "status"])).output().unwrap());
     assert!(err.contains("give it with -W DIR"), "{err}");
     let err = ws.fails(&os(&["--node", "node-a", "cluster", "status"]));
@@ -292,4 +294,41 @@ fn hostile_node_names_never_leave_the_workspace() {
     }
     ws.ok(&["cluster", "collect-sos", sos.to_str().unwrap(), "--name", "safe"]);
     assert_eq!(ws.node_names(), ["safe"]);
+}
+
+/// An interconnect must-gather (per-node NB/SB of `prod-node-1` and
+/// `node-b`) with the sos report of `prod-node-1`: that node gets both
+/// halves, `node-b` its OVN half alone, and the summary says so.
+#[test]
+fn must_gather_nodes_are_joined_with_their_sos_ovs_half_by_name() {
+    let ws = Ws::new();
+    let base = ws.replica.base.path();
+    let scratch = support::user_dir("mg-dbs-");
+    let db =
+        |kind: &str, name: &str| fs::read(make_db(&support::installed_schema(kind), scratch.path(), name)).unwrap();
+    let store = support::gz(&support::tar_of(&[
+        ("ovnk_database_store/ovnkube-node-aaaaa_nbdb".into(), db("ovn_nb", "a-nb.db")),
+        ("ovnk_database_store/ovnkube-node-aaaaa_sbdb".into(), db("ovn_sb", "a-sb.db")),
+        ("ovnk_database_store/ovnkube-node-bbbbb_nbdb".into(), db("ovn_nb", "b-nb.db")),
+        ("ovnk_database_store/ovnkube-node-bbbbb_sbdb".into(), db("ovn_sb", "b-sb.db")),
+    ]));
+    let pods =
+        [support::pod_yaml("ovnkube-node-aaaaa", "prod-node-1"), support::pod_yaml("ovnkube-node-bbbbb", "node-b")];
+    let mg = support::must_gather(base, "must-gather.tar.gz", &store, &pods);
+    let sos = give(&fixture(SOS_V4_12), base);
+
+    let out = ws.ok(&["cluster", "collect-must-gather", mg.to_str().unwrap(), "--with-sos", sos.to_str().unwrap()]);
+    assert!(out.contains("Node prod-node-1, from the sos report"), "{out}");
+    assert!(out.contains("Node node-b, from node node-b of the must-gather"), "{out}");
+    assert!(out.contains("no sos report given for this node: OVN half only"), "{out}");
+    assert_eq!(ws.node_names(), ["node-b", "prod-node-1"]);
+    let status = ws.status();
+    let holds = |i: usize| status["nodes"][i]["databases"].clone();
+    assert_eq!(holds(0), serde_json::json!(["ovn_nb", "ovn_sb"]), "{status}");
+    assert_eq!(holds(1), serde_json::json!(["ovs", "ovn_nb", "ovn_sb"]), "{status}");
+    // The OVN half of prod-node-1 is the must-gather's, not the report's.
+    let capture = stdout(run_ok(&mut ws.cmd(&os(&["--node", "prod-node-1", "status", "--json"]))));
+    let capture: serde_json::Value = serde_json::from_str(&capture).unwrap();
+    let nb = &capture["capture"]["collected"]["ovn_nb"]["source"];
+    assert_eq!(nb["inner"].as_str(), Some("ovnkube-node-aaaaa_nbdb"), "{capture}");
 }
