@@ -332,3 +332,45 @@ fn must_gather_nodes_are_joined_with_their_sos_ovs_half_by_name() {
     let nb = &capture["capture"]["collected"]["ovn_nb"]["source"];
     assert_eq!(nb["inner"].as_str(), Some("ovnkube-node-aaaaa_nbdb"), "{capture}");
 }
+
+/// Two chassis of one machine share its hostname but not their OVS
+/// databases' `external_ids:hostname`: two collect-local bundles of a live
+/// lab node (the second after renaming it there) become two nodes, and
+/// `ports` on one starts its replica with the lab's OpenFlow state.
+#[test]
+fn capture_bundles_become_nodes_named_by_their_chassis_hostname() {
+    let lab = support::LabNode::start();
+    let host = Replica::new_as_runner();
+    let out_dir = support::user_dir("bundles-");
+    let dir = lab.var("LAB_DIR");
+    let (nb, sb) = (format!("unix:{dir}/nb/db.sock"), format!("{dir}/sb/db.sock"));
+    let bundle = |name: &str| {
+        let out = out_dir.path().join(name);
+        let sockets = ["--ovs-rundir", lab.var("LAB_OVS_RUNDIR"), "--nb-db", &nb, "--sb-db", &sb];
+        let mut args = vec!["collect-local", "--output", out.to_str().unwrap()];
+        args.extend(sockets);
+        host.ok(&args);
+        support::make_readable(&out);
+        out
+    };
+    let first = bundle("first.tar.xz");
+    lab.tool("ovs-vsctl", &["set", "Open_vSwitch", ".", "external_ids:hostname=lab-chassis-2"]);
+    let second = bundle("second.tar.xz");
+
+    let ws = Ws::new();
+    let out = ws.ok(&["cluster", "collect-capture", first.to_str().unwrap(), second.to_str().unwrap()]);
+    assert!(out.contains("2 nodes collected"), "{out}");
+    assert_eq!(ws.node_names(), ["lab-chassis-2", "lab-node"]);
+
+    let out = run_ok(&mut ws.cmd(&os(&["--node", "lab-chassis-2", "ports"])));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("started the replica of lab-chassis-2"));
+    let status = ws.status();
+    let node = &status["nodes"][0];
+    assert_eq!((node["name"].as_str(), node["running"].as_bool()), (Some("lab-chassis-2"), Some(true)), "{status}");
+    assert!(node["flows_restored"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["nodes"][1]["running"], false);
+    eprintln!(
+        "memory of the lab node's running replica (OVS, NB, SB): {} KiB in {} processes",
+        node["memory_kib"], node["processes"]
+    );
+}
