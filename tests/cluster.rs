@@ -374,3 +374,25 @@ fn capture_bundles_become_nodes_named_by_their_chassis_hostname() {
         node["memory_kib"], node["processes"]
     );
 }
+
+/// `cluster collect-k8s` fails per node, each in one line naming it, and
+/// leaves no node behind (the collection itself is collect-k8s's, tested
+/// in tests/k8s.rs).
+#[test]
+fn collect_k8s_without_a_client_names_each_node_and_leaves_none() {
+    let ws = Ws::new();
+    let out = ws
+        .cmd(&os(&["cluster", "collect-k8s", "worker-1", "worker-2"]))
+        .env("PATH", "/usr/sbin:/sbin")
+        .output()
+        .unwrap();
+    let err = failure(out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("Kubernetes node worker-1") && lines[0].contains("neither kubectl nor oc is on PATH"),
+        "{err}"
+    );
+    assert!(lines[1].contains("Kubernetes node worker-2"), "{err}");
+    assert!(ws.node_names().is_empty());
+}
