@@ -720,32 +720,27 @@ struct CollectedNode {
 fn cluster_collect_files(root: &Path, kind: FileKind, args: &cli::ClusterCollectFiles) -> Result<()> {
     let names = names_per_input(&args.name, args.files.len())?;
     let workspace = Workspace::create(root)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     for (file, name) in args.files.iter().zip(names) {
         let from = match kind {
             FileKind::Sos => format!("the sos report {}", quote::path(file)),
             FileKind::Bundle => format!("the capture bundle {}", quote::path(file)),
         };
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
+        staging.collect(from, name, file_stem_name(file), |workdir| {
             let summary = match kind {
                 FileKind::Sos => {
-                    let c = collect::sos::collect_sos(&staged.workdir, file, SosPart::All, false)?;
+                    let c = collect::sos::collect_sos(workdir, file, SosPart::All, false)?;
                     Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes)
                 }
                 FileKind::Bundle => {
-                    let c = collect::bundle::collect_capture(&staged.workdir, file, false)?;
+                    let c = collect::bundle::collect_capture(workdir, file, false)?;
                     Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes)
                 }
             };
-            Ok(Capture { from: from.clone(), fallback: file_stem_name(file), name, staged, summary })
+            Ok((summary, None))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+    staging.finish(args.force, args.json)
 }
 
 /// One `--name` per input, or none.
@@ -760,10 +755,8 @@ fn names_per_input(names: &[String], inputs: usize) -> Result<Vec<Option<String>
 fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()> {
     let names = names_per_input(&args.name, args.nodes.len())?;
     let workspace = Workspace::create(root)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     for (node, name) in args.nodes.iter().zip(names) {
-        let from = format!("Kubernetes node {}", quote::shell(node));
         let options = collect::k8s::K8sOptions {
             node: node.clone(),
             openshift: args.openshift,
@@ -773,18 +766,14 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
             idle_timeout: Duration::from_secs(args.idle_timeout),
             force: false,
         };
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let c = collect::k8s::collect_k8s(&staged.workdir, &options)?;
+        let from = format!("Kubernetes node {}", quote::shell(node));
+        staging.collect(from, name, Some(node.clone()), |workdir| {
+            let c = collect::k8s::collect_k8s(workdir, &options)?;
             let json = json_of(&c);
-            let summary = Summary::new(json, c.node.source, c.node.items, c.node.bridges, c.node.notes);
-            Ok(Capture { from: from.clone(), fallback: Some(node.clone()), name, staged, summary })
+            Ok((Summary::new(json, c.node.source, c.node.items, c.node.bridges, c.node.notes), None))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+    staging.finish(args.force, args.json)
 }
 
 /// Each sos report gives a node its OVS half; the must-gather's databases
@@ -793,18 +782,17 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
 fn cluster_collect_must_gather(root: &Path, args: &cli::ClusterCollectMustGather) -> Result<()> {
     let workspace = Workspace::create(root)?;
     let pods = must_gather_nodes(&workspace, &args.path)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     let mut joined = std::collections::BTreeSet::new();
     for sos in &args.with_sos {
         let from = format!("the sos report {}", quote::path(sos));
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let c = collect::sos::collect_sos(&staged.workdir, sos, SosPart::Ovs, false)?;
+        staging.collect(from, None, None, |workdir| {
+            let c = collect::sos::collect_sos(workdir, sos, SosPart::Ovs, false)?;
             let mut summary = Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes);
-            let name = capture_name(&staged.workdir)?.or_else(|| file_stem_name(sos));
+            let name = capture_name(workdir)?.or_else(|| file_stem_name(sos));
             match name.as_ref().filter(|n| pods.contains(*n)) {
                 Some(node) => {
-                    let mg = collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(node), false)?;
+                    let mg = collect::must_gather::collect_must_gather(workdir, &args.path, Some(node), false)?;
                     if let MustGather::Collected { items, .. } = mg {
                         summary.items.extend(items);
                     }
@@ -812,33 +800,61 @@ fn cluster_collect_must_gather(root: &Path, args: &cli::ClusterCollectMustGather
                 }
                 None => summary.notes.push("the must-gather has no OVN databases of this node: OVS half only".into()),
             }
-            Ok(Capture { from: from.clone(), fallback: None, name, staged, summary })
+            Ok((summary, name))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
     for node in pods.iter().filter(|n| !joined.contains(*n)) {
         let from = format!("node {} of the must-gather {}", quote::shell(node), quote::path(&args.path));
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let mg = collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(node), false)?;
+        staging.collect(from, Some(node.clone()), None, |workdir| {
+            let mg = collect::must_gather::collect_must_gather(workdir, &args.path, Some(node), false)?;
             let mut summary = Summary::new(json_of(&mg), SourceSystem::default(), vec![], vec![], vec![]);
             if let MustGather::Collected { items, notes, .. } = mg {
                 summary.items = items;
                 summary.notes = notes;
             }
-            summary
-                .notes
-                .push("no sos report given for this node: OVN half only (no OVS database, no OpenFlow state)".into());
-            Ok(Capture { from: from.clone(), fallback: None, name: Some(node.clone()), staged, summary })
+            let only = "no sos report given for this node: OVN half only (no OVS database, no OpenFlow state)";
+            summary.notes.push(only.into());
+            Ok((summary, None))
+        });
+    }
+    staging.finish(args.force, args.json)
+}
+
+/// Captures collected one by one, each into a staging workdir of its own,
+/// and those that failed (one line each, naming what they came from).
+struct Staging<'w> {
+    workspace: &'w Workspace,
+    captures: Vec<Capture>,
+    failed: Vec<String>,
+}
+
+impl<'w> Staging<'w> {
+    fn new(workspace: &'w Workspace) -> Staging<'w> {
+        Staging { workspace, captures: Vec::new(), failed: Vec::new() }
+    }
+
+    /// Collects one capture with `collect`, which says what it collected
+    /// and, when it learnt it, the node's name (`name` wins: `--name`).
+    fn collect(
+        &mut self,
+        from: String,
+        name: Option<String>,
+        fallback: Option<String>,
+        collect: impl FnOnce(&Workdir) -> Result<(Summary, Option<String>)>,
+    ) {
+        let collected = self.workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
+            let (summary, found) = collect(&staged.workdir)?;
+            Ok(Capture { from: from.clone(), fallback, name: name.or(found), staged, summary })
         });
         match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
+            Ok(capture) => self.captures.push(capture),
+            Err(e) => self.failed.push(format!("{from}: {}", crate::one_line(&e, false))),
         }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+
+    fn finish(self, force: bool, json: bool) -> Result<()> {
+        finish_cluster_collect(self.workspace, self.captures, self.failed, force, json)
+    }
 }
 
 /// The node names whose OVN databases an interconnect must-gather holds.
@@ -920,7 +936,10 @@ fn print_cluster_collected(workspace: &Workspace, report: &ClusterCollected) {
     }
     let Some(first) = report.nodes.first().map(|n| quote::shell(&n.name)) else { return };
     let total = workspace.nodes().map(|n| n.len()).unwrap_or(0);
-    inform!("Offline OVS Debugging: {} nodes collected into the workspace {w} ({total} there)", report.nodes.len());
+    inform!(
+        "Offline OVS Debugging: nodes collected: {} into the workspace {w} (nodes there: {total})",
+        report.nodes.len()
+    );
     inform!(
         "Start a node with: ovs-offline -W {w} --node {first} start, or trace across nodes with: \
          ovs-offline -W {w} cluster trace --node {first} BRIDGE FLOW"
@@ -951,7 +970,7 @@ fn cluster_start(workspace: &Workspace, args: &cli::ClusterStart) -> Result<()> 
             false => inform!("The replica of {} already runs", quote::shell(&node.name)),
         }
     }
-    inform!("Offline OVS Debugging: {started} replicas started in the workspace {w}");
+    inform!("Offline OVS Debugging: replicas started: {started} in the workspace {w}");
     inform!("See them with: ovs-offline -W {w} cluster status; stop them with: ovs-offline -W {w} cluster stop");
     Ok(())
 }
@@ -979,10 +998,10 @@ fn cluster_stop(workspace: &Workspace, args: &cli::ClusterStop) -> Result<()> {
     }
     if args.purge {
         workspace.purge()?;
-        inform!("Offline OVS Debugging: {stopped} replicas stopped; removed the workspace {w}");
+        inform!("Offline OVS Debugging: replicas stopped: {stopped}; removed the workspace {w}");
         return Ok(());
     }
-    inform!("Offline OVS Debugging: {stopped} replicas stopped; collected data kept in {w}");
+    inform!("Offline OVS Debugging: replicas stopped: {stopped}; collected data kept in {w}");
     Ok(())
 }
 
@@ -1010,7 +1029,7 @@ fn print_cluster_status(workspace: &Workspace, status: &ClusterStatus) {
         say!("{}", line(row));
     }
     say!(
-        "{} nodes, {} running, {} resident in their replicas",
+        "nodes: {}, running: {}, resident in their replicas: {}",
         status.nodes.len(),
         status.running,
         memory_text(status.memory_kib)
