@@ -915,16 +915,7 @@ fn finish_cluster_collect(
     }
     let report = ClusterCollected { workspace: workspace.root().to_path_buf(), nodes, failed };
     emit(json, &report, || print_cluster_collected(workspace, &report))?;
-    match report.failed.as_slice() {
-        [] => Ok(()),
-        [one] => bail!("{one}"),
-        many => {
-            for line in &many[..many.len() - 1] {
-                tell!("ovs-offline: error: {line}");
-            }
-            bail!("{}", many[many.len() - 1])
-        }
-    }
+    fail_with(&report.failed)
 }
 
 fn print_cluster_collected(workspace: &Workspace, report: &ClusterCollected) {
@@ -954,25 +945,39 @@ fn chosen_nodes(workspace: &Workspace, names: &[String]) -> Result<Vec<Node>> {
     Ok(names.iter().map(|name| workspace.node(name)).collect::<Result<_, _>>()?)
 }
 
+/// Starts each node's replica that does not run; a node that cannot start
+/// is one line, and the others are still started.
 fn cluster_start(workspace: &Workspace, args: &cli::ClusterStart) -> Result<()> {
     let nodes = chosen_nodes(workspace, &args.nodes)?;
     let w = quote::path(workspace.root());
     let mut started = 0;
+    let mut failed = Vec::new();
     for node in &nodes {
         let starting = Spinner::new(&format!("starting the replica of {}", quote::shell(&node.name)));
-        let ran = workspace.ensure_running(node)?;
+        let ran = workspace.ensure_running(node);
         drop(starting);
         match ran {
-            true => {
+            Ok(true) => {
                 started += 1;
                 inform!("{}", capitalised(&node.started_note()));
             }
-            false => inform!("The replica of {} already runs", quote::shell(&node.name)),
+            Ok(false) => inform!("The replica of {} already runs", quote::shell(&node.name)),
+            Err(e) => failed.push(crate::one_line(&e.into(), false)),
         }
     }
     inform!("Offline OVS Debugging: replicas started: {started} in the workspace {w}");
     inform!("See them with: ovs-offline -W {w} cluster status; stop them with: ovs-offline -W {w} cluster stop");
-    Ok(())
+    fail_with(&failed)
+}
+
+/// Fails with the last line when there are failures, the others printed
+/// before it as errors of their own.
+fn fail_with(failed: &[String]) -> Result<()> {
+    let Some((last, others)) = failed.split_last() else { return Ok(()) };
+    for line in others {
+        tell!("ovs-offline: error: {line}");
+    }
+    bail!("{last}")
 }
 
 fn capitalised(line: &str) -> String {
@@ -1029,10 +1034,11 @@ fn print_cluster_status(workspace: &Workspace, status: &ClusterStatus) {
         say!("{}", line(row));
     }
     say!(
-        "nodes: {}, running: {}, resident in their replicas: {}",
+        "nodes: {}, running: {}, memory of their replicas: {} resident (PSS {})",
         status.nodes.len(),
         status.running,
-        memory_text(status.memory_kib)
+        memory_text(status.memory_kib),
+        memory_text(status.memory_pss_kib)
     );
     if status.running == 0 {
         inform!("Start one with: ovs-offline -W {w} --node NAME start (trace, ports and exec start it on demand)");
@@ -1065,7 +1071,11 @@ fn node_row(node: &NodeStatus) -> [String; 5] {
         if holds.is_empty() { "nothing".into() } else { holds.join(", ") },
         node.encap_ip.as_deref().map_or("-".to_string(), quote::shell),
         replica,
-        node.memory_kib.map_or("-".to_string(), memory_text),
+        match (node.memory_kib, node.memory_pss_kib) {
+            (Some(rss), Some(pss)) => format!("{} (PSS {})", memory_text(rss), memory_text(pss)),
+            (Some(rss), None) => memory_text(rss),
+            (None, _) => "-".to_string(),
+        },
     ]
 }
 

@@ -214,10 +214,9 @@ fn twenty_nodes_start_on_demand_one_at_a_time() {
     assert_eq!((n3["running"].as_bool(), n3["flows_restored"].as_u64()), (Some(true), Some(3)), "{n3}");
     let kib = n3["memory_kib"].as_u64().unwrap();
     assert!(kib > 1024 && n3["processes"].as_u64().unwrap() >= 3, "{n3}");
-    eprintln!(
-        "memory of one running replica (OVS database, one bridge, 3 flows): {kib} KiB in {} processes",
-        n3["processes"]
-    );
+    let pss = n3["memory_pss_kib"].as_u64().unwrap();
+    assert!(pss > 0 && pss <= kib, "{n3}");
+    eprintln!("one running replica (OVS database, one bridge, 3 flows): RSS {kib} KiB, PSS {pss} KiB");
     let text = ws.ok(&["cluster", "status"]);
     assert!(text.contains("nodes: 20, running: 1,"), "{text}");
 
