@@ -424,3 +424,25 @@ fn a_lab_node_sos_report_and_a_fixture_run_side_by_side() {
     assert!(stopped.contains("replicas stopped: 1;"), "{stopped}");
     assert_eq!(ws.status()["running"], 1);
 }
+
+/// Regression: with both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE in the
+/// environment, the command line's choice holds, and the daemons'
+/// launcher (which inherits that environment) still starts them.
+#[test]
+fn both_environment_variables_set_leave_the_command_line_in_charge() {
+    let ws = Ws::new();
+    let reports = support::user_dir("tiny-sos-");
+    let a = tiny_sos(reports.path(), "sos-a", "node-a", "192.0.2.1");
+    ws.ok(&["cluster", "collect-sos", a.to_str().unwrap()]);
+    let both = |cmd: &mut Command| {
+        cmd.env("OVS_DBG_WORKDIR", ws.replica.base.path().join("elsewhere")).env("OVS_OFFLINE_WORKSPACE", &ws.root);
+    };
+    let mut start = ws.cmd(&os(&["--node", "node-a", "start"]));
+    both(&mut start);
+    run_ok(&mut start);
+    assert_eq!(ws.status()["running"], 1);
+    let mut status = ws.bare(&os(&["status"]));
+    both(&mut status);
+    let err = failure(status.output().unwrap());
+    assert!(err.contains("both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE are set"), "{err}");
+}
