@@ -2,7 +2,9 @@
 //! single source for `--help`, the man page ([`crate::manual`]) and the
 //! shell completions.
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -20,6 +22,14 @@ pub struct Cli {
     #[arg(short, long, global = true, env = "OVS_DBG_WORKDIR", default_value = ovs_offline::workdir::DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
 
+    /// A workspace: one working directory per node of a cluster ('cluster' commands; others act on the node --node names)
+    #[arg(short = 'W', long, global = true, env = "OVS_OFFLINE_WORKSPACE", value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// The node of the workspace (-W) that a single-node command acts on (given before the command)
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
     /// Verbose logs and the full chain of causes on errors
     #[arg(short, long, global = true)]
     pub debug: bool,
@@ -34,6 +44,46 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line. `-w` and `-W` name different things: given
+    /// both, it is an error; one given on the command line wins over the
+    /// other's environment variable; both only from the environment, an
+    /// error naming the two variables. Commands that use neither (the
+    /// daemons' launcher among them, which inherits the user's
+    /// environment) are not checked.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if !cli.command.chooses_a_workdir() {
+            return cli;
+        }
+        let from = |id: &str| matches.value_source(id);
+        let workdir = from("workdir");
+        match (workdir, from("workspace")) {
+            (Some(ValueSource::CommandLine), Some(ValueSource::CommandLine)) => Cli::command()
+                .error(ErrorKind::ArgumentConflict, "-w (one working directory) and -W (a workspace of nodes) exclude each other; give one")
+                .exit(),
+            (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => cli.workspace = None,
+            (Some(ValueSource::EnvVariable), Some(ValueSource::EnvVariable)) => Cli::command()
+                .error(ErrorKind::ArgumentConflict, "both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE are set; unset one, or choose with -w DIR or -W DIR")
+                .exit(),
+            _ => {}
+        }
+        cli
+    }
+}
+
+impl Command {
+    /// True for the commands that act on the workdir (-w) or the workspace
+    /// (-W) the user chose.
+    fn chooses_a_workdir(&self) -> bool {
+        !matches!(
+            self,
+            Command::CollectLocal(_) | Command::Completion(_) | Command::Man | Command::Launch(_) | Command::Replay
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +126,8 @@ pub enum Command {
     Trace(Trace),
     /// List the replica's ports: types, OpenFlow and datapath port numbers
     Ports(Ports),
+    /// Replicas of several nodes side by side in a workspace (-W DIR): collect, start, stop, status, show
+    Cluster(Cluster),
     /// Print the shell completion script for bash, zsh or fish
     #[command(
         after_help = "bash: ovs-offline completion bash > ~/.local/share/bash-completion/completions/ovs-offline\n\
@@ -91,6 +143,112 @@ pub enum Command {
     /// Internal: the supervisor's flow replay helper (reports JSON on stdout)
     #[command(name = "__replay", hide = true)]
     Replay,
+}
+
+#[derive(Debug, Args)]
+pub struct Cluster {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Collect sos reports, each into its node (named by the hostname the report gives)
+    CollectSos(ClusterCollectFiles),
+    /// Import capture bundles (made by collect-local), each into its node
+    CollectCapture(ClusterCollectFiles),
+    /// Collect Kubernetes/OpenShift nodes through kubectl (or oc), each into its node
+    CollectK8s(ClusterCollectK8s),
+    /// Collect an OpenShift must-gather's per-node OVN databases, each joined with the OVS half of the node's sos report
+    CollectMustGather(ClusterCollectMustGather),
+    /// Start the replicas of these nodes (default: all)
+    Start(ClusterStart),
+    /// Stop the replicas of these nodes (default: every one running)
+    Stop(ClusterStop),
+    /// One line per node: what it holds, whether its replica runs, its memory; and the totals
+    Status(JsonFlag),
+    /// 'show' of every running node
+    Show(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectFiles {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The files (sos reports: archives or extracted directories; bundles: .tar.xz)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Name the nodes instead of the captures' hostnames: one --name per file, in order
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectK8s {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The nodes' names, as 'kubectl get nodes' prints them
+    #[arg(required = true)]
+    pub nodes: Vec<String>,
+    /// Name the workspace's nodes instead of the captures' hostnames: one --name per node, in order
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// OpenShift: use oc (when installed) instead of kubectl
+    #[arg(short = 'o', long)]
+    pub openshift: bool,
+    /// The kubeconfig file kubectl/oc use
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Seconds a kubectl call may print nothing before it is stopped
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectMustGather {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The must-gather: its directory, or a .tar, .tar.gz or .tar.xz of it
+    pub path: PathBuf,
+    /// The sos reports of the nodes: each gives its node's OVS half
+    #[arg(long, value_name = "SOSREPORT", num_args = 1..)]
+    pub with_sos: Vec<PathBuf>,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterStart {
+    /// The nodes (default: all)
+    pub nodes: Vec<String>,
+    /// Seconds each daemon may take to become ready
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterStop {
+    /// The nodes (default: every one running)
+    pub nodes: Vec<String>,
+    /// Also remove the whole workspace, every node's collected data included
+    #[arg(long, conflicts_with = "nodes")]
+    pub purge: bool,
 }
 
 #[derive(Debug, Args)]
