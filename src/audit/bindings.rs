@@ -4,9 +4,9 @@
 //! (else: bound elsewhere, where; nowhere, and what `requested-chassis`
 //! says; or no such port); interfaces with `error` or `ofport=-1`.
 
-use super::db::Row;
 use super::node::Node;
 use super::{Check, Checked, Finding, Inputs, Severity};
+use crate::ovsdb::rows::Row;
 use crate::quote::shell;
 use std::collections::HashSet;
 
