@@ -13,6 +13,7 @@
 pub mod activate;
 pub mod audit;
 pub mod capture;
+pub mod cluster;
 pub mod collect;
 pub(crate) mod digest;
 #[cfg(feature = "fuzzing")]

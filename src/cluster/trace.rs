@@ -1,0 +1,576 @@
+//! `cluster trace`: a trace that follows the packet across tunnels. Each
+//! hop is an ordinary [`crate::trace::trace`] in one node's replica
+//! (started on demand); when the packet leaves through a tunnel port, the
+//! packet as it left (the pass's final flow plus the rewrites only the
+//! datapath actions show) and the tunnel values the flows set on the way
+//! to that output (`tun_id`, `tun_metadata*`, `tun_dst`) are carried to
+//! the node whose encap IP the port's remote IP is, arriving on its tunnel
+//! port back to the sender; and traced there, until the packet reaches a
+//! port that is no tunnel, is dropped or sent to the controller, loops, or
+//! leaves for a node that is not collected. Floods fan out.
+
+use super::topology::{self, Remote, Topology, TopologyError, Tunnel, TunnelKind};
+use crate::quote::shell;
+use crate::trace::parse::{self, Pass};
+use crate::trace::{self as single, Detrace, Running, TraceError, Traced};
+use crate::workdir::Workdir;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// At most this many hops are traced.
+pub const MAX_HOPS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StitchError {
+    #[error("no node {} in the workspace", shell(.0))]
+    NoNode(String),
+    #[error("cannot start the replica of node {}", shell(node))]
+    Start {
+        node: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("on node {}", shell(node))]
+    Trace {
+        node: String,
+        #[source]
+        source: Box<TraceError>,
+    },
+    #[error("cannot read the tunnels of node {}", shell(node))]
+    Topology {
+        node: String,
+        #[source]
+        source: TopologyError,
+    },
+}
+
+/// The nodes a trace may reach: their workdirs, and starting their
+/// replicas on demand.
+pub trait Nodes {
+    /// Every node's name, in the workspace's order.
+    fn names(&self) -> Vec<String>;
+    /// The workdir of `node`.
+    fn workdir(&self, node: &str) -> Option<Workdir>;
+    /// Starts `node`'s replica unless it runs.
+    fn ensure_running(&self, node: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// The command that adds the node reached at `ip` to the workspace.
+    fn add_command(&self, ip: &str) -> String;
+}
+
+/// What to trace, where it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub node: String,
+    pub bridge: String,
+    pub flow: String,
+    /// `dp_hash` the packet carries on every node (picks a select group's
+    /// bucket).
+    pub dp_hash: Option<u32>,
+    /// `--ct-next` states, given to every node's trace.
+    pub ct_next: Vec<String>,
+    pub detrace: bool,
+}
+
+/// The whole trace: hops in the order traced; a hop continues the one
+/// whose outcome names it.
+#[derive(Debug, Serialize)]
+pub struct Stitched {
+    pub hops: Vec<Hop>,
+}
+
+/// One node's part.
+#[derive(Debug, Serialize)]
+pub struct Hop {
+    pub node: String,
+    pub bridge: String,
+    /// The flow traced there.
+    pub flow: String,
+    /// What `ofproto/trace` printed.
+    pub text: String,
+    /// `ovn-detrace`'s annotation of it.
+    pub annotated: Option<String>,
+    pub detrace: Detrace,
+    pub steps: parse::Trace,
+    /// A select group's choice, when the packet met one.
+    pub select: Option<Select>,
+    pub outcome: Vec<Outcome>,
+}
+
+/// How a select group chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "choice", content = "bucket")]
+pub enum Select {
+    /// `-> using bucket N`.
+    Bucket(String),
+    /// No bucket without `dp_hash`: the trace stops at the hash.
+    NeedsDpHash,
+}
+
+/// Where the packet went from a hop.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Outcome {
+    /// Out of a port that is no tunnel (VIF, localnet, physical).
+    Output { port: Option<String>, datapath_port: u32 },
+    /// Through a tunnel to a node of the workspace, traced as hop `hop`.
+    Tunnel { leg: Leg, hop: usize },
+    /// Through a tunnel to a node not collected.
+    NotCollected { leg: Leg, command: String },
+    /// The same packet already arrived there: hop `hop`.
+    Loop { leg: Leg, hop: usize },
+    /// Not followed: [`MAX_HOPS`] hops traced.
+    MaxHops { leg: Leg },
+    /// The receiving node has no tunnel port back to the sender.
+    NoArrival { leg: Leg },
+    /// To the controller (`userspace(…)`).
+    Controller,
+    /// No output.
+    Dropped,
+}
+
+/// A packet in a tunnel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Leg {
+    pub kind: TunnelKind,
+    /// The sender's tunnel port.
+    pub port: String,
+    pub remote_ip: String,
+    pub local_ip: Option<String>,
+    /// `tun_id`, `tun_metadataN` as the flows set them.
+    pub carried: BTreeMap<String, String>,
+    /// Fields only the datapath actions rewrote (`dl_dst`, `nw_ttl`, …).
+    pub rewrites: Vec<(String, String)>,
+    /// The node reached, when collected.
+    pub node: Option<String>,
+    /// Its tunnel port the packet arrives on.
+    pub arrival: Option<String>,
+    /// The flow traced there.
+    pub flow: Option<String>,
+}
+
+/// A hop to trace.
+struct Pending {
+    node: String,
+    bridge: String,
+    flow: String,
+}
+
+/// Traces `request` across `nodes`.
+pub fn trace(nodes: &dyn Nodes, request: &Request) -> Result<Stitched, StitchError> {
+    let mut stitcher = Stitcher { nodes, request, topologies: HashMap::new(), names: nodes.names() };
+    if !stitcher.names.contains(&request.node) {
+        return Err(StitchError::NoNode(request.node.clone()));
+    }
+    let first = Pending {
+        node: request.node.clone(),
+        bridge: request.bridge.clone(),
+        flow: with_dp_hash(&request.flow, request.dp_hash),
+    };
+    let mut queue = VecDeque::from([first]);
+    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut hops = Vec::new();
+    let mut queued = 1;
+    while let Some(pending) = queue.pop_front() {
+        seen.insert((pending.node.clone(), pending.bridge.clone(), pending.flow.clone()), hops.len());
+        let mut hop = stitcher.hop(&pending)?;
+        for outcome in &mut hop.outcome {
+            let Outcome::Tunnel { leg, hop: next } = outcome else { continue };
+            let (Some(node), Some(flow), Some(bridge)) =
+                (leg.node.clone(), leg.flow.clone(), stitcher.arrival_bridge(leg))
+            else {
+                continue;
+            };
+            let key = (node.clone(), bridge.clone(), flow.clone());
+            if let Some(&earlier) = seen.get(&key) {
+                *outcome = Outcome::Loop { leg: leg.clone(), hop: earlier };
+            } else if queued >= MAX_HOPS {
+                *outcome = Outcome::MaxHops { leg: leg.clone() };
+            } else {
+                *next = queued;
+                seen.insert(key, queued);
+                queued += 1;
+                queue.push_back(Pending { node, bridge, flow });
+            }
+        }
+        hops.push(hop);
+    }
+    Ok(Stitched { hops })
+}
+
+struct Stitcher<'a> {
+    nodes: &'a dyn Nodes,
+    request: &'a Request,
+    topologies: HashMap<String, Topology>,
+    names: Vec<String>,
+}
+
+impl Stitcher<'_> {
+    /// The topology of `node`, read once.
+    fn topology(&mut self, node: &str) -> Result<&Topology, StitchError> {
+        if !self.topologies.contains_key(node) {
+            let workdir = self.nodes.workdir(node).ok_or_else(|| StitchError::NoNode(node.to_string()))?;
+            let topology =
+                topology::read(&workdir).map_err(|source| StitchError::Topology { node: node.to_string(), source })?;
+            self.topologies.insert(node.to_string(), topology);
+        }
+        Ok(&self.topologies[node])
+    }
+
+    /// The node reached at `ip`, reading topologies as needed.
+    fn node_at(&mut self, ip: &str) -> Result<Option<String>, StitchError> {
+        for name in self.names.clone() {
+            if self.topology(&name)?.reached_at(ip) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+
+    fn arrival_bridge(&self, leg: &Leg) -> Option<String> {
+        let topology = self.topologies.get(leg.node.as_deref()?)?;
+        topology.tunnels.iter().find(|t| Some(&t.name) == leg.arrival.as_ref()).map(|t| t.bridge.clone())
+    }
+
+    /// Traces one hop and works out where the packet goes from there.
+    fn hop(&mut self, pending: &Pending) -> Result<Hop, StitchError> {
+        let node = pending.node.as_str();
+        let workdir = self.nodes.workdir(node).ok_or_else(|| StitchError::NoNode(node.to_string()))?;
+        self.nodes.ensure_running(node).map_err(|source| StitchError::Start { node: node.to_string(), source })?;
+        let on_node = |source: TraceError| StitchError::Trace { node: node.to_string(), source: Box::new(source) };
+        let running = Running::of(&workdir).map_err(on_node)?;
+        let request = single::Request {
+            bridge: pending.bridge.clone(),
+            flow: pending.flow.clone(),
+            packet: None,
+            ct_next: self.request.ct_next.clone(),
+            detrace: self.request.detrace,
+        };
+        let traced = single::trace(&running, &request).map_err(on_node)?;
+        let topology = self.topology(node)?.clone();
+        let mut outcome = Vec::new();
+        for (pass, departures) in traced.trace.passes.iter().zip(tunnel_outputs(&traced.trace, &topology)) {
+            outcome.extend(self.pass_outcome(pass, departures, &traced, &topology)?);
+        }
+        let controller =
+            traced.trace.passes.iter().filter_map(|p| p.datapath_actions.as_deref()).any(|a| a.contains("userspace("));
+        if controller {
+            outcome.push(Outcome::Controller);
+        }
+        if outcome.is_empty() {
+            outcome.push(Outcome::Dropped);
+        }
+        Ok(Hop {
+            node: node.to_string(),
+            bridge: pending.bridge.clone(),
+            flow: pending.flow.clone(),
+            select: select(&traced.trace),
+            text: traced.text,
+            annotated: traced.annotated,
+            detrace: traced.detrace,
+            steps: traced.trace,
+            outcome,
+        })
+    }
+
+    /// The outcomes of one pass's datapath outputs, tunnel outputs paired in
+    /// order with the OpenFlow outputs to the same tunnel port.
+    fn pass_outcome(
+        &mut self,
+        pass: &Pass,
+        mut departures: Vec<Departure>,
+        traced: &Traced,
+        topology: &Topology,
+    ) -> Result<Vec<Outcome>, StitchError> {
+        let mut outcome = Vec::new();
+        let actions = pass.datapath_actions.as_deref().unwrap_or_default();
+        for (datapath_port, rewrites) in parse::datapath_rewrites(actions) {
+            let name = traced.datapath_ports.iter().find(|p| p.replica == datapath_port).and_then(|p| p.name.clone());
+            let tunnel = name.as_deref().and_then(|n| topology.tunnels.iter().find(|t| t.name == n));
+            let Some(tunnel) = tunnel else {
+                outcome.push(Outcome::Output { port: name, datapath_port });
+                continue;
+            };
+            let at = departures.iter().position(|d| d.tunnel == tunnel.name);
+            let tun = at.map(|i| departures.remove(i).tun).unwrap_or_default();
+            outcome.push(self.leave(pass, tunnel, tun, rewrites, topology)?);
+        }
+        Ok(outcome)
+    }
+
+    /// The packet leaving through `tunnel`: where it arrives, and the flow
+    /// it is traced with there.
+    fn leave(
+        &mut self,
+        pass: &Pass,
+        tunnel: &Tunnel,
+        tun: TunState,
+        rewrites: Vec<(String, String)>,
+        topology: &Topology,
+    ) -> Result<Outcome, StitchError> {
+        let remote_ip = match &tunnel.remote {
+            Remote::Ip(ip) => ip.clone(),
+            Remote::Flow => tun.ips.get("tun_dst").cloned().unwrap_or_default(),
+        };
+        let local_ip = topology.source_ip(tunnel);
+        let mut leg = Leg {
+            kind: tunnel.kind,
+            port: tunnel.name.clone(),
+            remote_ip: remote_ip.clone(),
+            local_ip: local_ip.clone(),
+            carried: tun.carried(),
+            rewrites: rewrites.clone(),
+            node: None,
+            arrival: None,
+            flow: None,
+        };
+        let Some(node) = self.node_at(&remote_ip)? else {
+            return Ok(Outcome::NotCollected { command: self.nodes.add_command(&remote_ip), leg });
+        };
+        leg.node = Some(node.clone());
+        let Some(local_ip) = local_ip else { return Ok(Outcome::NoArrival { leg }) };
+        let theirs = self.topology(&node)?;
+        let Some(arrival) = theirs.arrival(tunnel.kind, &local_ip) else { return Ok(Outcome::NoArrival { leg }) };
+        let Some(ofport) = arrival.ofport else { return Ok(Outcome::NoArrival { leg }) };
+        leg.arrival = Some(arrival.name.clone());
+        let mut fields = vec![format!("in_port={ofport}")];
+        fields.extend(leg.carried.iter().map(|(k, v)| format!("{k}={v}")));
+        fields.push(format!("tun_src={local_ip}"));
+        fields.push(format!("tun_dst={remote_ip}"));
+        fields.extend(inner_packet(pass.final_flow.as_deref().unwrap_or_default(), &rewrites));
+        leg.flow = Some(with_dp_hash(&fields.join(","), self.request.dp_hash));
+        Ok(Outcome::Tunnel { leg, hop: 0 })
+    }
+}
+
+/// `dp_hash=N,FLOW` when asked.
+fn with_dp_hash(flow: &str, dp_hash: Option<u32>) -> String {
+    match dp_hash {
+        Some(hash) => format!("dp_hash={hash:#x},{flow}"),
+        None => flow.to_string(),
+    }
+}
+
+/// What a select group did: the first `using bucket`/`no live bucket`.
+fn select(trace: &parse::Trace) -> Option<Select> {
+    let notes = trace.passes.iter().flat_map(|p| &p.steps).flat_map(|s| &s.notes);
+    notes.filter_map(|note| note.strip_prefix("-> ")).find_map(|note| {
+        if let Some(bucket) = note.strip_prefix("using bucket ") {
+            return Some(Select::Bucket(bucket.to_string()));
+        }
+        (note == "no live bucket").then_some(Select::NeedsDpHash)
+    })
+}
+
+/// The packet's own fields in a final flow, with the datapath's rewrites:
+/// pipeline metadata (registers, conntrack, tunnel, recirculation, port)
+/// left out.
+fn inner_packet(final_flow: &str, rewrites: &[(String, String)]) -> Vec<String> {
+    const METADATA: [&str; 10] = [
+        "recirc_id",
+        "dp_hash",
+        "skb_priority",
+        "skb_mark",
+        "pkt_mark",
+        "metadata",
+        "in_port",
+        "in_port_oxm",
+        "actset_output",
+        "packet_type",
+    ];
+    const PREFIXES: [&str; 6] = ["ct_", "reg", "xreg", "xxreg", "tun_", "gtpu_"];
+    let mut fields: Vec<(String, Option<String>)> = final_flow
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && *f != "eth")
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (f.to_string(), None),
+        })
+        .filter(|(k, _)| !METADATA.contains(&k.as_str()) && !PREFIXES.iter().any(|p| k.starts_with(p)))
+        .collect();
+    for (key, value) in rewrites {
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some(field) => field.1 = Some(value.clone()),
+            None => fields.push((key.clone(), Some(value.clone()))),
+        }
+    }
+    fields.into_iter().map(|(k, v)| v.map(|v| format!("{k}={v}")).unwrap_or(k)).collect()
+}
+
+/// An OpenFlow output to a tunnel port, with the tunnel values then.
+struct Departure {
+    tunnel: String,
+    tun: TunState,
+}
+
+/// Per pass, its OpenFlow outputs to tunnel ports in order, with the
+/// tunnel fields as the pass's flow and its actions so far left them.
+fn tunnel_outputs(trace: &parse::Trace, topology: &Topology) -> Vec<Vec<Departure>> {
+    trace
+        .passes
+        .iter()
+        .map(|pass| {
+            let mut tun = TunState::of_flow(pass.flow.as_deref().unwrap_or_default());
+            let mut departures = Vec::new();
+            for (step, line) in pass.executed() {
+                tun.apply(line);
+                let port = line.strip_prefix("output:").and_then(|p| p.parse().ok());
+                if let Some(tunnel) = port.and_then(|p| topology.tunnel_at(&step.bridge, p)) {
+                    departures.push(Departure { tunnel: tunnel.name.clone(), tun: tun.clone() });
+                }
+            }
+            departures
+        })
+        .collect()
+}
+
+/// The tunnel fields of a flow: numbers (`tun_id`, `tun_metadataN`) and
+/// addresses (`tun_src`, `tun_dst`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct TunState {
+    numbers: BTreeMap<String, u128>,
+    ips: BTreeMap<String, String>,
+}
+
+impl TunState {
+    /// The tunnel fields a `Flow:` line names.
+    fn of_flow(flow: &str) -> TunState {
+        let mut state = TunState::default();
+        for (key, value) in flow.split(',').filter_map(|f| f.split_once('=')) {
+            state.set(key.trim(), value.trim(), None);
+        }
+        state
+    }
+
+    /// Applies one line of a step: `set_field:V[/M]->F`, `load:V->F[..]`,
+    /// or OVS's `-> F[a..b] is now V` after a `move`.
+    fn apply(&mut self, line: &str) {
+        let assignment = if let Some(rest) = line.strip_prefix("set_field:").or_else(|| line.strip_prefix("load:")) {
+            rest.rsplit_once("->").map(|(v, f)| (f, v))
+        } else {
+            line.strip_prefix("-> ").and_then(|rest| rest.split_once(" is now "))
+        };
+        let Some((field, value)) = assignment else { return };
+        let (name, bits) = match field.split_once('[') {
+            Some((name, bits)) => (name, Some(bits.trim_end_matches(']'))),
+            None => (field, None),
+        };
+        let Some(name) = tunnel_field(name) else { return };
+        if let Some((low, high)) = bits.and_then(bit_range) {
+            let width = high - low + 1;
+            let ones = if width >= 128 { u128::MAX } else { (1u128 << width) - 1 };
+            if let Some(v) = number(value) {
+                self.merge(&name, v << low, ones << low);
+            }
+            return;
+        }
+        match value.split_once('/') {
+            Some((v, m)) => self.set(&name, v, number(m)),
+            None => self.set(&name, value, None),
+        }
+    }
+
+    fn set(&mut self, name: &str, value: &str, mask: Option<u128>) {
+        let Some(name) = tunnel_field(name) else { return };
+        if name == "tun_src" || name == "tun_dst" {
+            self.ips.insert(name, value.to_string());
+        } else if let Some(v) = number(value) {
+            self.merge(&name, v, mask.unwrap_or(u128::MAX));
+        }
+    }
+
+    fn merge(&mut self, name: &str, value: u128, mask: u128) {
+        let old = self.numbers.entry(name.to_string()).or_default();
+        *old = (*old & !mask) | (value & mask);
+    }
+
+    /// `tun_id` and `tun_metadataN` as a flow writes them.
+    fn carried(&self) -> BTreeMap<String, String> {
+        self.numbers.iter().map(|(k, v)| (k.clone(), format!("{v:#x}"))).collect()
+    }
+}
+
+/// A tunnel field's flow name, from its flow or NXM name; `None` for any
+/// other field.
+fn tunnel_field(name: &str) -> Option<String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let short = match lower.as_str() {
+        "nxm_nx_tun_id" | "tun_id" | "tunnel_id" => "tun_id".to_string(),
+        "nxm_nx_tun_ipv4_src" | "tun_src" => "tun_src".to_string(),
+        "nxm_nx_tun_ipv4_dst" | "tun_dst" => "tun_dst".to_string(),
+        other => {
+            let n = other.strip_prefix("nxm_nx_tun_metadata").or_else(|| other.strip_prefix("tun_metadata"))?;
+            if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            format!("tun_metadata{n}")
+        }
+    };
+    Some(short)
+}
+
+/// `a..b`, `n` (one bit) or empty (the whole field: `None`).
+fn bit_range(bits: &str) -> Option<(u32, u32)> {
+    let (low, high) = match bits.split_once("..") {
+        Some((l, h)) => (l.parse().ok()?, h.parse().ok()?),
+        None => {
+            let bit = bits.parse().ok()?;
+            (bit, bit)
+        }
+    };
+    (low <= high && high < 128).then_some((low, high))
+}
+
+/// A number as OVS prints one: hex with `0x`, else decimal.
+fn number(text: &str) -> Option<u128> {
+    let text = text.trim();
+    match text.strip_prefix("0x") {
+        Some(hex) => u128::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_values_as_the_flows_set_them() {
+        let mut tun = TunState::of_flow("recirc_id=0x6,tun_id=0x9,in_port=11");
+        for line in [
+            "set_field:0x2/0xffffff->tun_id",
+            "set_field:0x2->tun_metadata0",
+            "move:NXM_NX_REG14[0..14]->NXM_NX_TUN_METADATA0[16..30]",
+            "-> NXM_NX_TUN_METADATA0[16..30] is now 0x1",
+            "-> NXM_NX_XXREG0[111] is now 0",
+            "set_field:192.168.50.9->tun_dst",
+        ] {
+            tun.apply(line);
+        }
+        let carried: Vec<(String, String)> = tun.carried().into_iter().collect();
+        assert_eq!(carried, vec![("tun_id".into(), "0x2".into()), ("tun_metadata0".into(), "0x10002".into())]);
+        assert_eq!(tun.ips.get("tun_dst").map(String::as_str), Some("192.168.50.9"));
+    }
+
+    #[test]
+    fn the_packet_as_it_left() {
+        let final_flow = "recirc_id=0x6,dp_hash=0x1,eth,tcp,reg0=0x300,reg15=0x1,tun_id=0x2,metadata=0x1,in_port=11,\
+                          vlan_tci=0x0000,dl_src=00:00:00:00:01:01,dl_dst=00:00:00:00:ff:01,nw_src=10.0.1.11,\
+                          nw_dst=10.0.2.13,nw_ttl=64,tp_src=5555,tp_dst=8080,tcp_flags=0";
+        let rewrites = parse::datapath_rewrites(
+            "ct_clear,set(eth(src=00:00:00:00:ff:02,dst=00:00:00:00:02:03)),set(ipv4(ttl=63)),3",
+        );
+        assert_eq!(
+            inner_packet(final_flow, &rewrites[0].1).join(","),
+            "tcp,vlan_tci=0x0000,dl_src=00:00:00:00:ff:02,dl_dst=00:00:00:00:02:03,nw_src=10.0.1.11,nw_dst=10.0.2.13,\
+             nw_ttl=63,tp_src=5555,tp_dst=8080,tcp_flags=0"
+        );
+    }
+
+    #[test]
+    fn select_group_choice() {
+        let trace = |note: &str| parse::parse(&format!(" 20. priority 1\n    group:1\n     -> {note}\n"));
+        assert_eq!(select(&trace("using bucket 0")), Some(Select::Bucket("0".into())));
+        assert_eq!(select(&trace("no live bucket")), Some(Select::NeedsDpHash));
+    }
+}
