@@ -16,7 +16,7 @@ use ovs_offline::collect::sos::SosPart;
 use ovs_offline::progress::Spinner;
 use ovs_offline::quote::{self, note};
 use ovs_offline::replay::ReplayReport;
-use ovs_offline::replica::{self, ReplicaError, RootChoice, StartOptions, Stopped};
+use ovs_offline::replica::{self, RootChoice, StartOptions, Stopped};
 use ovs_offline::report::{self, Show, Status};
 use ovs_offline::state::PreparedDb;
 use ovs_offline::workdir::Workdir;
@@ -272,29 +272,23 @@ pub fn start(workdir: &Workdir, args: &cli::Start) -> Result<()> {
     let starting = Spinner::new("preparing the databases and starting the daemons");
     let started = replica::start(workdir, &StartOptions { timeout: Duration::from_secs(args.timeout), ovs_root })?;
     drop(starting);
-    activate::write(workdir)?;
-    let has_ovs_db = started.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     // The supervisor replays the OpenFlow state; wait for its report.
     let restoring = Spinner::new("restoring the OpenFlow state");
-    let waited = started.restore.map(|restoring| restoring.wait(workdir));
+    let finished = started.finish(workdir)?;
     drop(restoring);
-    let (restored, restore_error) = match waited {
-        None => (None, None),
-        Some(Ok(report)) => (Some(report), None),
-        Some(Err(ReplicaError::NotRestored(error))) => (None, Some(error)),
-        Some(Err(e)) => return Err(e.into()),
-    };
+    let unrestored: Vec<String> = finished.unrestored_bridges().into_iter().map(quote::shell).collect();
+    let has_ovs_db = finished.dbs.iter().any(|d| d.kind == DbKind::Ovs);
     let flows = Manifest::load(workdir)?.flows;
     let report = StartReport {
-        databases: started.dbs,
+        databases: finished.dbs,
         flows_waiting: !has_ovs_db && flows.is_some(),
         replica: Show::gather(workdir)?,
-        restored,
-        restore_error,
+        restored: finished.restored,
+        restore_error: finished.restore_error,
         incomplete: flows.map(|f| f.incomplete).unwrap_or_default(),
     };
     emit(args.json, &report, || print_start(workdir, &report))?;
-    check_start(workdir, &report)
+    check_start(workdir, &report, &unrestored)
 }
 
 fn print_start(workdir: &Workdir, report: &StartReport) {
@@ -341,19 +335,13 @@ fn print_replay(workdir: &Workdir, replay: &ReplayReport, incomplete: &BTreeMap<
 
 /// Fails when the OpenFlow state was not restored, or a bridge with dumped
 /// flows got none; warns of incomplete captures and refused entries.
-fn check_start(workdir: &Workdir, report: &StartReport) -> Result<()> {
+fn check_start(workdir: &Workdir, report: &StartReport, empty: &[String]) -> Result<()> {
     if let Some(e) = &report.restore_error {
         bail!("OpenFlow state not restored (the replica runs without it): {e}");
     }
     let Some(replay) = report.restored.as_ref().filter(|r| !r.bridges.is_empty() || !r.notes.is_empty()) else {
         return Ok(());
     };
-    let empty: Vec<String> = replay
-        .bridges
-        .iter()
-        .filter(|b| b.error.is_some() || (b.flows.expected > 0 && b.flows.restored == 0))
-        .map(|b| quote::shell(&b.bridge))
-        .collect();
     let rejected: usize = replay.bridges.iter().map(|b| b.rejected).sum();
     if !empty.is_empty() {
         bail!(

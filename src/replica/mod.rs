@@ -180,6 +180,42 @@ impl Restoring {
     }
 }
 
+impl Started {
+    /// Writes `bin/activate`, then waits for the first restore of the
+    /// OpenFlow state (with an OVS database): what `start` reports, and
+    /// what a workspace waits for before it uses a node's replica.
+    pub fn finish(self, workdir: &Workdir) -> Result<Finished> {
+        crate::activate::write(workdir)?;
+        let (restored, restore_error) = match self.restore.map(|restoring| restoring.wait(workdir)) {
+            None => (None, None),
+            Some(Ok(report)) => (Some(report), None),
+            Some(Err(ReplicaError::NotRestored(error))) => (None, Some(error)),
+            Some(Err(e)) => return Err(e),
+        };
+        Ok(Finished { dbs: self.dbs, restored, restore_error })
+    }
+}
+
+/// A replica that is up, its OpenFlow state restored (or why it was not).
+pub struct Finished {
+    pub dbs: Vec<PreparedDb>,
+    pub restored: Option<ReplayReport>,
+    /// Why the OpenFlow state was not restored, when replay could not run.
+    pub restore_error: Option<String>,
+}
+
+impl Finished {
+    /// Bridges whose OpenFlow state was not restored: replay failed on
+    /// them, or none of their dumped flows went in.
+    pub fn unrestored_bridges(&self) -> Vec<&str> {
+        let bridges = self.restored.iter().flat_map(|r| &r.bridges);
+        bridges
+            .filter(|b| b.error.is_some() || (b.flows.expected > 0 && b.flows.restored == 0))
+            .map(|b| b.bridge.as_str())
+            .collect()
+    }
+}
+
 /// Starts the replica of what is collected in `workdir`; returns when
 /// every daemon is ready.
 pub fn start(workdir: &Workdir, options: &StartOptions) -> Result<Started> {

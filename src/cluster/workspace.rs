@@ -1,0 +1,343 @@
+//! A workspace: `WORKSPACE/workspace.json` (the marker: format version and
+//! creation time) and one ordinary workdir per node, `WORKSPACE/<node>/`.
+//!
+//! This module owns the layout, node names (a node's name is a directory
+//! name: one safe path component, checked wherever a name enters —
+//! [`check_name`]) and starting a node's replica on demand
+//! ([`Workspace::ensure_running`], the same start and restore wait as the
+//! `start` command, quietly). Each node workdir is used through
+//! [`Workdir`] exactly as a single-node one, so it keeps every safety
+//! check of its own; the workspace root is checked the same way.
+
+use crate::quote;
+use crate::replica::{self, ReplicaError, RootChoice, StartOptions};
+use crate::state::now;
+use crate::workdir::{write_atomic, Workdir, WorkdirError};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The marker file naming a directory a workspace.
+pub const MARKER: &str = "workspace.json";
+
+/// The marker format this version writes (and the newest it reads).
+pub const FORMAT: u32 = 1;
+
+/// How long each daemon of a replica started on demand may take to become
+/// ready (as `start`'s default).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest node name: a directory name's limit.
+const NAME_MAX_BYTES: usize = 255;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error(
+        "{} is not an ovs-offline workspace (it has no {MARKER}); fill one with 'ovs-offline -W {} cluster \
+         collect-sos SOSREPORT…'",
+        quote::path(.0), quote::path(.0)
+    )]
+    NotAWorkspace(PathBuf),
+    #[error(
+        "{} is a single-node working directory, not a workspace; use it with -w {}, or choose another \
+         directory for -W",
+        quote::path(.0), quote::path(.0)
+    )]
+    IsAWorkdir(PathBuf),
+    #[error(
+        "{} exists and holds other files: not made a workspace; choose an empty or new directory for -W",
+        quote::path(.0)
+    )]
+    NotEmpty(PathBuf),
+    #[error("{} is damaged; remove it only if the directory is a workspace you made", quote::path(path))]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "{} has format {found}, newer than this ovs-offline reads ({FORMAT}); upgrade ovs-offline",
+        quote::path(path)
+    )]
+    Newer { path: PathBuf, found: u32 },
+    #[error("{}", not_in_workspace(name, root, known))]
+    NotInWorkspace { name: String, root: PathBuf, known: Vec<String> },
+    #[error("node name {} cannot name a directory ({why}); give the node a name with --name NAME", quote::shell(name))]
+    BadName { name: String, why: &'static str },
+    #[error("cannot start the replica of node {}", quote::shell(node))]
+    Start {
+        node: String,
+        #[source]
+        source: Box<ReplicaError>,
+    },
+    #[error(
+        "the replica of node {} runs without its OpenFlow state ({why}); see 'ovs-offline -W {} --node {} status'",
+        quote::shell(node),
+        quote::path(root),
+        quote::shell(node)
+    )]
+    NotRestored { node: String, root: PathBuf, why: String },
+    #[error("cannot {action} {}", quote::path(path))]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Workdir(#[from] WorkdirError),
+}
+
+/// `no node 'x' in workspace W (it holds a, b); …` with the way to add it.
+fn not_in_workspace(name: &str, root: &Path, known: &[String]) -> String {
+    let w = quote::path(root);
+    let holds = match known {
+        [] => "it holds no node yet".to_string(),
+        known => format!("it holds {}", known.iter().map(|n| quote::shell(n)).collect::<Vec<_>>().join(", ")),
+    };
+    format!(
+        "no node {} in workspace {w} ({holds}); add it with 'ovs-offline -W {w} cluster collect-sos SOSREPORT' \
+         (or cluster collect-capture, collect-k8s, collect-must-gather)",
+        quote::shell(name)
+    )
+}
+
+type Result<T, E = WorkspaceError> = std::result::Result<T, E>;
+
+/// `workspace.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    version: u32,
+    created: String,
+}
+
+/// A directory of node workdirs.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Also checked as a workdir is: owned by the caller, not writable by
+    /// others, no foreign symbolic link on the way.
+    dir: Workdir,
+}
+
+/// One node of a workspace: its name and its workdir.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub workdir: Workdir,
+}
+
+impl Node {
+    /// The line a caller prints when [`Workspace::ensure_running`] started
+    /// this node's replica.
+    pub fn started_note(&self) -> String {
+        format!("started the replica of {}", quote::shell(&self.name))
+    }
+}
+
+impl Workspace {
+    /// Opens an existing workspace.
+    pub fn open(root: &Path) -> Result<Workspace> {
+        let dir = Workdir::new(root)?;
+        let marker = dir.root().join(MARKER);
+        let Some(bytes) = dir.read_if_exists(&marker)? else {
+            return Err(match dir.is_workdir() {
+                true => WorkspaceError::IsAWorkdir(dir.root().to_path_buf()),
+                false => WorkspaceError::NotAWorkspace(dir.root().to_path_buf()),
+            });
+        };
+        let read: Marker = serde_json::from_slice(&bytes)
+            .map_err(|source| WorkspaceError::Damaged { path: marker.clone(), source })?;
+        if read.version > FORMAT {
+            return Err(WorkspaceError::Newer { path: marker, found: read.version });
+        }
+        Ok(Workspace { dir })
+    }
+
+    /// Makes a workspace (0700) in a new or empty directory, or opens the
+    /// one there.
+    pub fn create(root: &Path) -> Result<Workspace> {
+        let dir = Workdir::new(root)?;
+        let path = dir.root().to_path_buf();
+        if fs::symlink_metadata(path.join(MARKER)).is_ok() {
+            return Workspace::open(&path);
+        }
+        if dir.is_workdir() {
+            return Err(WorkspaceError::IsAWorkdir(path));
+        }
+        let builder = || {
+            let mut b = fs::DirBuilder::new();
+            b.mode(0o700);
+            b
+        };
+        if let Some(parent) = path.parent() {
+            builder().recursive(true).create(parent).map_err(|source| io_error("create", parent, source))?;
+        }
+        match builder().create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let mut entries = fs::read_dir(&path).map_err(|source| io_error("read", &path, source))?;
+                if entries.next().is_some() {
+                    return Err(WorkspaceError::NotEmpty(path));
+                }
+            }
+            Err(source) => return Err(io_error("create workspace", &path, source)),
+        }
+        // Checked now that it exists (a new directory's parents included).
+        let dir = Workdir::new(&path)?;
+        let marker = Marker { version: FORMAT, created: now() };
+        write_atomic(&path.join(MARKER), &serde_json::to_vec_pretty(&marker).unwrap_or_default())?;
+        Ok(Workspace { dir })
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.root()
+    }
+
+    /// The nodes, sorted by name: every directory below the root with a
+    /// valid node name that is a workdir (staging directories of a collect
+    /// in progress start with a dot and are not nodes).
+    pub fn nodes(&self) -> Result<Vec<Node>> {
+        let root = self.root();
+        let entries = fs::read_dir(root).map_err(|source| io_error("read workspace", root, source))?;
+        let mut nodes = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| io_error("read workspace", root, source))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || check_name(&name).is_err() {
+                continue;
+            }
+            let workdir = Workdir::new(&entry.path())?;
+            if workdir.is_workdir() {
+                nodes.push(Node { name, workdir });
+            }
+        }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(nodes)
+    }
+
+    /// The node called `name`; an error listing the nodes there are (and
+    /// how to add one) when there is none.
+    pub fn node(&self, name: &str) -> Result<Node> {
+        check_name(name)?;
+        let workdir = Workdir::new(&self.node_dir(name))?;
+        if workdir.is_workdir() {
+            return Ok(Node { name: name.to_string(), workdir });
+        }
+        let known = self.nodes()?.into_iter().map(|n| n.name).collect();
+        Err(WorkspaceError::NotInWorkspace { name: name.to_string(), root: self.root().to_path_buf(), known })
+    }
+
+    /// Starts the node's replica (OpenFlow state restored) unless it runs;
+    /// Ok(true) when it started it ([`Node::started_note`] says so). The
+    /// same start and restore wait as `start`, without its output; a start
+    /// another command made meanwhile counts as running.
+    pub fn ensure_running(&self, node: &Node) -> Result<bool> {
+        let workdir = &node.workdir;
+        if workdir.is_running()? {
+            return Ok(false);
+        }
+        let options = StartOptions { timeout: START_TIMEOUT, ovs_root: RootChoice::Remembered };
+        let start_error = |e| WorkspaceError::Start { node: node.name.clone(), source: Box::new(e) };
+        let started = match replica::start(workdir, &options) {
+            Ok(started) => started,
+            Err(ReplicaError::AlreadyRunning { .. }) => return Ok(false),
+            Err(e) => return Err(start_error(e)),
+        };
+        let finished = started.finish(workdir).map_err(start_error)?;
+        let not_restored =
+            |why: String| WorkspaceError::NotRestored { node: node.name.clone(), root: self.root().to_path_buf(), why };
+        if let Some(error) = finished.restore_error.clone() {
+            return Err(not_restored(error));
+        }
+        let unrestored = finished.unrestored_bridges();
+        if !unrestored.is_empty() {
+            let bridges: Vec<String> = unrestored.into_iter().map(quote::shell).collect();
+            return Err(not_restored(format!("none restored on {}", bridges.join(", "))));
+        }
+        Ok(true)
+    }
+
+    /// `WORKSPACE/<name>/` (`name` already checked).
+    fn node_dir(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+}
+
+/// Refuses a node name that is not one plain path component: empty, too
+/// long, `/`, a leading `.` (`.`, `..`, hidden and staging names), control
+/// characters, or the marker's name.
+pub fn check_name(name: &str) -> Result<()> {
+    let why = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > NAME_MAX_BYTES {
+        "it is longer than 255 bytes"
+    } else if name.contains('/') {
+        "it holds a '/'"
+    } else if name.starts_with('.') {
+        "it starts with a '.'"
+    } else if name.chars().any(char::is_control) {
+        "it holds control characters"
+    } else if name == MARKER {
+        "it is the workspace's marker file"
+    } else {
+        return Ok(());
+    };
+    Err(WorkspaceError::BadName { name: name.to_string(), why })
+}
+
+fn io_error(action: &'static str, path: &Path, source: io::Error) -> WorkspaceError {
+    WorkspaceError::Io { action, path: path.to_path_buf(), source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_are_one_plain_path_component() {
+        for bad in ["", ".", "..", "../x", "a/b", ".hidden", "x\ny", "x\u{1b}[31m", MARKER] {
+            assert!(matches!(check_name(bad), Err(WorkspaceError::BadName { .. })), "{bad:?} accepted");
+        }
+        assert!(check_name(&"n".repeat(256)).is_err());
+        for good in ["node-1", "worker.example.com", "n 1", "ñode"] {
+            check_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_workspace_is_made_once_and_lists_only_workdirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        let ws = Workspace::create(&root).unwrap();
+        assert!(Workspace::create(&root).is_ok());
+        for name in ["b", "a", ".staging"] {
+            let workdir = Workdir::new(&root.join(name)).unwrap();
+            workdir.create().unwrap();
+            drop(workdir.try_lock_collect().unwrap());
+        }
+        fs::create_dir(root.join("not-a-node")).unwrap();
+        let names: Vec<String> = ws.nodes().unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(ws.node("a").unwrap().workdir.root(), root.join("a"));
+        let err = ws.node("c").unwrap_err().to_string();
+        assert!(err.contains("no node c") && err.contains("it holds a, b"), "{err}");
+        assert!(matches!(ws.node("../a"), Err(WorkspaceError::BadName { .. })));
+    }
+
+    #[test]
+    fn a_directory_with_other_files_or_a_workdir_is_not_made_a_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("mine"), "x").unwrap();
+        assert!(matches!(Workspace::create(dir.path()), Err(WorkspaceError::NotEmpty(_))));
+        assert!(matches!(Workspace::open(dir.path()), Err(WorkspaceError::NotAWorkspace(_))));
+        let workdir = Workdir::new(&dir.path().join("w")).unwrap();
+        workdir.create().unwrap();
+        drop(workdir.try_lock_collect().unwrap());
+        assert!(matches!(Workspace::create(workdir.root()), Err(WorkspaceError::IsAWorkdir(_))));
+        assert!(!workdir.root().join(MARKER).exists());
+    }
+}
