@@ -10,26 +10,21 @@
 //! leaves for a node that is not collected. Floods fan out.
 
 use super::topology::{self, Remote, Topology, TopologyError, Tunnel, TunnelKind};
-use crate::quote::shell;
+use super::workspace::{Node, Workspace, WorkspaceError};
+use crate::quote::{self, shell};
 use crate::trace::parse::{self, Pass};
 use crate::trace::{self as single, Detrace, Running, TraceError, Traced};
-use crate::workdir::Workdir;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
 
 /// At most this many hops are traced.
 pub const MAX_HOPS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StitchError {
-    #[error("no node {} in the workspace", shell(.0))]
-    NoNode(String),
-    #[error("cannot start the replica of node {}", shell(node))]
-    Start {
-        node: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
     #[error("on node {}", shell(node))]
     Trace {
         node: String,
@@ -42,19 +37,6 @@ pub enum StitchError {
         #[source]
         source: TopologyError,
     },
-}
-
-/// The nodes a trace may reach: their workdirs, and starting their
-/// replicas on demand.
-pub trait Nodes {
-    /// Every node's name, in the workspace's order.
-    fn names(&self) -> Vec<String>;
-    /// The workdir of `node`.
-    fn workdir(&self, node: &str) -> Option<Workdir>;
-    /// Starts `node`'s replica unless it runs.
-    fn ensure_running(&self, node: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
-    /// The command that adds the node reached at `ip` to the workspace.
-    fn add_command(&self, ip: &str) -> String;
 }
 
 /// What to trace, where it starts.
@@ -76,6 +58,102 @@ pub struct Request {
 #[derive(Debug, Serialize)]
 pub struct Stitched {
     pub hops: Vec<Hop>,
+    /// The nodes whose replica the trace started.
+    pub started: Vec<String>,
+}
+
+impl Stitched {
+    /// The text form: each hop under a `== node (bridge) ==` line, its
+    /// trace (annotated when it could be), then where the packet went.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for (index, hop) in self.hops.iter().enumerate() {
+            let from = self.hops.iter().position(|h| h.outcome.iter().any(|o| o.continues_at(index)));
+            let from =
+                from.map(|f| format!(", from {} (hop {})", shell(&self.hops[f].node), f + 1)).unwrap_or_default();
+            out.push_str(&format!("== hop {}: {} ({}){from} ==\n", index + 1, shell(&hop.node), shell(&hop.bridge)));
+            out.push_str(&format!("flow: {}\n\n", hop.flow));
+            out.push_str(hop.annotated.as_deref().unwrap_or(&hop.text).trim_end());
+            out.push_str("\n\n");
+            if let Some(select) = &hop.select {
+                out.push_str(&format!("{}\n", select.text()));
+            }
+            for outcome in &hop.outcome {
+                out.push_str(&format!("-> {}\n", outcome.text()));
+            }
+            out.push('\n');
+        }
+        out.trim_end().to_string()
+    }
+}
+
+impl Select {
+    fn text(&self) -> String {
+        match self {
+            Select::Bucket(bucket) => {
+                format!("select group: bucket {} taken (by the dp_hash given)", quote::note(bucket))
+            }
+            Select::NeedsDpHash => "select group: the bucket depends on dp_hash, which a trace does not compute; \
+                                    pass one with --dp-hash N to follow a bucket"
+                .to_string(),
+        }
+    }
+}
+
+impl Outcome {
+    /// True when this outcome is continued as hop `index`.
+    fn continues_at(&self, index: usize) -> bool {
+        matches!(self, Outcome::Tunnel { hop, .. } if *hop == index)
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Outcome::Output { port: Some(port), .. } => format!("output to {}", shell(port)),
+            Outcome::Output { port: None, datapath_port } => {
+                format!("output to datapath port {datapath_port} (no port of that number)")
+            }
+            Outcome::Tunnel { leg, hop } => format!("{}; traced as hop {}", leg.text(), hop + 1),
+            Outcome::NotCollected { leg, command } => {
+                format!(
+                    "{}: leaves to {} (not collected); add that node with: {command}",
+                    leg.text(),
+                    shell(&leg.remote_ip)
+                )
+            }
+            Outcome::Loop { leg, hop } => {
+                format!("{}; the same packet was traced there as hop {}: not followed again", leg.text(), hop + 1)
+            }
+            Outcome::MaxHops { leg } => format!("{}; not followed: {MAX_HOPS} hops traced", leg.text()),
+            Outcome::NoArrival { leg } => format!(
+                "{}; that node has no {} tunnel port back to this one: not followed",
+                leg.text(),
+                leg.kind.name()
+            ),
+            Outcome::Controller => "sent to the controller (userspace action)".to_string(),
+            Outcome::Dropped => "dropped (no output)".to_string(),
+        }
+    }
+}
+
+impl Leg {
+    /// `geneve to node-2 (192.168.50.2) through 'ovn-node-2-0': tun_id=…`.
+    fn text(&self) -> String {
+        let to = match &self.node {
+            Some(node) => format!("{} ({})", shell(node), shell(&self.remote_ip)),
+            None => shell(&self.remote_ip),
+        };
+        let mut values: Vec<String> = self.carried.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        values.extend(self.local_ip.iter().map(|ip| format!("tun_src={}", shell(ip))));
+        let mut text = format!("{} to {to} out of {}: {}", self.kind.name(), shell(&self.port), values.join(", "));
+        if !self.rewrites.is_empty() {
+            let rewrites: Vec<String> = self.rewrites.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            text.push_str(&format!("; rewritten by the datapath: {}", rewrites.join(", ")));
+        }
+        if let Some(arrival) = &self.arrival {
+            text.push_str(&format!("; arrives on {}", shell(arrival)));
+        }
+        text
+    }
 }
 
 /// One node's part.
@@ -155,12 +233,11 @@ struct Pending {
     flow: String,
 }
 
-/// Traces `request` across `nodes`.
-pub fn trace(nodes: &dyn Nodes, request: &Request) -> Result<Stitched, StitchError> {
-    let mut stitcher = Stitcher { nodes, request, topologies: HashMap::new(), names: nodes.names() };
-    if !stitcher.names.contains(&request.node) {
-        return Err(StitchError::NoNode(request.node.clone()));
-    }
+/// Traces `request` across the nodes of `workspace`.
+pub fn trace(workspace: &Workspace, request: &Request) -> Result<Stitched, StitchError> {
+    workspace.node(&request.node)?;
+    let nodes = workspace.nodes()?;
+    let mut stitcher = Stitcher { workspace, request, nodes, topologies: HashMap::new(), started: Vec::new() };
     let first = Pending {
         node: request.node.clone(),
         bridge: request.bridge.clone(),
@@ -194,21 +271,30 @@ pub fn trace(nodes: &dyn Nodes, request: &Request) -> Result<Stitched, StitchErr
         }
         hops.push(hop);
     }
-    Ok(Stitched { hops })
+    Ok(Stitched { hops, started: stitcher.started })
 }
 
 struct Stitcher<'a> {
-    nodes: &'a dyn Nodes,
+    workspace: &'a Workspace,
     request: &'a Request,
+    nodes: Vec<Node>,
     topologies: HashMap<String, Topology>,
-    names: Vec<String>,
+    started: Vec<String>,
 }
 
 impl Stitcher<'_> {
+    /// The node called `name`.
+    fn node(&self, name: &str) -> Result<Node, StitchError> {
+        match self.nodes.iter().find(|n| n.name == name) {
+            Some(node) => Ok(node.clone()),
+            None => Ok(self.workspace.node(name)?),
+        }
+    }
+
     /// The topology of `node`, read once.
     fn topology(&mut self, node: &str) -> Result<&Topology, StitchError> {
         if !self.topologies.contains_key(node) {
-            let workdir = self.nodes.workdir(node).ok_or_else(|| StitchError::NoNode(node.to_string()))?;
+            let workdir = self.node(node)?.workdir;
             let topology =
                 topology::read(&workdir).map_err(|source| StitchError::Topology { node: node.to_string(), source })?;
             self.topologies.insert(node.to_string(), topology);
@@ -218,12 +304,22 @@ impl Stitcher<'_> {
 
     /// The node reached at `ip`, reading topologies as needed.
     fn node_at(&mut self, ip: &str) -> Result<Option<String>, StitchError> {
-        for name in self.names.clone() {
+        let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
+        for name in names {
             if self.topology(&name)?.reached_at(ip) {
                 return Ok(Some(name));
             }
         }
         Ok(None)
+    }
+
+    /// The command that adds the node reached at `ip`.
+    fn add_command(&self, ip: &str) -> String {
+        format!(
+            "ovs-offline -W {} cluster collect-sos SOSREPORT (the sos report of the node at {})",
+            quote::path(self.workspace.root()),
+            shell(ip)
+        )
     }
 
     fn arrival_bridge(&self, leg: &Leg) -> Option<String> {
@@ -234,10 +330,12 @@ impl Stitcher<'_> {
     /// Traces one hop and works out where the packet goes from there.
     fn hop(&mut self, pending: &Pending) -> Result<Hop, StitchError> {
         let node = pending.node.as_str();
-        let workdir = self.nodes.workdir(node).ok_or_else(|| StitchError::NoNode(node.to_string()))?;
-        self.nodes.ensure_running(node).map_err(|source| StitchError::Start { node: node.to_string(), source })?;
+        let handle = self.node(node)?;
+        if self.workspace.ensure_running(&handle)? {
+            self.started.push(node.to_string());
+        }
         let on_node = |source: TraceError| StitchError::Trace { node: node.to_string(), source: Box::new(source) };
-        let running = Running::of(&workdir).map_err(on_node)?;
+        let running = Running::of(&handle.workdir).map_err(on_node)?;
         let request = single::Request {
             bridge: pending.bridge.clone(),
             flow: pending.flow.clone(),
@@ -311,7 +409,7 @@ impl Stitcher<'_> {
             Remote::Ip(ip) => ip.clone(),
             Remote::Flow => tun.ips.get("tun_dst").cloned().unwrap_or_default(),
         };
-        let local_ip = topology.source_ip(tunnel);
+        let local_ip = topology.source_ip(tunnel).filter(|ip| ip.parse::<IpAddr>().is_ok());
         let mut leg = Leg {
             kind: tunnel.kind,
             port: tunnel.name.clone(),
@@ -323,8 +421,11 @@ impl Stitcher<'_> {
             arrival: None,
             flow: None,
         };
+        if remote_ip.parse::<IpAddr>().is_err() {
+            return Ok(Outcome::NoArrival { leg });
+        }
         let Some(node) = self.node_at(&remote_ip)? else {
-            return Ok(Outcome::NotCollected { command: self.nodes.add_command(&remote_ip), leg });
+            return Ok(Outcome::NotCollected { command: self.add_command(&remote_ip), leg });
         };
         leg.node = Some(node.clone());
         let Some(local_ip) = local_ip else { return Ok(Outcome::NoArrival { leg }) };
