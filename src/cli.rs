@@ -20,6 +20,17 @@ pub struct Cli {
     #[arg(short, long, global = true, env = "OVS_DBG_WORKDIR", default_value = ovs_offline::workdir::DEFAULT_WORKDIR)]
     pub workdir: PathBuf,
 
+    /// A workspace: one working directory per node of a cluster ('cluster' commands; others act on the node --node names)
+    #[arg(
+        short = 'W',
+        long,
+        global = true,
+        env = "OVS_OFFLINE_WORKSPACE",
+        value_name = "DIR",
+        conflicts_with = "workdir"
+    )]
+    pub workspace: Option<PathBuf>,
+
     /// Verbose logs and the full chain of causes on errors
     #[arg(short, long, global = true)]
     pub debug: bool,
@@ -76,6 +87,8 @@ pub enum Command {
     Trace(Trace),
     /// List the replica's ports: types, OpenFlow and datapath port numbers
     Ports(Ports),
+    /// Replicas of several nodes side by side in a workspace (-W DIR)
+    Cluster(Cluster),
     /// Print the shell completion script for bash, zsh or fish
     #[command(
         after_help = "bash: ovs-offline completion bash > ~/.local/share/bash-completion/completions/ovs-offline\n\
@@ -282,6 +295,41 @@ pub struct Trace {
     #[arg(long, value_name = "PORT", requires = "pcap")]
     pub in_port: Option<String>,
     /// Machine-readable output: the trace as steps
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Cluster {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Trace a flow from one node and follow it through tunnels to the nodes it reaches (their replicas started on demand)
+    Trace(ClusterTrace),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterTrace {
+    /// The node the packet starts on
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+    /// The bridge there (as ofproto/trace accepts it)
+    pub bridge: String,
+    /// The flow, as ovs-ofctl reads one, e.g. in_port=pod1,icmp,dl_src=…,dl_dst=…,nw_src=…,nw_dst=…
+    pub flow: String,
+    /// The dp_hash the packet carries, on every node: picks a select group's bucket (a load balancer's backend)
+    #[arg(long, value_name = "N")]
+    pub dp_hash: Option<u32>,
+    /// The conntrack state of each recirculation, in turn (e.g. trk,est), on every node
+    #[arg(long = "ct-next", value_name = "STATE")]
+    pub ct_next: Vec<String>,
+    /// Print the plain traces, without ovn-detrace's annotations
+    #[arg(long)]
+    pub no_detrace: bool,
+    /// Machine-readable output: the hops, each with its steps, outcome and the next hop
     #[arg(long)]
     pub json: bool,
 }

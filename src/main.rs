@@ -80,6 +80,15 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Trace(args) => commands::trace(&workdir()?, args),
         Command::Ports(args) => commands::ports(&workdir()?, args),
+        Command::Cluster(cluster) => {
+            let Some(root) = &cli.workspace else {
+                anyhow::bail!("cluster commands need a workspace: give it with -W DIR")
+            };
+            let workspace = ovs_offline::cluster::workspace::Workspace::open(root)?;
+            match &cluster.command {
+                cli::ClusterCommand::Trace(args) => commands::cluster_trace(&workspace, args),
+            }
+        }
         Command::Completion(args) => {
             commands::completion(args);
             Ok(())

@@ -130,6 +130,7 @@ impl Outcome {
                 leg.kind.name()
             ),
             Outcome::Controller => "sent to the controller (userspace action)".to_string(),
+            Outcome::SelectHash => "stops at the select group: give --dp-hash N to follow a bucket".to_string(),
             Outcome::Dropped => "dropped (no output)".to_string(),
         }
     }
@@ -202,6 +203,8 @@ pub enum Outcome {
     NoArrival { leg: Leg },
     /// To the controller (`userspace(…)`).
     Controller,
+    /// Stopped at a select group's hash: no bucket without `dp_hash`.
+    SelectHash,
     /// No output.
     Dropped,
 }
@@ -354,14 +357,18 @@ impl Stitcher<'_> {
         if controller {
             outcome.push(Outcome::Controller);
         }
+        let select = select(&traced.trace);
         if outcome.is_empty() {
-            outcome.push(Outcome::Dropped);
+            outcome.push(match select {
+                Some(Select::NeedsDpHash) => Outcome::SelectHash,
+                _ => Outcome::Dropped,
+            });
         }
         Ok(Hop {
             node: node.to_string(),
             bridge: pending.bridge.clone(),
             flow: pending.flow.clone(),
-            select: select(&traced.trace),
+            select,
             text: traced.text,
             annotated: traced.annotated,
             detrace: traced.detrace,
