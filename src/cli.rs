@@ -31,6 +31,10 @@ pub struct Cli {
     )]
     pub workspace: Option<PathBuf>,
 
+    /// The node of the workspace (-W) that a single-node command acts on (given before the command)
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+
     /// Verbose logs and the full chain of causes on errors
     #[arg(short, long, global = true)]
     pub debug: bool,
@@ -87,7 +91,7 @@ pub enum Command {
     Trace(Trace),
     /// List the replica's ports: types, OpenFlow and datapath port numbers
     Ports(Ports),
-    /// Replicas of several nodes side by side in a workspace (-W DIR)
+    /// Replicas of several nodes side by side in a workspace (-W DIR): collect, start, stop, status, show, trace
     Cluster(Cluster),
     /// Print the shell completion script for bash, zsh or fish
     #[command(
@@ -104,6 +108,114 @@ pub enum Command {
     /// Internal: the supervisor's flow replay helper (reports JSON on stdout)
     #[command(name = "__replay", hide = true)]
     Replay,
+}
+
+#[derive(Debug, Args)]
+pub struct Cluster {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Collect sos reports, each into its node (named by the hostname the report gives)
+    CollectSos(ClusterCollectFiles),
+    /// Import capture bundles (made by collect-local), each into its node
+    CollectCapture(ClusterCollectFiles),
+    /// Collect Kubernetes/OpenShift nodes through kubectl (or oc), each into its node
+    CollectK8s(ClusterCollectK8s),
+    /// Collect an OpenShift must-gather's per-node OVN databases, each joined with the OVS half of the node's sos report
+    CollectMustGather(ClusterCollectMustGather),
+    /// Start the replicas of these nodes (default: all)
+    Start(ClusterStart),
+    /// Stop the replicas of these nodes (default: every one running)
+    Stop(ClusterStop),
+    /// One line per node: what it holds, whether its replica runs, its memory; and the totals
+    Status(JsonFlag),
+    /// 'show' of every running node
+    Show(JsonFlag),
+    /// Trace a flow from one node and follow it through tunnels to the nodes it reaches (their replicas started on demand)
+    Trace(ClusterTrace),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectFiles {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The files (sos reports: archives or extracted directories; bundles: .tar.xz)
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Name the nodes instead of the captures' hostnames: one --name per file, in order
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectK8s {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The nodes' names, as 'kubectl get nodes' prints them
+    #[arg(required = true)]
+    pub nodes: Vec<String>,
+    /// Name the workspace's nodes instead of the captures' hostnames: one --name per node, in order
+    #[arg(long, value_name = "NAME")]
+    pub name: Vec<String>,
+    /// OpenShift: use oc (when installed) instead of kubectl
+    #[arg(short = 'o', long)]
+    pub openshift: bool,
+    /// The kubeconfig file kubectl/oc use
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Seconds a kubectl call may print nothing before it is stopped
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCollectMustGather {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The must-gather: its directory, or a .tar, .tar.gz or .tar.xz of it
+    pub path: PathBuf,
+    /// The sos reports of the nodes: each gives its node's OVS half
+    #[arg(long, value_name = "SOSREPORT", num_args = 1..)]
+    pub with_sos: Vec<PathBuf>,
+    /// Replace a node of the same name collected before
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterStart {
+    /// The nodes (default: all)
+    pub nodes: Vec<String>,
+    /// Seconds each daemon may take to become ready
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterStop {
+    /// The nodes (default: every one running)
+    pub nodes: Vec<String>,
+    /// Also remove the whole workspace, every node's collected data included
+    #[arg(long, conflicts_with = "nodes")]
+    pub purge: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,18 +409,6 @@ pub struct Trace {
     /// Machine-readable output: the trace as steps
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Cluster {
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
-    /// Trace a flow from one node and follow it through tunnels to the nodes it reaches (their replicas started on demand)
-    Trace(ClusterTrace),
 }
 
 #[derive(Debug, Args)]

@@ -57,7 +57,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Every user command works on a workdir that is checked and, if an
     // older version made it, upgraded first.
     let workdir = || -> anyhow::Result<Workdir> {
-        let workdir = Workdir::new(&cli.workdir)?;
+        let workdir = match (&cli.workspace, &cli.node) {
+            (None, None) => Workdir::new(&cli.workdir)?,
+            (None, Some(node)) => anyhow::bail!(
+                "--node {} names a node of a workspace: give the workspace too, 'ovs-offline -W WORKSPACE --node {} …' \
+                 (or set OVS_OFFLINE_WORKSPACE)",
+                quote::shell(node),
+                quote::shell(node)
+            ),
+            (Some(root), None) => return Err(commands::no_node_chosen(root)),
+            (Some(root), Some(node)) => commands::node_workdir(root, node, &cli.command)?,
+        };
         upgrade_legacy(&workdir)?;
         Ok(workdir)
     };
@@ -80,15 +90,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Trace(args) => commands::trace(&workdir()?, args),
         Command::Ports(args) => commands::ports(&workdir()?, args),
-        Command::Cluster(cluster) => {
-            let Some(root) = &cli.workspace else {
-                anyhow::bail!("cluster commands need a workspace: give it with -W DIR")
-            };
-            let workspace = ovs_offline::cluster::workspace::Workspace::open(root)?;
-            match &cluster.command {
-                cli::ClusterCommand::Trace(args) => commands::cluster_trace(&workspace, args),
-            }
-        }
+        Command::Cluster(args) => commands::cluster(cli.workspace.as_deref(), cli.node.as_deref(), args),
         Command::Completion(args) => {
             commands::completion(args);
             Ok(())
@@ -103,7 +105,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 /// What failed and its root cause (with `debug`, every cause between), each
 /// said once: a message that already quotes its cause is not followed by it.
-fn one_line(err: &anyhow::Error, debug: bool) -> String {
+pub(crate) fn one_line(err: &anyhow::Error, debug: bool) -> String {
     let mut line = err.to_string();
     let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
     let shown = if debug { &causes[..] } else { &causes[causes.len().saturating_sub(1)..] };

@@ -10,6 +10,7 @@
 //! describes is read by [`topology`]; the trace that follows a packet
 //! across nodes, through tunnels, lives in [`trace`].
 
+pub mod status;
 pub mod topology;
 pub mod trace;
 pub mod workspace;

@@ -9,6 +9,9 @@
 //! [`Workdir`] exactly as a single-node one, so it keeps every safety
 //! check of its own; the workspace root is checked the same way.
 
+use crate::capture::manifest::{Manifest, ManifestError};
+use crate::capture::DbKind;
+use crate::ovsdb::rows as collected_db;
 use crate::quote;
 use crate::replica::{self, ReplicaError, RootChoice, StartOptions};
 use crate::state::now;
@@ -80,6 +83,22 @@ pub enum WorkspaceError {
         quote::shell(node)
     )]
     NotRestored { node: String, root: PathBuf, why: String },
+    #[error(
+        "node {} is already in workspace {}; replace it with --force, or give this capture another name with \
+         --name NAME",
+        quote::shell(name),
+        quote::path(root)
+    )]
+    Exists { name: String, root: PathBuf },
+    #[error(
+        "the replica of node {} runs; stop it first with 'ovs-offline -W {} --node {} stop'",
+        quote::shell(name),
+        quote::path(root),
+        quote::shell(name)
+    )]
+    Running { name: String, root: PathBuf },
+    #[error("{} is in the workspace but is not a node's working directory; not replaced", quote::path(.0))]
+    NotANode(PathBuf),
     #[error("cannot {action} {}", quote::path(path))]
     Io {
         action: &'static str,
@@ -89,6 +108,8 @@ pub enum WorkspaceError {
     },
     #[error(transparent)]
     Workdir(#[from] WorkdirError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
 }
 
 /// `no node 'x' in workspace W (it holds a, b); …` with the way to add it.
@@ -261,10 +282,130 @@ impl Workspace {
         Ok(true)
     }
 
+    /// The workdir of node `name` for a collect into it (`-W … --node
+    /// NAME collect-…`): made if needed, the workspace too.
+    pub fn node_to_collect(&self, name: &str) -> Result<Node> {
+        check_name(name)?;
+        Ok(Node { name: name.to_string(), workdir: Workdir::new(&self.node_dir(name))? })
+    }
+
+    /// A new, empty workdir under the root (a dot name, so never a node)
+    /// to collect one capture into before its node's name is known; it is
+    /// removed unless [`Workspace::adopt`]ed.
+    pub fn stage(&self) -> Result<Staged> {
+        let dir = tempfile::Builder::new()
+            .prefix(".collect-")
+            .tempdir_in(self.root())
+            .map_err(|source| io_error("create a directory in", self.root(), source))?;
+        let workdir = Workdir::new(dir.path())?;
+        Ok(Staged { dir, workdir })
+    }
+
+    /// Makes a staged capture the node `name`. A node of that name is
+    /// replaced only with `force`, and never while its replica runs.
+    pub fn adopt(&self, staged: Staged, name: &str, force: bool) -> Result<Node> {
+        check_name(name)?;
+        let target = self.node_dir(name);
+        let root = || self.root().to_path_buf();
+        let mut replaced = None;
+        if fs::symlink_metadata(&target).is_ok() {
+            let old = Workdir::new(&target)?;
+            if !old.is_workdir() {
+                return Err(WorkspaceError::NotANode(target));
+            }
+            if !force {
+                return Err(WorkspaceError::Exists { name: name.to_string(), root: root() });
+            }
+            if old.is_running()? {
+                return Err(WorkspaceError::Running { name: name.to_string(), root: root() });
+            }
+            // Moved aside into a dot directory, removed once the new one is in.
+            let trash = self.stage()?;
+            let aside = trash.dir.path().join("old");
+            fs::rename(&target, &aside).map_err(|source| io_error("move aside", &target, source))?;
+            replaced = Some(trash);
+        }
+        let from = staged.dir.keep();
+        fs::rename(&from, &target).map_err(|source| io_error("rename into place", &from, source))?;
+        drop(replaced);
+        Ok(Node { name: name.to_string(), workdir: Workdir::new(&target)? })
+    }
+
+    /// Removes the whole workspace, every node's collected data included;
+    /// refused while a node's replica runs.
+    pub fn purge(&self) -> Result<()> {
+        for node in self.nodes()? {
+            if node.workdir.is_running()? {
+                return Err(WorkspaceError::Running { name: node.name, root: self.root().to_path_buf() });
+            }
+        }
+        fs::remove_dir_all(self.root()).map_err(|source| io_error("remove", self.root(), source))
+    }
+
     /// `WORKSPACE/<name>/` (`name` already checked).
     fn node_dir(&self, name: &str) -> PathBuf {
         self.root().join(name)
     }
+}
+
+/// A capture being collected into the workspace, its node not yet named.
+pub struct Staged {
+    dir: tempfile::TempDir,
+    pub workdir: Workdir,
+}
+
+/// What a node's OVS database says of it: its `Open_vSwitch` row's
+/// `external_ids:hostname` (what OVN's Chassis records as the hostname)
+/// and `external_ids:ovn-encap-ip`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OvsFacts {
+    pub hostname: Option<String>,
+    pub encap_ip: Option<String>,
+}
+
+/// Reads [`OvsFacts`] from the collected OVS database (through a scratch
+/// copy; the original is never touched). None known when there is no OVS
+/// database or it cannot be read (an obfuscated one, say).
+pub fn ovs_facts(workdir: &Workdir) -> Result<OvsFacts> {
+    let manifest = Manifest::load(workdir)?;
+    let Some(db) = manifest.collected.get(&DbKind::Ovs) else { return Ok(OvsFacts::default()) };
+    let scratch = tempfile::Builder::new()
+        .prefix(".facts-")
+        .tempdir_in(workdir.root())
+        .map_err(|source| io_error("create a directory in", workdir.root(), source))?;
+    let rows = match collected_db::read(workdir, DbKind::Ovs, db, scratch.path(), &["Open_vSwitch"]) {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::debug!("cannot read the OVS database of {}: {e}", workdir.root().display());
+            return Ok(OvsFacts::default());
+        }
+    };
+    let row = rows.rows("Open_vSwitch").first();
+    let value = |key| row.and_then(|r| r.map("external_ids", key)).filter(|v| !v.is_empty()).map(str::to_string);
+    Ok(OvsFacts { hostname: value("hostname"), encap_ip: value("ovn-encap-ip") })
+}
+
+/// The name a capture gives its node: the OVS database's hostname (lab
+/// chassis sharing a machine differ there), else the source system's
+/// hostname (sos `hostname`), else its Kubernetes node name; `None` when
+/// the capture says none (the caller names it after its file).
+pub fn capture_name(workdir: &Workdir) -> Result<Option<String>> {
+    if let Some(hostname) = ovs_facts(workdir)?.hostname {
+        return Ok(Some(hostname));
+    }
+    let source = Manifest::load(workdir)?.source;
+    Ok(source.hostname.or(source.node).filter(|name| !name.is_empty()))
+}
+
+/// A capture file's name without its archive extensions
+/// (`node-1.tar.xz` → `node-1`): the node name of last resort.
+pub fn file_stem_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let mut stem = name;
+    for ext in [".xz", ".gz", ".bz2", ".tgz", ".tar"] {
+        stem = stem.strip_suffix(ext).unwrap_or(stem);
+    }
+    Some(stem.strip_prefix("ovs-offline-capture-").unwrap_or(stem).to_string()).filter(|s| !s.is_empty())
 }
 
 /// Refuses a node name that is not one plain path component: empty, too
