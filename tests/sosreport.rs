@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -210,103 +209,6 @@ fn real_sos_report_copies_ovn_databases_kept_in_var_lib_openvswitch() {
     assert_eq!(replica.tool("ovs-vsctl", &["show"]), lab.tool("ovs-vsctl", &["show"]));
 }
 
-/// The top directory of the report [`lay_out_as_sos`] writes.
-const TOP: &str = "sosreport-lab-node-2026-12-02-labsoss";
-
-/// sos's name for a command's output file: spaces become `_`, `/` `.`.
-fn sos_name(command: &str) -> String {
-    command.replace(' ', "_").replace('/', ".")
-}
-
-/// Runs `command` as sos does on the node (plain bridge names and default
-/// sockets, which `OVS_RUNDIR` leads to the lab's): its output as sos
-/// keeps it (stdout, then stderr) and its exit code.
-fn run_as_sos(lab: &LabNode, command: &str) -> (Vec<u8>, i32) {
-    let mut words = command.split(' ');
-    let program = words.next().unwrap();
-    let out = Command::new(program).args(words).env("OVS_RUNDIR", lab.var("LAB_OVS_RUNDIR")).output().unwrap();
-    let mut bytes = out.stdout;
-    bytes.extend(out.stderr);
-    (bytes, out.status.code().unwrap_or(-1))
-}
-
-/// The OpenFlow versions sos 4.12 dumps a bridge with: its `protocols`,
-/// or, when it has none, the range `ovs-ofctl --version` gives (1.0–1.5).
-fn sos_versions(lab: &LabNode, bridge: &str) -> Vec<String> {
-    let protocols = lab.tool("ovs-vsctl", &["get", "Bridge", bridge, "protocols"]);
-    let named: Vec<String> = protocols
-        .trim()
-        .trim_matches(|c| c == '[' || c == ']')
-        .split(", ")
-        .map(|p| p.trim_matches('"').to_string())
-        .filter(|p| !p.is_empty())
-        .collect();
-    if named.is_empty() {
-        (10..=15).map(|v| format!("OpenFlow{v}")).collect()
-    } else {
-        named
-    }
-}
-
-/// Writes below `dir` what sos 4.12 keeps of the lab node (plugins
-/// openvswitch, ovn_central, ovn_host), named as sos names it, from the
-/// node's real command outputs and database files: `version.txt`,
-/// `sos_reports/manifest.json`, per bridge and OpenFlow version the
-/// `ovs-ofctl` dumps (an OpenFlow 1.0 meter dump holds ovs-ofctl's error,
-/// as in a real report), `etc/openvswitch/conf.db`, and NB/SB where
-/// OpenShift keeps them (`var/lib/ovn-ic/etc`). Returns the report's top
-/// directory.
-fn lay_out_as_sos(lab: &LabNode, dir: &Path) -> PathBuf {
-    let root = dir.join(TOP);
-    let put = |member: &str, bytes: &[u8]| {
-        let path = root.join(member);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
-    };
-    let mut commands: Vec<(&str, String)> = vec![
-        ("openvswitch", "ovs-vsctl -t 5 list-br".into()),
-        ("openvswitch", "ovs-vsctl -t 5 list Open_vSwitch".into()),
-        ("openvswitch", "ovs-ofctl -t 5 --version".into()),
-    ];
-    for bridge in BRIDGES {
-        commands.push(("openvswitch", format!("ovs-ofctl dump-flows {bridge}")));
-        commands.push(("openvswitch", format!("ovs-ofctl dump-groups {bridge}")));
-        for version in sos_versions(lab, bridge) {
-            for command in ["dump-flows", "dump-groups", "dump-tlv-map", "dump-meters"] {
-                commands.push(("openvswitch", format!("ovs-ofctl -O {version} {command} {bridge}")));
-            }
-        }
-    }
-    commands.push(("ovn_host", "ovs-ofctl -O OpenFlow13 dump-flows br-int".into()));
-    commands.push(("ovn_host", "ovs-vsctl list-br".into()));
-    let mut plugins = serde_json::Map::new();
-    for (plugin, command) in commands {
-        let (bytes, code) = run_as_sos(lab, &command);
-        let filepath = format!("sos_commands/{plugin}/{}", sos_name(&command));
-        put(&filepath, &bytes);
-        let entry = plugins.entry(plugin).or_insert_with(|| serde_json::json!({"timeout_hit": false, "commands": []}));
-        entry["commands"].as_array_mut().unwrap().push(serde_json::json!({
-            "exec": command, "filepath": filepath, "truncated": false, "return_code": code
-        }));
-    }
-    for (var, member) in [
-        ("LAB_OVS_DB_FILE", "etc/openvswitch/conf.db"),
-        ("LAB_NB_DB_FILE", "var/lib/ovn-ic/etc/ovnnb_db.db"),
-        ("LAB_SB_DB_FILE", "var/lib/ovn-ic/etc/ovnsb_db.db"),
-    ] {
-        put(member, &fs::read(lab.var(var)).unwrap());
-    }
-    put("version.txt", b"sos report: 4.12.0\n");
-    let manifest = serde_json::json!({
-        "version": "4.12.0",
-        "cmdline": "report --batch -o openvswitch,ovn_central,ovn_host",
-        "policy": "Debian",
-        "components": {"report": {"plugins": plugins}},
-    });
-    put("sos_reports/manifest.json", manifest.to_string().as_bytes());
-    root
-}
-
 /// How the laid-out report is handed to `collect-sos`.
 #[derive(Clone, Copy, Debug)]
 enum Form {
@@ -322,8 +224,9 @@ fn pack(dir: &Path, root: PathBuf, form: Form) -> PathBuf {
         Form::TarXz => ("-cJf", "tar.xz"),
         Form::TarGz => ("-czf", "tar.gz"),
     };
-    let archive = dir.join(format!("{TOP}.{ext}"));
-    support::run_ok(Command::new("tar").arg(flag).arg(&archive).arg("-C").arg(dir).arg(TOP));
+    let top = root.file_name().unwrap();
+    let archive = dir.join(format!("{}.{ext}", top.to_string_lossy()));
+    support::run_ok(Command::new("tar").arg(flag).arg(&archive).arg("-C").arg(dir).arg(top));
     archive
 }
 
@@ -334,7 +237,7 @@ fn sos_layout_replays_like_the_live_node(form: Form) {
     let lab = LabNode::start();
     let replica = Replica::new();
     let dir = replica.base.path().join("report");
-    let root = lay_out_as_sos(&lab, &dir);
+    let root = lab.lay_out_as_sos(&dir);
     let sos = pack(&dir, root, form);
     support::make_readable(&dir);
     let collected = replica.ok(&[std::ffi::OsStr::new("collect-sos"), sos.as_os_str()]);

@@ -22,6 +22,9 @@
 #   log/*.log  etc/  env
 set -euo pipefail
 
+# shellcheck source=lab-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lab-lib.sh"
+readonly LAB_TAG=lab-node
 readonly WAIT_SECS=${LAB_WAIT_SECS:-30}
 readonly CHASSIS=lab-chassis
 readonly BRIDGES="br-ex br-int"
@@ -41,30 +44,13 @@ usage: $0 start DIR
 EOF
 }
 
-die() {
-    echo "lab-node: $*" >&2
-    exit 1
-}
-
 # --- environment ------------------------------------------------------------
-
-abspath() {
-    case $1 in
-        /*) printf '%s\n' "$1" ;;
-        *) printf '%s\n' "$PWD/$1" ;;
-    esac
-}
 
 # setup_env DIR: absolute paths and the per-node environment of every command.
 setup_env() {
-    [ -n "$1" ] || die "empty DIR"
-    D=$(abspath "$1")
-    D=${D%/}
-    [ -n "$D" ] || die "refusing to use / as DIR"
-    case $D in
-        *[\"\$\`\\]* | *$'\n'*) die "DIR must not contain quotes, \$, \` or backslashes: $D" ;;
-    esac
+    D=$(lab_dir "$1")
     NB_DIR=$D/nb SB_DIR=$D/sb OVS_DIR=$D/ovs OVN_DIR=$D/ovn LOG_DIR=$D/log ETC_DIR=$D/etc
+    LOG_DIRS=$LOG_DIR
     NB_DB_FILE=$NB_DIR/ovnnb_db.db
     SB_DB_FILE=$SB_DIR/ovnsb_db.db
     OVS_DB_FILE=$OVS_DIR/conf.db
@@ -104,122 +90,7 @@ ovsdb-server|$NB_DIR/ovsdb-server.pid|$NB_DIR/ovsdb-server.ctl|$LOG_DIR/ovsdb-se
 EOF
 }
 
-# pid_alive PID PIDFILE: the process exists, is no zombie, and is the daemon
-# started with that pidfile (guards against pid reuse).
-pid_alive() {
-    local pid=$1 pidfile=$2 stat cmdline
-    [ -n "$pid" ] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    case ${stat%% *} in Z | X) return 1 ;; esac
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    case $cmdline in *"--pidfile=$pidfile "*) return 0 ;; esac
-    return 1
-}
-
-# wait_gone PID PIDFILE TENTHS: waits up to TENTHS/10 s for the daemon to go.
-wait_gone() {
-    local i
-    for ((i = 0; i < $3; i++)); do
-        pid_alive "$1" "$2" || return 0
-        sleep 0.1
-    done
-}
-
-read_pid() {
-    local pid
-    [ -r "$1" ] || return 1
-    read -r pid <"$1" 2>/dev/null || return 1
-    case $pid in '' | *[!0-9]*) return 1 ;; esac
-    printf '%s\n' "$pid"
-}
-
-# running_daemons: "name pid" of every live daemon of this node.
-running_daemons() {
-    local name pidfile ctl log args pid
-    while IFS='|' read -r name pidfile ctl log args; do
-        pid=$(read_pid "$pidfile") || continue
-        pid_alive "$pid" "$pidfile" && echo "$name $pid"
-    done < <(daemon_table)
-    return 0
-}
-
-stop_daemons() {
-    local name pidfile ctl log args pid i
-    while IFS='|' read -r name pidfile ctl log args; do
-        pid=$(read_pid "$pidfile") || continue
-        pid_alive "$pid" "$pidfile" || continue
-        [ -n "$ctl" ] || ctl=$(dirname "$pidfile")/$name.$pid.ctl
-        # ovn-controller: "exit --restart" keeps its Chassis/Port_Binding
-        # records in SB (a plain "exit" would clean them up).
-        # shellcheck disable=SC2086
-        # (subshell: keeps bash's "Alarm clock" job report off stderr)
-        if ! (ovs-appctl --timeout=3 -t "$ctl" exit $args; exit $?) >/dev/null 2>&1; then
-            kill -TERM "$pid" 2>/dev/null || true
-        fi
-        wait_gone "$pid" "$pidfile" 100
-        if pid_alive "$pid" "$pidfile"; then
-            kill -TERM "$pid" 2>/dev/null || true
-            wait_gone "$pid" "$pidfile" 50
-        fi
-        if pid_alive "$pid" "$pidfile"; then
-            echo "lab-node: $name (pid $pid) ignored exit/SIGTERM, sending SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            wait_gone "$pid" "$pidfile" 50
-        fi
-        pid_alive "$pid" "$pidfile" && die "$name (pid $pid) is still running"
-    done < <(daemon_table)
-    return 0
-}
-
 # --- start ------------------------------------------------------------------
-
-STEP=""
-STEP_LOGS=""
-STARTED=0
-
-step() {
-    STEP=$1
-    shift
-    STEP_LOGS="$*"
-}
-
-on_start_exit() {
-    local rc=$? log shown=0
-    trap - EXIT
-    if [ $rc -ne 0 ] && [ $STARTED -eq 1 ]; then
-        echo "lab-node: start failed (exit $rc) during: $STEP" >&2
-        for log in $STEP_LOGS; do
-            [ -s "$log" ] || continue
-            echo "---- tail of $log ----" >&2
-            tail -n 25 "$log" >&2
-            shown=1
-        done
-        if [ $shown -eq 0 ]; then
-            for log in "$LOG_DIR"/*.log; do
-                [ -s "$log" ] || continue
-                echo "---- tail of $log ----" >&2
-                tail -n 5 "$log" >&2
-            done
-        fi
-        echo "lab-node: stopping what was started" >&2
-        stop_daemons || true
-    fi
-    exit $rc
-}
-
-# wait_for DESCRIPTION FUNCTION [ARGS...]: poll every 0.1 s, at most WAIT_SECS.
-wait_for() {
-    local desc=$1 deadline=$((SECONDS + WAIT_SECS))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        if ((SECONDS >= deadline)); then
-            echo "lab-node: timed out after ${WAIT_SECS} s waiting for $desc" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-}
 
 have_lflows() {
     local out
@@ -263,13 +134,6 @@ br_int_has_ovn_tlv() {
     local out
     out=$(ovs-ofctl -O OpenFlow15 --timeout=5 dump-tlv-map "unix:$OVS_DIR/br-int.mgmt") || return 1
     grep -Eq '^ *0x102 +0x80 +4 +tun_metadata' <<<"$out"
-}
-
-# start_daemon NAME ARGS...: a detached daemon with console logging off.
-start_daemon() {
-    local name=$1
-    shift
-    "$name" -vconsole:off -vsyslog:off --detach --no-chdir "$@"
 }
 
 build_nb_topology() {
@@ -393,9 +257,7 @@ cmd_start() {
             ovs) dir=$OVS_DIR file=$OVS_DB_FILE log=$LOG_DIR/ovsdb-server-ovs.log ;;
         esac
         step "starting ovsdb-server ($x)" "$log"
-        start_daemon ovsdb-server --pidfile="$dir/ovsdb-server.pid" \
-            --log-file="$log" --unixctl="$dir/ovsdb-server.ctl" \
-            --remote="punix:$dir/db.sock" "$file"
+        start_ovsdb_server "$dir" "$file" "$log"
     done
 
     step "configuring the OVS database" "$LOG_DIR/ovsdb-server-ovs.log"
@@ -424,21 +286,13 @@ cmd_start() {
     sbctl init
 
     step "starting ovs-vswitchd" "$LOG_DIR/ovs-vswitchd.log"
-    start_daemon ovs-vswitchd --pidfile="$OVS_DIR/ovs-vswitchd.pid" \
-        --log-file="$LOG_DIR/ovs-vswitchd.log" \
-        --enable-dummy=override --disable-system --disable-system-route \
-        "$OVS_DB"
+    start_vswitchd "$OVS_DIR" "$LOG_DIR" "$OVS_DB"
 
     step "starting ovn-northd" "$LOG_DIR/ovn-northd.log"
-    start_daemon ovn-northd --pidfile="$OVN_DIR/ovn-northd.pid" \
-        --log-file="$LOG_DIR/ovn-northd.log" --unixctl="$OVN_DIR/ovn-northd.ctl" \
-        --ovnnb-db="$NB_DB" --ovnsb-db="$SB_DB"
+    start_northd "$OVN_DIR" "$LOG_DIR" "$NB_DB" "$SB_DB"
 
     step "starting ovn-controller" "$LOG_DIR/ovn-controller.log"
-    # OVN 23.03's ovn-controller has no --unixctl: its control socket is
-    # $OVN_RUNDIR/ovn-controller.<pid>.ctl (as ovs-vswitchd's in $OVS_RUNDIR).
-    start_daemon ovn-controller --pidfile="$OVN_DIR/ovn-controller.pid" \
-        --log-file="$LOG_DIR/ovn-controller.log" "$OVS_DB"
+    start_ovn_controller "$OVN_DIR" "$LOG_DIR" "$OVS_DB"
 
     step "programming br-ex (TLV map, group, meter, flows)" "$LOG_DIR/ovs-vswitchd.log"
     wait_for "br-ex.mgmt" test -S "$OVS_DIR/br-ex.mgmt"

@@ -1,8 +1,13 @@
 //! Shared test support: a live "production" lab node built by
-//! `lab-node.sh` from real OVS/OVN daemons, and the built `ovs-offline`
-//! binary run as an unprivileged user (CI runs as root).
+//! `lab-node.sh` from real OVS/OVN daemons, multi-node labs built by
+//! `cluster-lab.sh` (`cluster`), live nodes laid out as sos reports
+//! (`sos_layout`), and the built `ovs-offline` binary run as an
+//! unprivileged user (CI runs as root).
 
 #![allow(dead_code)]
+
+pub mod cluster;
+pub mod sos_layout;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -66,12 +71,7 @@ impl LabNode {
 
     /// The node started in `dir`, as its `env` file describes it.
     fn running_in(dir: tempfile::TempDir) -> LabNode {
-        let text = std::fs::read_to_string(dir.path().join("env")).unwrap();
-        let env = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-            .collect();
+        let env = read_env(&dir.path().join("env"));
         LabNode { dir, env }
     }
 
@@ -81,8 +81,13 @@ impl LabNode {
 
     /// Runs an OVS/OVN client against the lab node.
     pub fn tool(&self, tool: &str, args: &[&str]) -> String {
-        let dbs = [self.var("LAB_OVS_DB"), self.var("LAB_NB_DB"), self.var("LAB_SB_DB")];
-        client(tool, args, dbs.map(String::from), Path::new(self.var("LAB_OVS_RUNDIR")))
+        env_tool(&self.env, tool, args)
+    }
+
+    /// The node laid out below `dir` as sos 4.12 names what it keeps, its
+    /// NB and SB included; returns the report's top directory.
+    pub fn lay_out_as_sos(&self, dir: &Path) -> PathBuf {
+        sos_layout::lay_out_as_sos(&self.env, "lab-node", true, dir)
     }
 
     /// A clustered copy of one of the lab's DB files.
@@ -271,6 +276,23 @@ impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.cmd(&["stop"]).output();
     }
+}
+
+/// The `NAME="value"` lines of a lab's env file.
+fn read_env(path: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+/// Runs an OVS/OVN client against the live node a lab env file describes
+/// (`LAB_OVS_DB`, `LAB_NB_DB`, `LAB_SB_DB`, `LAB_OVS_RUNDIR`).
+fn env_tool(env: &BTreeMap<String, String>, tool: &str, args: &[&str]) -> String {
+    let var = |name: &str| env.get(name).unwrap_or_else(|| panic!("{name} not in the lab env")).clone();
+    let dbs = [var("LAB_OVS_DB"), var("LAB_NB_DB"), var("LAB_SB_DB")];
+    client(tool, args, dbs, Path::new(&var("LAB_OVS_RUNDIR")))
 }
 
 /// Runs an OVS/OVN client with the database of its kind (`dbs`: OVS, NB,
