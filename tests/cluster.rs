@@ -1,0 +1,295 @@
+//! Workspaces of several node replicas (issue #19): collecting nodes named
+//! by their captures, selecting one with -W/--node, starting replicas on
+//! demand, status with memory, hostile node names. Real OVS daemons and
+//! tools, real sos fixtures.
+
+mod support;
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{give, is_root, make_db, run_ok, Replica, TEST_USER};
+
+/// A workspace driven through the built binary as the test user.
+struct Ws {
+    replica: Replica,
+    root: PathBuf,
+}
+
+impl Ws {
+    fn new() -> Ws {
+        let replica = Replica::new();
+        let root = replica.base.path().join("ws");
+        Ws { replica, root }
+    }
+
+    /// `ovs-offline args…` without -w or -W.
+    fn bare(&self, args: &[OsString]) -> Command {
+        let binary = self.replica.base.path().join("ovs-offline");
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", TEST_USER, "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        };
+        cmd.args(args)
+            .current_dir(self.replica.base.path())
+            .env_remove("OVS_DBG_WORKDIR")
+            .env_remove("OVS_OFFLINE_WORKSPACE");
+        cmd
+    }
+
+    /// `ovs-offline -W WS args…`.
+    fn cmd(&self, args: &[OsString]) -> Command {
+        let mut all = vec![OsString::from("-W"), self.root.clone().into()];
+        all.extend(args.iter().cloned());
+        self.bare(&all)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        stdout(run_ok(&mut self.cmd(&os(args))))
+    }
+
+    fn fails(&self, args: &[OsString]) -> String {
+        failure(self.cmd(args).output().unwrap())
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["cluster", "status", "--json"])).unwrap()
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "workspace.json")
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        let _ = self.cmd(&os(&["cluster", "stop"])).output();
+    }
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+fn stdout(out: Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a failure; its stderr.
+fn failure(out: Output) -> String {
+    assert!(!out.status.success(), "expected a failure, got: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sos").join(name)
+}
+
+const SOS_V4_12: &str = "trixie-ovs3.5-ovn25.03-sos4.12.tar.xz";
+const SOS_V4_0: &str = "bookworm-ovs3.1-ovn23.03-sos4.0.tar.xz";
+
+/// A minimal extracted sos report: an OVS database (one bridge `br0`) whose
+/// `Open_vSwitch` row has `external_ids` `hostname` and `ovn-encap-ip`,
+/// and `br0`'s flow dump.
+fn tiny_sos(dir: &Path, report: &str, hostname: &str, encap_ip: &str) -> PathBuf {
+    let root = dir.join(report);
+    let db_dir = root.join("var/lib/openvswitch");
+    let dumps = root.join("sos_commands/openvswitch");
+    fs::create_dir_all(&db_dir).unwrap();
+    fs::create_dir_all(&dumps).unwrap();
+    let db = make_db(&support::installed_schema("ovs"), &db_dir, "conf.db");
+    let ids = serde_json::json!(["map", [["hostname", hostname], ["ovn-encap-ip", encap_ip]]]);
+    let txn = serde_json::json!(["Open_vSwitch",
+        {"op": "update", "table": "Open_vSwitch", "where": [], "row": {"external_ids": ids}}]);
+    run_ok(Command::new("ovsdb-tool").arg("transact").arg(&db).arg(txn.to_string()));
+    let flows = "OFPST_FLOW reply (OF1.5) (xid=0x2):\n \
+        cookie=0x1, duration=1.0s, table=0, n_packets=0, n_bytes=0, priority=100,ip,nw_dst=10.0.0.1 actions=drop\n \
+        cookie=0x2, duration=1.0s, table=0, n_packets=0, n_bytes=0, priority=50,ip actions=resubmit(,1)\n \
+        cookie=0x3, duration=1.0s, table=1, n_packets=0, n_bytes=0, priority=0 actions=NORMAL\n";
+    fs::write(dumps.join("ovs-ofctl_-O_OpenFlow15_dump-flows_br0"), flows).unwrap();
+    support::make_readable(&root);
+    root
+}
+
+#[test]
+fn collect_sos_names_nodes_by_hostname_and_a_bad_report_costs_only_its_node() {
+    let ws = Ws::new();
+    let base = ws.replica.base.path();
+    let good = give(&fixture(SOS_V4_12), base);
+    let corrupt = base.join("broken.tar.xz");
+    let bytes = fs::read(&good).unwrap();
+    fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+    support::make_readable(base);
+
+    let out = ws
+        .cmd(&[OsString::from("cluster"), "collect-sos".into(), good.clone().into(), corrupt.clone().into()])
+        .output()
+        .unwrap();
+    let err = failure(out.clone());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("broken.tar.xz") && !err.contains(SOS_V4_12), "{err}");
+    let text = stdout(out);
+    assert!(text.contains("Node prod-node-1, from the sos report"), "{text}");
+    assert!(text.contains("--node prod-node-1 start"), "{text}");
+    assert_eq!(ws.node_names(), ["prod-node-1"], "the bad report left nothing, staging included");
+
+    // The node is an ordinary workdir: single-node commands work on it.
+    let single = [OsString::from("-w"), ws.root.join("prod-node-1").into(), "status".into()];
+    let status = stdout(run_ok(&mut ws.bare(&single)));
+    assert!(status.contains("Open_vSwitch"), "{status}");
+
+    // Another report of the same host: refused without --force.
+    let old = give(&fixture(SOS_V4_0), base);
+    let err = ws.fails(&[OsString::from("cluster"), "collect-sos".into(), old.clone().into()]);
+    assert!(err.contains("node prod-node-1 is already in workspace") && err.contains("--force"), "{err}");
+    ws.ok(&["cluster", "collect-sos", "--force", old.to_str().unwrap()]);
+    let status = ws.status();
+    assert_eq!(status["nodes"][0]["flow_files"], 5, "replaced by the 4.0 report: {status}");
+
+    // Two reports naming one host in one command: neither is taken.
+    let err = ws.fails(&[
+        OsString::from("cluster"),
+        "collect-sos".into(),
+        "--force".into(),
+        good.clone().into(),
+        old.clone().into(),
+    ]);
+    assert!(
+        err.contains("name the same node prod-node-1") && err.contains(SOS_V4_12) && err.contains(SOS_V4_0),
+        "{err}"
+    );
+    assert_eq!(ws.status()["nodes"][0]["flow_files"], 5);
+
+    // --name gives each its own.
+    ws.ok(&["cluster", "collect-sos", good.to_str().unwrap(), old.to_str().unwrap(), "--name", "a", "--name", "b"]);
+    assert_eq!(ws.node_names(), ["a", "b", "prod-node-1"]);
+    let status = ws.status();
+    assert_eq!(status["nodes"][0]["encap_ip"], "192.0.2.10", "{status}");
+    assert_eq!(status["running"], 0);
+}
+
+#[test]
+fn twenty_nodes_start_on_demand_one_at_a_time() {
+    let ws = Ws::new();
+    let reports = support::user_dir("tiny-sos-");
+    let mut args = os(&["cluster", "collect-sos"]);
+    for i in 1..=20 {
+        // The report's name is not the node's: the OVS database's hostname is.
+        args.push(
+            tiny_sos(reports.path(), &format!("sosreport-{i}"), &format!("n-{i}"), &format!("192.0.2.{i}")).into(),
+        );
+    }
+    let out = run_ok(&mut ws.cmd(&args));
+    assert!(stdout(out).contains("20 nodes collected"));
+    let status = ws.status();
+    let nodes = status["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 20, "{status}");
+    assert!(nodes.iter().all(|n| n["running"] == false && n["encap_ip"].as_str().unwrap().starts_with("192.0.2.")));
+    assert_eq!(status["running"], 0);
+
+    // A trace on n-3 starts n-3, and only it.
+    let out = run_ok(&mut ws.cmd(&os(&[
+        "--node",
+        "n-3",
+        "trace",
+        "--no-detrace",
+        "br0",
+        "in_port=LOCAL,ip,nw_dst=10.0.0.1",
+    ])));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("started the replica of n-3"));
+    assert!(stdout(out).contains("drop"));
+    let status = ws.status();
+    assert_eq!(status["running"], 1, "{status}");
+    let n3 = status["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "n-3").unwrap().clone();
+    assert_eq!((n3["running"].as_bool(), n3["flows_restored"].as_u64()), (Some(true), Some(3)), "{n3}");
+    let kib = n3["memory_kib"].as_u64().unwrap();
+    assert!(kib > 1024 && n3["processes"].as_u64().unwrap() >= 3, "{n3}");
+    eprintln!(
+        "memory of one running replica (OVS database, one bridge, 3 flows): {kib} KiB in {} processes",
+        n3["processes"]
+    );
+    let text = ws.ok(&["cluster", "status"]);
+    assert!(text.contains("20 nodes, 1 running"), "{text}");
+
+    // Running already: no second start, no note.
+    let out = run_ok(&mut ws.cmd(&os(&["--node", "n-3", "ports"])));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("started"));
+    let show = ws.ok(&["cluster", "show"]);
+    assert!(show.contains("Node n-3:") && !show.contains("Node n-4:"), "{show}");
+
+    let out = ws.ok(&["cluster", "stop"]);
+    assert!(out.contains("Stopped the replica of n-3") && out.contains("1 replicas stopped"), "{out}");
+    assert_eq!(ws.status()["running"], 0);
+}
+
+#[test]
+fn node_selection_errors_name_the_fix() {
+    let ws = Ws::new();
+    let reports = support::user_dir("tiny-sos-");
+    let a = tiny_sos(reports.path(), "sos-a", "node-a", "192.0.2.1");
+    ws.ok(&["cluster", "collect-sos", a.to_str().unwrap()]);
+
+    let err = failure(ws.bare(&os(&["--node", "node-a", "status"])).output().unwrap());
+    assert!(err.contains("give the workspace too") && err.contains("-W WORKSPACE --node node-a"), "{err}");
+    let err = ws.fails(&os(&["status"]));
+    assert!(err.contains("--node NAME") && err.contains("it holds node-a"), "{err}");
+    let err = ws.fails(&os(&["--node", "node-b", "start"]));
+    assert!(err.contains("no node node-b") && err.contains("it holds node-a"), "{err}");
+    let err = ws.fails(&os(&["-w", "/tmp/x", "--node", "node-a", "status"]));
+    assert!(err.contains("cannot be used with"), "{err}");
+    let err = failure(ws.bare(&os(&["cluster", "status"])).output().unwrap());
+    assert!(err.contains("give it with -W DIR"), "{err}");
+    let err = ws.fails(&os(&["--node", "node-a", "cluster", "status"]));
+    assert!(err.contains("take their nodes as arguments"), "{err}");
+    // A single-node workdir is not a workspace, and is left as it was.
+    let workdir = ws.root.join("node-a");
+    let err = failure(
+        ws.bare(&[OsString::from("-W"), workdir.clone().into(), "cluster".into(), "status".into()]).output().unwrap(),
+    );
+    assert!(err.contains("single-node working directory") && err.contains("-w"), "{err}");
+    assert!(!workdir.join("workspace.json").exists());
+    // -W … --node … collect-…: the node is made.
+    let db = make_db(&support::installed_schema("ovs"), reports.path(), "b.db");
+    ws.ok(&["--node", "node-b", "collect-db-ovs", db.to_str().unwrap()]);
+    assert_eq!(ws.node_names(), ["node-a", "node-b"]);
+}
+
+#[test]
+fn hostile_node_names_never_leave_the_workspace() {
+    let ws = Ws::new();
+    let reports = support::user_dir("tiny-sos-");
+    for (report, hostname) in [("dotdot", "../escaped"), ("slash", "a/b"), ("newline", "x\ny"), ("dot", ".hidden")] {
+        let sos = tiny_sos(reports.path(), report, hostname, "192.0.2.1");
+        let err = ws.fails(&[OsString::from("cluster"), "collect-sos".into(), sos.into()]);
+        assert!(err.contains("cannot name a directory") && err.contains("--name NAME"), "{hostname:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(ws.node_names().is_empty(), "{:?}", ws.node_names());
+    assert!(!ws.replica.base.path().join("escaped").exists());
+
+    let sos = tiny_sos(reports.path(), "named", "../escaped", "192.0.2.1");
+    for bad in ["..", "../x", ".x"] {
+        let err = ws.fails(&[
+            OsString::from("cluster"),
+            "collect-sos".into(),
+            sos.clone().into(),
+            "--name".into(),
+            bad.into(),
+        ]);
+        assert!(err.contains("cannot name a directory"), "{err}");
+        let err = ws.fails(&os(&["--node", bad, "collect-db-ovs", "/dev/null"]));
+        assert!(err.contains("cannot name a directory"), "{err}");
+    }
+    ws.ok(&["cluster", "collect-sos", sos.to_str().unwrap(), "--name", "safe"]);
+    assert_eq!(ws.node_names(), ["safe"]);
+}
