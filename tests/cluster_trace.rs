@@ -225,6 +225,10 @@ fn tcp(lab: &ClusterLab, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) ->
     format!("in_port={ofport},tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
 }
 
+fn have_ovn_detrace() -> bool {
+    Command::new("ovn-detrace").arg("--help").output().is_ok_and(|o| o.status.success())
+}
+
 /// lr1's port on ls1.
 const LR1_LS1_MAC: &str = "00:00:00:00:ff:01";
 
@@ -245,6 +249,14 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     assert_eq!(ws.running(), ["node-1", "node-2"], "started on demand: only the nodes the trace reached");
     let hops = assert_like_live(&ws, &lab, &stitched);
     assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    if have_ovn_detrace() {
+        let flow = tcp(&lab, "pod1", pod2_mac, pod2_ip, 80);
+        let text = ws.ok(&["cluster", "trace", "--node", "node-1", BR, &flow]);
+        let (sent, arrived) = text.split_once("== hop 2: node-2").unwrap_or_else(|| panic!("{text}"));
+        for (expected, part) in [("Logical datapath: \"ls1\"", sent), ("logical_port \"pod2\"", arrived)] {
+            assert!(part.contains("Logical flow: table=") && part.contains(expected), "{expected:?} not in:\n{part}");
+        }
+    }
 
     let (_, _, pod3_mac, pod3_ip) = lab.pod("pod3");
     let stitched = ws.trace("node-1", &tcp(&lab, "pod1", LR1_LS1_MAC, pod3_ip, 8080), &[]);
