@@ -420,8 +420,8 @@ pub struct ClusterTrace {
     pub bridge: String,
     /// The flow, as ovs-ofctl reads one, e.g. in_port=pod1,icmp,dl_src=…,dl_dst=…,nw_src=…,nw_dst=…
     pub flow: String,
-    /// The dp_hash the packet carries, on every node: picks a select group's bucket (a load balancer's backend)
-    #[arg(long, value_name = "N")]
+    /// The dp_hash the packet carries, on every node: picks a select group's bucket (a load balancer's backend); not 0, which OVS reads as no hash
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub dp_hash: Option<u32>,
     /// The conntrack state of each recirculation, in turn (e.g. trk,est), on every node
     #[arg(long = "ct-next", value_name = "STATE")]

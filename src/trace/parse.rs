@@ -281,59 +281,41 @@ fn output_port(action: &str) -> Option<&str> {
 /// The datapath ports a datapath action list outputs to: bare numbers at
 /// its top level or inside `clone(…)` and `sample(…actions(…))`.
 pub fn datapath_outputs(actions: &str) -> Vec<u32> {
-    let mut ports = Vec::new();
-    // The enclosing action names, innermost last.
-    let mut within: Vec<&str> = Vec::new();
-    let mut start = 0;
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => {
-                within.push(actions[start..i].trim());
-                start = i + 1;
-            }
-            ',' | ')' => {
-                let word = actions[start..i].trim();
-                let bare = within.last().is_none_or(|w| ["clone", "actions"].contains(w));
-                if bare && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(port) = word.parse() {
-                        ports.push(port);
-                    }
-                }
-                if c == ')' {
-                    within.pop();
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    let word = actions[start..].trim();
-    if within.is_empty() && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-        ports.extend(word.parse::<u32>().ok());
-    }
-    ports
+    datapath_rewrites(actions).into_iter().map(|(port, _)| port).collect()
 }
 
 /// Each datapath output of a datapath action list, in order, with the
 /// packet rewrites in effect there (`set(eth(…))`, `set(ipv4(…))`, …)
 /// as flow fields (`dl_src`, `nw_ttl`, …): what the packet is as it leaves
-/// through that port, beyond what the trace's final flow says. A
-/// `clone(…)`'s rewrites stay inside it; partially masked values are
-/// left out.
+/// through that port, beyond what the trace's final flow says. Outputs
+/// count at the top level and inside `clone(…)` and `sample(…actions(…))`,
+/// whose rewrites stay inside them; partially masked values are left out.
 pub fn datapath_rewrites(actions: &str) -> Vec<(u32, Vec<(String, String)>)> {
     let mut outputs = Vec::new();
-    walk_datapath(actions, &mut Vec::new(), &mut outputs);
+    walk_datapath(actions, 0, &mut Vec::new(), &mut outputs);
     outputs
 }
 
-fn walk_datapath(actions: &str, rewrites: &mut Vec<(String, String)>, outputs: &mut Vec<(u32, Vec<(String, String)>)>) {
+/// How deep `clone(…)`/`sample(…)` nesting is followed (OVS nests a few).
+const MAX_NESTING: usize = 32;
+
+fn walk_datapath(
+    actions: &str,
+    depth: usize,
+    rewrites: &mut Vec<(String, String)>,
+    outputs: &mut Vec<(u32, Vec<(String, String)>)>,
+) {
+    if depth > MAX_NESTING {
+        return;
+    }
     for item in split_top(actions) {
         let (name, args) = match item.split_once('(') {
             Some((name, rest)) => (name.trim(), rest.strip_suffix(')').unwrap_or(rest)),
             None => (item.trim(), ""),
         };
         match name {
-            "clone" => walk_datapath(args, &mut rewrites.clone(), outputs),
+            "clone" | "actions" => walk_datapath(args, depth + 1, &mut rewrites.clone(), outputs),
+            "sample" => walk_datapath(args, depth + 1, rewrites, outputs),
             "set" => rewrites.extend(set_fields(args)),
             _ if args.is_empty() && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
                 outputs.extend(name.parse().ok().map(|port| (port, rewrites.clone())));
@@ -503,6 +485,9 @@ mod tests {
         ] {
             let _ = parse(text);
         }
+        let nested = "clone(".repeat(MAX_LINE / 6) + "1";
+        assert!(datapath_outputs(&nested).is_empty());
+        assert_eq!(datapath_outputs(&("clone(".repeat(3) + "1)))")), vec![1]);
         let long = "x".repeat(MAX_LINE * 2) + "é";
         assert_eq!(parse(&long).passes[0].notes[0].len(), MAX_LINE);
     }
