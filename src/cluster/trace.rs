@@ -660,6 +660,36 @@ mod tests {
         assert_eq!(tun.ips.get("tun_dst").map(String::as_str), Some("192.168.50.9"));
     }
 
+    /// node-1 of the 3-chassis lab floods an ARP request from pod1 to ls1's
+    /// other chassis: two outputs after table 39 set the tunnel values.
+    const FLOOD: &str = include_str!("testdata/arp-flood-node-1.txt");
+
+    #[test]
+    fn each_tunnel_output_carries_the_values_then() {
+        let tunnel = |name: &str, ofport| Tunnel {
+            bridge: "br-int".into(),
+            name: name.into(),
+            kind: TunnelKind::Geneve,
+            ofport: Some(ofport),
+            remote: Remote::Ip("192.168.50.9".into()),
+            local_ip: None,
+            key: Some("flow".into()),
+        };
+        let topology = Topology {
+            system_id: Some("node-1".into()),
+            encap_ips: vec!["192.168.50.1".into()],
+            tunnels: vec![tunnel("ovn-node-2-0", 2), tunnel("ovn-node-3-0", 3)],
+        };
+        let trace = parse::parse(FLOOD);
+        let departures: Vec<(String, BTreeMap<String, String>)> =
+            tunnel_outputs(&trace, &topology).into_iter().flatten().map(|d| (d.tunnel, d.tun.carried())).collect();
+        let carried: BTreeMap<String, String> =
+            [("tun_id", "0x2"), ("tun_metadata0", "0x28000")].map(|(k, v)| (k.to_string(), v.to_string())).into();
+        assert_eq!(departures, vec![("ovn-node-2-0".into(), carried.clone()), ("ovn-node-3-0".into(), carried)]);
+        let last = trace.passes.last().unwrap().datapath_actions.as_deref().unwrap();
+        assert_eq!(parse::datapath_rewrites(last), vec![(2, vec![]), (4, vec![])]);
+    }
+
     #[test]
     fn the_packet_as_it_left() {
         let final_flow = "recirc_id=0x6,dp_hash=0x1,eth,tcp,reg0=0x300,reg15=0x1,tun_id=0x2,metadata=0x1,in_port=11,\
