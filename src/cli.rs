@@ -2,7 +2,9 @@
 //! single source for `--help`, the man page ([`crate::manual`]) and the
 //! shell completions.
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -21,14 +23,7 @@ pub struct Cli {
     pub workdir: PathBuf,
 
     /// A workspace: one working directory per node of a cluster ('cluster' commands; others act on the node --node names)
-    #[arg(
-        short = 'W',
-        long,
-        global = true,
-        env = "OVS_OFFLINE_WORKSPACE",
-        value_name = "DIR",
-        conflicts_with = "workdir"
-    )]
+    #[arg(short = 'W', long, global = true, env = "OVS_OFFLINE_WORKSPACE", value_name = "DIR")]
     pub workspace: Option<PathBuf>,
 
     /// The node of the workspace (-W) that a single-node command acts on (given before the command)
@@ -49,6 +44,30 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the command line. `-w` and `-W` name different things: given
+    /// both, it is an error; one given on the command line wins over the
+    /// other's environment variable; both only from the environment, an
+    /// error naming the two variables.
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let from = |id: &str| matches.value_source(id);
+        let workdir = from("workdir");
+        match (workdir, from("workspace")) {
+            (Some(ValueSource::CommandLine), Some(ValueSource::CommandLine)) => Cli::command()
+                .error(ErrorKind::ArgumentConflict, "-w (one working directory) and -W (a workspace of nodes) exclude each other; give one")
+                .exit(),
+            (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => cli.workspace = None,
+            (Some(ValueSource::EnvVariable), Some(ValueSource::EnvVariable)) => Cli::command()
+                .error(ErrorKind::ArgumentConflict, "both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE are set; unset one, or choose with -w DIR or -W DIR")
+                .exit(),
+            _ => {}
+        }
+        cli
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -536,7 +536,7 @@ fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> 
     }
     for node in &stitched.started {
         tell!(
-            "started the replica of {} (stop it with 'ovs-offline -W {} cluster stop {}')",
+            "note: started the replica of {} (stop it with 'ovs-offline -W {} cluster stop {}')",
             quote::shell(node),
             quote::path(workspace.root()),
             quote::shell(node)
@@ -698,7 +698,7 @@ struct Capture {
     from: String,
     /// The node's name when the capture does not give one.
     fallback: Option<String>,
-    /// `--name`.
+    /// Its node's name when known already (`--name`, or read while collecting).
     name: Option<String>,
     staged: Staged,
     summary: Summary,
@@ -836,18 +836,17 @@ fn cluster_collect_must_gather(root: &Path, args: &cli::ClusterCollectMustGather
             let c = collect::sos::collect_sos(&staged.workdir, sos, SosPart::Ovs, false)?;
             let mut summary = Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes);
             let name = capture_name(&staged.workdir)?.or_else(|| file_stem_name(sos));
-            match name.filter(|n| pods.contains(n)) {
+            match name.as_ref().filter(|n| pods.contains(*n)) {
                 Some(node) => {
-                    let mg =
-                        collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(&node), false)?;
-                    if let MustGather::Collected { items, .. } = &mg {
-                        summary.items.extend(items.iter().cloned());
+                    let mg = collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(node), false)?;
+                    if let MustGather::Collected { items, .. } = mg {
+                        summary.items.extend(items);
                     }
-                    joined.insert(node);
+                    joined.insert(node.clone());
                 }
                 None => summary.notes.push("the must-gather has no OVN databases of this node: OVS half only".into()),
             }
-            Ok(Capture { from: from.clone(), fallback: file_stem_name(sos), name: None, staged, summary })
+            Ok(Capture { from: from.clone(), fallback: None, name, staged, summary })
         });
         match collected {
             Ok(capture) => captures.push(capture),

@@ -8,7 +8,6 @@ mod commands;
 mod manual;
 mod output;
 
-use clap::Parser;
 use cli::{Cli, Command};
 use output::tell;
 use ovs_offline::capture::manifest::upgrade_legacy;
@@ -23,7 +22,7 @@ use std::process::ExitCode;
 const ERROR_MAX_CHARS: usize = 1000;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     init_logging(cli.debug);
     if cli.quiet {
         output::set_quiet();

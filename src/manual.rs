@@ -14,8 +14,9 @@ use std::io::{self, Write};
 const NAME: &str = "ovs-offline";
 
 /// The environment variables ovs-offline reads, and what for.
-const ENVIRONMENT: [(&str, &str); 3] = [
+const ENVIRONMENT: [(&str, &str); 4] = [
     ("OVS_DBG_WORKDIR", "The working directory when -w is not given (default /tmp/ovs-offline)."),
+    ("OVS_OFFLINE_WORKSPACE", "The workspace when -W is not given (and -w is not either)."),
     (
         "OVS_OFFLINE_LOG",
         "A tracing filter for the logs on standard error (e.g. debug, or ovs_offline::replay=trace); \
@@ -56,7 +57,7 @@ pub fn render(w: &mut dyn Write) -> io::Result<()> {
     let mut roff = Roff::new();
     roff.control("SH", ["SUBCOMMANDS"]);
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        subcommand(&mut roff, sub);
+        subcommand(&mut roff, sub, None);
     }
     roff.control("SH", ["ENVIRONMENT"]);
     for (name, what) in ENVIRONMENT {
@@ -84,11 +85,16 @@ fn command() -> Command {
     cmd
 }
 
-/// One subcommand: its usage, what it does, its own arguments.
-fn subcommand(roff: &mut Roff, sub: &Command) {
+/// One subcommand: its usage, what it does, its own arguments; then its
+/// own subcommands (`cluster collect-sos`), each named after its parent.
+fn subcommand(roff: &mut Roff, sub: &Command, parent: Option<&str>) {
     let mut sub = sub.clone();
     let usage = sub.render_usage().to_string();
-    roff.control("SS", [sub.get_name()]);
+    let name = match parent {
+        Some(parent) => format!("{parent} {}", sub.get_name()),
+        None => sub.get_name().to_string(),
+    };
+    roff.control("SS", [name.as_str()]);
     roff.text([bold(usage.trim_start_matches("Usage: ").to_string())]);
     let about = sub.get_long_about().or(sub.get_about()).map(|a| a.to_string()).unwrap_or_default();
     roff.control("PP", []).text([roman(about)]);
@@ -97,6 +103,11 @@ fn subcommand(roff: &mut Roff, sub: &Command) {
         roff.control("TP", []).text(argument(arg));
         let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
         roff.text([roman(help + &defaults(arg))]);
+    }
+    // `help`'s own subcommands only repeat the others.
+    let nested = sub.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help");
+    for nested in nested.filter(|_| sub.get_name() != "help") {
+        subcommand(roff, nested, Some(&name));
     }
 }
 
@@ -154,6 +165,7 @@ mod tests {
         for sub in command().get_subcommands().filter(|s| !s.is_hide_set()) {
             assert!(page.contains(&format!(".SS {}\n", sub.get_name())), "{} missing", sub.get_name());
         }
+        assert!(page.contains(".SS \"cluster collect-sos\"\n") && !page.contains(".SS \"help cluster\""));
         assert!(!page.contains("__launch") && !page.contains("__replay"));
         for section in [".SH SUBCOMMANDS", ".SH ENVIRONMENT", ".SH FILES", "OVS_DBG_WORKDIR", "capture.json"] {
             assert!(page.contains(section), "{section} missing");

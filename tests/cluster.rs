@@ -246,7 +246,9 @@ fn node_selection_errors_name_the_fix() {
     let err = ws.fails(&os(&["--node", "node-b", "start"]));
     assert!(err.contains("no node node-b") && err.contains("it holds node-a"), "{err}");
     let err = ws.fails(&os(&["-w", "/tmp/x", "--node", "node-a", "status"]));
-    assert!(err.contains("cannot be used with"), "{err}");
+    assert!(err.contains("exclude each other"), "{err}");
+    // An OVS_DBG_WORKDIR in the environment yields to -W on the command line.
+    run_ok(ws.cmd(&os(&["cluster", "status"])).env("OVS_DBG_WORKDIR", "/tmp/x"));
     let err = failure(ws.bare(&os(&["cluster", "status"])).output().unwrap());
     assert!(err.contains("give it with -W DIR"), "{err}");
     let err = ws.fails(&os(&["--node", "node-a", "cluster", "status"]));
@@ -292,4 +294,105 @@ fn hostile_node_names_never_leave_the_workspace() {
     }
     ws.ok(&["cluster", "collect-sos", sos.to_str().unwrap(), "--name", "safe"]);
     assert_eq!(ws.node_names(), ["safe"]);
+}
+
+/// An interconnect must-gather (per-node NB/SB of `prod-node-1` and
+/// `node-b`) with the sos report of `prod-node-1`: that node gets both
+/// halves, `node-b` its OVN half alone, and the summary says so.
+#[test]
+fn must_gather_nodes_are_joined_with_their_sos_ovs_half_by_name() {
+    let ws = Ws::new();
+    let base = ws.replica.base.path();
+    let scratch = support::user_dir("mg-dbs-");
+    let db =
+        |kind: &str, name: &str| fs::read(make_db(&support::installed_schema(kind), scratch.path(), name)).unwrap();
+    let store = support::gz(&support::tar_of(&[
+        ("ovnk_database_store/ovnkube-node-aaaaa_nbdb".into(), db("ovn_nb", "a-nb.db")),
+        ("ovnk_database_store/ovnkube-node-aaaaa_sbdb".into(), db("ovn_sb", "a-sb.db")),
+        ("ovnk_database_store/ovnkube-node-bbbbb_nbdb".into(), db("ovn_nb", "b-nb.db")),
+        ("ovnk_database_store/ovnkube-node-bbbbb_sbdb".into(), db("ovn_sb", "b-sb.db")),
+    ]));
+    let pods =
+        [support::pod_yaml("ovnkube-node-aaaaa", "prod-node-1"), support::pod_yaml("ovnkube-node-bbbbb", "node-b")];
+    let mg = support::must_gather(base, "must-gather.tar.gz", &store, &pods);
+    let sos = give(&fixture(SOS_V4_12), base);
+
+    let out = ws.ok(&["cluster", "collect-must-gather", mg.to_str().unwrap(), "--with-sos", sos.to_str().unwrap()]);
+    assert!(out.contains("Node prod-node-1, from the sos report"), "{out}");
+    assert!(out.contains("Node node-b, from node node-b of the must-gather"), "{out}");
+    assert!(out.contains("no sos report given for this node: OVN half only"), "{out}");
+    assert_eq!(ws.node_names(), ["node-b", "prod-node-1"]);
+    let status = ws.status();
+    let holds = |i: usize| status["nodes"][i]["databases"].clone();
+    assert_eq!(holds(0), serde_json::json!(["ovn_nb", "ovn_sb"]), "{status}");
+    assert_eq!(holds(1), serde_json::json!(["ovs", "ovn_nb", "ovn_sb"]), "{status}");
+    // The OVN half of prod-node-1 is the must-gather's, not the report's.
+    let capture = stdout(run_ok(&mut ws.cmd(&os(&["--node", "prod-node-1", "status", "--json"]))));
+    let capture: serde_json::Value = serde_json::from_str(&capture).unwrap();
+    let nb = &capture["capture"]["collected"]["ovn_nb"]["source"];
+    assert_eq!(nb["inner"].as_str(), Some("ovnkube-node-aaaaa_nbdb"), "{capture}");
+}
+
+/// Two chassis of one machine share its hostname but not their OVS
+/// databases' `external_ids:hostname`: two collect-local bundles of a live
+/// lab node (the second after renaming it there) become two nodes, and
+/// `ports` on one starts its replica with the lab's OpenFlow state.
+#[test]
+fn capture_bundles_become_nodes_named_by_their_chassis_hostname() {
+    let lab = support::LabNode::start();
+    let host = Replica::new_as_runner();
+    let out_dir = support::user_dir("bundles-");
+    let dir = lab.var("LAB_DIR");
+    let (nb, sb) = (format!("unix:{dir}/nb/db.sock"), format!("{dir}/sb/db.sock"));
+    let bundle = |name: &str| {
+        let out = out_dir.path().join(name);
+        let sockets = ["--ovs-rundir", lab.var("LAB_OVS_RUNDIR"), "--nb-db", &nb, "--sb-db", &sb];
+        let mut args = vec!["collect-local", "--output", out.to_str().unwrap()];
+        args.extend(sockets);
+        host.ok(&args);
+        support::make_readable(&out);
+        out
+    };
+    let first = bundle("first.tar.xz");
+    lab.tool("ovs-vsctl", &["set", "Open_vSwitch", ".", "external_ids:hostname=lab-chassis-2"]);
+    let second = bundle("second.tar.xz");
+
+    let ws = Ws::new();
+    let out = ws.ok(&["cluster", "collect-capture", first.to_str().unwrap(), second.to_str().unwrap()]);
+    assert!(out.contains("2 nodes collected"), "{out}");
+    assert_eq!(ws.node_names(), ["lab-chassis-2", "lab-node"]);
+
+    let out = run_ok(&mut ws.cmd(&os(&["--node", "lab-chassis-2", "ports"])));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("started the replica of lab-chassis-2"));
+    let status = ws.status();
+    let node = &status["nodes"][0];
+    assert_eq!((node["name"].as_str(), node["running"].as_bool()), (Some("lab-chassis-2"), Some(true)), "{status}");
+    assert!(node["flows_restored"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["nodes"][1]["running"], false);
+    eprintln!(
+        "memory of the lab node's running replica (OVS, NB, SB): {} KiB in {} processes",
+        node["memory_kib"], node["processes"]
+    );
+}
+
+/// `cluster collect-k8s` fails per node, each in one line naming it, and
+/// leaves no node behind (the collection itself is collect-k8s's, tested
+/// in tests/k8s.rs).
+#[test]
+fn collect_k8s_without_a_client_names_each_node_and_leaves_none() {
+    let ws = Ws::new();
+    let out = ws
+        .cmd(&os(&["cluster", "collect-k8s", "worker-1", "worker-2"]))
+        .env("PATH", "/usr/sbin:/sbin")
+        .output()
+        .unwrap();
+    let err = failure(out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("Kubernetes node worker-1") && lines[0].contains("neither kubectl nor oc is on PATH"),
+        "{err}"
+    );
+    assert!(lines[1].contains("Kubernetes node worker-2"), "{err}");
+    assert!(ws.node_names().is_empty());
 }

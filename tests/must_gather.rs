@@ -10,47 +10,10 @@ mod support;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use support::{LabNode, Replica};
+use std::path::Path;
+use support::{gz, must_gather, pod_yaml, tar_of, LabNode, Replica};
 
-const TOP: &str = "must-gather.local.4242/quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-0123";
 const SOS_V4_12: &str = "trixie-ovs3.5-ovn25.03-sos4.12.tar.xz";
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(data).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// A tar of `(name, contents)` regular files.
-fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, name, &data[..]).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
-
-/// A must-gather tarball (`.tar.gz`) holding `store` as its interconnect
-/// store and `extra` members, readable by the test user.
-fn must_gather(dir: &Path, name: &str, store: &[u8], extra: &[(String, Vec<u8>)]) -> PathBuf {
-    let mut files = vec![(format!("{TOP}/network_logs/ovnk_database_store.tar.gz"), store.to_vec())];
-    files.extend_from_slice(extra);
-    let path = dir.join(name);
-    fs::write(&path, gz(&tar_of(&files))).unwrap();
-    support::make_readable(&path);
-    path
-}
-
-fn pod_yaml(pod: &str, node: &str) -> (String, Vec<u8>) {
-    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n  nodeName: {node}\n");
-    (format!("{TOP}/namespaces/openshift-ovn-kubernetes/pods/{pod}/{pod}.yaml"), yaml.into_bytes())
-}
 
 fn arg(path: &Path) -> OsString {
     path.as_os_str().to_owned()

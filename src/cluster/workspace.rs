@@ -325,8 +325,15 @@ impl Workspace {
             fs::rename(&target, &aside).map_err(|source| io_error("move aside", &target, source))?;
             replaced = Some(trash);
         }
-        let from = staged.dir.keep();
-        fs::rename(&from, &target).map_err(|source| io_error("rename into place", &from, source))?;
+        if let Err(source) = fs::rename(staged.dir.path(), &target) {
+            // The node replaced (if any) goes back; the staged capture is removed.
+            if let Some(trash) = &replaced {
+                let _ = fs::rename(trash.dir.path().join("old"), &target);
+            }
+            return Err(io_error("rename into place", staged.dir.path(), source));
+        }
+        // Now at `target`: nothing left for the temporary directory to remove.
+        let _ = staged.dir.keep();
         drop(replaced);
         Ok(Node { name: name.to_string(), workdir: Workdir::new(&target)? })
     }
@@ -450,6 +457,15 @@ mod tests {
     }
 
     #[test]
+    fn a_file_names_its_node_without_its_archive_extensions() {
+        let stem = |p: &str| file_stem_name(Path::new(p));
+        assert_eq!(stem("/x/sosreport-node-1.tar.xz").as_deref(), Some("sosreport-node-1"));
+        assert_eq!(stem("ovs-offline-capture-n2-20261203T040000Z.tar.xz").as_deref(), Some("n2-20261203T040000Z"));
+        assert_eq!(stem("dir/extracted").as_deref(), Some("extracted"));
+        assert_eq!(stem(".tar.gz"), None);
+    }
+
+    #[test]
     fn a_workspace_is_made_once_and_lists_only_workdirs() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("ws");
@@ -467,6 +483,25 @@ mod tests {
         let err = ws.node("c").unwrap_err().to_string();
         assert!(err.contains("no node c") && err.contains("it holds a, b"), "{err}");
         assert!(matches!(ws.node("../a"), Err(WorkspaceError::BadName { .. })));
+    }
+
+    #[test]
+    fn a_staged_capture_replaces_a_node_only_with_force_and_leaves_no_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::create(&dir.path().join("ws")).unwrap();
+        let staged = |mark: &str| {
+            let staged = ws.stage().unwrap();
+            staged.workdir.create().unwrap();
+            drop(staged.workdir.try_lock_collect().unwrap());
+            fs::write(staged.workdir.root().join("mark"), mark).unwrap();
+            staged
+        };
+        ws.adopt(staged("one"), "n", false).unwrap();
+        assert!(matches!(ws.adopt(staged("two"), "n", false), Err(WorkspaceError::Exists { .. })));
+        let node = ws.adopt(staged("three"), "n", true).unwrap();
+        assert_eq!(fs::read_to_string(node.workdir.root().join("mark")).unwrap(), "three");
+        let left: Vec<_> = fs::read_dir(ws.root()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "marker and node only: {left:?}");
     }
 
     #[test]

@@ -434,3 +434,45 @@ pub fn dump_set(text: &str) -> Vec<String> {
     lines.sort();
     lines
 }
+
+// Must-gathers laid out as `oc adm must-gather` stores them.
+
+/// The top directory of the must-gathers laid out by [`must_gather`].
+pub const TOP: &str = "must-gather.local.4242/quay-io-openshift-release-dev-ocp-v4-0-art-dev-sha256-0123";
+
+/// `data` gzipped.
+pub fn gz(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A tar of `(name, contents)` regular files.
+pub fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &data[..]).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+/// A must-gather tarball (`.tar.gz`) holding `store` as its interconnect
+/// store and `extra` members, readable by the test user.
+pub fn must_gather(dir: &Path, name: &str, store: &[u8], extra: &[(String, Vec<u8>)]) -> PathBuf {
+    let mut files = vec![(format!("{TOP}/network_logs/ovnk_database_store.tar.gz"), store.to_vec())];
+    files.extend_from_slice(extra);
+    let path = dir.join(name);
+    std::fs::write(&path, gz(&tar_of(&files))).unwrap();
+    make_readable(&path);
+    path
+}
+
+/// The YAML of pod `pod` on node `node`, as must-gather stores it.
+pub fn pod_yaml(pod: &str, node: &str) -> (String, Vec<u8>) {
+    let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nspec:\n  nodeName: {node}\n");
+    (format!("{TOP}/namespaces/openshift-ovn-kubernetes/pods/{pod}/{pod}.yaml"), yaml.into_bytes())
+}
