@@ -29,8 +29,14 @@
 //!   tun_id=…,tun_src=<sender ip>,tun_dst=<receiver ip>,tun_metadata0=…,<inner>`
 //!   goes table 0 → 38 (metadata = tun_id, reg14/reg15 from tun_metadata0)
 //!   → the egress pipeline → table 65 `output:<pod ofport>`. The inner
-//!   packet must carry the rewrites: the destination's port security (table
-//!   48/49 `eth.dst`, `ip4.dst`) drops it otherwise.
+//!   packet must carry the rewrites: the destination's egress port security
+//!   drops it otherwise (OpenFlow tables 50 → 75 `check_out_port_sec`, 51
+//!   `drop`; logical ls_out_check_port_sec / ls_out_apply_port_sec).
+//! - The trace's first line (`Flow: …`) is no input for another trace: it
+//!   holds `gtpu_flags=0,gtpu_msgtype=0`, which ofproto/trace refuses
+//!   ("unknown field gtpu_flags"), and leaves `tun_id` out of an arrival's
+//!   flow (printed with `tun_flags=0`). Build the next node's flow from
+//!   the values themselves.
 //! - Without `--ct-next` a traced `ct` resumes as `trk,new`
 //!   ("resume conntrack with default ct_state=trk|new").
 //! - A load balancer is a `type=select,selection_method=dp_hash` group even
@@ -44,11 +50,23 @@
 //!   through one `output:` per chassis with an ls1 port (node-2, node-3), with
 //!   tun_metadata0 = (pod1's key << 16) | 0x8000, and also goes to the
 //!   controller (`userspace(…controller…)` in the datapath actions).
+//! - Tunnel port names are `ovn-` + the peer chassis name cut to 6
+//!   characters + `-<n>` (`ovn-node-2-0`, but `ovn-az1-no-0` for both
+//!   az1-node-1 and az1-node-2; with 20 chassis node-1, node-10…node-19 are
+//!   `ovn-node-1-<n>` in no fixed order): find the port by
+//!   `options:remote_ip`.
 //! - Interconnect: the transit switch's datapath key comes from the IC-SB
 //!   (0xff0002 here, above OVN's local range), its port keys too; the
 //!   packet from az1-pod1 leaves az1-node-1 through `lr-az1` with lr-az1's
 //!   rewrites and arrives on az2-node-1 in ts1, is routed by lr-az2 there
-//!   (second rewrite, ttl 63 → 62) and delivered to az2-pod1.
+//!   (second rewrite, ttl 63 → 62) and delivered to az2-pod1. From
+//!   az1-pod2 on az1-node-2 (no gateway) it takes three hops: az1-node-2
+//!   routes (rewrites, ttl 63) and tunnels to the gateway with tun_id =
+//!   lr-az1's key, egress = `cr-lr-az1-ts1`; the gateway relays it
+//!   tunnel → tunnel (ts1's key, no rewrite: datapath actions are the bare
+//!   port) — its Final flow still shows the arrival's `tun_metadata0`;
+//!   az2-node-1 delivers it (tun_src = the gateway's IP). A non-gateway
+//!   chassis has no tunnel to the other zone.
 //! - A chassis laid out as an sos report (`ClusterLab::lay_out_as_sos`),
 //!   collected and started as a replica, traces each step as the live
 //!   chassis (sending and arrival sides), except the datapath port numbers:
@@ -56,7 +74,9 @@
 //!   chassis, node-1: ovn-node-2-0 is datapath port 3 live, 2 on the
 //!   replica). Compare datapath actions by port name (`dpctl/show`).
 //! - Timing here (2 shared cores): `start(2)` ~1.5 s, `start(3)` ~1.5 s,
-//!   `start_ic()` ~2.5 s.
+//!   `start_ic()` ~2.5 s, `start(20)` ~7.5 s (a full mesh: 19 tunnels per
+//!   chassis; per chassis RSS ~18 MiB ovs-vswitchd, ~9 MiB ovn-controller,
+//!   ~7 MiB ovsdb-server).
 
 mod support;
 
@@ -132,16 +152,20 @@ fn tcp(lab: &ClusterLab, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) ->
     format!("tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
 }
 
-/// Traces `inner` as it arrives on `to` from `from` through their tunnel.
-fn trace_arrival(lab: &ClusterLab, from: &str, to: &str, (tun_id, md): (u32, u32), inner: &str) -> String {
-    let port = lab.tunnel_to(to, from);
-    let flow = format!(
+/// The flow of `inner` as it arrives on `to` from `from` through their
+/// tunnel, with the tunnel values the sender's flows set.
+fn arrival_flow(lab: &ClusterLab, from: &str, to: &str, (tun_id, md): (u32, u32), inner: &str) -> String {
+    format!(
         "in_port={},tun_id={tun_id:#x},tun_src={},tun_dst={},tun_metadata0={md:#x},{inner}",
-        port.ofport,
+        lab.tunnel_to(to, from).ofport,
         lab.encap_ip(from),
         lab.encap_ip(to)
-    );
-    lab.live_trace(to, BR, &flow)
+    )
+}
+
+/// Traces `inner` as it arrives on `to` from `from` through their tunnel.
+fn trace_arrival(lab: &ClusterLab, from: &str, to: &str, values: (u32, u32), inner: &str) -> String {
+    lab.live_trace(to, BR, &arrival_flow(lab, from, to, values, inner))
 }
 
 /// The lab as deployed: chassis, encaps, bindings, tunnels, pods' ports.
@@ -189,6 +213,20 @@ fn two_chassis_lab_binds_every_pod_and_tunnels_both_ways() {
     assert_eq!(lab.pod("pod1"), ("node-1", 1, "0a:00:00:00:01:0b", "10.0.1.11"));
 }
 
+/// Twenty chassis (the 20-node workspace): a full mesh of tunnels.
+#[test]
+fn twenty_chassis_start_with_a_full_mesh_of_tunnels() {
+    let lab = started("start(20)", || ClusterLab::start(20));
+    assert_eq!(lab.chassis().len(), 20);
+    for chassis in lab.chassis() {
+        assert_eq!(lab.tunnels(chassis).len(), 19, "{chassis}");
+    }
+    assert_eq!(lab.encap_ip("node-20"), "192.168.50.20");
+    // node-1 and node-10…node-19 share the cut name: ovn-node-1-<n>, n in
+    // no fixed order.
+    assert!(lab.tunnel_to("node-20", "node-1").name.starts_with("ovn-node-1-"));
+}
+
 /// pod1 (node-1) → pod2 (node-2), both on ls1.
 #[test]
 fn pod_to_pod_on_one_switch_leaves_node_1_by_geneve_and_reaches_pod2_on_node_2() {
@@ -208,6 +246,10 @@ fn pod_to_pod_on_one_switch_leaves_node_1_by_geneve_and_reaches_pod2_on_node_2()
     // Same switch: no rewrite; the datapath port of the tunnel is last.
     let actions = datapath_actions(&sent);
     assert!(!actions.contains("set(eth(") && !actions.contains("set(tunnel("), "{actions}");
+    // The Final flow shows tun_id (no router came between) but not tun_metadata0.
+    let final_flow = sent.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    let tun_id = format!(",tun_id={:#x},", values.0);
+    assert!(final_flow.contains(&tun_id) && !final_flow.contains("tun_metadata0"), "{final_flow}");
     let arrived = trace_arrival(&lab, "node-1", "node-2", values, &packet);
     assert_eq!(of_outputs(&arrived), [pod2_port], "{arrived}");
 }
@@ -254,6 +296,8 @@ fn pod_to_service_picks_its_bucket_by_dp_hash_and_lands_on_the_backends_node() {
 
     let no_hash = lab.live_trace("node-1", BR, &format!("in_port=1,{packet}"));
     assert!(no_hash.contains(" -> no live bucket"), "{no_hash}");
+    let zero = lab.live_trace("node-1", BR, &format!("in_port=1,dp_hash=0,{packet}"));
+    assert!(zero.contains(" -> no live bucket"), "dp_hash=0 reads as no hash: {zero}");
     assert!(datapath_actions(&no_hash).starts_with("hash(l4(0)),recirc("), "{no_hash}");
     assert!(of_outputs(&no_hash).is_empty(), "{no_hash}");
 
@@ -408,16 +452,8 @@ fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
     let inner = tcp(&lab, "pod1", pod3_mac, pod3_ip, 8080)
         .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
         .replace("nw_ttl=64", "nw_ttl=63");
-    let arrived = trace_arrival(&lab, "node-1", "node-2", values, &inner);
-    let port = lab.tunnel_to("node-2", "node-1");
-    let arrival_flow = format!(
-        "in_port={},tun_id={:#x},tun_src={},tun_dst={},tun_metadata0={:#x},{inner}",
-        port.ofport,
-        values.0,
-        lab.encap_ip("node-1"),
-        lab.encap_ip("node-2"),
-        values.1
-    );
+    let arrival_flow = arrival_flow(&lab, "node-1", "node-2", values, &inner);
+    let arrived = lab.live_trace("node-2", BR, &arrival_flow);
     for (chassis, flow, live) in [("node-1", &sent_flow, &sent), ("node-2", &arrival_flow, &arrived)] {
         let replica = support::Replica::new();
         let dir = replica.base.path().join("report");
@@ -435,12 +471,45 @@ fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
     }
 }
 
+/// `collect-local` reads a chassis through its sockets into a bundle; the
+/// replica imported from it traces the arrival of a tunnelled packet as
+/// the live chassis does.
+#[test]
+fn collect_local_of_a_chassis_replays_its_arrivals() {
+    let lab = started("start(2)", || ClusterLab::start(2));
+    let host = support::Replica::new_as_runner();
+    let out_dir = support::user_dir("bundles-");
+    let mut args = vec!["collect-local".to_string(), "--output".into(), out_dir.path().display().to_string()];
+    args.extend(lab.collect_local_args("node-2", false));
+    let out = host.ok(&args);
+    assert!(out.contains("source: host node-2"), "{out}");
+    let bundle = std::fs::read_dir(out_dir.path()).unwrap().next().unwrap().unwrap().path();
+    support::make_readable(&bundle);
+    let replica = support::Replica::new();
+    replica.ok(&[std::ffi::OsStr::new("collect-capture"), bundle.as_os_str()]);
+    replica.ok(&["start"]);
+
+    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let packet = tcp(&lab, "pod1", pod2_mac, pod2_ip, 80);
+    let values = tunnel_values(&lab.live_trace("node-1", BR, &format!("in_port=1,{packet}")));
+    let flow = arrival_flow(&lab, "node-1", "node-2", values, &packet);
+    let live = lab.live_trace("node-2", BR, &flow);
+    // The trace's own "Flow:" line is no input: ofproto/trace refuses its
+    // `gtpu_flags`, and it leaves tun_id out (tun_flags=0 there).
+    let echoed = live.lines().next().unwrap();
+    assert!(echoed.contains("gtpu_flags=0") && !echoed.contains("tun_id="), "{echoed}");
+    let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, &flow]);
+    let live_ports = datapath_ports(&lab.tool("node-2", "ovs-appctl", &["dpctl/show"]));
+    let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
+    assert_eq!(comparable(&replayed, &replica_ports), comparable(&live, &live_ports));
+}
+
 /// Interconnect: az1-pod1 → az2-pod1 leaves az1-node-1 through ts1's
 /// tunnel and reaches az2-pod1 on az2-node-1.
 #[test]
 fn cross_zone_packet_traces_on_both_zones() {
     let lab = started("start_ic", ClusterLab::start_ic);
-    assert_eq!(lab.chassis(), ["az1-node-1", "az2-node-1"]);
+    assert_eq!(lab.chassis(), ["az1-node-1", "az1-node-2", "az2-node-1"]);
     assert_eq!(lab.zone("az1-node-1"), Some("az1"));
     assert_eq!(lab.encap_ip("az2-node-1"), "192.168.60.2");
     // Each zone has its own NB: ts1 in both, the other zone's port remote.
@@ -469,6 +538,62 @@ fn cross_zone_packet_traces_on_both_zones() {
         .replace("dl_dst=00:00:00:01:ff:01", "dl_dst=aa:aa:aa:aa:aa:02")
         .replace("nw_ttl=64", "nw_ttl=63");
     let arrived = trace_arrival(&lab, "az1-node-1", "az2-node-1", values, &inner);
+    assert_eq!(of_outputs(&arrived), [az2_port], "{arrived}");
+    let actions = datapath_actions(&arrived);
+    assert_eq!(action_field(actions, "set(eth", "dst"), Some(az2_mac), "{actions}");
+    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("62"), "{actions}");
+}
+
+/// Interconnect, three hops: az1-pod2 on az1-node-2 (not a gateway) →
+/// az1-node-1 (az1's transit-switch gateway) → az2-node-1 → az2-pod1.
+#[test]
+fn cross_zone_packet_from_a_non_gateway_chassis_hops_through_the_gateway() {
+    let lab = started("start_ic", ClusterLab::start_ic);
+    // A zone's non-gateway chassis tunnels to its zone's chassis only; the
+    // gateway to both; tunnel port names are "ovn-" + the peer's name cut
+    // to 6 characters + "-<n>": map them by remote_ip.
+    assert_eq!(lab.tunnels("az1-node-2").len(), 1);
+    assert_eq!(lab.tunnels("az1-node-1").len(), 2);
+    assert_eq!(lab.tunnel_to("az1-node-1", "az1-node-2").name, "ovn-az1-no-0");
+    assert_eq!(lab.tunnel_to("az1-node-2", "az1-node-1").name, "ovn-az1-no-0");
+
+    let (_, pod2_port, mac, ip) = lab.pod("az1-pod2");
+    let (_, az2_port, az2_mac, az2_ip) = lab.pod("az2-pod1");
+    let packet = format!(
+        "icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
+    );
+    // Hop 1: lr-az1 routes on az1-node-2 (rewrites, ttl 63), then sends the
+    // packet to the chassisredirect port on the gateway: tun_id = lr-az1's
+    // datapath key, egress = cr-lr-az1-ts1.
+    let sent = lab.live_trace("az1-node-2", BR, &format!("in_port={pod2_port},{packet}"));
+    assert_eq!(of_outputs(&sent), [lab.tunnel_to("az1-node-2", "az1-node-1").ofport], "{sent}");
+    let hop1 = tunnel_values(&sent);
+    let lr = sb_key(&lab, "az1-node-1", "Datapath_Binding", "external_ids:name=lr-az1");
+    let md = port_key(&lab, "az1-node-1", "lr-az1-ls") << 16 | port_key(&lab, "az1-node-1", "cr-lr-az1-ts1");
+    assert_eq!(hop1, (lr, md), "{sent}");
+    let actions = datapath_actions(&sent);
+    assert_eq!(action_field(actions, "set(eth", "src"), Some("aa:aa:aa:aa:aa:01"), "{actions}");
+    assert_eq!(action_field(actions, "set(eth", "dst"), Some("aa:aa:aa:aa:aa:02"), "{actions}");
+    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
+    let inner = packet
+        .replace(&format!("dl_src={mac}"), "dl_src=aa:aa:aa:aa:aa:01")
+        .replace("dl_dst=00:00:00:01:ff:01", "dl_dst=aa:aa:aa:aa:aa:02")
+        .replace("nw_ttl=64", "nw_ttl=63");
+
+    // Hop 2: the gateway runs lr-az1's egress and ts1, and sends it on to
+    // az2 by another tunnel. No rewrite there: the datapath actions are
+    // the bare output. Its Final flow shows the ARRIVAL's tun_metadata0.
+    let relayed = trace_arrival(&lab, "az1-node-2", "az1-node-1", hop1, &inner);
+    assert_eq!(of_outputs(&relayed), [lab.tunnel_to("az1-node-1", "az2-node-1").ofport], "{relayed}");
+    let hop2 = tunnel_values(&relayed);
+    let ts1 = datapath_key(&lab, "az1-node-1", "ts1");
+    assert_eq!(hop2, (ts1, port_key(&lab, "az1-node-1", "ts1-az1") << 16 | port_key(&lab, "az1-node-1", "ts1-az2")));
+    assert!(!datapath_actions(&relayed).contains("set("), "{relayed}");
+    let final_flow = relayed.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    assert!(final_flow.contains(&format!("tun_metadata0={:#x}", hop1.1)), "{final_flow}");
+
+    // Hop 3: from the gateway (tun_src = az1-node-1's IP) to az2-pod1.
+    let arrived = trace_arrival(&lab, "az1-node-1", "az2-node-1", hop2, &inner);
     assert_eq!(of_outputs(&arrived), [az2_port], "{arrived}");
     let actions = datapath_actions(&arrived);
     assert_eq!(action_field(actions, "set(eth", "dst"), Some(az2_mac), "{actions}");

@@ -8,7 +8,7 @@
 # side, as root or as an ordinary user.  Shares lab-node.sh's helpers
 # (lab-lib.sh).
 #
-#   cluster-lab.sh start DIR [--chassis N]   one NB/SB + ovn-northd, N chassis (2 or 3, default 3)
+#   cluster-lab.sh start DIR [--chassis N]   one NB/SB + ovn-northd, N chassis (2 to 64, default 3)
 #   cluster-lab.sh start-ic DIR              OVN interconnect: zones az1 and az2
 #   cluster-lab.sh stop DIR                  stop every daemon, keep the files
 #
@@ -26,14 +26,16 @@
 # Topology of `start` (pods are VIFs with iface-id, ofport_request = pod number):
 #   ls1 10.0.1.0/24: pod1 @ node-1, pod2 @ node-2, pod5 @ node-3
 #   ls2 10.0.2.0/24: pod3 @ node-2, pod4 @ node-3
-#   (with 2 chassis, node-3's pods are on node-2)
+#   (with 2 chassis, node-3's pods are on node-2; node-4… have no pods)
 #   lr1: lr1-ls1 00:00:00:00:ff:01 10.0.1.1/24, lr1-ls2 00:00:00:00:ff:02 10.0.2.1/24
 #   load balancers on ls1: lb1 10.0.0.10:80 tcp -> pod3 10.0.2.13:8080,
 #                          lb2 10.0.0.11:80 tcp -> pod3, pod4 10.0.2.14 (:8080)
 #   pod K: IP 10.0.S.1K on lsS, ofport K (DIR/pods has each pod's MAC and IP)
-# Topology of `start-ic` (one chassis per zone, its transit-switch gateway):
-#   az1: ls-az1 10.1.1.0/24 (pod az1-pod1 @ az1-node-1), lr-az1 (10.1.1.1, ts1 169.254.100.1)
-#   az2: ls-az2 10.2.1.0/24 (pod az2-pod1 @ az2-node-1), lr-az2 (10.2.1.1, ts1 169.254.100.2)
+# Topology of `start-ic` (azK-node-1 is zone azK's transit-switch gateway):
+#   az1: ls-az1 10.1.1.0/24 (az1-pod1 @ az1-node-1, az1-pod2 @ az1-node-2),
+#        lr-az1 (10.1.1.1, ts1 169.254.100.1); encap IPs 192.168.60.1, .3
+#   az2: ls-az2 10.2.1.0/24 (az2-pod1 @ az2-node-1), lr-az2 (10.2.1.1, ts1 169.254.100.2);
+#        encap IP 192.168.60.2
 #   transit switch ts1 169.254.100.0/24, static routes between the zones.
 set -euo pipefail
 
@@ -108,13 +110,14 @@ setup_env() {
     unset OVN_NB_DAEMON OVN_SB_DAEMON OVN_NB_DB OVN_SB_DB || true
 }
 
-# fresh_dir: refuses a DIR where a lab still runs, empties it otherwise.
+# fresh_dir: refuses a DIR where a lab still runs, else removes what an
+# earlier lab left there (and nothing else).
 fresh_dir() {
     local running
     if [ -d "$D" ]; then
         running=$(running_daemons)
         [ -z "$running" ] || die "a lab is already running in $D ($(echo $running)); run 'stop' first"
-        find "$D" -mindepth 1 -delete
+        rm -rf "$D/central" "$D"/node-* "$D/az1" "$D/az2" "$D/ic" "$D/lab.env" "$D/pods" "$D/pods.tmp"
     fi
     mkdir -p "$D"
 }
@@ -155,7 +158,6 @@ start_central() {
 # chassis_env Z NAME: paths of chassis NAME of zone Z (Z/NAME).
 chassis_env() {
     C=$1/$2
-    CHASSIS=$2
     OVS_DIR=$C/ovs OVN_DIR=$C/ovn LOG_DIR=$C/log ETC_DIR=$C/etc
     OVS_DB=unix:$OVS_DIR/db.sock
 }
@@ -318,7 +320,10 @@ cmd_start() {
         *) usage >&2; exit 2 ;;
     esac
     [ $# -eq 0 ] || { usage >&2; exit 2; }
-    case $n in 2 | 3) ;; *) die "--chassis must be 2 or 3, not '$n'" ;; esac
+    case $n in
+        [2-9] | [1-5][0-9] | 6[0-4]) ;;
+        *) die "--chassis must be 2 to 64, not '$n'" ;;
+    esac
     fresh_dir
     STARTED=1
     trap on_start_exit EXIT
@@ -337,7 +342,7 @@ cmd_start() {
     for ((k = 1; k <= n; k++)); do
         vifs=""
         while read -r pod chassis ofport mac ip sw; do
-            [ "$chassis" = "node-$k" ] && vifs="$vifs $pod:$ofport"
+            if [ "$chassis" = "node-$k" ]; then vifs="$vifs $pod:$ofport"; fi
         done <"$D/pods.tmp"
         start_chassis "$D" "node-$k" "192.168.50.$k" "$vifs"
         names="$names node-$k"
@@ -400,17 +405,32 @@ has_ts1() {
     [ "$(nbctl --bare --columns=name find Logical_Switch name=ts1)" = ts1 ]
 }
 
-# build_zone_nb K: zone azK's switch, pod, router and its port on ts1.
+# Interconnect chassis: zone name encap-ip pods gateway(yes/no); tunnels:
+# how many geneve ports it ends with (a gateway also reaches the other
+# zone's gateway; a zone's other chassis only its own zone's).
+readonly IC_CHASSIS="az1 az1-node-1 192.168.60.1 az1-pod1:1 yes 2
+az1 az1-node-2 192.168.60.3 az1-pod2:2 no 1
+az2 az2-node-1 192.168.60.2 az2-pod1:1 yes 1"
+# Interconnect pods: name chassis ofport mac ip switch
+readonly IC_PODS="az1-pod1 az1-node-1 1 0a:00:00:01:01:0b 10.1.1.11 ls-az1
+az1-pod2 az1-node-2 2 0a:00:00:01:01:0c 10.1.1.12 ls-az1
+az2-pod1 az2-node-1 1 0a:00:00:02:01:0b 10.2.1.11 ls-az2"
+
+# build_zone_nb K: zone azK's switch and pods, its router with a port on ts1
+# (gateway chassis azK-node-1) and a static route to the other zone.
 build_zone_nb() {
-    local k=$1 az=az$1 other=$((3 - $1))
+    local k=$1 az=az$1 other=$((3 - $1)) pod chassis ofport mac ip sw
     nbctl ls-add "ls-$az" \
         -- lsp-add "ls-$az" "ls-$az-lr" \
         -- lsp-set-type "ls-$az-lr" router \
         -- lsp-set-addresses "ls-$az-lr" router \
         -- lsp-set-options "ls-$az-lr" "router-port=lr-$az-ls"
-    nbctl lsp-add "ls-$az" "$az-pod1" \
-        -- lsp-set-addresses "$az-pod1" "0a:00:00:0$k:01:0b 10.$k.1.11" \
-        -- lsp-set-port-security "$az-pod1" "0a:00:00:0$k:01:0b 10.$k.1.11"
+    while read -r pod chassis ofport mac ip sw; do
+        [ "$sw" = "ls-$az" ] || continue
+        nbctl lsp-add "$sw" "$pod" \
+            -- lsp-set-addresses "$pod" "$mac $ip" \
+            -- lsp-set-port-security "$pod" "$mac $ip"
+    done <<<"$IC_PODS"
     nbctl lr-add "lr-$az" \
         -- lrp-add "lr-$az" "lr-$az-ls" "00:00:00:0$k:ff:01" "10.$k.1.1/24" \
         -- lrp-add "lr-$az" "lr-$az-ts1" "aa:aa:aa:aa:aa:0$k" "169.254.100.$k/24"
@@ -431,42 +451,53 @@ cmd_start_ic() {
 
     start_ic_dbs
     ovn-ic-nbctl --db="$IC_NB_DB" --timeout=$WAIT_SECS ts-add ts1
-    local k az
+    local k az name ip pods gw tunnels names="" extra
     for k in 1 2; do
-        az=az$k
-        start_central "$D/$az"
-        nbctl set NB_Global . "name=$az"
-        start_ovn_ic "$D/$az"
-        start_chassis "$D/$az" "$az-node-1" "192.168.60.$k" "$az-pod1:1" external_ids:ovn-is-interconn=true
+        start_central "$D/az$k"
+        nbctl set NB_Global . "name=az$k"
+        start_ovn_ic "$D/az$k"
     done
-    for k in 1 2; do
-        az=az$k
+    while read -r az name ip pods gw tunnels; do
+        extra=()
+        [ "$gw" = yes ] && extra=(external_ids:ovn-is-interconn=true)
         zone_env "$D/$az"
-        step "waiting for ovn-ic to create ts1 in $az" "$ZC/log/ovn-ic.log"
-        wait_for "ts1 in $az's NB" has_ts1
-        step "building $az's northbound topology" "$ZC/log/ovsdb-server-nb.log"
+        start_chassis "$D/$az" "$name" "$ip" "$pods" "${extra[@]}"
+        names="$names $name"
+    done <<<"$IC_CHASSIS"
+    for k in 1 2; do
+        zone_env "$D/az$k"
+        step "waiting for ovn-ic to create ts1 in az$k" "$ZC/log/ovn-ic.log"
+        wait_for "ts1 in az$k's NB" has_ts1
+        step "building az$k's northbound topology" "$ZC/log/ovsdb-server-nb.log"
         build_zone_nb "$k"
     done
+    local bound
     for k in 1 2; do
         az=az$k
         zone_env "$D/$az"
-        step "waiting for $az's bindings (its pod, the remote transit port)" "$ZC/log/ovn-ic.log" "$ZC/log/ovn-northd.log"
-        wait_for "$az's bindings" all_bound "$az-pod1" "cr-lr-$az-ts1" "ts1-az$((3 - k))"
-        wait_chassis "$D/$az" 1 "$az-node-1"
-        step "waiting for $az's chassis to catch up with NB" "$ZC/log/ovn-northd.log"
+        bound=$(awk -v sw="ls-$az" '$6 == sw { printf " %s", $1 }' <<<"$IC_PODS")
+        step "waiting for $az's bindings (its pods, the remote transit port)" "$ZC/log/ovn-ic.log" "$ZC/log/ovn-northd.log"
+        # shellcheck disable=SC2086
+        wait_for "$az's bindings" all_bound $bound "cr-lr-$az-ts1" "ts1-az$((3 - k))"
+    done
+    while read -r az name ip pods gw tunnels; do
+        wait_chassis "$D/$az" "$tunnels" "$name"
+    done <<<"$IC_CHASSIS"
+    for k in 1 2; do
+        zone_env "$D/az$k"
+        step "waiting for az$k's chassis to catch up with NB" "$ZC/log/ovn-northd.log"
         nbctl --wait=hv sync
     done
     step "writing the env files"
-    for k in 1 2; do
-        write_chassis_env "$D/az$k" "az$k-node-1" "192.168.60.$k" "LAB_ZONE=\"az$k\"
+    while read -r az name ip pods gw tunnels; do
+        write_chassis_env "$D/$az" "$name" "$ip" "LAB_ZONE=\"$az\"
 LAB_IC_NB_DB=\"$IC_NB_DB\"
 LAB_IC_SB_DB=\"$IC_SB_DB\""
-    done
-    printf '%s\n' "az1-pod1 az1-node-1 1 0a:00:00:01:01:0b 10.1.1.11 ls-az1" \
-        "az2-pod1 az2-node-1 1 0a:00:00:02:01:0b 10.2.1.11 ls-az2" >"$D/pods"
-    printf 'LAB_CHASSIS_LIST="az1-node-1 az2-node-1"\nLAB_ZONES="az1 az2"\n' >"$D/lab.env"
+    done <<<"$IC_CHASSIS"
+    printf '%s\n' "$IC_PODS" >"$D/pods"
+    printf 'LAB_CHASSIS_LIST="%s"\nLAB_ZONES="az1 az2"\n' "${names# }" >"$D/lab.env"
     trap - EXIT
-    echo "interconnect lab running in $D: az1 (az1-node-1), az2 (az2-node-1)"
+    echo "interconnect lab running in $D:$names"
 }
 
 # --- stop -------------------------------------------------------------------

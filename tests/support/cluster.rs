@@ -47,15 +47,17 @@ fn script() -> PathBuf {
 }
 
 impl ClusterLab {
-    /// One NB/SB + ovn-northd and `n` chassis (2 or 3) `node-1`…: switches
-    /// ls1/ls2, router lr1, pods pod1…pod4, load balancer lb1 on ls1 (see
-    /// cluster-lab.sh).
+    /// One NB/SB + ovn-northd and `n` chassis (2 to 64) `node-1`…:
+    /// switches ls1/ls2, router lr1, pods pod1…pod5 on node-1…node-3 (on
+    /// node-1 and node-2 when `n` is 2), load balancers lb1 and lb2 on ls1
+    /// (see cluster-lab.sh).
     pub fn start(n: usize) -> ClusterLab {
         ClusterLab::run_start(&["start".to_string(), "--chassis".to_string(), n.to_string()])
     }
 
-    /// OVN interconnect: zones az1 and az2 (chassis az1-node-1, az2-node-1,
-    /// each its zone's transit-switch gateway), transit switch ts1.
+    /// OVN interconnect: zones az1 and az2, each with its NB/SB, northd and
+    /// ovn-ic, transit switch ts1; chassis az1-node-1 and az2-node-1 (their
+    /// zone's ts1 gateway) and az1-node-2 (see cluster-lab.sh).
     pub fn start_ic() -> ClusterLab {
         ClusterLab::run_start(&["start-ic".to_string()])
     }
@@ -202,6 +204,17 @@ impl ClusterLab {
             .find(|t| t.remote_ip == ip)
             .cloned()
             .unwrap_or_else(|| panic!("{chassis} has no tunnel to {peer} ({ip}): {tunnels:?}"))
+    }
+
+    /// `collect-local`'s options that read the chassis through its sockets
+    /// (its OVS run directory; with `ovn_dbs`, its zone's NB and SB).
+    pub fn collect_local_args(&self, chassis: &str, ovn_dbs: bool) -> Vec<String> {
+        let mut args = vec!["--ovs-rundir".to_string(), self.var(chassis, "LAB_OVS_RUNDIR").to_string()];
+        if ovn_dbs {
+            args.extend(["--nb-db".to_string(), self.var(chassis, "LAB_NB_DB").to_string()]);
+            args.extend(["--sb-db".to_string(), self.var(chassis, "LAB_SB_DB").to_string()]);
+        }
+        args
     }
 
     /// The chassis laid out below `dir` as sos 4.12 names what it keeps
