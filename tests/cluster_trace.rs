@@ -295,6 +295,32 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     assert!(text.starts_with("== hop 1: node-1 (br-int) =="), "{text}");
     assert!(text.contains("== hop 2: node-2 (br-int), from node-1 (hop 1) =="), "{text}");
     assert!(text.contains("-> geneve to node-3 (192.168.50.3) out of ovn-node-3-0: tun_id=0x"), "{text}");
+
+    // The same chassis collected live (collect-local bundles) trace alike.
+    let local = Ws::new();
+    for chassis in ["node-1", "node-2", "node-3"] {
+        local.collect_local(&lab, chassis);
+    }
+    let stitched = local.trace("node-1", &tcp(&lab, "pod1", LR1_LS1_MAC, pod3_ip, 8080), &[]);
+    let hops = assert_like_live(&local, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod3"])]);
+    assert_eq!(local.running(), ["node-1", "node-2"]);
+}
+
+/// Twenty chassis collected, none running: a trace from pod1 (node-1) to
+/// pod2 (node-2) starts those two replicas and no other.
+#[test]
+fn twenty_nodes_start_only_the_nodes_a_trace_reaches() {
+    let lab = ClusterLab::start(20);
+    let ws = Ws::new();
+    let chassis: Vec<String> = lab.chassis().iter().map(|c| c.to_string()).collect();
+    ws.collect_sos(&lab, &chassis.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ws.running().is_empty());
+    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    assert_eq!(ws.running(), ["node-1", "node-2"]);
 }
 
 /// Interconnect: a workspace of az1's chassis alone ends the trace at the
