@@ -192,6 +192,8 @@ fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [
         let text = hop["text"].as_str().unwrap();
         assert_eq!(comparable(text, &ws.datapath_ports(node)), comparable(&live, &live_ports), "{node}: {flow}");
         for outcome in hop["outcome"].as_array().unwrap().iter().filter(|o| o["kind"] == "tunnel") {
+            let next = &hops[outcome["hop"].as_u64().unwrap() as usize];
+            assert_eq!(outcome["leg"]["arrival"]["flow"], next["flow"], "{outcome}");
             let carried = &outcome["leg"]["carried"];
             let (tun_id, metadata) = live_tunnel_values(&live);
             assert_eq!(

@@ -151,7 +151,7 @@ impl Leg {
             text.push_str(&format!("; rewritten by the datapath: {}", rewrites.join(", ")));
         }
         if let Some(arrival) = &self.arrival {
-            text.push_str(&format!("; arrives on {}", shell(arrival)));
+            text.push_str(&format!("; arrives on {}", shell(&arrival.port)));
         }
         text
     }
@@ -223,10 +223,18 @@ pub struct Leg {
     pub rewrites: Vec<(String, String)>,
     /// The node reached, when collected.
     pub node: Option<String>,
-    /// Its tunnel port the packet arrives on.
-    pub arrival: Option<String>,
+    /// Where it arrives there, when that node has a tunnel port back.
+    pub arrival: Option<Arrival>,
+}
+
+/// A packet arriving through a tunnel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arrival {
+    /// The receiving node's tunnel port.
+    pub port: String,
+    pub bridge: String,
     /// The flow traced there.
-    pub flow: Option<String>,
+    pub flow: String,
 }
 
 /// A hop to trace.
@@ -255,11 +263,8 @@ pub fn trace(workspace: &Workspace, request: &Request) -> Result<Stitched, Stitc
         let mut hop = stitcher.hop(&pending)?;
         for outcome in &mut hop.outcome {
             let Outcome::Tunnel { leg, hop: next } = outcome else { continue };
-            let (Some(node), Some(flow), Some(bridge)) =
-                (leg.node.clone(), leg.flow.clone(), stitcher.arrival_bridge(leg))
-            else {
-                continue;
-            };
+            let (Some(node), Some(arrival)) = (&leg.node, &leg.arrival) else { continue };
+            let (node, bridge, flow) = (node.clone(), arrival.bridge.clone(), arrival.flow.clone());
             let key = (node.clone(), bridge.clone(), flow.clone());
             if let Some(&earlier) = seen.get(&key) {
                 *outcome = Outcome::Loop { leg: leg.clone(), hop: earlier };
@@ -323,11 +328,6 @@ impl Stitcher<'_> {
             quote::path(self.workspace.root()),
             shell(ip)
         )
-    }
-
-    fn arrival_bridge(&self, leg: &Leg) -> Option<String> {
-        let topology = self.topologies.get(leg.node.as_deref()?)?;
-        topology.tunnels.iter().find(|t| Some(&t.name) == leg.arrival.as_ref()).map(|t| t.bridge.clone())
     }
 
     /// Traces one hop and works out where the packet goes from there.
@@ -426,7 +426,6 @@ impl Stitcher<'_> {
             rewrites: rewrites.clone(),
             node: None,
             arrival: None,
-            flow: None,
         };
         if remote_ip.parse::<IpAddr>().is_err() {
             return Ok(Outcome::NoArrival { leg });
@@ -439,13 +438,15 @@ impl Stitcher<'_> {
         let theirs = self.topology(&node)?;
         let Some(arrival) = theirs.arrival(tunnel.kind, &local_ip) else { return Ok(Outcome::NoArrival { leg }) };
         let Some(ofport) = arrival.ofport else { return Ok(Outcome::NoArrival { leg }) };
-        leg.arrival = Some(arrival.name.clone());
+        let (port, bridge) = (arrival.name.clone(), arrival.bridge.clone());
         let mut fields = vec![format!("in_port={ofport}")];
         fields.extend(leg.carried.iter().map(|(k, v)| format!("{k}={v}")));
         fields.push(format!("tun_src={local_ip}"));
         fields.push(format!("tun_dst={remote_ip}"));
         fields.extend(inner_packet(pass.final_flow.as_deref().unwrap_or_default(), &rewrites));
-        leg.flow = Some(with_dp_hash(&fields.join(","), self.request.dp_hash));
+        let flow = with_dp_hash(&fields.join(","), self.request.dp_hash);
+        leg.arrival = Some(Arrival { port, bridge, flow });
+        // The hop it becomes is numbered when it is queued.
         Ok(Outcome::Tunnel { leg, hop: 0 })
     }
 }
