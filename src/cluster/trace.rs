@@ -87,6 +87,29 @@ impl Stitched {
     }
 }
 
+impl Hop {
+    /// A hop whose node could not be traced.
+    fn failed(pending: Pending, error: &StitchError) -> Hop {
+        let mut reason = error.to_string();
+        let mut cause = std::error::Error::source(error);
+        while let Some(c) = cause {
+            reason.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Hop {
+            node: pending.node,
+            bridge: pending.bridge,
+            flow: pending.flow,
+            text: String::new(),
+            annotated: None,
+            detrace: Detrace::NotAsked,
+            steps: parse::Trace::default(),
+            select: None,
+            outcome: vec![Outcome::Failed { reason: quote::note(&reason) }],
+        }
+    }
+}
+
 impl Select {
     fn text(&self) -> String {
         match self {
@@ -130,6 +153,7 @@ impl Outcome {
                 leg.kind.name()
             ),
             Outcome::Controller => "sent to the controller (userspace action)".to_string(),
+            Outcome::Failed { reason } => format!("not traced on this node: {reason}"),
             Outcome::SelectHash => "stops at the select group: give --dp-hash N to follow a bucket".to_string(),
             Outcome::Dropped => "dropped (no output)".to_string(),
         }
@@ -205,6 +229,8 @@ pub enum Outcome {
     Controller,
     /// Stopped at a select group's hash: no bucket without `dp_hash`.
     SelectHash,
+    /// This node could not be traced: why.
+    Failed { reason: String },
     /// No output.
     Dropped,
 }
@@ -260,7 +286,12 @@ pub fn trace(workspace: &Workspace, request: &Request) -> Result<Stitched, Stitc
     let mut queued = 1;
     while let Some(pending) = queue.pop_front() {
         seen.insert((pending.node.clone(), pending.bridge.clone(), pending.flow.clone()), hops.len());
-        let mut hop = stitcher.hop(&pending)?;
+        let mut hop = match stitcher.hop(&pending) {
+            Ok(hop) => hop,
+            // A later node that cannot be traced ends its branch only.
+            Err(error) if !hops.is_empty() => Hop::failed(pending, &error),
+            Err(error) => return Err(error),
+        };
         for outcome in &mut hop.outcome {
             let Outcome::Tunnel { leg, hop: next } = outcome else { continue };
             let (Some(node), Some(arrival)) = (&leg.node, &leg.arrival) else { continue };
