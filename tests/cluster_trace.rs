@@ -325,11 +325,12 @@ fn twenty_nodes_start_only_the_nodes_a_trace_reaches() {
     assert_eq!(ws.running(), ["node-1", "node-2"]);
 }
 
-/// Interconnect: a workspace of az1's chassis alone ends the trace at the
-/// tunnel to az2 ("not collected", with the command to add it); with az2's
-/// chassis collected too (both by collect-local → cluster collect-capture)
-/// the packet crosses the transit switch and reaches az2-pod1, each zone's
-/// hop as its live chassis traces it.
+/// Interconnect: a workspace of az1's gateway chassis alone ends the trace
+/// at the tunnel to az2 ("not collected", with the command to add it); with
+/// az2's chassis collected too (all by collect-local → cluster
+/// collect-capture) the packet crosses the transit switch and reaches
+/// az2-pod1, each zone's hop as its live chassis traces it; from az1's
+/// other chassis it takes three hops, through the gateway.
 #[test]
 fn cross_zone_trace_through_the_transit_switch() {
     let lab = ClusterLab::start_ic();
@@ -350,4 +351,19 @@ fn cross_zone_trace_through_the_transit_switch() {
     let stitched = ws.trace("az1-node-1", &flow, &[]);
     let hops = assert_like_live(&ws, &lab, &stitched);
     assert_eq!(path(hops), [hop("az1-node-1", &["tunnel az2-node-1"]), hop("az2-node-1", &["output az2-pod1"])]);
+
+    // From az1's other chassis: three hops, through az1's gateway.
+    ws.collect_local(&lab, "az1-node-2");
+    let (_, ofport, mac, ip) = lab.pod("az1-pod2");
+    let flow = format!(
+        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
+    );
+    let stitched = ws.trace("az1-node-2", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    let expected = [
+        hop("az1-node-2", &["tunnel az1-node-1"]),
+        hop("az1-node-1", &["tunnel az2-node-1"]),
+        hop("az2-node-1", &["output az2-pod1"]),
+    ];
+    assert_eq!(path(hops), expected);
 }
