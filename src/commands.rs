@@ -754,32 +754,27 @@ struct CollectedNode {
 fn cluster_collect_files(root: &Path, kind: FileKind, args: &cli::ClusterCollectFiles) -> Result<()> {
     let names = names_per_input(&args.name, args.files.len())?;
     let workspace = Workspace::create(root)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     for (file, name) in args.files.iter().zip(names) {
         let from = match kind {
             FileKind::Sos => format!("the sos report {}", quote::path(file)),
             FileKind::Bundle => format!("the capture bundle {}", quote::path(file)),
         };
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
+        staging.collect(from, name, file_stem_name(file), |workdir| {
             let summary = match kind {
                 FileKind::Sos => {
-                    let c = collect::sos::collect_sos(&staged.workdir, file, SosPart::All, false)?;
+                    let c = collect::sos::collect_sos(workdir, file, SosPart::All, false)?;
                     Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes)
                 }
                 FileKind::Bundle => {
-                    let c = collect::bundle::collect_capture(&staged.workdir, file, false)?;
+                    let c = collect::bundle::collect_capture(workdir, file, false)?;
                     Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes)
                 }
             };
-            Ok(Capture { from: from.clone(), fallback: file_stem_name(file), name, staged, summary })
+            Ok((summary, None))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+    staging.finish(args.force, args.json)
 }
 
 /// One `--name` per input, or none.
@@ -794,10 +789,8 @@ fn names_per_input(names: &[String], inputs: usize) -> Result<Vec<Option<String>
 fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()> {
     let names = names_per_input(&args.name, args.nodes.len())?;
     let workspace = Workspace::create(root)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     for (node, name) in args.nodes.iter().zip(names) {
-        let from = format!("Kubernetes node {}", quote::shell(node));
         let options = collect::k8s::K8sOptions {
             node: node.clone(),
             openshift: args.openshift,
@@ -807,18 +800,14 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
             idle_timeout: Duration::from_secs(args.idle_timeout),
             force: false,
         };
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let c = collect::k8s::collect_k8s(&staged.workdir, &options)?;
+        let from = format!("Kubernetes node {}", quote::shell(node));
+        staging.collect(from, name, Some(node.clone()), |workdir| {
+            let c = collect::k8s::collect_k8s(workdir, &options)?;
             let json = json_of(&c);
-            let summary = Summary::new(json, c.node.source, c.node.items, c.node.bridges, c.node.notes);
-            Ok(Capture { from: from.clone(), fallback: Some(node.clone()), name, staged, summary })
+            Ok((Summary::new(json, c.node.source, c.node.items, c.node.bridges, c.node.notes), None))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+    staging.finish(args.force, args.json)
 }
 
 /// Each sos report gives a node its OVS half; the must-gather's databases
@@ -827,18 +816,17 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
 fn cluster_collect_must_gather(root: &Path, args: &cli::ClusterCollectMustGather) -> Result<()> {
     let workspace = Workspace::create(root)?;
     let pods = must_gather_nodes(&workspace, &args.path)?;
-    let mut captures = Vec::new();
-    let mut failed = Vec::new();
+    let mut staging = Staging::new(&workspace);
     let mut joined = std::collections::BTreeSet::new();
     for sos in &args.with_sos {
         let from = format!("the sos report {}", quote::path(sos));
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let c = collect::sos::collect_sos(&staged.workdir, sos, SosPart::Ovs, false)?;
+        staging.collect(from, None, None, |workdir| {
+            let c = collect::sos::collect_sos(workdir, sos, SosPart::Ovs, false)?;
             let mut summary = Summary::new(json_of(&c), c.source, c.items, c.bridges, c.notes);
-            let name = capture_name(&staged.workdir)?.or_else(|| file_stem_name(sos));
+            let name = capture_name(workdir)?.or_else(|| file_stem_name(sos));
             match name.as_ref().filter(|n| pods.contains(*n)) {
                 Some(node) => {
-                    let mg = collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(node), false)?;
+                    let mg = collect::must_gather::collect_must_gather(workdir, &args.path, Some(node), false)?;
                     if let MustGather::Collected { items, .. } = mg {
                         summary.items.extend(items);
                     }
@@ -846,33 +834,61 @@ fn cluster_collect_must_gather(root: &Path, args: &cli::ClusterCollectMustGather
                 }
                 None => summary.notes.push("the must-gather has no OVN databases of this node: OVS half only".into()),
             }
-            Ok(Capture { from: from.clone(), fallback: None, name, staged, summary })
+            Ok((summary, name))
         });
-        match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
-        }
     }
     for node in pods.iter().filter(|n| !joined.contains(*n)) {
         let from = format!("node {} of the must-gather {}", quote::shell(node), quote::path(&args.path));
-        let collected = workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
-            let mg = collect::must_gather::collect_must_gather(&staged.workdir, &args.path, Some(node), false)?;
+        staging.collect(from, Some(node.clone()), None, |workdir| {
+            let mg = collect::must_gather::collect_must_gather(workdir, &args.path, Some(node), false)?;
             let mut summary = Summary::new(json_of(&mg), SourceSystem::default(), vec![], vec![], vec![]);
             if let MustGather::Collected { items, notes, .. } = mg {
                 summary.items = items;
                 summary.notes = notes;
             }
-            summary
-                .notes
-                .push("no sos report given for this node: OVN half only (no OVS database, no OpenFlow state)".into());
-            Ok(Capture { from: from.clone(), fallback: None, name: Some(node.clone()), staged, summary })
+            let only = "no sos report given for this node: OVN half only (no OVS database, no OpenFlow state)";
+            summary.notes.push(only.into());
+            Ok((summary, None))
+        });
+    }
+    staging.finish(args.force, args.json)
+}
+
+/// Captures collected one by one, each into a staging workdir of its own,
+/// and those that failed (one line each, naming what they came from).
+struct Staging<'w> {
+    workspace: &'w Workspace,
+    captures: Vec<Capture>,
+    failed: Vec<String>,
+}
+
+impl<'w> Staging<'w> {
+    fn new(workspace: &'w Workspace) -> Staging<'w> {
+        Staging { workspace, captures: Vec::new(), failed: Vec::new() }
+    }
+
+    /// Collects one capture with `collect`, which says what it collected
+    /// and, when it learnt it, the node's name (`name` wins: `--name`).
+    fn collect(
+        &mut self,
+        from: String,
+        name: Option<String>,
+        fallback: Option<String>,
+        collect: impl FnOnce(&Workdir) -> Result<(Summary, Option<String>)>,
+    ) {
+        let collected = self.workspace.stage().map_err(anyhow::Error::from).and_then(|staged| {
+            let (summary, found) = collect(&staged.workdir)?;
+            Ok(Capture { from: from.clone(), fallback, name: name.or(found), staged, summary })
         });
         match collected {
-            Ok(capture) => captures.push(capture),
-            Err(e) => failed.push(format!("{from}: {}", crate::one_line(&e, false))),
+            Ok(capture) => self.captures.push(capture),
+            Err(e) => self.failed.push(format!("{from}: {}", crate::one_line(&e, false))),
         }
     }
-    finish_cluster_collect(&workspace, captures, failed, args.force, args.json)
+
+    fn finish(self, force: bool, json: bool) -> Result<()> {
+        finish_cluster_collect(self.workspace, self.captures, self.failed, force, json)
+    }
 }
 
 /// The node names whose OVN databases an interconnect must-gather holds.
@@ -933,16 +949,7 @@ fn finish_cluster_collect(
     }
     let report = ClusterCollected { workspace: workspace.root().to_path_buf(), nodes, failed };
     emit(json, &report, || print_cluster_collected(workspace, &report))?;
-    match report.failed.as_slice() {
-        [] => Ok(()),
-        [one] => bail!("{one}"),
-        many => {
-            for line in &many[..many.len() - 1] {
-                tell!("ovs-offline: error: {line}");
-            }
-            bail!("{}", many[many.len() - 1])
-        }
-    }
+    fail_with(&report.failed)
 }
 
 fn print_cluster_collected(workspace: &Workspace, report: &ClusterCollected) {
@@ -954,7 +961,10 @@ fn print_cluster_collected(workspace: &Workspace, report: &ClusterCollected) {
     }
     let Some(first) = report.nodes.first().map(|n| quote::shell(&n.name)) else { return };
     let total = workspace.nodes().map(|n| n.len()).unwrap_or(0);
-    inform!("Offline OVS Debugging: {} nodes collected into the workspace {w} ({total} there)", report.nodes.len());
+    inform!(
+        "Offline OVS Debugging: nodes collected: {} into the workspace {w} (nodes there: {total})",
+        report.nodes.len()
+    );
     inform!(
         "Start a node with: ovs-offline -W {w} --node {first} start, or trace across nodes with: \
          ovs-offline -W {w} cluster trace --node {first} BRIDGE FLOW"
@@ -969,25 +979,39 @@ fn chosen_nodes(workspace: &Workspace, names: &[String]) -> Result<Vec<Node>> {
     Ok(names.iter().map(|name| workspace.node(name)).collect::<Result<_, _>>()?)
 }
 
+/// Starts each node's replica that does not run; a node that cannot start
+/// is one line, and the others are still started.
 fn cluster_start(workspace: &Workspace, args: &cli::ClusterStart) -> Result<()> {
     let nodes = chosen_nodes(workspace, &args.nodes)?;
     let w = quote::path(workspace.root());
     let mut started = 0;
+    let mut failed = Vec::new();
     for node in &nodes {
         let starting = Spinner::new(&format!("starting the replica of {}", quote::shell(&node.name)));
-        let ran = workspace.ensure_running(node)?;
+        let ran = workspace.ensure_running(node);
         drop(starting);
         match ran {
-            true => {
+            Ok(true) => {
                 started += 1;
                 inform!("{}", capitalised(&node.started_note()));
             }
-            false => inform!("The replica of {} already runs", quote::shell(&node.name)),
+            Ok(false) => inform!("The replica of {} already runs", quote::shell(&node.name)),
+            Err(e) => failed.push(crate::one_line(&e.into(), false)),
         }
     }
-    inform!("Offline OVS Debugging: {started} replicas started in the workspace {w}");
+    inform!("Offline OVS Debugging: replicas started: {started} in the workspace {w}");
     inform!("See them with: ovs-offline -W {w} cluster status; stop them with: ovs-offline -W {w} cluster stop");
-    Ok(())
+    fail_with(&failed)
+}
+
+/// Fails with the last line when there are failures, the others printed
+/// before it as errors of their own.
+fn fail_with(failed: &[String]) -> Result<()> {
+    let Some((last, others)) = failed.split_last() else { return Ok(()) };
+    for line in others {
+        tell!("ovs-offline: error: {line}");
+    }
+    bail!("{last}")
 }
 
 fn capitalised(line: &str) -> String {
@@ -1013,10 +1037,10 @@ fn cluster_stop(workspace: &Workspace, args: &cli::ClusterStop) -> Result<()> {
     }
     if args.purge {
         workspace.purge()?;
-        inform!("Offline OVS Debugging: {stopped} replicas stopped; removed the workspace {w}");
+        inform!("Offline OVS Debugging: replicas stopped: {stopped}; removed the workspace {w}");
         return Ok(());
     }
-    inform!("Offline OVS Debugging: {stopped} replicas stopped; collected data kept in {w}");
+    inform!("Offline OVS Debugging: replicas stopped: {stopped}; collected data kept in {w}");
     Ok(())
 }
 
@@ -1044,10 +1068,11 @@ fn print_cluster_status(workspace: &Workspace, status: &ClusterStatus) {
         say!("{}", line(row));
     }
     say!(
-        "{} nodes, {} running, {} resident in their replicas",
+        "nodes: {}, running: {}, memory of their replicas: {} resident (PSS {})",
         status.nodes.len(),
         status.running,
-        memory_text(status.memory_kib)
+        memory_text(status.memory_kib),
+        memory_text(status.memory_pss_kib)
     );
     if status.running == 0 {
         inform!("Start one with: ovs-offline -W {w} --node NAME start (trace, ports and exec start it on demand)");
@@ -1080,7 +1105,11 @@ fn node_row(node: &NodeStatus) -> [String; 5] {
         if holds.is_empty() { "nothing".into() } else { holds.join(", ") },
         node.encap_ip.as_deref().map_or("-".to_string(), quote::shell),
         replica,
-        node.memory_kib.map_or("-".to_string(), memory_text),
+        match (node.memory_kib, node.memory_pss_kib) {
+            (Some(rss), Some(pss)) => format!("{} (PSS {})", memory_text(rss), memory_text(pss)),
+            (Some(rss), None) => memory_text(rss),
+            (None, _) => "-".to_string(),
+        },
     ]
 }
 

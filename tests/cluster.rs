@@ -190,7 +190,7 @@ fn twenty_nodes_start_on_demand_one_at_a_time() {
         );
     }
     let out = run_ok(&mut ws.cmd(&args));
-    assert!(stdout(out).contains("20 nodes collected"));
+    assert!(stdout(out).contains("nodes collected: 20"));
     let status = ws.status();
     let nodes = status["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 20, "{status}");
@@ -214,12 +214,11 @@ fn twenty_nodes_start_on_demand_one_at_a_time() {
     assert_eq!((n3["running"].as_bool(), n3["flows_restored"].as_u64()), (Some(true), Some(3)), "{n3}");
     let kib = n3["memory_kib"].as_u64().unwrap();
     assert!(kib > 1024 && n3["processes"].as_u64().unwrap() >= 3, "{n3}");
-    eprintln!(
-        "memory of one running replica (OVS database, one bridge, 3 flows): {kib} KiB in {} processes",
-        n3["processes"]
-    );
+    let pss = n3["memory_pss_kib"].as_u64().unwrap();
+    assert!(pss > 0 && pss <= kib, "{n3}");
+    eprintln!("one running replica (OVS database, one bridge, 3 flows): RSS {kib} KiB, PSS {pss} KiB");
     let text = ws.ok(&["cluster", "status"]);
-    assert!(text.contains("20 nodes, 1 running"), "{text}");
+    assert!(text.contains("nodes: 20, running: 1,"), "{text}");
 
     // Running already: no second start, no note.
     let out = run_ok(&mut ws.cmd(&os(&["--node", "n-3", "ports"])));
@@ -228,7 +227,7 @@ fn twenty_nodes_start_on_demand_one_at_a_time() {
     assert!(show.contains("Node n-3:") && !show.contains("Node n-4:"), "{show}");
 
     let out = ws.ok(&["cluster", "stop"]);
-    assert!(out.contains("Stopped the replica of n-3") && out.contains("1 replicas stopped"), "{out}");
+    assert!(out.contains("Stopped the replica of n-3") && out.contains("replicas stopped: 1;"), "{out}");
     assert_eq!(ws.status()["running"], 0);
 }
 
@@ -359,7 +358,7 @@ fn capture_bundles_become_nodes_named_by_their_chassis_hostname() {
 
     let ws = Ws::new();
     let out = ws.ok(&["cluster", "collect-capture", first.to_str().unwrap(), second.to_str().unwrap()]);
-    assert!(out.contains("2 nodes collected"), "{out}");
+    assert!(out.contains("nodes collected: 2"), "{out}");
     assert_eq!(ws.node_names(), ["lab-chassis-2", "lab-node"]);
 
     let out = run_ok(&mut ws.cmd(&os(&["--node", "lab-chassis-2", "ports"])));

@@ -1,7 +1,9 @@
 //! `cluster status`: per node, what its capture holds, whether its
-//! replica runs and the memory that replica takes (resident set summed
-//! over the supervisor and every process below it, read from the host's
-//! `/proc`, which sees into the replica's PID namespace).
+//! replica runs and the memory that replica takes, summed over the
+//! supervisor and every process below it, read from the host's `/proc`
+//! (which sees into the replica's PID namespace): the resident set (RSS,
+//! which counts shared library pages in every process) and the
+//! proportional set (PSS, which shares them out: what the replica adds).
 
 use super::workspace::{ovs_facts, Node, Workspace, WorkspaceError};
 use crate::capture::manifest::Manifest;
@@ -23,8 +25,10 @@ pub struct NodeStatus {
     pub running: bool,
     /// Flows the running replica restored, summed over its bridges.
     pub flows_restored: Option<usize>,
-    /// Resident memory of the running replica's processes, in KiB.
+    /// Resident memory (RSS) of the running replica's processes, in KiB.
     pub memory_kib: Option<u64>,
+    /// Their proportional set size (PSS), in KiB, when readable.
+    pub memory_pss_kib: Option<u64>,
     /// Processes the running replica has (supervisor included).
     pub processes: Option<usize>,
 }
@@ -34,7 +38,10 @@ pub struct NodeStatus {
 pub struct ClusterStatus {
     pub nodes: Vec<NodeStatus>,
     pub running: usize,
+    /// RSS summed over the running replicas, in KiB.
     pub memory_kib: u64,
+    /// PSS summed over the running replicas, in KiB.
+    pub memory_pss_kib: u64,
 }
 
 impl ClusterStatus {
@@ -44,7 +51,8 @@ impl ClusterStatus {
         let nodes: Vec<NodeStatus> = nodes.iter().map(|n| node_status(n, &table)).collect::<Result<_, _>>()?;
         let running = nodes.iter().filter(|n| n.running).count();
         let memory_kib = nodes.iter().filter_map(|n| n.memory_kib).sum();
-        Ok(ClusterStatus { nodes, running, memory_kib })
+        let memory_pss_kib = nodes.iter().filter_map(|n| n.memory_pss_kib).sum();
+        Ok(ClusterStatus { nodes, running, memory_kib, memory_pss_kib })
     }
 }
 
@@ -63,6 +71,7 @@ fn node_status(node: &Node, table: &ProcessTable) -> Result<NodeStatus, Workspac
         running,
         flows_restored: run.as_ref().map(|r| r.restore.iter().map(|b| b.flows.restored).sum()),
         memory_kib: pids.as_ref().map(|pids| pids.iter().filter_map(|pid| rss_kib(*pid)).sum()),
+        memory_pss_kib: pids.as_ref().and_then(|pids| pids.iter().map(|pid| pss_kib(*pid)).sum()),
         processes: pids.map(|pids| pids.len()),
     })
 }
@@ -112,8 +121,19 @@ fn parent(pid: i32) -> Option<i32> {
 /// `VmRSS` of `/proc/PID/status`, in KiB; `None` for a process gone (or a
 /// kernel thread).
 fn rss_kib(pid: i32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    proc_kib(pid, "status", "VmRSS:")
+}
+
+/// `Pss` of `/proc/PID/smaps_rollup`, in KiB; `None` when not readable
+/// (another user's process).
+fn pss_kib(pid: i32) -> Option<u64> {
+    proc_kib(pid, "smaps_rollup", "Pss:")
+}
+
+/// A `FIELD: N kB` line of `/proc/PID/FILE`.
+fn proc_kib(pid: i32, file: &str, field: &str) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix(field))?;
     line.split_whitespace().next()?.parse().ok()
 }
 
@@ -127,6 +147,7 @@ mod tests {
         let table = ProcessTable::read();
         assert_eq!(table.tree(me).first(), Some(&me));
         assert!(rss_kib(me).is_some_and(|kib| kib > 0));
+        assert!(pss_kib(me).is_some_and(|kib| kib > 0 && kib <= rss_kib(me).unwrap_or(0) + 1024));
         assert!(parent(me).is_some());
     }
 }
