@@ -738,6 +738,66 @@ mod tests {
     }
 
     #[test]
+    fn text_quotes_collected_names_and_says_where_each_branch_ends() {
+        let leg = |node: Option<&str>| Leg {
+            kind: TunnelKind::Geneve,
+            port: "ovn-x\n0".into(),
+            remote_ip: "192.168.50.9".into(),
+            local_ip: Some("192.168.50.1".into()),
+            carried: [("tun_id".to_string(), "0x1".to_string())].into(),
+            rewrites: vec![("nw_ttl".into(), "63".into())],
+            node: node.map(str::to_string),
+            arrival: None,
+        };
+        let hop = |node: &str, outcome: Vec<Outcome>| Hop {
+            node: node.into(),
+            bridge: "br-int".into(),
+            flow: "in_port=1".into(),
+            text: "Datapath actions: 2".into(),
+            annotated: None,
+            detrace: Detrace::NotAsked,
+            steps: parse::Trace::default(),
+            select: None,
+            outcome,
+        };
+        let stitched = Stitched {
+            hops: vec![
+                hop(
+                    "node 1",
+                    vec![
+                        Outcome::Tunnel { leg: leg(Some("n'2")), hop: 1 },
+                        Outcome::NotCollected {
+                            leg: leg(None),
+                            command: "ovs-offline -W ws cluster collect-sos SOSREPORT".into(),
+                        },
+                    ],
+                ),
+                hop(
+                    "n'2",
+                    vec![Outcome::Loop { leg: leg(Some("node 1")), hop: 0 }, Outcome::Failed { reason: "x".into() }],
+                ),
+            ],
+            started: vec![],
+        };
+        let text = stitched.text();
+        assert!(text.starts_with("== hop 1: 'node 1' (br-int) ==\nflow: in_port=1\n\nDatapath actions: 2\n"), "{text}");
+        assert!(
+            text.contains(
+                "-> geneve to 'n'\\''2' (192.168.50.9) out of $'ovn-x\\n0': tun_id=0x1, tun_src=192.168.50.1; \
+                               rewritten by the datapath: nw_ttl=63; traced as hop 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("leaves to 192.168.50.9 (not collected); add that node with: ovs-offline -W ws"),
+            "{text}"
+        );
+        assert!(text.contains("== hop 2: 'n'\\''2' (br-int), from 'node 1' (hop 1) =="), "{text}");
+        assert!(text.contains("the same packet was traced there as hop 1: not followed again"), "{text}");
+        assert!(text.ends_with("-> not traced on this node: x"), "{text}");
+    }
+
+    #[test]
     fn select_group_choice() {
         let trace = |note: &str| parse::parse(&format!(" 20. priority 1\n    group:1\n     -> {note}\n"));
         assert_eq!(select(&trace("using bucket 0")), Some(Select::Bucket("0".into())));
