@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Instant;
 use support::cluster::ClusterLab;
 use support::{is_root, run_ok, Replica, TEST_USER};
 
@@ -247,8 +248,13 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     assert!(ws.running().is_empty());
 
     let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let began = Instant::now();
     let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    eprintln!("pod1 → pod2, both replicas started on demand: {:.1} s", began.elapsed().as_secs_f64());
     assert_eq!(ws.running(), ["node-1", "node-2"], "started on demand: only the nodes the trace reached");
+    let began = Instant::now();
+    ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    eprintln!("pod1 → pod2, replicas running: {:.1} s", began.elapsed().as_secs_f64());
     let hops = assert_like_live(&ws, &lab, &stitched);
     assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
     if have_ovn_detrace() {
