@@ -86,10 +86,9 @@ impl Ws {
     fn collect_local(&self, lab: &ClusterLab, chassis: &str) {
         let host = Replica::new_as_runner();
         let out = support::user_dir("bundle-");
-        let (nb, sb) = (lab.var(chassis, "LAB_NB_DB"), lab.var(chassis, "LAB_SB_DB"));
-        let rundir = lab.var(chassis, "LAB_OVS_RUNDIR");
-        let output = out.path().display().to_string();
-        host.ok(&["collect-local", "--output", &output, "--ovs-rundir", rundir, "--nb-db", nb, "--sb-db", sb]);
+        let mut args = vec!["collect-local".to_string(), "--output".into(), out.path().display().to_string()];
+        args.extend(lab.collect_local_args(chassis, true));
+        host.ok(&args);
         let bundle = std::fs::read_dir(out.path()).unwrap().next().unwrap().unwrap().path();
         support::make_readable(&bundle);
         self.ok(&[OsString::from("cluster"), "collect-capture".into(), bundle.into()]);
