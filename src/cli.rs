@@ -50,10 +50,15 @@ impl Cli {
     /// Parses the command line. `-w` and `-W` name different things: given
     /// both, it is an error; one given on the command line wins over the
     /// other's environment variable; both only from the environment, an
-    /// error naming the two variables.
+    /// error naming the two variables. Commands that use neither (the
+    /// daemons' launcher among them, which inherits the user's
+    /// environment) are not checked.
     pub fn parse_args() -> Cli {
         let matches = Cli::command().get_matches();
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if !cli.command.chooses_a_workdir() {
+            return cli;
+        }
         let from = |id: &str| matches.value_source(id);
         let workdir = from("workdir");
         match (workdir, from("workspace")) {
@@ -67,6 +72,17 @@ impl Cli {
             _ => {}
         }
         cli
+    }
+}
+
+impl Command {
+    /// True for the commands that act on the workdir (-w) or the workspace
+    /// (-W) the user chose.
+    fn chooses_a_workdir(&self) -> bool {
+        !matches!(
+            self,
+            Command::CollectLocal(_) | Command::Completion(_) | Command::Man | Command::Launch(_) | Command::Replay
+        )
     }
 }
 

@@ -395,3 +395,54 @@ fn collect_k8s_without_a_client_names_each_node_and_leaves_none() {
     assert!(lines[1].contains("Kubernetes node worker-2"), "{err}");
     assert!(ws.node_names().is_empty());
 }
+
+/// A real sos report of a live lab node (root only: sos runs in a private
+/// mount namespace) and the 4.12 fixture's: two nodes named by their
+/// hosts, both started by `cluster start`, shown, and stopped.
+#[test]
+fn a_lab_node_sos_report_and_a_fixture_run_side_by_side() {
+    if !is_root() {
+        eprintln!("skipped: the real sos report needs root; CI runs as root");
+        return;
+    }
+    let out = tempfile::Builder::new().prefix("sosreport-").tempdir().unwrap();
+    let (_lab, archive) = support::LabNode::start_with_sos_report(out.path(), "/var/lib/ovn");
+    let ws = Ws::new();
+    let base = ws.replica.base.path();
+    let (lab_sos, fixture_sos) = (give(&archive, base), give(&fixture(SOS_V4_12), base));
+    ws.ok(&["cluster", "collect-sos", lab_sos.to_str().unwrap(), fixture_sos.to_str().unwrap()]);
+    assert_eq!(ws.node_names(), ["lab-node", "prod-node-1"]);
+
+    let started = ws.ok(&["cluster", "start"]);
+    assert!(started.contains("replicas started: 2"), "{started}");
+    let status = ws.status();
+    assert_eq!(status["running"], 2, "{status}");
+    assert!(status["nodes"].as_array().unwrap().iter().all(|n| n["flows_restored"].as_u64() > Some(0)), "{status}");
+    let show = ws.ok(&["cluster", "show"]);
+    assert!(show.contains("Node lab-node:") && show.contains("Node prod-node-1:"), "{show}");
+    let stopped = ws.ok(&["cluster", "stop", "lab-node"]);
+    assert!(stopped.contains("replicas stopped: 1;"), "{stopped}");
+    assert_eq!(ws.status()["running"], 1);
+}
+
+/// Regression: with both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE in the
+/// environment, the command line's choice holds, and the daemons'
+/// launcher (which inherits that environment) still starts them.
+#[test]
+fn both_environment_variables_set_leave_the_command_line_in_charge() {
+    let ws = Ws::new();
+    let reports = support::user_dir("tiny-sos-");
+    let a = tiny_sos(reports.path(), "sos-a", "node-a", "192.0.2.1");
+    ws.ok(&["cluster", "collect-sos", a.to_str().unwrap()]);
+    let both = |cmd: &mut Command| {
+        cmd.env("OVS_DBG_WORKDIR", ws.replica.base.path().join("elsewhere")).env("OVS_OFFLINE_WORKSPACE", &ws.root);
+    };
+    let mut start = ws.cmd(&os(&["--node", "node-a", "start"]));
+    both(&mut start);
+    run_ok(&mut start);
+    assert_eq!(ws.status()["running"], 1);
+    let mut status = ws.bare(&os(&["status"]));
+    both(&mut status);
+    let err = failure(status.output().unwrap());
+    assert!(err.contains("both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE are set"), "{err}");
+}
