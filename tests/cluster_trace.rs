@@ -302,6 +302,7 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     assert!(text.starts_with("== hop 1: node-1 (br-int) =="), "{text}");
     assert!(text.contains("== hop 2: node-2 (br-int), from node-1 (hop 1) =="), "{text}");
     assert!(text.contains("-> geneve to node-3 (192.168.50.3) out of ovn-node-3-0: tun_id=0x"), "{text}");
+    assert!(text.contains("\n-> output to pod5 (VIF of logical port pod5)\n"), "{text}");
 
     // The same chassis collected live (collect-local bundles) trace alike.
     let local = Ws::new();

@@ -1,14 +1,16 @@
 //! A node's place in the overlay, from its capture alone (no replica
 //! runs): the encap IPs it is reached at (its SB `Chassis`' `Encap` rows,
 //! the chassis named as the OVS `external_ids:system-id`, and the OVS
-//! `external_ids:ovn-encap-ip`), and its tunnel interfaces (geneve, vxlan,
-//! stt) per bridge with their OpenFlow port, remote and local IP and key.
+//! `external_ids:ovn-encap-ip`), its tunnel interfaces (geneve, vxlan,
+//! stt) per bridge with their OpenFlow port, remote and local IP and key,
+//! and the logical port each VIF is bound to.
 
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
 use crate::ovsdb::rows::{self, Db, Row, RowsError};
 use crate::workdir::{IoContext, Workdir, WorkdirError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,9 @@ pub struct Topology {
     /// The IPs other nodes' tunnels reach this node at.
     pub encap_ips: Vec<String>,
     pub tunnels: Vec<Tunnel>,
+    /// Interfaces bound to a logical port (`external_ids:iface-id`): the
+    /// logical port by interface name.
+    pub logical_ports: BTreeMap<String, String>,
 }
 
 impl Topology {
@@ -156,7 +161,14 @@ fn from_dbs(ovs: Option<&Db>, sb: Option<&Db>) -> Topology {
         }
     }
     let tunnels = ovs.map(tunnels).unwrap_or_default();
-    Topology { system_id, encap_ips: unique, tunnels }
+    let logical_ports = ovs
+        .map(|db| {
+            let bound =
+                db.rows("Interface").iter().filter_map(|i| Some((i.str("name"), i.map("external_ids", "iface-id")?)));
+            bound.map(|(name, port)| (name.to_string(), port.to_string())).collect()
+        })
+        .unwrap_or_default();
+    Topology { system_id, encap_ips: unique, tunnels, logical_ports }
 }
 
 /// The tunnel interfaces of every bridge.
@@ -225,7 +237,7 @@ mod tests {
                     json!({"_uuid": ["uuid", "i1"], "name": "ovn-node-2-0", "type": "geneve", "ofport": 1,
                         "options": map(&[("remote_ip", "192.168.50.2"), ("key", "flow")])}),
                     json!({"_uuid": ["uuid", "i2"], "name": "pod1", "type": "internal", "ofport": 11,
-                        "options": map(&[])}),
+                        "options": map(&[]), "external_ids": map(&[("iface-id", "ns_pod1")])}),
                 ],
             ),
         ]);
@@ -256,5 +268,6 @@ mod tests {
         assert_eq!(topology.arrival(TunnelKind::Vxlan, "192.168.50.2"), None);
         assert!(topology.reached_at("192.168.50.1") && !topology.reached_at("192.168.50.2"));
         assert_eq!(topology.source_ip(tunnel).as_deref(), Some("192.168.50.1"));
+        assert_eq!(topology.logical_ports.get("pod1").map(String::as_str), Some("ns_pod1"));
     }
 }

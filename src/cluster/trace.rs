@@ -131,8 +131,11 @@ impl Outcome {
 
     fn text(&self) -> String {
         match self {
+            Outcome::Output { port: Some(port), logical_port: Some(logical), .. } => {
+                format!("output to {} (VIF of logical port {})", shell(port), shell(logical))
+            }
             Outcome::Output { port: Some(port), .. } => format!("output to {}", shell(port)),
-            Outcome::Output { port: None, datapath_port } => {
+            Outcome::Output { port: None, datapath_port, .. } => {
                 format!("output to datapath port {datapath_port} (no port of that number)")
             }
             Outcome::Tunnel { leg, hop } => format!("{}; traced as hop {}", leg.text(), hop + 1),
@@ -213,8 +216,9 @@ pub enum Select {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Outcome {
-    /// Out of a port that is no tunnel (VIF, localnet, physical).
-    Output { port: Option<String>, datapath_port: u32 },
+    /// Out of a port that is no tunnel (VIF, localnet, physical); a VIF's
+    /// logical port.
+    Output { port: Option<String>, datapath_port: u32, logical_port: Option<String> },
     /// Through a tunnel to a node of the workspace, traced as hop `hop`.
     Tunnel { leg: Leg, hop: usize },
     /// Through a tunnel to a node not collected.
@@ -423,7 +427,8 @@ impl Stitcher<'_> {
             let name = traced.datapath_ports.iter().find(|p| p.replica == datapath_port).and_then(|p| p.name.clone());
             let tunnel = name.as_deref().and_then(|n| topology.tunnels.iter().find(|t| t.name == n));
             let Some(tunnel) = tunnel else {
-                outcome.push(Outcome::Output { port: name, datapath_port });
+                let logical_port = name.as_ref().and_then(|n| topology.logical_ports.get(n)).cloned();
+                outcome.push(Outcome::Output { port: name, datapath_port, logical_port });
                 continue;
             };
             let at = departures.iter().position(|d| d.tunnel == tunnel.name);
@@ -711,6 +716,7 @@ mod tests {
             system_id: Some("node-1".into()),
             encap_ips: vec!["192.168.50.1".into()],
             tunnels: vec![tunnel("ovn-node-2-0", 2), tunnel("ovn-node-3-0", 3)],
+            logical_ports: BTreeMap::new(),
         };
         let trace = parse::parse(FLOOD);
         let departures: Vec<(String, BTreeMap<String, String>)> =
@@ -774,7 +780,15 @@ mod tests {
                 ),
                 hop(
                     "n'2",
-                    vec![Outcome::Loop { leg: leg(Some("node 1")), hop: 0 }, Outcome::Failed { reason: "x".into() }],
+                    vec![
+                        Outcome::Output {
+                            port: Some("vif 2".into()),
+                            datapath_port: 3,
+                            logical_port: Some("ns_p".into()),
+                        },
+                        Outcome::Loop { leg: leg(Some("node 1")), hop: 0 },
+                        Outcome::Failed { reason: "x".into() },
+                    ],
                 ),
             ],
             started: vec![],
@@ -793,6 +807,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("== hop 2: 'n'\\''2' (br-int), from 'node 1' (hop 1) =="), "{text}");
+        assert!(text.contains("\n-> output to 'vif 2' (VIF of logical port ns_p)\n"), "{text}");
         assert!(text.contains("the same packet was traced there as hop 1: not followed again"), "{text}");
         assert!(text.ends_with("-> not traced on this node: x"), "{text}");
     }
