@@ -21,6 +21,8 @@ pub enum TopologyError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Rows(#[from] RowsError),
+    #[error("another ovs-offline is collecting into {}; trace when it has finished", crate::quote::path(.0))]
+    Busy(std::path::PathBuf),
 }
 
 /// A tunnel's encapsulation.
@@ -129,6 +131,10 @@ const SB_TABLES: &[&str] = &["Chassis", "Encap"];
 
 /// Reads the topology of the node captured in `workdir`.
 pub fn read(workdir: &Workdir) -> Result<Topology, TopologyError> {
+    // Held while reading: a collect cannot replace what is being read.
+    let Some(_lock) = workdir.try_lock_collect()? else {
+        return Err(TopologyError::Busy(workdir.root().to_path_buf()));
+    };
     let manifest = Manifest::load(workdir)?;
     let scratch = tempfile::Builder::new()
         .prefix(".topology.")
