@@ -126,7 +126,7 @@ pub enum Command {
     Trace(Trace),
     /// List the replica's ports: types, OpenFlow and datapath port numbers
     Ports(Ports),
-    /// Replicas of several nodes side by side in a workspace (-W DIR): collect, start, stop, status, show
+    /// Replicas of several nodes side by side in a workspace (-W DIR): collect, start, stop, status, show, trace
     Cluster(Cluster),
     /// Print the shell completion script for bash, zsh or fish
     #[command(
@@ -169,6 +169,8 @@ pub enum ClusterCommand {
     Status(JsonFlag),
     /// 'show' of every running node
     Show(JsonFlag),
+    /// Trace a flow from one node and follow it through tunnels to the nodes it reaches (their replicas started on demand)
+    Trace(ClusterTrace),
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +442,29 @@ pub struct Trace {
     #[arg(long, value_name = "PORT", requires = "pcap")]
     pub in_port: Option<String>,
     /// Machine-readable output: the trace as steps
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterTrace {
+    /// The node the packet starts on
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
+    /// The bridge there (as ofproto/trace accepts it)
+    pub bridge: String,
+    /// The flow, as ovs-ofctl reads one, e.g. in_port=pod1,icmp,dl_src=…,dl_dst=…,nw_src=…,nw_dst=…
+    pub flow: String,
+    /// The dp_hash the packet carries, on every node: picks a select group's bucket (a load balancer's backend); not 0, which OVS reads as no hash
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub dp_hash: Option<u32>,
+    /// The conntrack state of each recirculation, in turn (e.g. trk,est), on every node
+    #[arg(long = "ct-next", value_name = "STATE")]
+    pub ct_next: Vec<String>,
+    /// Print the plain traces, without ovn-detrace's annotations
+    #[arg(long)]
+    pub no_detrace: bool,
+    /// Machine-readable output: the hops, each with its steps, outcome and the next hop
     #[arg(long)]
     pub json: bool,
 }

@@ -517,6 +517,39 @@ fn datapath_port_text(port: &trace::ports::DatapathPort) -> String {
     format!("{} = {name}{production}", port.replica)
 }
 
+/// `cluster trace`: the stitched trace on stdout (text or JSON); the
+/// replicas it started, and why a hop is not annotated, on stderr.
+fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> {
+    let request = ovs_offline::cluster::trace::Request {
+        node: args.node.clone(),
+        bridge: args.bridge.clone(),
+        flow: args.flow.clone(),
+        dp_hash: args.dp_hash,
+        ct_next: args.ct_next.clone(),
+        detrace: !args.no_detrace,
+    };
+    let stitched = ovs_offline::cluster::trace::trace(workspace, &request)?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&stitched)?);
+    } else {
+        say!("{}", stitched.text());
+    }
+    for node in &stitched.started {
+        tell!(
+            "note: started the replica of {} (stop it with 'ovs-offline -W {} cluster stop {}')",
+            quote::shell(node),
+            quote::path(workspace.root()),
+            quote::shell(node)
+        );
+    }
+    let notes: std::collections::BTreeSet<String> =
+        stitched.hops.iter().filter_map(|h| detrace_note(&h.detrace)).collect();
+    for note in notes {
+        tell!("note: {note}");
+    }
+    Ok(())
+}
+
 /// Why the trace is not annotated, when the user can change that.
 fn detrace_note(detrace: &trace::Detrace) -> Option<String> {
     match detrace {
@@ -649,6 +682,7 @@ pub fn cluster(root: Option<&Path>, node: Option<&str>, args: &cli::Cluster) -> 
         C::Stop(args) => cluster_stop(&Workspace::open(root)?, args),
         C::Status(args) => cluster_status(&Workspace::open(root)?, args),
         C::Show(args) => cluster_show(&Workspace::open(root)?, args),
+        C::Trace(args) => cluster_trace(&Workspace::open(root)?, args),
     }
 }
 

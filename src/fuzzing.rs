@@ -180,7 +180,8 @@ pub fn ovn_text(data: &[u8]) {
 
 /// `ofproto/trace` text and `dpif/show` text (the same bytes as each):
 /// reading never panics, every step belongs to a pass and every kept value
-/// is one line; the datapath ports of its datapath actions are read too.
+/// is one line, every line in execution order is a kept one; the datapath
+/// ports of its datapath actions are read too.
 pub fn trace_text(data: &[u8]) {
     use crate::trace::{parse, ports};
     let text = String::from_utf8_lossy(data);
@@ -191,6 +192,7 @@ pub fn trace_text(data: &[u8]) {
         for step in &pass.steps {
             step.actions.iter().chain(&step.notes).chain([&step.flow_match]).for_each(|v| one_line(v));
         }
+        assert_eq!(pass.executed().count(), pass.executed.len());
         let _ = pass.datapath_actions.as_deref().map(parse::datapath_outputs);
     }
     let _ = parse::datapath_outputs(&text);

@@ -7,9 +7,9 @@
 //! `additional_chassis`): a live migration when `requested-chassis` names
 //! them all, else a double binding.
 
-use super::db::Row;
 use super::node::Node;
 use super::{Check, Checked, Finding, Inputs, Severity};
+use crate::ovsdb::rows::Row;
 use crate::quote::shell;
 use std::collections::HashSet;
 

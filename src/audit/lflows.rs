@@ -16,10 +16,10 @@
 //! static MAC bindings (`mac-cache.c`, neighbour flows), FDB entries and SB
 //! load balancers (hairpin flows, `lflow.c`).
 
-use super::db::{Db, Row};
 use super::flows::{uuid_cookie, FlowIndex};
 use super::node::Node;
 use super::{Check, Checked, Finding, Inputs, Severity};
+use crate::ovsdb::rows::{Db, Row};
 use crate::quote::shell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

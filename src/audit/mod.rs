@@ -4,11 +4,10 @@
 //!
 //! Owns the checks ([`Check`]), their findings ([`Finding`], one line of
 //! evidence each, collected names quoted) and the report. The databases are
-//! read through standalone copies ([`db`]), the flow dumps streamed once
+//! read through standalone copies ([`crate::ovsdb::rows`]), the flow dumps streamed once
 //! ([`flows`]); each check lives in its own module.
 
 mod bindings;
-pub mod db;
 pub mod flows;
 mod lflows;
 mod node;
@@ -19,11 +18,9 @@ mod tunnels;
 use crate::capture::flows::{discover, FlowsError};
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
-use crate::ovsdb::prepare::PrepareError;
+use crate::ovsdb::rows::{self, Db, RowsError};
 use crate::state::BridgeRestore;
-use crate::tools::ToolError;
 use crate::workdir::{IoContext, Workdir, WorkdirError};
-use db::Db;
 use node::Node;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -167,30 +164,8 @@ pub enum AuditError {
     Empty { path: PathBuf },
     #[error("another ovs-offline is collecting into {}; audit when it has finished", crate::quote::path(.0))]
     Busy(PathBuf),
-    #[error("cannot read {}", crate::quote::path(path))]
-    Copy {
-        path: PathBuf,
-        #[source]
-        source: Box<PrepareError>,
-    },
-    #[error("cannot read the schema of {}", crate::quote::path(path))]
-    Schema {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot query {}", crate::quote::path(path))]
-    Query {
-        path: PathBuf,
-        #[source]
-        source: ToolError,
-    },
-    #[error("ovsdb-tool returned invalid JSON for {}", crate::quote::path(path))]
-    Reply {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Rows(#[from] RowsError),
     #[error("cannot read {}", crate::quote::path(path))]
     Dump {
         path: PathBuf,
@@ -250,7 +225,7 @@ pub fn gather(workdir: &Workdir) -> Result<Inputs, AuditError> {
         .tempdir_in(workdir.root())
         .at("create a scratch directory in", workdir.root())?;
     let read = |kind: DbKind, tables: &[&str]| {
-        manifest.collected.get(&kind).map(|db| db::read(workdir, kind, db, scratch.path(), tables)).transpose()
+        manifest.collected.get(&kind).map(|db| rows::read(workdir, kind, db, scratch.path(), tables)).transpose()
     };
     let ovs = read(DbKind::Ovs, OVS_TABLES)?;
     let nb = read(DbKind::OvnNb, NB_TABLES)?;

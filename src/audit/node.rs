@@ -2,8 +2,8 @@
 //! `external_ids:system-id`), its integration bridge and the interfaces on
 //! it, and the SB ports bound here.
 
-use super::db::{Db, Row};
 use super::Inputs;
+use crate::ovsdb::rows::{Db, Row};
 use crate::quote::shell;
 use std::collections::{HashMap, HashSet};
 

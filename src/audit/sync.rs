@@ -72,7 +72,7 @@ fn finding(severity: Severity, kind: &'static str, objects: Vec<String>, message
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::db::Db;
+    use crate::ovsdb::rows::Db;
     use serde_json::json;
 
     #[test]

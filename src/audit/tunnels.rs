@@ -5,9 +5,9 @@
 //! its encap IPs; a tunnel port whose remote IP (or `ovn-chassis-id`) is
 //! no chassis' leads nowhere.
 
-use super::db::Row;
 use super::node::Node;
 use super::{Check, Checked, Finding, Inputs, Severity};
+use crate::ovsdb::rows::Row;
 use crate::quote::shell;
 use std::collections::HashSet;
 

@@ -9,9 +9,9 @@
 //! [`Workdir`] exactly as a single-node one, so it keeps every safety
 //! check of its own; the workspace root is checked the same way.
 
-use crate::audit::db as collected_db;
 use crate::capture::manifest::{Manifest, ManifestError};
 use crate::capture::DbKind;
+use crate::ovsdb::rows as collected_db;
 use crate::quote;
 use crate::replica::{self, ReplicaError, RootChoice, StartOptions};
 use crate::state::now;

@@ -31,6 +31,38 @@ pub struct Pass {
     /// Other lines of the pass outside any table (`thaw`, `Resuming from
     /// table 15`, warnings).
     pub notes: Vec<String>,
+    /// The steps' lines in the order OVS executed them: a resubmitted
+    /// table's lines come between its caller's (for values that change
+    /// along the way, as `tun_metadata0` set, moved into and output).
+    #[serde(skip)]
+    pub executed: Vec<Executed>,
+}
+
+/// One line of a step, by index: an action or one of OVS's notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Executed {
+    pub step: usize,
+    pub line: Line,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Action(usize),
+    Note(usize),
+}
+
+impl Pass {
+    /// The steps' lines in execution order, with the step of each.
+    pub fn executed(&self) -> impl Iterator<Item = (&Step, &str)> {
+        self.executed.iter().filter_map(|e| {
+            let step = self.steps.get(e.step)?;
+            let line = match e.line {
+                Line::Action(n) => step.actions.get(n)?,
+                Line::Note(n) => step.notes.get(n)?,
+            };
+            Some((step, line.as_str()))
+        })
+    }
 }
 
 /// One OpenFlow table lookup.
@@ -156,14 +188,17 @@ impl Parser {
 
     fn action(&mut self, indent: usize, text: &str) {
         self.open.retain(|(i, _)| *i < indent);
-        let Some(step) = self.open.last().and_then(|(_, n)| self.pass.steps.get_mut(*n)) else {
+        let Some(&(_, index)) = self.open.last() else {
             self.pass.notes.push(text.to_string());
             return;
         };
+        let Some(step) = self.pass.steps.get_mut(index) else { return };
         if text.starts_with("->") || text.starts_with(">>") {
+            self.pass.executed.push(Executed { step: index, line: Line::Note(step.notes.len()) });
             step.notes.push(text.to_string());
             return;
         }
+        self.pass.executed.push(Executed { step: index, line: Line::Action(step.actions.len()) });
         if let Some(table) = resubmit_table(text) {
             step.resubmits.push(table);
         }
@@ -246,37 +281,94 @@ fn output_port(action: &str) -> Option<&str> {
 /// The datapath ports a datapath action list outputs to: bare numbers at
 /// its top level or inside `clone(…)` and `sample(…actions(…))`.
 pub fn datapath_outputs(actions: &str) -> Vec<u32> {
-    let mut ports = Vec::new();
-    // The enclosing action names, innermost last.
-    let mut within: Vec<&str> = Vec::new();
-    let mut start = 0;
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => {
-                within.push(actions[start..i].trim());
-                start = i + 1;
+    datapath_rewrites(actions).into_iter().map(|(port, _)| port).collect()
+}
+
+/// Each datapath output of a datapath action list, in order, with the
+/// packet rewrites in effect there (`set(eth(…))`, `set(ipv4(…))`, …)
+/// as flow fields (`dl_src`, `nw_ttl`, …): what the packet is as it leaves
+/// through that port, beyond what the trace's final flow says. Outputs
+/// count at the top level and inside `clone(…)` and `sample(…actions(…))`,
+/// whose rewrites stay inside them; partially masked values are left out.
+pub fn datapath_rewrites(actions: &str) -> Vec<(u32, Vec<(String, String)>)> {
+    let mut outputs = Vec::new();
+    walk_datapath(actions, 0, &mut Vec::new(), &mut outputs);
+    outputs
+}
+
+/// How deep `clone(…)`/`sample(…)` nesting is followed (OVS nests a few).
+const MAX_NESTING: usize = 32;
+
+fn walk_datapath(
+    actions: &str,
+    depth: usize,
+    rewrites: &mut Vec<(String, String)>,
+    outputs: &mut Vec<(u32, Vec<(String, String)>)>,
+) {
+    if depth > MAX_NESTING {
+        return;
+    }
+    for item in split_top(actions) {
+        let (name, args) = match item.split_once('(') {
+            Some((name, rest)) => (name.trim(), rest.strip_suffix(')').unwrap_or(rest)),
+            None => (item.trim(), ""),
+        };
+        match name {
+            "clone" | "actions" => walk_datapath(args, depth + 1, &mut rewrites.clone(), outputs),
+            "sample" => walk_datapath(args, depth + 1, rewrites, outputs),
+            "set" => rewrites.extend(set_fields(args)),
+            _ if args.is_empty() && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
+                outputs.extend(name.parse().ok().map(|port| (port, rewrites.clone())));
             }
-            ',' | ')' => {
-                let word = actions[start..i].trim();
-                let bare = within.last().is_none_or(|w| ["clone", "actions"].contains(w));
-                if bare && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(port) = word.parse() {
-                        ports.push(port);
-                    }
-                }
-                if c == ')' {
-                    within.pop();
-                }
+            _ => {}
+        }
+    }
+}
+
+/// `eth(src=…,dst=…)`, `ipv4(…)`, `ipv6(…)`, `tcp(…)`, … as flow fields.
+fn set_fields(header: &str) -> Vec<(String, String)> {
+    let Some((proto, args)) = header.split_once('(') else { return vec![] };
+    let args = args.strip_suffix(')').unwrap_or(args);
+    let field = |key: &str| -> Option<&str> {
+        Some(match (proto, key) {
+            ("eth", "src") => "dl_src",
+            ("eth", "dst") => "dl_dst",
+            ("ipv4", "src") => "nw_src",
+            ("ipv4", "dst") => "nw_dst",
+            ("ipv4", "ttl") | ("ipv6", "hlimit") => "nw_ttl",
+            ("ipv6", "src") => "ipv6_src",
+            ("ipv6", "dst") => "ipv6_dst",
+            ("tcp" | "udp" | "sctp", "src") => "tp_src",
+            ("tcp" | "udp" | "sctp", "dst") => "tp_dst",
+            _ => return None,
+        })
+    };
+    split_top(args)
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(_, v)| !v.contains('/'))
+        .filter_map(|(k, v)| Some((field(k.trim())?.to_string(), v.trim().to_string())))
+        .collect()
+}
+
+/// The comma-separated items of `text` at its top level (commas inside
+/// parentheses stay in their item).
+fn split_top(text: &str) -> impl Iterator<Item = &str> {
+    let mut depth = 0usize;
+    let mut start = 0;
+    let mut items = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(&text[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
     }
-    let word = actions[start..].trim();
-    if within.is_empty() && !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
-        ports.extend(word.parse::<u32>().ok());
-    }
-    ports
+    items.push(&text[start..]);
+    items.into_iter().filter(|i| !i.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -329,6 +421,22 @@ mod tests {
     }
 
     #[test]
+    fn lines_in_execution_order() {
+        let first = &parse(LAB_TRACE).passes[0];
+        let order: Vec<(u32, &str)> = first.executed().map(|(s, l)| (s.table, l)).skip(6).take(5).collect();
+        assert_eq!(
+            order,
+            vec![
+                (8, "set_field:0/0x1000->reg10"),
+                (8, "resubmit(,73)"),
+                (73, "set_field:0/0x1000->reg10"),
+                (8, "move:NXM_NX_REG10[12]->NXM_NX_XXREG0[111]"),
+                (8, "-> NXM_NX_XXREG0[111] is now 0"),
+            ]
+        );
+    }
+
+    #[test]
     fn nested_bridges_through_patch_ports() {
         let text = "Flow: in_port=1\n\nbridge(\"br-ex\")\n---------------\n 0. in_port=1, priority 10\n    output:2\n\n    bridge(\"br-int\")\n    ----------------\n         0. priority 0\n            drop\n    output:3\n";
         let steps = &parse(text).passes[0].steps;
@@ -349,6 +457,22 @@ mod tests {
     }
 
     #[test]
+    fn datapath_rewrites_per_output() {
+        let routed = "ct_clear,set(eth(src=00:00:00:00:ff:02,dst=00:00:00:00:02:03)),set(ipv4(ttl=63)),3";
+        let fields = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            datapath_rewrites(routed),
+            vec![(3, fields(&[("dl_src", "00:00:00:00:ff:02"), ("dl_dst", "00:00:00:00:02:03"), ("nw_ttl", "63")]))]
+        );
+        let flood = "1,clone(set(ipv4(src=1.2.3.4,tos=0x4/0xfc)),4),set(tcp(dst=80)),5,userspace(pid=0)";
+        assert_eq!(
+            datapath_rewrites(flood),
+            vec![(1, vec![]), (4, fields(&[("nw_src", "1.2.3.4")])), (5, fields(&[("tp_dst", "80")]))]
+        );
+        assert!(datapath_rewrites("drop").is_empty());
+    }
+
+    #[test]
     fn hostile_text_gives_notes_not_panics() {
         for text in [
             "",
@@ -361,6 +485,9 @@ mod tests {
         ] {
             let _ = parse(text);
         }
+        let nested = "clone(".repeat(MAX_LINE / 6) + "1";
+        assert!(datapath_outputs(&nested).is_empty());
+        assert_eq!(datapath_outputs(&("clone(".repeat(3) + "1)))")), vec![1]);
         let long = "x".repeat(MAX_LINE * 2) + "é";
         assert_eq!(parse(&long).passes[0].notes[0].len(), MAX_LINE);
     }

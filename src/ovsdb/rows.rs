@@ -1,20 +1,49 @@
 //! The last state of a collected database as rows, read without a running
-//! replica: a standalone copy (torn tail cut, clustered converted) in a
-//! scratch directory, queried with `ovsdb-tool query` (one read-only
-//! transaction selecting every table the audit needs that the file's own
-//! schema has). The collected original is never touched.
+//! replica (by `audit` and the cluster topology): a standalone copy (torn
+//! tail cut, clustered converted) in a scratch directory, queried with
+//! `ovsdb-tool query` (one read-only transaction selecting every table the
+//! caller needs that the file's own schema has). The collected original is
+//! never touched.
 
-use super::AuditError;
+use super::file::parse_header;
+use super::prepare::{standalone_copy, PrepareError};
 use crate::capture::{CollectedDb, DbKind};
-use crate::ovsdb::file::parse_header;
-use crate::ovsdb::prepare::standalone_copy;
-use crate::tools;
+use crate::tools::{self, ToolError};
 use crate::workdir::Workdir;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a collected database could not be read as rows.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error("cannot read {}", crate::quote::path(path))]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: Box<PrepareError>,
+    },
+    #[error("cannot read the schema of {}", crate::quote::path(path))]
+    Schema {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot query {}", crate::quote::path(path))]
+    Query {
+        path: PathBuf,
+        #[source]
+        source: ToolError,
+    },
+    #[error("ovsdb-tool returned invalid JSON for {}", crate::quote::path(path))]
+    Reply {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
 
 /// One row: column name → OVSDB JSON value (RFC 7047 §5.1).
 #[derive(Debug, Clone, Default)]
@@ -109,13 +138,13 @@ pub fn read(
     db: &CollectedDb,
     scratch: &Path,
     tables: &[&str],
-) -> Result<Db, AuditError> {
+) -> Result<Db, RowsError> {
     let source = workdir.collected_db(kind, &db.file);
     let copy = scratch.join(format!("{}.db", kind.dir_name()));
     let clustered = scratch.join(format!("{}.clustered.db", kind.dir_name()));
     standalone_copy(&source, &copy, &clustered)
-        .map_err(|e| AuditError::Copy { path: source.clone(), source: Box::new(e) })?;
-    let present = schema_tables(&copy).map_err(|e| AuditError::Schema { path: source.clone(), source: e })?;
+        .map_err(|e| RowsError::Copy { path: source.clone(), source: Box::new(e) })?;
+    let present = schema_tables(&copy).map_err(|e| RowsError::Schema { path: source.clone(), source: e })?;
     let wanted: Vec<&str> = tables.iter().copied().filter(|t| present.iter().any(|p| p == t)).collect();
     let mut txn = vec![json!(kind.schema_name())];
     txn.extend(wanted.iter().map(|t| json!({"op": "select", "table": t, "where": []})));
@@ -123,10 +152,10 @@ pub fn read(
         "ovsdb-tool",
         [std::ffi::OsStr::new("query"), copy.as_os_str(), Value::Array(txn).to_string().as_ref()],
     )
-    .map_err(|e| AuditError::Query { path: source.clone(), source: e })?;
+    .map_err(|e| RowsError::Query { path: source.clone(), source: e })?;
     std::fs::remove_file(&copy).ok();
     let reply: Vec<Value> =
-        serde_json::from_str(&out).map_err(|e| AuditError::Reply { path: source.clone(), source: e })?;
+        serde_json::from_str(&out).map_err(|e| RowsError::Reply { path: source.clone(), source: e })?;
     let mut result = Db::default();
     for (table, answer) in wanted.iter().zip(reply) {
         let rows = answer.get("rows").and_then(Value::as_array).cloned().unwrap_or_default();
