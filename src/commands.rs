@@ -497,7 +497,8 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
     } else {
         say!("{}", traced.annotated.as_deref().unwrap_or(&traced.text).trim_end());
     }
-    for n in frame_note.iter().chain(detrace_note(&traced.detrace).iter()) {
+    let ttl_note = args.flow.as_deref().and_then(trace::ttl_note).map(str::to_string);
+    for n in frame_note.iter().chain(ttl_note.iter()).chain(detrace_note(&traced.detrace).iter()) {
         tell!("note: {n}");
     }
     if !traced.datapath_ports.is_empty() {
@@ -541,6 +542,9 @@ fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> 
             quote::path(workspace.root()),
             quote::shell(node)
         );
+    }
+    if let Some(note) = trace::ttl_note(&args.flow) {
+        tell!("note: {note}");
     }
     let notes: std::collections::BTreeSet<String> =
         stitched.hops.iter().filter_map(|h| detrace_note(&h.detrace)).collect();

@@ -83,7 +83,36 @@ impl Stitched {
             }
             out.push('\n');
         }
+        out.push_str("== where the packet went ==\n");
+        for (path, outcome) in self.endings() {
+            out.push_str(&format!("{path}: {}\n", outcome.text()));
+        }
         out.trim_end().to_string()
+    }
+
+    /// Every branch's end: the nodes it crossed (`node-1 -> node-2`) and
+    /// the outcome that ended it (anything but a tunnel traced further).
+    fn endings(&self) -> Vec<(String, &Outcome)> {
+        let from: Vec<Option<usize>> = (0..self.hops.len())
+            .map(|index| self.hops.iter().position(|h| h.outcome.iter().any(|o| o.continues_at(index))))
+            .collect();
+        let path = |mut index: usize| {
+            let mut nodes = vec![shell(&self.hops[index].node)];
+            // Each hop continues an earlier one: the walk ends at hop 1.
+            while let Some(parent) = from[index].filter(|&p| p < index) {
+                nodes.push(shell(&self.hops[parent].node));
+                index = parent;
+            }
+            nodes.reverse();
+            nodes.join(" -> ")
+        };
+        let mut endings = Vec::new();
+        for (index, hop) in self.hops.iter().enumerate() {
+            for outcome in hop.outcome.iter().filter(|o| !matches!(o, Outcome::Tunnel { .. })) {
+                endings.push((path(index), outcome));
+            }
+        }
+        endings
     }
 }
 
@@ -809,7 +838,20 @@ mod tests {
         assert!(text.contains("== hop 2: 'n'\\''2' (br-int), from 'node 1' (hop 1) =="), "{text}");
         assert!(text.contains("\n-> output to 'vif 2' (VIF of logical port ns_p)\n"), "{text}");
         assert!(text.contains("the same packet was traced there as hop 1: not followed again"), "{text}");
-        assert!(text.ends_with("-> not traced on this node: x"), "{text}");
+        assert!(text.contains("-> not traced on this node: x\n"), "{text}");
+        assert!(
+            text.ends_with(
+                "== where the packet went ==\n'node 1': geneve to 192.168.50.9 out of $'ovn-x\\n0': tun_id=0x1, \
+                 tun_src=192.168.50.1; rewritten by the datapath: nw_ttl=63: leaves to 192.168.50.9 (not collected); \
+                 add that node with: ovs-offline -W ws cluster collect-sos SOSREPORT\n\
+                 'node 1' -> 'n'\\''2': output to 'vif 2' (VIF of logical port ns_p)\n\
+                 'node 1' -> 'n'\\''2': geneve to 'node 1' (192.168.50.9) out of $'ovn-x\\n0': tun_id=0x1, \
+                 tun_src=192.168.50.1; rewritten by the datapath: nw_ttl=63; the same packet was traced there as hop 1: \
+                 not followed again\n\
+                 'node 1' -> 'n'\\''2': not traced on this node: x"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -167,6 +167,21 @@ pub fn trace(running: &Running, request: &Request) -> Result<Traced> {
     })
 }
 
+/// A note when an IP `flow` (ovs-ofctl syntax) gives no TTL: `ofproto/trace`
+/// then traces TTL 0, which every logical router on the path turns into a
+/// TTL-exceeded drop or a packet to the controller — rarely what was meant.
+pub fn ttl_note(flow: &str) -> Option<&'static str> {
+    const IP_PROTOCOLS: &[&str] = &["ip", "ipv6", "tcp", "tcp6", "udp", "udp6", "icmp", "icmp6", "sctp", "sctp6"];
+    const IP_FIELDS: &[&str] = &["nw_src=", "nw_dst=", "ipv6_src=", "ipv6_dst=", "dl_type=0x0800", "dl_type=0x86dd"];
+    let fields: Vec<&str> = flow.split(',').map(str::trim).collect();
+    let ip = fields.iter().any(|f| IP_PROTOCOLS.contains(f) || IP_FIELDS.iter().any(|p| f.starts_with(p)));
+    let ttl = fields.iter().any(|f| f.starts_with("nw_ttl="));
+    (ip && !ttl).then_some(
+        "the flow gives no nw_ttl, so it is traced with TTL 0: a router on its path drops it or sends it to the \
+         controller (TTL exceeded); add nw_ttl=64 for a packet as a host sends it",
+    )
+}
+
 /// The flow that gives a captured frame its metadata: `in_port=PORT`, the
 /// port given (as OVS reads a port: name or number), else the OpenFlow
 /// port of the bridge's port named as the interface the capture names —
@@ -243,6 +258,15 @@ pub const DETRACE_PACKAGES: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttl_note_only_for_ip_flows_without_a_ttl() {
+        assert!(ttl_note("in_port=1,tcp,nw_dst=10.0.0.1").is_some());
+        assert!(ttl_note("in_port=1,dl_type=0x0800").is_some());
+        assert!(ttl_note("in_port=1,tcp,nw_dst=10.0.0.1,nw_ttl=64").is_none());
+        assert!(ttl_note("in_port=1,arp,arp_tpa=10.0.0.1").is_none());
+        assert!(ttl_note("in_port=1,dl_dst=ff:ff:ff:ff:ff:ff").is_none());
+    }
 
     #[test]
     fn packets_as_hex() {
