@@ -55,12 +55,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     }
     // Every user command works on a workdir that is checked and, if an
     // older version made it, upgraded first.
+    // Without -W, --node and the cluster commands use the workspace the
+    // current directory is in.
+    let enclosing = || {
+        let wanted = cli.node.is_some() || matches!(cli.command, Command::Cluster(_));
+        let cwd = std::env::current_dir().ok().filter(|_| wanted)?;
+        ovs_offline::cluster::workspace::Workspace::enclosing(&cwd)
+    };
+    let workspace = cli.workspace.clone().or_else(enclosing);
     let workdir = || -> anyhow::Result<Workdir> {
-        let workdir = match (&cli.workspace, &cli.node) {
+        let workdir = match (&workspace, &cli.node) {
             (None, None) => Workdir::new(&cli.workdir)?,
             (None, Some(node)) => anyhow::bail!(
                 "--node {} names a node of a workspace: give the workspace too, 'ovs-offline -W WORKSPACE --node {} …' \
-                 (or set OVS_OFFLINE_WORKSPACE)",
+                 (or set OVS_OFFLINE_WORKSPACE, or run it from inside the workspace)",
                 quote::shell(node),
                 quote::shell(node)
             ),
@@ -89,7 +97,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => commands::exec(&workdir()?, args),
         Command::Trace(args) => commands::trace(&workdir()?, args),
         Command::Ports(args) => commands::ports(&workdir()?, args),
-        Command::Cluster(args) => commands::cluster(cli.workspace.as_deref(), cli.node.as_deref(), args),
+        Command::Cluster(args) => commands::cluster(workspace.as_deref(), cli.node.as_deref(), args),
         Command::Completion(args) => {
             commands::completion(args);
             Ok(())

@@ -250,6 +250,11 @@ fn node_selection_errors_name_the_fix() {
     run_ok(ws.cmd(&os(&["cluster", "status"])).env("OVS_DBG_WORKDIR", "/tmp/x"));
     let err = failure(ws.bare(&os(&["cluster", "status"])).output().unwrap());
     assert!(err.contains("give it with -W DIR"), "{err}");
+    // From inside the workspace, or one of its nodes, -W is implied.
+    let status = stdout(run_ok(ws.bare(&os(&["--node", "node-a", "status"])).current_dir(&ws.root)));
+    assert!(status.contains("node-a"), "{status}");
+    let status = stdout(run_ok(ws.bare(&os(&["cluster", "status"])).current_dir(ws.root.join("node-a"))));
+    assert!(status.contains("node-a") && status.contains("nodes: 1"), "{status}");
     let err = ws.fails(&os(&["--node", "node-a", "cluster", "status"]));
     assert!(err.contains("take their nodes as arguments"), "{err}");
     // A single-node workdir is not a workspace, and is left as it was.

@@ -159,6 +159,13 @@ impl Node {
 }
 
 impl Workspace {
+    /// The workspace `dir` is in: `dir` itself or the nearest directory
+    /// above it holding the marker (so `--node NAME` works from inside a
+    /// workspace or one of its nodes without `-W`).
+    pub fn enclosing(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors().find(|d| fs::symlink_metadata(d.join(MARKER)).is_ok_and(|m| m.is_file())).map(Path::to_path_buf)
+    }
+
     /// Opens an existing workspace.
     pub fn open(root: &Path) -> Result<Workspace> {
         let dir = Workdir::new(root)?;
