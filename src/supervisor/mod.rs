@@ -104,7 +104,7 @@ pub struct DaemonSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    pub env: Vec<(String, PathBuf)>,
+    pub env: Vec<(String, OsString)>,
     /// Pidfile written (with the host pid) and locked before exec.
     pub pidfile: PathBuf,
     /// Extra last argument with [`launch::PID_PLACEHOLDER`] replaced by the
