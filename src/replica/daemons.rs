@@ -76,9 +76,9 @@ fn env(workdir: &Workdir, rundir: PathBuf) -> Vec<(String, OsString)> {
 /// older ones ignore the tunable): ovs-vswitchd allocates ~1.2 KiB per flow
 /// it inserts, and `ovs-ofctl` about as much per flow it parses, so a large
 /// restore spends much of its time in page faults and TLB misses. Measured
-/// on 2 cores, OVS 3.1, 200,000 flows in one `add-flows --bundle`: 7.8-8.9 s
-/// without, 6.5-6.6 s with (same run, alternated). Allocation only: what
-/// the daemons compute is the same.
+/// on 2 shared cores, OVS 3.1, 200,000 flows in one `add-flows --bundle`, 7
+/// pairs alternated: median 0.86x the time without (0.72-1.21 per pair).
+/// Allocation only: what the daemons compute is the same.
 pub const MALLOC_TUNABLES: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
 
 fn log_args(log: &Path) -> [OsString; 3] {
