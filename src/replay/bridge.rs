@@ -105,26 +105,30 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
     report.version = target.version.to_string();
     let mut rejected = Vec::new();
 
-    report.tlv_entries = restore_tlv_map(&target, dumps, ovn_geneve, &mut report.notes)?;
     let version = target.version;
-    if let Some(dump) = &dumps.groups {
-        let file = workdir.replay_groups(&db.name);
-        let before = rejected.len();
-        report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
-        report.groups.rejected = rejected.len() - before;
-    }
-    match &dumps.meters {
-        Some(dump) if version >= OfVersion::OpenFlow13 => {
+    // Each step is a round trip of its own `ovs-ofctl`: the meters and the
+    // clearing of the flow table, which nothing else here depends on, run
+    // alongside the TLV map and the groups (a group's buckets may set a
+    // tunnel metadata field: TLV map first).
+    let meters = std::thread::scope(|scope| -> Result<MetersRestore> {
+        let meters = scope.spawn(|| restore_meters(&target, db, dumps));
+        let cleared = dumps.flows.as_ref().map(|_| scope.spawn(|| clear_flows(&target)));
+        report.tlv_entries = restore_tlv_map(&target, dumps, ovn_geneve, &mut report.notes)?;
+        if let Some(dump) = &dumps.groups {
+            let file = workdir.replay_groups(&db.name);
             let before = rejected.len();
-            report.meters.expected = restore_meters(&target, version, dump, &mut rejected, &mut report.notes)?;
-            report.meters.rejected = rejected.len() - before;
+            report.groups.expected = restore_groups(&target, version, dump, &file, &mut rejected, &mut report.notes)?;
+            report.groups.rejected = rejected.len() - before;
         }
-        Some(_) => report.notes.push(format!(
-            "meters need OpenFlow13 or later, which the bridge's protocols ({}) do not allow; not restored",
-            db.protocols.join(",")
-        )),
-        None => {}
-    }
+        if let Some(cleared) = cleared {
+            cleared.join().unwrap_or(Err(BridgeError::Panicked))?;
+        }
+        meters.join().unwrap_or(Err(BridgeError::Panicked))
+    })?;
+    report.meters.expected = meters.expected;
+    report.meters.rejected = meters.rejected.len();
+    rejected.extend(meters.rejected);
+    report.notes.extend(meters.notes);
     if let Some(dump) = &dumps.flows {
         let outcome = restore_flows(workdir, &target, dump, &mut report)?;
         report.flows.rejected = outcome.rejected.len();
@@ -302,33 +306,50 @@ fn restore_groups(
     Ok(stats.written)
 }
 
-fn restore_meters(
-    target: &Target,
-    version: OfVersion,
-    dump: &Dump,
-    rejected: &mut Vec<Rejected>,
-    notes: &mut Vec<String>,
-) -> Result<usize> {
+/// What restoring the meters found, for the bridge's report.
+#[derive(Debug, Default)]
+struct MetersRestore {
+    /// Meters in the dump.
+    expected: usize,
+    rejected: Vec<Rejected>,
+    notes: Vec<String>,
+}
+
+fn restore_meters(target: &Target, db: &Bridge, dumps: &BridgeDumps) -> Result<MetersRestore> {
+    let mut done = MetersRestore::default();
+    let Some(dump) = &dumps.meters else { return Ok(done) };
+    if target.version < OfVersion::OpenFlow13 {
+        done.notes.push(format!(
+            "meters need OpenFlow13 or later, which the bridge's protocols ({}) do not allow; not restored",
+            db.protocols.join(",")
+        ));
+        return Ok(done);
+    }
     let input = File::open(&dump.path).map_err(BridgeError::read(&dump.path))?;
     let meters = match meters::parse_meters(BufReader::new(input)) {
         Ok(meters) => meters,
         Err(e) => {
-            notes.push(format!("meters not restored: {}: {e}", dump.path.display()));
-            return Ok(0);
+            done.notes.push(format!("meters not restored: {}: {e}", dump.path.display()));
+            return Ok(done);
         }
     };
     for meter in &meters {
-        if let Err(e) = target.ofctl(version, "add-meter", &[&meter.spec]) {
-            rejected.push(Rejected { line: meter.spec.clone(), error: e.into_stderr() });
+        if let Err(e) = target.ofctl(target.version, "add-meter", &[&meter.spec]) {
+            done.rejected.push(Rejected { line: meter.spec.clone(), error: e.into_stderr() });
         }
     }
-    Ok(meters.len())
+    done.expected = meters.len();
+    Ok(done)
 }
 
+/// The replica's bridge may hold vswitchd's default NORMAL flow: the dump
+/// alone decides what the table holds.
+fn clear_flows(target: &Target) -> Result<()> {
+    target.ofctl(target.version, "del-flows", &[]).map_err(BridgeError::ClearFlows).map(drop)
+}
+
+/// Loads the flow dump into the bridge, whose flow table is cleared.
 fn restore_flows(workdir: &Workdir, target: &Target, dump: &Dump, report: &mut BridgeRestore) -> Result<load::Outcome> {
-    // The replica's bridge may hold vswitchd's default NORMAL flow: the
-    // dump alone decides what the table holds.
-    target.ofctl(target.version, "del-flows", &[]).map_err(BridgeError::ClearFlows)?;
     let size = fs::metadata(&dump.path).map_err(BridgeError::read(&dump.path))?.len();
     let shares = shares(&dump.path, size, size.div_ceil(SHARE_BYTES).clamp(1, MAX_SHARES) as usize)?;
     // Shares are fed one after the other: ovs-ofctl parses share i+1 while
@@ -392,16 +413,28 @@ fn note_refused_placeholders(placeholders: &[u32], rejected: &[Rejected], notes:
 
 /// Counts flows, groups and meters the bridge holds now; `version` is the
 /// bridge's most expressive one.
+/// The three dumps are independent round trips, made concurrently.
 fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
-    let tables = target.ofctl(target.version, "dump-tables", &[]).map_err(BridgeError::count("flows"))?;
-    report.flows.restored = tables::active_flows(&tables);
-    if report.groups.expected > 0 || !report.placeholder_groups.is_empty() {
-        let dump = target.ofctl(version, "dump-groups", &[]).map_err(BridgeError::count("groups"))?;
+    let with_groups = report.groups.expected > 0 || !report.placeholder_groups.is_empty();
+    let with_meters =
+        version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty());
+    let dump =
+        |command: &str, what: &'static str| target.ofctl(version, command, &[]).map_err(BridgeError::count(what));
+    let (tables, groups, meters) = std::thread::scope(|scope| {
+        let groups = with_groups.then(|| scope.spawn(|| dump("dump-groups", "groups")));
+        let meters = with_meters.then(|| scope.spawn(|| dump("dump-meters", "meters")));
+        let tables = dump("dump-tables", "flows");
+        let join = |handle: Option<std::thread::ScopedJoinHandle<'_, Result<String>>>| {
+            handle.map(|h| h.join().unwrap_or(Err(BridgeError::Panicked))).transpose()
+        };
+        (tables, join(groups), join(meters))
+    });
+    report.flows.restored = tables::active_flows(&tables?);
+    if let Some(dump) = groups? {
         let restored = dump.lines().filter(|l| groups::group_id(l).is_some()).count();
         report.groups.restored = restored.saturating_sub(report.placeholder_groups.len());
     }
-    if version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty()) {
-        let dump = target.ofctl(version, "dump-meters", &[]).map_err(BridgeError::count("meters"))?;
+    if let Some(dump) = meters? {
         let restored = dump.lines().filter(|l| l.starts_with("meter=")).count();
         report.meters.restored = restored.saturating_sub(report.placeholder_meters.len());
     }

@@ -59,18 +59,27 @@ fn db_remote(kind: DbKind) -> &'static str {
 }
 
 /// Environment pointing every OVS/OVN default path into the workdir.
-fn env(workdir: &Workdir, rundir: PathBuf) -> Vec<(String, PathBuf)> {
+fn env(workdir: &Workdir, rundir: PathBuf) -> Vec<(String, OsString)> {
     vec![
-        ("OVS_RUNDIR".into(), rundir.clone()),
-        ("OVN_RUNDIR".into(), rundir),
-        ("OVS_LOGDIR".into(), workdir.log_dir()),
-        ("OVN_LOGDIR".into(), workdir.log_dir()),
-        ("OVS_DBDIR".into(), workdir.replica_dir()),
-        ("OVN_DBDIR".into(), workdir.replica_dir()),
-        ("OVS_SYSCONFDIR".into(), workdir.replica_dir()),
-        ("OVN_SYSCONFDIR".into(), workdir.replica_dir()),
+        ("OVS_RUNDIR".into(), rundir.clone().into()),
+        ("OVN_RUNDIR".into(), rundir.into()),
+        ("OVS_LOGDIR".into(), workdir.log_dir().into()),
+        ("OVN_LOGDIR".into(), workdir.log_dir().into()),
+        ("OVS_DBDIR".into(), workdir.replica_dir().into()),
+        ("OVN_DBDIR".into(), workdir.replica_dir().into()),
+        ("OVS_SYSCONFDIR".into(), workdir.replica_dir().into()),
+        ("OVN_SYSCONFDIR".into(), workdir.replica_dir().into()),
     ]
 }
+
+/// glibc's malloc backs its heap with transparent huge pages (glibc 2.35+;
+/// older ones ignore the tunable): ovs-vswitchd allocates ~1.2 KiB per flow
+/// it inserts, and `ovs-ofctl` about as much per flow it parses, so a large
+/// restore spends much of its time in page faults and TLB misses. Measured
+/// on 2 shared cores, OVS 3.1, 200,000 flows in one `add-flows --bundle`, 7
+/// pairs alternated: median 0.86x the time without (0.72-1.21 per pair).
+/// Allocation only: what the daemons compute is the same.
+pub const MALLOC_TUNABLES: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
 
 fn log_args(log: &Path) -> [OsString; 3] {
     [format!("--log-file={}", log.display()).into(), "-vconsole:off".into(), "-vfile:info".into()]
@@ -221,10 +230,12 @@ pub fn ovs_vswitchd(workdir: &Workdir, vswitchd: PathBuf, bridges: &[String]) ->
         "--disable-system-route".into(),
     ];
     args.extend(log_args(&log));
+    let mut env = env(workdir, rundir);
+    env.push((MALLOC_TUNABLES.0.into(), MALLOC_TUNABLES.1.into()));
     DaemonSpec {
         pid_arg: Some(unixctl_arg(workdir, DbKind::Ovs, "ovs-vswitchd")),
         pidfile: workdir.pidfile(DbKind::Ovs, "ovs-vswitchd"),
-        env: env(workdir, rundir),
+        env,
         program: vswitchd,
         probe: Box::new(MgmtSocketsListen { workdir: workdir.clone(), bridges: bridges.to_vec() }),
         restart: RESTART,

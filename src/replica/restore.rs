@@ -70,6 +70,8 @@ impl Replay {
             .arg("-w")
             .arg(workdir.root())
             .arg("__replay")
+            // For the `ovs-ofctl`s it runs, which parse the flows.
+            .env(super::daemons::MALLOC_TUNABLES.0, super::daemons::MALLOC_TUNABLES.1)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .process_group(0)

@@ -36,6 +36,10 @@ use table::Table;
 use tokio::signal::unix::{signal, Signal as SignalStream, SignalKind};
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+/// While the replica comes up, probes start this soon after a spawn and
+/// back off (doubling) to [`PROBE_INTERVAL`]: the daemons are ready within
+/// a few milliseconds, and `start` waits for them.
+const FIRST_PROBE_INTERVAL: Duration = Duration::from_millis(1);
 const GRACE: Duration = Duration::from_secs(5);
 /// The longest wait before a restart, however many failures came before.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -104,7 +108,7 @@ pub struct DaemonSpec {
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    pub env: Vec<(String, PathBuf)>,
+    pub env: Vec<(String, OsString)>,
     /// Pidfile written (with the host pid) and locked before exec.
     pub pidfile: PathBuf,
     /// Extra last argument with [`launch::PID_PLACEHOLDER`] replaced by the
@@ -247,6 +251,7 @@ impl<'a> Supervisor<'a> {
     /// exits, on timeout, or when asked to stop.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), SupervisorError> {
         let deadline = Instant::now() + timeout;
+        let mut interval = FIRST_PROBE_INTERVAL;
         loop {
             if let Some(&(i, exit)) = self.reap().first() {
                 return Err(self.exited_early(i, exit));
@@ -265,10 +270,11 @@ impl<'a> Supervisor<'a> {
                 });
             }
             tokio::select! {
-                _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+                _ = tokio::time::sleep(interval) => {}
                 _ = self.sigchld.recv() => {}
                 _ = stop_requested(&mut self.stop_signals) => return Err(SupervisorError::Interrupted),
             }
+            interval = (interval * 2).min(PROBE_INTERVAL);
         }
     }
 
