@@ -4,7 +4,11 @@
 # each with its own ovsdb-server and ovs-vswitchd (dummy datapath) in its own
 # directory, br-int and br-tun joined by patch ports, one vxlan port per peer
 # (remote_ip, local_ip, in_key=flow, out_key=flow), and one VM per node on
-# network VNI 100 (0x64).  Shares the other labs' helpers (lab-lib.sh).
+# network VNI 100 (0x64).  As the agent (its native OpenFlow driver), the
+# bridges speak OpenFlow10 and OpenFlow13 and the flows are added with
+# OpenFlow 1.3 (mod_vlan_vid becomes push_vlan + set_field, strip_vlan
+# pop_vlan, load/set_tunnel set_field:…->tun_id), as ovs-save restores them.
+# Shares the other labs' helpers (lab-lib.sh).
 #
 #   vxlan-lab.sh start DIR     build and start the three nodes
 #   vxlan-lab.sh stop DIR      stop every daemon, keep the files
@@ -72,7 +76,7 @@ node_env() {
 }
 
 vsctl() { ovs-vsctl --db="$OVS_DB" --timeout=$WAIT_SECS "$@"; }
-ofctl() { OVS_RUNDIR=$OVS_DIR ovs-ofctl "$@"; }
+ofctl() { OVS_RUNDIR=$OVS_DIR ovs-ofctl -O OpenFlow13 "$@"; }
 
 # start_node K: conf.db with the bridges and ports, then ovs-vswitchd.
 start_node() {
@@ -85,8 +89,8 @@ start_node() {
     start_ovsdb_server "$OVS_DIR" "$OVS_DIR/conf.db" "$LOG_DIR/ovsdb-server-ovs.log"
     vsctl --no-wait init
     vsctl --no-wait set Open_vSwitch . "external_ids:hostname=node-$k"
-    vsctl --no-wait add-br br-int -- set Bridge br-int fail_mode=secure \
-        -- add-br br-tun -- set Bridge br-tun fail_mode=secure \
+    vsctl --no-wait add-br br-int -- set Bridge br-int fail_mode=secure protocols=OpenFlow10,OpenFlow13 \
+        -- add-br br-tun -- set Bridge br-tun fail_mode=secure protocols=OpenFlow10,OpenFlow13 \
         -- add-port br-int patch-tun -- set Interface patch-tun type=patch options:peer=patch-int ofport_request=1 \
         -- add-port br-tun patch-int -- set Interface patch-int type=patch options:peer=patch-tun ofport_request=1 \
         -- add-port br-int "tap-vm$k" -- set Interface "tap-vm$k" ofport_request=5
