@@ -146,14 +146,14 @@ impl Topology {
 
     /// The tunnel a packet of `kind` from `remote_ip` to `local_ip` with
     /// `tun_id` arrives on, as OVS picks it: of those whose key receives
-    /// `tun_id` and whose `local_ip` is unset or `local_ip`, the one whose
+    /// `tun_id` and whose `local_ip` is unset, `flow` or `local_ip`, the one whose
     /// remote IP is `remote_ip`, else one with `remote_ip=flow`.
     pub fn arrival(&self, kind: TunnelKind, remote_ip: &str, local_ip: &str, tun_id: Option<u64>) -> Option<&Tunnel> {
         let candidates = || {
             self.tunnels.iter().filter(move |t| {
                 t.kind == kind
                     && t.in_key.receives(tun_id)
-                    && t.local_ip.as_deref().map_or(true, |mine| same_ip(mine, local_ip))
+                    && t.local_ip.as_deref().is_none_or(|mine| mine == "flow" || same_ip(mine, local_ip))
             })
         };
         candidates()
