@@ -26,7 +26,8 @@
 #   br-tun: patch-int (ofport 1), vxlan-0a0a000P to node P (ofport 10+P)
 #     table 0:  from patch-int → 2; from a vxlan port → 4
 #     table 2:  unicast → 20, multicast → 22
-#     table 4:  tun_id=0x64: mod_vlan_vid:K → 10 (table 10: output:patch-int)
+#     table 4:  tun_id=0x64: mod_vlan_vid:K → 10
+#     table 10: learn the sender's MAC into table 20, output:patch-int
 #     table 20: dl_vlan=K to a peer VM's MAC: strip_vlan,
 #               load:0x64->NXM_NX_TUN_ID[], output to that peer (l2pop);
 #               else → 22
@@ -132,7 +133,7 @@ table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,
 table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
 table=4,priority=1,tun_id=$VNI actions=mod_vlan_vid:$k,resubmit(,10)
 table=4,priority=0 actions=drop
-table=10,priority=1 actions=output:patch-int
+table=10,priority=1 actions=learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:patch-int
 table=20,priority=0 actions=resubmit(,22)
 table=22,priority=1,dl_vlan=$k actions=strip_vlan,set_tunnel:$VNI$peers
 table=22,priority=0 actions=drop$unicast
