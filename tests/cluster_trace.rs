@@ -396,7 +396,7 @@ fn cross_zone_trace_through_the_transit_switch() {
 /// one branch reaches vm2.
 #[test]
 fn neutron_vxlan_trace_equals_the_live_nodes() {
-    let lab = ClusterLab::start_vxlan();
+    let lab = ClusterLab::start_vxlan(false);
     let ws = Ws::new();
     ws.collect_sos(&lab, &["node-1", "node-2", "node-3"]);
     let (_, ofport, mac, ip) = lab.pod("vm1");
@@ -438,4 +438,20 @@ fn neutron_vxlan_trace_equals_the_live_nodes() {
     first[0].1.sort();
     assert_eq!(first, [hop("node-1", &["not_collected 10.10.0.3", "tunnel node-2"])]);
     assert_eq!(path(&hops[1..]), [hop("node-2", &["output tap-vm2"])]);
+}
+
+/// The same overlay over gre: a tunnel like vxlan, its key the VNI.
+#[test]
+fn neutron_gre_trace_equals_the_live_nodes() {
+    let lab = ClusterLab::start_vxlan(true);
+    let ws = Ws::new();
+    ws.collect_sos(&lab, &["node-1", "node-2"]);
+    let (_, ofport, mac, ip) = lab.pod("vm1");
+    let (_, _, vm2_mac, vm2_ip) = lab.pod("vm2");
+    let flow = format!("in_port={ofport},icmp,dl_src={mac},dl_dst={vm2_mac},nw_src={ip},nw_dst={vm2_ip},nw_ttl=64");
+    let stitched = ws.trace("node-1", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output tap-vm2"])]);
+    let leg = &hops[0]["outcome"][0]["leg"];
+    assert_eq!((leg["kind"].as_str(), leg["arrival"]["port"].as_str()), (Some("gre"), Some("gre-0a0a0001")), "{leg}");
 }

@@ -68,9 +68,11 @@ impl ClusterLab {
 
     /// Plain OVS, no OVN (Neutron ML2/OVS): nodes node-1…node-3, tunnel IP
     /// 10.10.0.K, br-int and br-tun, one vxlan port per peer, VM vmK
-    /// (ofport 5) on network VNI 0x64 (see vxlan-lab.sh).
-    pub fn start_vxlan() -> ClusterLab {
-        ClusterLab::run_start("vxlan-lab.sh", &["start".to_string()])
+    /// (ofport 5) on network VNI 0x64 (see vxlan-lab.sh); with `gre`, gre
+    /// ports `gre-0a0a000P` instead.
+    pub fn start_vxlan(gre: bool) -> ClusterLab {
+        let kind = if gre { "gre" } else { "vxlan" };
+        ClusterLab::run_start("vxlan-lab.sh", &["start".to_string(), "--type".to_string(), kind.to_string()])
     }
 
     fn run_start(name: &str, args: &[String]) -> ClusterLab {

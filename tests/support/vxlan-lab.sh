@@ -10,8 +10,9 @@
 # pop_vlan, load/set_tunnel set_field:…->tun_id), as ovs-save restores them.
 # Shares the other labs' helpers (lab-lib.sh).
 #
-#   vxlan-lab.sh start DIR     build and start the three nodes
-#   vxlan-lab.sh stop DIR      stop every daemon, keep the files
+#   vxlan-lab.sh start DIR [--type gre]   build and start the three nodes
+#                                         (gre ports gre-0a0a000P instead)
+#   vxlan-lab.sh stop DIR                 stop every daemon, keep the files
 #
 # Layout of DIR: node-K/ovs/{conf.db,db.sock,ovsdb-server.{pid,ctl},
 # ovs-vswitchd.*} (OVS_RUNDIR), node-K/log/, node-K/etc/, node-K/env
@@ -41,9 +42,10 @@ readonly WAIT_SECS=${LAB_WAIT_SECS:-30}
 readonly VSWITCH_SCHEMA=/usr/share/openvswitch/vswitch.ovsschema
 readonly NODES="1 2 3"
 readonly VNI=0x64
+TYPE=vxlan
 
 usage() {
-    echo "usage: $0 start DIR | stop DIR"
+    echo "usage: $0 start DIR [--type gre] | stop DIR"
 }
 
 daemon_table() {
@@ -66,8 +68,8 @@ setup_env() {
 vm_mac() { printf 'fa:16:3e:00:00:0%s\n' "$1"; }
 vm_ip() { printf '192.168.100.1%s\n' "$1"; }
 tunnel_ip() { printf '10.10.0.%s\n' "$1"; }
-# vxlan_port P: Neutron's name of the port to node P (vxlan-<hex remote IP>).
-vxlan_port() { printf 'vxlan-0a0a000%s\n' "$1"; }
+# vxlan_port P: Neutron's name of the port to node P (TYPE-<hex remote IP>).
+vxlan_port() { printf '%s-0a0a000%s\n' "$TYPE" "$1"; }
 
 # node_env K: node K's paths.
 node_env() {
@@ -98,7 +100,7 @@ start_node() {
     for p in $NODES; do
         [ "$p" = "$k" ] && continue
         vsctl --no-wait add-port br-tun "$(vxlan_port "$p")" -- set Interface "$(vxlan_port "$p")" \
-            type=vxlan "ofport_request=$((10 + p))" "options:remote_ip=$(tunnel_ip "$p")" \
+            "type=$TYPE" "ofport_request=$((10 + p))" "options:remote_ip=$(tunnel_ip "$p")" \
             "options:local_ip=$ip" options:in_key=flow options:out_key=flow options:df_default=true
     done
     step "starting ovs-vswitchd of node-$k" "$LOG_DIR/ovs-vswitchd.log"
@@ -161,7 +163,11 @@ EOF
 }
 
 cmd_start() {
-    [ $# -eq 1 ] || { usage >&2; exit 2; }
+    case "$#:${2:-}:${3:-}" in
+        1::) ;;
+        3:--type:gre | 3:--type:vxlan) TYPE=$3 ;;
+        *) usage >&2; exit 2 ;;
+    esac
     setup_env "$1"
     local k running names=""
     if [ -d "$D" ]; then
