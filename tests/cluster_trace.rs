@@ -162,12 +162,20 @@ fn without_recirc_ids(line: &str) -> String {
 }
 
 /// What the live trace's flows put in the tunnel: (tun_id,
-/// tun_metadata0), composed as its steps leave them.
-fn live_tunnel_values(trace: &str) -> (String, String) {
+/// tun_metadata0), composed as its steps leave them (OVN's set_field, a
+/// Neutron br-tun's `load:…->NXM_NX_TUN_ID[]` or `set_tunnel:`; no
+/// tun_metadata0 without OVN).
+fn live_tunnel_values(trace: &str) -> (String, Option<String>) {
     let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
     let (mut tun_id, mut egress, mut ingress) = (None, None, None);
     for line in trace.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("/0xffffff->tun_id")) {
+        let set_tun_id = line.strip_prefix("set_field:").and_then(|s| {
+            s.strip_suffix("/0xffffff->tun_id").or(s.strip_suffix("->tun_id").filter(|v| !v.contains('/')))
+        });
+        let neutron = line
+            .strip_prefix("set_tunnel:")
+            .or(line.strip_prefix("load:").and_then(|s| s.strip_suffix("->NXM_NX_TUN_ID[]")));
+        if let Some(v) = set_tun_id.or(neutron) {
             tun_id = Some(hex(v));
         } else if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("->tun_metadata0")) {
             egress = Some(hex(v));
@@ -175,10 +183,13 @@ fn live_tunnel_values(trace: &str) -> (String, String) {
             ingress = Some(hex(v));
         }
     }
-    let (Some(id), Some(egress), Some(ingress)) = (tun_id, egress, ingress) else {
-        panic!("no tunnel values:\n{trace}")
+    let Some(id) = tun_id else { panic!("no tun_id set:\n{trace}") };
+    let metadata = match (egress, ingress) {
+        (Some(egress), Some(ingress)) => Some(format!("{:#x}", ingress << 16 | egress)),
+        (None, None) => None,
+        _ => panic!("half the tun_metadata0 set:\n{trace}"),
     };
-    (format!("{id:#x}"), format!("{:#x}", ingress << 16 | egress))
+    (format!("{id:#x}"), metadata)
 }
 
 /// Every hop's steps equal the live chassis' own trace of the hop's flow,
@@ -187,7 +198,7 @@ fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [
     let hops = stitched["hops"].as_array().unwrap_or_else(|| panic!("{stitched}"));
     for hop in hops {
         let (node, flow) = (hop["node"].as_str().unwrap(), hop["flow"].as_str().unwrap());
-        let live = lab.live_trace(node, BR, flow);
+        let live = lab.live_trace(node, hop["bridge"].as_str().unwrap(), flow);
         let live_ports = datapath_ports(&lab.tool(node, "ovs-appctl", &["dpctl/show"]));
         let text = hop["text"].as_str().unwrap();
         assert_eq!(comparable(text, &ws.datapath_ports(node)), comparable(&live, &live_ports), "{node}: {flow}");
@@ -198,7 +209,7 @@ fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [
             let (tun_id, metadata) = live_tunnel_values(&live);
             assert_eq!(
                 (carried["tun_id"].as_str(), carried["tun_metadata0"].as_str()),
-                (Some(&*tun_id), Some(&*metadata))
+                (Some(&*tun_id), metadata.as_deref())
             );
         }
     }
@@ -372,4 +383,75 @@ fn cross_zone_trace_through_the_transit_switch() {
         hop("az2-node-1", &["output az2-pod1"]),
     ];
     assert_eq!(path(hops), expected);
+}
+
+/// Plain OVS without OVN (a Neutron OVS agent's br-int + br-tun, one vxlan
+/// port per peer, no Chassis/Encap rows: each node is reached at its
+/// tunnels' local_ip), collected from sos layouts: VM1 → VM2 leaves
+/// node-1's br-tun with the VNI (tun_id 0x64) and arrives on node-2's
+/// vxlan port back to node-1, untagged (br-tun strips br-int's local
+/// VLAN), to reach vm2; an ARP broadcast floods to both peers. Every hop
+/// as the live node traces it. Collected live (collect-local bundles),
+/// node-1 alone: the flood leaves to two nodes not collected; with node-2,
+/// one branch reaches vm2.
+#[test]
+fn neutron_vxlan_trace_equals_the_live_nodes() {
+    let lab = ClusterLab::start_vxlan(false);
+    let ws = Ws::new();
+    ws.collect_sos(&lab, &["node-1", "node-2", "node-3"]);
+    let (_, ofport, mac, ip) = lab.pod("vm1");
+    let (_, _, vm2_mac, vm2_ip) = lab.pod("vm2");
+    let flow = format!("in_port={ofport},icmp,dl_src={mac},dl_dst={vm2_mac},nw_src={ip},nw_dst={vm2_ip},nw_ttl=64");
+    let stitched = ws.trace("node-1", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output tap-vm2"])]);
+    let leg = &hops[0]["outcome"][0]["leg"];
+    assert_eq!((leg["kind"].as_str(), leg["port"].as_str()), (Some("vxlan"), Some("vxlan-0a0a0002")), "{leg}");
+    assert_eq!(leg["arrival"]["port"], "vxlan-0a0a0001", "{leg}");
+    assert_eq!(hops[1]["bridge"], "br-tun");
+    let arrived = hops[1]["flow"].as_str().unwrap();
+    assert!(arrived.contains(",tun_id=0x64,tun_src=10.10.0.1,tun_dst=10.10.0.2,"), "{arrived}");
+    assert!(arrived.contains(",vlan_tci=0x0000,") && !arrived.contains("dl_vlan"), "{arrived}");
+
+    let arp = format!("in_port={ofport},arp,dl_src={mac},dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1,arp_spa={ip},arp_tpa={vm2_ip},arp_sha={mac}");
+    let stitched = ws.trace("node-1", &arp, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    let mut first = path(&hops[..1]);
+    first[0].1.sort();
+    assert_eq!(first, [hop("node-1", &["tunnel node-2", "tunnel node-3"])]);
+    let mut rest = path(&hops[1..]);
+    rest.sort();
+    assert_eq!(rest, [hop("node-2", &["output tap-vm2"]), hop("node-3", &["output tap-vm3"])]);
+    let text = ws.ok(&["cluster", "trace", "--no-detrace", "--node", "node-1", BR, &arp]);
+    assert!(text.contains("-> vxlan to node-3 (10.10.0.3) out of vxlan-0a0a0003: tun_id=0x64, tun_src=10.10.0.1; arrives on vxlan-0a0a0001; traced as hop"), "{text}");
+
+    let local = Ws::new();
+    local.collect_local(&lab, "node-1");
+    let alone = local.trace("node-1", &arp, &[]);
+    let mut ends = path(alone["hops"].as_array().unwrap());
+    ends[0].1.sort();
+    assert_eq!(ends, [hop("node-1", &["not_collected 10.10.0.2", "not_collected 10.10.0.3"])]);
+    local.collect_local(&lab, "node-2");
+    let stitched = local.trace("node-1", &arp, &[]);
+    let hops = assert_like_live(&local, &lab, &stitched);
+    let mut first = path(&hops[..1]);
+    first[0].1.sort();
+    assert_eq!(first, [hop("node-1", &["not_collected 10.10.0.3", "tunnel node-2"])]);
+    assert_eq!(path(&hops[1..]), [hop("node-2", &["output tap-vm2"])]);
+}
+
+/// The same overlay over gre: a tunnel like vxlan, its key the VNI.
+#[test]
+fn neutron_gre_trace_equals_the_live_nodes() {
+    let lab = ClusterLab::start_vxlan(true);
+    let ws = Ws::new();
+    ws.collect_sos(&lab, &["node-1", "node-2"]);
+    let (_, ofport, mac, ip) = lab.pod("vm1");
+    let (_, _, vm2_mac, vm2_ip) = lab.pod("vm2");
+    let flow = format!("in_port={ofport},icmp,dl_src={mac},dl_dst={vm2_mac},nw_src={ip},nw_dst={vm2_ip},nw_ttl=64");
+    let stitched = ws.trace("node-1", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output tap-vm2"])]);
+    let leg = &hops[0]["outcome"][0]["leg"];
+    assert_eq!((leg["kind"].as_str(), leg["arrival"]["port"].as_str()), (Some("gre"), Some("gre-0a0a0001")), "{leg}");
 }

@@ -9,7 +9,7 @@
 //! port that is no tunnel, is dropped or sent to the controller, loops, or
 //! leaves for a node that is not collected. Floods fan out.
 
-use super::topology::{self, Remote, Topology, TopologyError, Tunnel, TunnelKind};
+use super::topology::{self, Key, Remote, Topology, TopologyError, Tunnel, TunnelKind};
 use super::workspace::{Node, Workspace, WorkspaceError};
 use crate::quote::{self, shell};
 use crate::trace::parse::{self, Pass};
@@ -482,12 +482,17 @@ impl Stitcher<'_> {
             Remote::Flow => tun.ips.get("tun_dst").cloned().unwrap_or_default(),
         };
         let local_ip = topology.source_ip(tunnel).filter(|ip| ip.parse::<IpAddr>().is_ok());
+        let mut carried = tun.carried();
+        // A fixed out_key is sent whatever tun_id the flows set.
+        if let Key::Fixed(key) = tunnel.out_key {
+            carried.insert("tun_id".to_string(), format!("{key:#x}"));
+        }
         let mut leg = Leg {
             kind: tunnel.kind,
             port: tunnel.name.clone(),
             remote_ip: remote_ip.clone(),
             local_ip: local_ip.clone(),
-            carried: tun.carried(),
+            carried,
             rewrites: rewrites.clone(),
             node: None,
             arrival: None,
@@ -501,14 +506,18 @@ impl Stitcher<'_> {
         leg.node = Some(node.clone());
         let Some(local_ip) = local_ip else { return Ok(Outcome::NoArrival { leg }) };
         let theirs = self.topology(&node)?;
-        let Some(arrival) = theirs.arrival(tunnel.kind, &local_ip) else { return Ok(Outcome::NoArrival { leg }) };
+        let tun_id = leg.carried.get("tun_id").and_then(|v| number(v)).and_then(|v| u64::try_from(v).ok());
+        let Some(arrival) = theirs.arrival(tunnel.kind, &local_ip, &remote_ip, tun_id) else {
+            return Ok(Outcome::NoArrival { leg });
+        };
         let Some(ofport) = arrival.ofport else { return Ok(Outcome::NoArrival { leg }) };
         let (port, bridge) = (arrival.name.clone(), arrival.bridge.clone());
         let mut fields = vec![format!("in_port={ofport}")];
         fields.extend(leg.carried.iter().map(|(k, v)| format!("{k}={v}")));
         fields.push(format!("tun_src={local_ip}"));
         fields.push(format!("tun_dst={remote_ip}"));
-        fields.extend(inner_packet(pass.final_flow.as_deref().unwrap_or_default(), &rewrites));
+        let (final_flow, flow) = (pass.final_flow.as_deref(), pass.flow.as_deref());
+        fields.extend(inner_packet(final_flow.unwrap_or_default(), flow.unwrap_or_default(), &rewrites));
         let flow = with_dp_hash(&fields.join(","), self.request.dp_hash);
         leg.arrival = Some(Arrival { port, bridge, flow });
         // The hop it becomes is numbered when it is queued.
@@ -537,8 +546,11 @@ fn select(trace: &parse::Trace) -> Option<Select> {
 
 /// The packet's own fields in a final flow, with the datapath's rewrites:
 /// pipeline metadata (registers, conntrack, tunnel, recirculation, port)
-/// left out.
-fn inner_packet(final_flow: &str, rewrites: &[(String, String)]) -> Vec<String> {
+/// left out. Its VLAN headers are those of the pass's input `flow` as the
+/// datapath's `push_vlan`/`pop_vlan` change them (a `vlan_tci` rewrite):
+/// the final flow's are one bridge's view (a patch port's peer, such as a
+/// Neutron br-tun, strips the VLAN its br-int's final flow still shows).
+fn inner_packet(final_flow: &str, flow: &str, rewrites: &[(String, String)]) -> Vec<String> {
     const METADATA: [&str; 10] = [
         "recirc_id",
         "dp_hash",
@@ -552,17 +564,29 @@ fn inner_packet(final_flow: &str, rewrites: &[(String, String)]) -> Vec<String> 
         "packet_type",
     ];
     const PREFIXES: [&str; 6] = ["ct_", "reg", "xreg", "xxreg", "tun_", "gtpu_"];
-    let mut fields: Vec<(String, Option<String>)> = final_flow
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty() && *f != "eth")
-        .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (f.to_string(), None),
-        })
-        .filter(|(k, _)| !METADATA.contains(&k.as_str()) && !PREFIXES.iter().any(|p| k.starts_with(p)))
-        .collect();
+    let fields_of = |flow: &str| -> Vec<(String, Option<String>)> {
+        flow.split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty() && *f != "eth")
+            .map(|f| match f.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (f.to_string(), None),
+            })
+            .filter(|(k, _)| !METADATA.contains(&k.as_str()) && !PREFIXES.iter().any(|p| k.starts_with(p)))
+            .collect()
+    };
+    let vlan = |key: &str| key.starts_with("vlan_tci") || key.starts_with("dl_vlan");
+    let mut fields = fields_of(final_flow);
+    let input_vlan: Vec<_> = fields_of(flow).into_iter().filter(|(k, _)| vlan(k)).collect();
+    // Where the final flow had its VLAN fields (after dl_type), the input's.
+    let at = fields.iter().position(|(k, _)| vlan(k)).unwrap_or(fields.len().min(1));
+    fields.retain(|(k, _)| !vlan(k));
+    let at = at.min(fields.len());
+    fields.splice(at..at, input_vlan);
     for (key, value) in rewrites {
+        if key == "vlan_tci" {
+            fields.retain(|(k, _)| !vlan(k) || k == "vlan_tci");
+        }
         match fields.iter_mut().find(|(k, _)| k == key) {
             Some(field) => field.1 = Some(value.clone()),
             None => fields.push((key.clone(), Some(value.clone()))),
@@ -617,9 +641,12 @@ impl TunState {
     }
 
     /// Applies one line of a step: `set_field:V[/M]->F`, `load:V->F[..]`,
-    /// or OVS's `-> F[a..b] is now V` after a `move`.
+    /// `set_tunnel[64]:V`, or OVS's `-> F[a..b] is now V` after a `move`.
     fn apply(&mut self, line: &str) {
-        let assignment = if let Some(rest) = line.strip_prefix("set_field:").or_else(|| line.strip_prefix("load:")) {
+        let set_tunnel = line.strip_prefix("set_tunnel:").or_else(|| line.strip_prefix("set_tunnel64:"));
+        let assignment = if let Some(value) = set_tunnel {
+            Some(("tun_id", value))
+        } else if let Some(rest) = line.strip_prefix("set_field:").or_else(|| line.strip_prefix("load:")) {
             rest.rsplit_once("->").map(|(v, f)| (f, v))
         } else {
             line.strip_prefix("-> ").and_then(|rest| rest.split_once(" is now "))
@@ -726,6 +753,17 @@ mod tests {
         assert_eq!(tun.ips.get("tun_dst").map(String::as_str), Some("192.168.50.9"));
     }
 
+    /// A Neutron br-tun's ways to set the VNI: `load:` (l2pop unicast),
+    /// `set_tunnel:` (flood), `set_field:`.
+    #[test]
+    fn neutron_sets_the_vni() {
+        for line in ["load:0x64->NXM_NX_TUN_ID[]", "set_tunnel:0x64", "set_tunnel64:0x64", "set_field:0x64->tun_id"] {
+            let mut tun = TunState::of_flow("in_port=5,tun_id=0x9");
+            tun.apply(line);
+            assert_eq!(tun.carried().get("tun_id").map(String::as_str), Some("0x64"), "{line}");
+        }
+    }
+
     /// node-1 of the 3-chassis lab floods an ARP request from pod1 to ls1's
     /// other chassis: two outputs after table 39 set the tunnel values.
     const FLOOD: &str = include_str!("testdata/arp-flood-node-1.txt");
@@ -739,7 +777,8 @@ mod tests {
             ofport: Some(ofport),
             remote: Remote::Ip("192.168.50.9".into()),
             local_ip: None,
-            key: Some("flow".into()),
+            in_key: Key::Flow,
+            out_key: Key::Flow,
         };
         let topology = Topology {
             system_id: Some("node-1".into()),
@@ -766,10 +805,29 @@ mod tests {
             "ct_clear,set(eth(src=00:00:00:00:ff:02,dst=00:00:00:00:02:03)),set(ipv4(ttl=63)),3",
         );
         assert_eq!(
-            inner_packet(final_flow, &rewrites[0].1).join(","),
+            inner_packet(final_flow, final_flow, &rewrites[0].1).join(","),
             "tcp,vlan_tci=0x0000,dl_src=00:00:00:00:ff:02,dl_dst=00:00:00:00:02:03,nw_src=10.0.1.11,nw_dst=10.0.2.13,\
              nw_ttl=63,tp_src=5555,tp_dst=8080,tcp_flags=0"
         );
+    }
+
+    /// br-int tags the packet and br-tun (behind a patch port) strips it:
+    /// the final flow still shows br-int's tag, the datapath sends it
+    /// untagged, as it came in; a datapath push_vlan/pop_vlan counts.
+    #[test]
+    fn the_vlan_as_the_datapath_left_it() {
+        let flow = "arp,in_port=5,vlan_tci=0x0000,dl_src=fa:16:3e:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1";
+        let final_flow =
+            "arp,in_port=5,dl_vlan=1,dl_vlan_pcp=0,vlan_tci1=0x0000,dl_src=fa:16:3e:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1";
+        let untagged = "arp,vlan_tci=0x0000,dl_src=fa:16:3e:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1";
+        assert_eq!(inner_packet(final_flow, flow, &[]).join(","), untagged);
+        let pushed = parse::datapath_rewrites("push_vlan(vid=7,pcp=1),3,pop_vlan,4");
+        let [(3, tagged), (4, popped)] = &pushed[..] else { panic!("{pushed:?}") };
+        assert_eq!(
+            inner_packet(final_flow, flow, tagged).join(","),
+            "arp,vlan_tci=0x3007,dl_src=fa:16:3e:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_op=1"
+        );
+        assert_eq!(inner_packet(final_flow, flow, popped).join(","), untagged);
     }
 
     #[test]

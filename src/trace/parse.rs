@@ -286,7 +286,8 @@ pub fn datapath_outputs(actions: &str) -> Vec<u32> {
 
 /// Each datapath output of a datapath action list, in order, with the
 /// packet rewrites in effect there (`set(eth(…))`, `set(ipv4(…))`, …)
-/// as flow fields (`dl_src`, `nw_ttl`, …): what the packet is as it leaves
+/// as flow fields (`dl_src`, `nw_ttl`, …; `push_vlan`/`pop_vlan` as
+/// `vlan_tci`): what the packet is as it leaves
 /// through that port, beyond what the trace's final flow says. Outputs
 /// count at the top level and inside `clone(…)` and `sample(…actions(…))`,
 /// whose rewrites stay inside them; partially masked values are left out.
@@ -317,12 +318,24 @@ fn walk_datapath(
             "clone" | "actions" => walk_datapath(args, depth + 1, &mut rewrites.clone(), outputs),
             "sample" => walk_datapath(args, depth + 1, rewrites, outputs),
             "set" => rewrites.extend(set_fields(args)),
+            "push_vlan" => rewrites.extend(pushed_vlan(args)),
+            "pop_vlan" => rewrites.push(("vlan_tci".to_string(), "0x0000".to_string())),
             _ if args.is_empty() && !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) => {
                 outputs.extend(name.parse().ok().map(|port| (port, rewrites.clone())));
             }
             _ => {}
         }
     }
+}
+
+/// `push_vlan(vid=V,pcp=P)` as the `vlan_tci` it leaves (CFI bit set).
+fn pushed_vlan(args: &str) -> Option<(String, String)> {
+    let value = |key: &str| {
+        split_top(args).filter_map(|kv| kv.split_once('=')).find(|(k, _)| k.trim() == key).map(|(_, v)| v.trim())
+    };
+    let vid: u16 = value("vid")?.parse().ok().filter(|v| *v < 4096)?;
+    let pcp: u16 = value("pcp").map_or(Some(0), |p| p.parse().ok().filter(|p| *p < 8))?;
+    Some(("vlan_tci".to_string(), format!("{:#06x}", 0x1000 | pcp << 13 | vid)))
 }
 
 /// `eth(src=…,dst=…)`, `ipv4(…)`, `ipv6(…)`, `tcp(…)`, … as flow fields.

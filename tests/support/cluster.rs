@@ -1,7 +1,9 @@
 //! A live multi-node OVN lab built by `cluster-lab.sh`: one NB/SB with
 //! several chassis (`ClusterLab::start`), or two interconnected zones
 //! (`ClusterLab::start_ic`), each chassis with its own ovsdb-server,
-//! ovs-vswitchd (dummy datapath) and ovn-controller; stopped on drop.
+//! ovs-vswitchd (dummy datapath) and ovn-controller; or a plain-OVS
+//! overlay as the Neutron OVS agent builds one, by `vxlan-lab.sh`
+//! (`ClusterLab::start_vxlan`: its VMs are the pods); stopped on drop.
 //! Tests run the real tools against one chassis (`tool`, `live_trace`) and
 //! lay a chassis out as an sos report (`lay_out_as_sos`).
 
@@ -38,12 +40,14 @@ pub struct Tunnel {
 
 pub struct ClusterLab {
     pub dir: tempfile::TempDir,
+    /// The script that built it (and stops it).
+    script: PathBuf,
     chassis: Vec<Chassis>,
     pods: Vec<Pod>,
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/cluster-lab.sh")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name)
 }
 
 impl ClusterLab {
@@ -52,25 +56,35 @@ impl ClusterLab {
     /// node-1 and node-2 when `n` is 2), load balancers lb1 and lb2 on ls1
     /// (see cluster-lab.sh).
     pub fn start(n: usize) -> ClusterLab {
-        ClusterLab::run_start(&["start".to_string(), "--chassis".to_string(), n.to_string()])
+        ClusterLab::run_start("cluster-lab.sh", &["start".to_string(), "--chassis".to_string(), n.to_string()])
     }
 
     /// OVN interconnect: zones az1 and az2, each with its NB/SB, northd and
     /// ovn-ic, transit switch ts1; chassis az1-node-1 and az2-node-1 (their
     /// zone's ts1 gateway) and az1-node-2 (see cluster-lab.sh).
     pub fn start_ic() -> ClusterLab {
-        ClusterLab::run_start(&["start-ic".to_string()])
+        ClusterLab::run_start("cluster-lab.sh", &["start-ic".to_string()])
     }
 
-    fn run_start(args: &[String]) -> ClusterLab {
+    /// Plain OVS, no OVN (Neutron ML2/OVS): nodes node-1…node-3, tunnel IP
+    /// 10.10.0.K, br-int and br-tun, one vxlan port per peer, VM vmK
+    /// (ofport 5) on network VNI 0x64 (see vxlan-lab.sh); with `gre`, gre
+    /// ports `gre-0a0a000P` instead.
+    pub fn start_vxlan(gre: bool) -> ClusterLab {
+        let kind = if gre { "gre" } else { "vxlan" };
+        ClusterLab::run_start("vxlan-lab.sh", &["start".to_string(), "--type".to_string(), kind.to_string()])
+    }
+
+    fn run_start(name: &str, args: &[String]) -> ClusterLab {
         let dir = tempfile::Builder::new().prefix("cluster-lab-").tempdir().unwrap();
         let (cmd, rest) = args.split_first().unwrap();
-        let out = Command::new("bash").arg(script()).arg(cmd).arg(dir.path()).args(rest).output().unwrap();
+        let script = script(name);
+        let out = Command::new("bash").arg(&script).arg(cmd).arg(dir.path()).args(rest).output().unwrap();
         // Whatever started is stopped on drop, even when start failed.
-        let mut lab = ClusterLab { dir, chassis: Vec::new(), pods: Vec::new() };
+        let mut lab = ClusterLab { dir, script, chassis: Vec::new(), pods: Vec::new() };
         assert!(
             out.status.success(),
-            "cluster-lab.sh {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            "{name} {args:?} failed ({}):\nstdout: {}\nstderr: {}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
@@ -134,6 +148,11 @@ impl ClusterLab {
     /// The chassis's `ovn-encap-ip`.
     pub fn encap_ip(&self, chassis: &str) -> &str {
         self.var(chassis, "LAB_ENCAP_IP")
+    }
+
+    /// True when the chassis runs OVN (it has an NB/SB).
+    pub fn has_ovn(&self, chassis: &str) -> bool {
+        !self.var(chassis, "LAB_NB_DB").is_empty()
     }
 
     /// The chassis's zone (interconnect lab only).
@@ -207,10 +226,11 @@ impl ClusterLab {
     }
 
     /// `collect-local`'s options that read the chassis through its sockets
-    /// (its OVS run directory; with `ovn_dbs`, its zone's NB and SB).
+    /// (its OVS run directory; with `ovn_dbs` on an OVN chassis, its zone's
+    /// NB and SB).
     pub fn collect_local_args(&self, chassis: &str, ovn_dbs: bool) -> Vec<String> {
         let mut args = vec!["--ovs-rundir".to_string(), self.var(chassis, "LAB_OVS_RUNDIR").to_string()];
-        if ovn_dbs {
+        if ovn_dbs && self.has_ovn(chassis) {
             args.extend(["--nb-db".to_string(), self.var(chassis, "LAB_NB_DB").to_string()]);
             args.extend(["--sb-db".to_string(), self.var(chassis, "LAB_SB_DB").to_string()]);
         }
@@ -219,14 +239,15 @@ impl ClusterLab {
 
     /// The chassis laid out below `dir` as sos 4.12 names what it keeps
     /// (see `sos_layout`); with `ovn_dbs`, its zone's NB and SB too (as on
-    /// an OpenShift interconnect node). Returns the report's top directory.
+    /// an OpenShift interconnect node; none without OVN). Returns the
+    /// report's top directory.
     pub fn lay_out_as_sos(&self, chassis: &str, ovn_dbs: bool, dir: &Path) -> PathBuf {
-        super::sos_layout::lay_out_as_sos(self.env(chassis), chassis, ovn_dbs, dir)
+        super::sos_layout::lay_out_as_sos(self.env(chassis), chassis, ovn_dbs && self.has_ovn(chassis), dir)
     }
 }
 
 impl Drop for ClusterLab {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(script()).arg("stop").arg(self.dir.path()).output();
+        let _ = Command::new("bash").arg(&self.script).arg("stop").arg(self.dir.path()).output();
     }
 }

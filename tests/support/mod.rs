@@ -1,6 +1,7 @@
 //! Shared test support: a live "production" lab node built by
 //! `lab-node.sh` from real OVS/OVN daemons, multi-node labs built by
-//! `cluster-lab.sh` (`cluster`), live nodes laid out as sos reports
+//! `cluster-lab.sh` and plain-OVS (Neutron-like) ones by `vxlan-lab.sh`
+//! (`cluster`), live nodes laid out as sos reports
 //! (`sos_layout`), and the built `ovs-offline` binary run as an
 //! unprivileged user (CI runs as root).
 
