@@ -80,9 +80,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 use support::cluster::ClusterLab;
+use support::trace_compare::{comparable, datapath_ports, tunnel_values};
 
 const BR: &str = "br-int";
 
@@ -115,28 +115,6 @@ fn datapath_actions(trace: &str) -> &str {
 /// The OpenFlow `output:N` steps of a trace, in order.
 fn of_outputs(trace: &str) -> Vec<u32> {
     trace.lines().filter_map(|l| l.trim().strip_prefix("output:")).map(|n| n.parse().unwrap()).collect()
-}
-
-/// What the flows of table 39 put in the tunnel: (tun_id, tun_metadata0),
-/// the latter composed as the trace's steps leave it.
-fn tunnel_values(trace: &str) -> (u32, u32) {
-    let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-    let mut tun_id = None;
-    let mut egress = None;
-    let mut ingress = None;
-    for line in trace.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("/0xffffff->tun_id")) {
-            tun_id = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("->tun_metadata0")) {
-            egress = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("-> NXM_NX_TUN_METADATA0[16..30] is now ") {
-            ingress = Some(hex(v));
-        }
-    }
-    let (Some(id), Some(egress), Some(ingress)) = (tun_id, egress, ingress) else {
-        panic!("no tunnel values:\n{trace}")
-    };
-    (id, ingress << 16 | egress)
 }
 
 /// The value of `key=` inside the first `name(…)` of the datapath actions.
@@ -378,64 +356,12 @@ fn each_chassis_lays_out_as_an_sos_report() {
     }
 }
 
-/// Datapath port number → port name, from `ovs-appctl dpctl/show`.
-fn datapath_ports(dpctl_show: &str) -> BTreeMap<String, String> {
-    dpctl_show
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("port "))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap_or(rest).to_string()))
-        .collect()
-}
-
-/// A trace as two runs of it on equivalent nodes can be compared:
-/// recirculation ids are allocated anew by every trace, datapath port
-/// numbers are the node's own (a replica numbers its dummy datapath's ports
-/// as it adds them: named here from `ports`), and OVN's `dec_ttl()` reads
-/// back from dump text as `dec_ttl` (see tests/sosreport.rs).
-fn comparable(trace: &str, ports: &BTreeMap<String, String>) -> String {
-    let mut lines = Vec::new();
-    for line in trace.lines() {
-        let line = match line.strip_prefix("Datapath actions: ") {
-            Some(actions) => format!("Datapath actions: {}", name_outputs(actions, ports)),
-            None => line.to_string(),
-        };
-        lines.push(without_recirc_ids(&line).replace("dec_ttl()", "dec_ttl"));
-    }
-    lines.join("\n")
-}
-
-/// The top-level actions of a datapath actions line, each bare port number
-/// replaced by its name.
-fn name_outputs(actions: &str, ports: &BTreeMap<String, String>) -> String {
-    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&actions[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&actions[start..]);
-    let named: Vec<String> = parts.iter().map(|p| ports.get(*p).cloned().unwrap_or_else(|| p.to_string())).collect();
-    named.join(",")
-}
-
-fn without_recirc_ids(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = ["recirc_id=", "recirc("].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min() {
-        out.push_str(&rest[..at]);
-        let id = rest[at..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x').count();
-        out.push('N');
-        rest = &rest[at + id..];
-    }
-    out.push_str(rest);
-    out
+/// The replica's trace of `flow` equals `live`, the live chassis' own
+/// trace of it (see `trace_compare::comparable`).
+fn assert_replica_traces_like(replica: &support::Replica, lab: &ClusterLab, chassis: &str, flow: &str, live: &str) {
+    let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, flow]);
+    let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
+    assert_eq!(comparable(&replayed, &replica_ports), comparable(live, &lab.datapath_ports(chassis)), "{chassis}");
 }
 
 /// Each chassis collected from its sos layout and started as a replica
@@ -464,10 +390,7 @@ fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
         let start = replica.ok(&["start"]);
         eprintln!("{chassis}: replica started in {:.1} s", began.elapsed().as_secs_f64());
         assert!(!start.contains("rejected") && !start.contains("INCOMPLETE"), "{chassis}: {start}");
-        let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, flow]);
-        let live_ports = datapath_ports(&lab.tool(chassis, "ovs-appctl", &["dpctl/show"]));
-        let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
-        assert_eq!(comparable(&replayed, &replica_ports), comparable(live, &live_ports), "{chassis}");
+        assert_replica_traces_like(&replica, &lab, chassis, flow, live);
     }
 }
 
@@ -498,10 +421,7 @@ fn collect_local_of_a_chassis_replays_its_arrivals() {
     // `gtpu_flags`, and it leaves tun_id out (tun_flags=0 there).
     let echoed = live.lines().next().unwrap();
     assert!(echoed.contains("gtpu_flags=0") && !echoed.contains("tun_id="), "{echoed}");
-    let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, &flow]);
-    let live_ports = datapath_ports(&lab.tool("node-2", "ovs-appctl", &["dpctl/show"]));
-    let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
-    assert_eq!(comparable(&replayed, &replica_ports), comparable(&live, &live_ports));
+    assert_replica_traces_like(&replica, &lab, "node-2", &flow, &live);
 }
 
 /// Interconnect: az1-pod1 → az2-pod1 leaves az1-node-1 through ts1's

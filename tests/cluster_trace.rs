@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use support::cluster::ClusterLab;
+use support::trace_compare::{comparable, datapath_ports, tunnel_values};
 use support::{is_root, run_ok, Replica, TEST_USER};
 
 const BR: &str = "br-int";
@@ -101,86 +102,6 @@ impl Drop for Ws {
     }
 }
 
-/// Datapath port number → port name, from `ovs-appctl dpctl/show`.
-fn datapath_ports(dpctl_show: &str) -> BTreeMap<String, String> {
-    dpctl_show
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("port "))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap_or(rest).to_string()))
-        .collect()
-}
-
-/// A trace as another run of it on an equivalent node prints it:
-/// recirculation ids and datapath port numbers (named) are each node's own,
-/// and `dec_ttl()` reads back from dump text as `dec_ttl`.
-fn comparable(trace: &str, ports: &BTreeMap<String, String>) -> String {
-    let lines = trace.lines().map(|line| {
-        let line = match line.strip_prefix("Datapath actions: ") {
-            Some(actions) => {
-                let named: Vec<String> = split_top(actions)
-                    .iter()
-                    .map(|p| ports.get(*p).cloned().unwrap_or_else(|| p.to_string()))
-                    .collect();
-                format!("Datapath actions: {}", named.join(","))
-            }
-            None => line.to_string(),
-        };
-        without_recirc_ids(&line).replace("dec_ttl()", "dec_ttl")
-    });
-    lines.collect::<Vec<_>>().join("\n")
-}
-
-fn split_top(actions: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&actions[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&actions[start..]);
-    parts
-}
-
-fn without_recirc_ids(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = ["recirc_id=", "recirc("].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min() {
-        out.push_str(&rest[..at]);
-        let id = rest[at..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x').count();
-        out.push('N');
-        rest = &rest[at + id..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// What the live trace's flows put in the tunnel: (tun_id,
-/// tun_metadata0), composed as its steps leave them.
-fn live_tunnel_values(trace: &str) -> (String, String) {
-    let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-    let (mut tun_id, mut egress, mut ingress) = (None, None, None);
-    for line in trace.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("/0xffffff->tun_id")) {
-            tun_id = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("->tun_metadata0")) {
-            egress = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("-> NXM_NX_TUN_METADATA0[16..30] is now ") {
-            ingress = Some(hex(v));
-        }
-    }
-    let (Some(id), Some(egress), Some(ingress)) = (tun_id, egress, ingress) else {
-        panic!("no tunnel values:\n{trace}")
-    };
-    (format!("{id:#x}"), format!("{:#x}", ingress << 16 | egress))
-}
-
 /// Every hop's steps equal the live chassis' own trace of the hop's flow,
 /// and every tunnel leg carries what the live trace set. Returns the hops.
 fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [Value] {
@@ -188,17 +109,17 @@ fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [
     for hop in hops {
         let (node, flow) = (hop["node"].as_str().unwrap(), hop["flow"].as_str().unwrap());
         let live = lab.live_trace(node, BR, flow);
-        let live_ports = datapath_ports(&lab.tool(node, "ovs-appctl", &["dpctl/show"]));
+        let live_ports = lab.datapath_ports(node);
         let text = hop["text"].as_str().unwrap();
         assert_eq!(comparable(text, &ws.datapath_ports(node)), comparable(&live, &live_ports), "{node}: {flow}");
         for outcome in hop["outcome"].as_array().unwrap().iter().filter(|o| o["kind"] == "tunnel") {
             let next = &hops[outcome["hop"].as_u64().unwrap() as usize];
             assert_eq!(outcome["leg"]["arrival"]["flow"], next["flow"], "{outcome}");
             let carried = &outcome["leg"]["carried"];
-            let (tun_id, metadata) = live_tunnel_values(&live);
+            let (tun_id, metadata) = tunnel_values(&live);
             assert_eq!(
                 (carried["tun_id"].as_str(), carried["tun_metadata0"].as_str()),
-                (Some(&*tun_id), Some(&*metadata))
+                (Some(&*format!("{tun_id:#x}")), Some(&*format!("{metadata:#x}")))
             );
         }
     }

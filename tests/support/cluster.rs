@@ -169,6 +169,11 @@ impl ClusterLab {
         (&pod.chassis, pod.ofport, &pod.mac, &pod.ip)
     }
 
+    /// The chassis's datapath port number → port name (`dpctl/show`).
+    pub fn datapath_ports(&self, chassis: &str) -> BTreeMap<String, String> {
+        super::trace_compare::datapath_ports(&self.tool(chassis, "ovs-appctl", &["dpctl/show"]))
+    }
+
     /// The chassis's geneve ports (ovn-controller names them `ovn-<peer>-0`).
     pub fn tunnels(&self, chassis: &str) -> Vec<Tunnel> {
         let text = self.tool(

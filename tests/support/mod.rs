@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod sos_layout;
+pub mod trace_compare;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
