@@ -143,9 +143,14 @@ fn hop(node: &str, outcomes: &[&str]) -> (String, Vec<String>) {
     (node.to_string(), outcomes.iter().map(|o| o.to_string()).collect())
 }
 
+/// `ClusterLab::tcp` entering on pod `from`'s port.
 fn tcp(lab: &ClusterLab, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) -> String {
-    let (_, ofport, mac, ip) = lab.pod(from);
-    format!("in_port={ofport},tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
+    format!("in_port={},{}", lab.pod(from).1, lab.tcp(from, dl_dst, nw_dst, tp_dst))
+}
+
+/// `ClusterLab::icmp_to_az2_pod1` entering on pod `from`'s port.
+fn icmp_to_az2_pod1(lab: &ClusterLab, from: &str) -> String {
+    format!("in_port={},{}", lab.pod(from).1, lab.icmp_to_az2_pod1(from))
 }
 
 fn have_ovn_detrace() -> bool {
@@ -263,11 +268,7 @@ fn cross_zone_trace_through_the_transit_switch() {
     let lab = ClusterLab::start_ic();
     let ws = Ws::new();
     ws.collect_local(&lab, "az1-node-1");
-    let (_, ofport, mac, ip) = lab.pod("az1-pod1");
-    let (_, _, _, az2_ip) = lab.pod("az2-pod1");
-    let flow = format!(
-        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let flow = icmp_to_az2_pod1(&lab, "az1-pod1");
     let alone = ws.trace("az1-node-1", &flow, &[]);
     assert_eq!(path(alone["hops"].as_array().unwrap()), [hop("az1-node-1", &["not_collected 192.168.60.2"])]);
     let text = ws.ok(&["cluster", "trace", "--no-detrace", "--node", "az1-node-1", BR, &flow]);
@@ -281,10 +282,7 @@ fn cross_zone_trace_through_the_transit_switch() {
 
     // From az1's other chassis: three hops, through az1's gateway.
     ws.collect_local(&lab, "az1-node-2");
-    let (_, ofport, mac, ip) = lab.pod("az1-pod2");
-    let flow = format!(
-        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let flow = icmp_to_az2_pod1(&lab, "az1-pod2");
     let stitched = ws.trace("az1-node-2", &flow, &[]);
     let hops = assert_like_live(&ws, &lab, &stitched);
     let expected = [
