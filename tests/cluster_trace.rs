@@ -11,59 +11,21 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use support::cluster::ClusterLab;
 use support::trace_compare::{comparable, datapath_ports, tunnel_values};
-use support::{is_root, run_ok, Replica, TEST_USER};
+use support::workspace::Workspace as Ws;
+use support::Replica;
 
 const BR: &str = "br-int";
 
-/// A workspace driven through the built binary as the test user.
-struct Ws {
-    replica: Replica,
-    root: PathBuf,
-}
-
 impl Ws {
-    fn new() -> Ws {
-        let replica = Replica::new();
-        let root = replica.base.path().join("ws");
-        Ws { replica, root }
-    }
-
-    /// `ovs-offline -W WS args…`.
-    fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let binary = self.replica.base.path().join("ovs-offline");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", TEST_USER, "--"]).arg(binary);
-            c
-        } else {
-            Command::new(binary)
-        };
-        cmd.arg("-W").arg(&self.root).args(args).current_dir(self.replica.base.path());
-        cmd.env_remove("OVS_DBG_WORKDIR").env_remove("OVS_OFFLINE_WORKSPACE");
-        cmd
-    }
-
-    fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
-        String::from_utf8_lossy(&run_ok(&mut self.cmd(args)).stdout).into_owned()
-    }
-
     /// `cluster trace --json --no-detrace --node NODE br-int FLOW extra…`.
     fn trace(&self, node: &str, flow: &str, extra: &[&str]) -> Value {
         let mut args = vec!["cluster", "trace", "--json", "--no-detrace", "--node", node, BR, flow];
         args.extend(extra);
         serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// The nodes whose replica runs.
-    fn running(&self) -> Vec<String> {
-        let status: Value = serde_json::from_str(&self.ok(&["cluster", "status", "--json"])).unwrap();
-        let nodes = status["nodes"].as_array().unwrap_or_else(|| panic!("{status}"));
-        nodes.iter().filter(|n| n["running"] == true).map(|n| n["name"].as_str().unwrap().to_string()).collect()
     }
 
     /// The replica's datapath port number → port name.
@@ -93,12 +55,6 @@ impl Ws {
         let bundle = std::fs::read_dir(out.path()).unwrap().next().unwrap().unwrap().path();
         support::make_readable(&bundle);
         self.ok(&[OsString::from("cluster"), "collect-capture".into(), bundle.into()]);
-    }
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["cluster", "stop"]).output();
     }
 }
 
