@@ -232,12 +232,6 @@ EOF
 
 # --- waiting ----------------------------------------------------------------
 
-lport_bound() {
-    local out
-    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
-    [ -n "$out" ]
-}
-
 # all_bound PORT…: every logical port has a chassis in SB.
 all_bound() {
     local p
@@ -500,26 +494,4 @@ LAB_IC_SB_DB=\"$IC_SB_DB\""
     echo "interconnect lab running in $D:$names"
 }
 
-# --- stop -------------------------------------------------------------------
-
-cmd_stop() {
-    [ $# -eq 1 ] || { usage >&2; exit 2; }
-    setup_env "$1"
-    [ -d "$D" ] || die "no such directory: $D"
-    stop_daemons
-}
-
-main() {
-    [ $# -ge 1 ] || { usage >&2; exit 2; }
-    local cmd=$1
-    shift
-    case $cmd in
-        start) cmd_start "$@" ;;
-        start-ic) cmd_start_ic "$@" ;;
-        stop) cmd_stop "$@" ;;
-        -h | --help | help) usage ;;
-        *) usage >&2; exit 2 ;;
-    esac
-}
-
-main "$@"
+lab_main "start start-ic stop" -- "$@"

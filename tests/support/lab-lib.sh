@@ -4,6 +4,8 @@
 # Sourced, never run.  The caller sets LAB_TAG (prefix of its messages) and
 # WAIT_SECS, and defines `daemon_table`: one line per daemon, in stop order,
 #   name|pidfile|ctl ("" = derive from pid)|log|exit args
+# and `usage`, `setup_env DIR` (sets D) and a `cmd_NAME` per command, which
+# `lab_main COMMANDS -- ARG…` runs (`stop` is `cmd_stop` here).
 # `on_start_exit` shows the tails of the logs named by `step`, or else of
 # every *.log below the directories in LOG_DIRS.
 
@@ -101,6 +103,32 @@ stop_daemons() {
     return 0
 }
 
+# --- commands ---------------------------------------------------------------
+
+cmd_stop() {
+    [ $# -eq 1 ] || { usage >&2; exit 2; }
+    setup_env "$1"
+    [ -d "$D" ] || die "no such directory: $D"
+    stop_daemons
+}
+
+# lab_main "CMD…" -- ARG…: runs cmd_<ARG 1, dashes as underscores> with the
+# other ARGs when ARG 1 is one of the CMDs; usage otherwise.
+lab_main() {
+    local commands=$1
+    shift 2
+    [ $# -ge 1 ] || { usage >&2; exit 2; }
+    local cmd=$1
+    shift
+    case $cmd in
+        -h | --help | help) usage; return ;;
+    esac
+    case " $commands " in
+        *" $cmd "*) "cmd_${cmd//-/_}" "$@" ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
 # --- start ------------------------------------------------------------------
 
 STEP=""
@@ -136,6 +164,13 @@ on_start_exit() {
         stop_daemons || true
     fi
     exit $rc
+}
+
+# lport_bound PORT: the logical port has a chassis in SB ($SB_DB).
+lport_bound() {
+    local out
+    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
+    [ -n "$out" ]
 }
 
 # wait_for DESCRIPTION FUNCTION [ARGS...]: poll every 0.1 s, at most WAIT_SECS.

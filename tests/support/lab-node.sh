@@ -98,12 +98,6 @@ have_lflows() {
     [[ $out == *"table="* ]]
 }
 
-lport_bound() {
-    local out
-    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
-    [ -n "$out" ]
-}
-
 all_bound() {
     local v
     for v in $VIFS; do
@@ -324,13 +318,6 @@ cmd_start() {
 
 # --- other commands ---------------------------------------------------------
 
-cmd_stop() {
-    [ $# -eq 1 ] || { usage >&2; exit 2; }
-    setup_env "$1"
-    [ -d "$D" ] || die "no such directory: $D"
-    stop_daemons
-}
-
 cmd_save_flows() {
     [ $# -eq 2 ] || { usage >&2; exit 2; }
     setup_env "$1"
@@ -362,18 +349,4 @@ cmd_clustered() {
     ovsdb-tool db-is-clustered "$out" || die "$out is not clustered"
 }
 
-main() {
-    [ $# -ge 1 ] || { usage >&2; exit 2; }
-    local cmd=$1
-    shift
-    case $cmd in
-        start) cmd_start "$@" ;;
-        stop) cmd_stop "$@" ;;
-        save-flows) cmd_save_flows "$@" ;;
-        clustered) cmd_clustered "$@" ;;
-        -h | --help | help) usage ;;
-        *) usage >&2; exit 2 ;;
-    esac
-}
-
-main "$@"
+lab_main "start stop save-flows clustered" -- "$@"
