@@ -203,31 +203,13 @@ start_chassis() {
 # write_chassis_env Z NAME ENCAP_IP [MORE LINES]: Z/NAME/env, with
 # lab-node.sh's variables (tests run the tools against a chassis with them).
 write_chassis_env() {
-    local z=$1 name=$2 ip=$3 extra=${4:-} vpid cpid
+    local z=$1 name=$2 ip=$3 extra=${4:-}
     chassis_env "$z" "$name"
     zone_env "$z"
-    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
-    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
-    cat >"$C/env.tmp" <<EOF
-LAB_DIR="$C"
-LAB_CHASSIS="$name"
-LAB_ENCAP_IP="$ip"
-LAB_OVS_DB="$OVS_DB"
-LAB_NB_DB="$NB_DB"
-LAB_SB_DB="$SB_DB"
-LAB_OVS_RUNDIR="$OVS_DIR"
-LAB_OVN_RUNDIR="$OVN_DIR"
-LAB_LOGDIR="$LOG_DIR"
-LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
-LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
-LAB_NORTHD_CTL="$ZC/ovn/ovn-northd.ctl"
-LAB_OVS_DB_FILE="$OVS_DIR/conf.db"
-LAB_NB_DB_FILE="$ZC/nb/ovnnb_db.db"
-LAB_SB_DB_FILE="$ZC/sb/ovnsb_db.db"
-LAB_BRIDGES="br-int"
-$extra
-EOF
-    mv -f "$C/env.tmp" "$C/env"
+    write_lab_env "$C" "$ZC/ovn/ovn-northd.ctl" "$OVS_DIR/conf.db" "$ZC/nb/ovnnb_db.db" "$ZC/sb/ovnsb_db.db" br-int \
+        "LAB_CHASSIS=\"$name\"
+LAB_ENCAP_IP=\"$ip\"${extra:+
+$extra}"
 }
 
 # --- waiting ----------------------------------------------------------------

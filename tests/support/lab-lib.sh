@@ -173,6 +173,36 @@ lport_bound() {
     [ -n "$out" ]
 }
 
+# write_lab_env DIR NORTHD_CTL OVS_DB_FILE NB_DB_FILE SB_DB_FILE BRIDGES
+#   [MORE LINES]: DIR/env, the LAB_* variables tests run a node's tools with
+#   (also from OVS_DB, NB_DB, SB_DB, OVS_DIR, OVN_DIR, LOG_DIR), then MORE
+#   LINES; written whole or not at all.
+write_lab_env() {
+    local dir=$1 northd_ctl=$2 ovs_db_file=$3 nb_db_file=$4 sb_db_file=$5 bridges=$6 extra=${7:-} vpid cpid
+    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
+    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
+    {
+        cat <<EOF
+LAB_DIR="$dir"
+LAB_OVS_DB="$OVS_DB"
+LAB_NB_DB="$NB_DB"
+LAB_SB_DB="$SB_DB"
+LAB_OVS_RUNDIR="$OVS_DIR"
+LAB_OVN_RUNDIR="$OVN_DIR"
+LAB_LOGDIR="$LOG_DIR"
+LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
+LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
+LAB_NORTHD_CTL="$northd_ctl"
+LAB_OVS_DB_FILE="$ovs_db_file"
+LAB_NB_DB_FILE="$nb_db_file"
+LAB_SB_DB_FILE="$sb_db_file"
+LAB_BRIDGES="$bridges"
+EOF
+        [ -z "$extra" ] || printf '%s\n' "$extra"
+    } >"$dir/env.tmp"
+    mv -f "$dir/env.tmp" "$dir/env"
+}
+
 # wait_for DESCRIPTION FUNCTION [ARGS...]: poll every 0.1 s, at most WAIT_SECS.
 wait_for() {
     local desc=$1 deadline=$((SECONDS + WAIT_SECS))

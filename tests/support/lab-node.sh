@@ -199,26 +199,7 @@ EOF
 }
 
 write_env() {
-    local vpid cpid tmp=$D/env.tmp
-    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
-    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
-    cat >"$tmp" <<EOF
-LAB_DIR="$D"
-LAB_OVS_DB="$OVS_DB"
-LAB_NB_DB="$NB_DB"
-LAB_SB_DB="$SB_DB"
-LAB_OVS_RUNDIR="$OVS_DIR"
-LAB_OVN_RUNDIR="$OVN_DIR"
-LAB_LOGDIR="$LOG_DIR"
-LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
-LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
-LAB_NORTHD_CTL="$OVN_DIR/ovn-northd.ctl"
-LAB_OVS_DB_FILE="$OVS_DB_FILE"
-LAB_NB_DB_FILE="$NB_DB_FILE"
-LAB_SB_DB_FILE="$SB_DB_FILE"
-LAB_BRIDGES="$BRIDGES"
-EOF
-    mv -f "$tmp" "$D/env"
+    write_lab_env "$D" "$OVN_DIR/ovn-northd.ctl" "$OVS_DB_FILE" "$NB_DB_FILE" "$SB_DB_FILE" "$BRIDGES"
 }
 
 cmd_start() {
