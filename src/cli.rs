@@ -200,21 +200,8 @@ pub struct ClusterCollectK8s {
     /// Name the workspace's nodes instead of the captures' hostnames: one --name per node, in order
     #[arg(long, value_name = "NAME")]
     pub name: Vec<String>,
-    /// OpenShift: use oc (when installed) instead of kubectl
-    #[arg(short = 'o', long)]
-    pub openshift: bool,
-    /// The kubeconfig file kubectl/oc use
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Look for the OVN-Kubernetes pods in this namespace only (default: all)
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// Seconds a kubectl call may print nothing before it is stopped
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub idle_timeout: u64,
+    #[command(flatten)]
+    pub kubectl: KubectlArgs,
     /// Replace a node of the same name collected before
     #[arg(long)]
     pub force: bool,
@@ -348,13 +335,9 @@ pub struct CollectLocal {
     pub sb_db: Option<String>,
 }
 
+/// How collect-k8s and cluster collect-k8s reach the cluster.
 #[derive(Debug, Args)]
-pub struct CollectK8s {
-    /// Print the summary as JSON
-    #[arg(long)]
-    pub json: bool,
-    /// The node's name, as 'kubectl get nodes' prints it
-    pub node: String,
+pub struct KubectlArgs {
     /// OpenShift: use oc (when installed) instead of kubectl
     #[arg(short = 'o', long)]
     pub openshift: bool,
@@ -370,6 +353,17 @@ pub struct CollectK8s {
     /// Seconds a kubectl call may print nothing before it is stopped
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectK8s {
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// The node's name, as 'kubectl get nodes' prints it
+    pub node: String,
+    #[command(flatten)]
+    pub kubectl: KubectlArgs,
     /// Replace data collected before
     #[arg(long)]
     pub force: bool,

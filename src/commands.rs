@@ -132,16 +132,21 @@ pub fn collect_capture(workdir: &Workdir, args: &cli::CollectCapture) -> Result<
     })
 }
 
+/// collect-k8s's options for `node` from the command line's.
+fn k8s_options(kubectl: &cli::KubectlArgs, node: &str, force: bool) -> collect::k8s::K8sOptions {
+    collect::k8s::K8sOptions {
+        node: node.to_string(),
+        openshift: kubectl.openshift,
+        kubeconfig: kubectl.kubeconfig.clone(),
+        context: kubectl.context.clone(),
+        namespace: kubectl.namespace.clone(),
+        idle_timeout: Duration::from_secs(kubectl.idle_timeout),
+        force,
+    }
+}
+
 pub fn collect_k8s(workdir: &Workdir, args: &cli::CollectK8s) -> Result<()> {
-    let options = collect::k8s::K8sOptions {
-        node: args.node.clone(),
-        openshift: args.openshift,
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-        idle_timeout: Duration::from_secs(args.idle_timeout),
-        force: args.force,
-    };
+    let options = k8s_options(&args.kubectl, &args.node, args.force);
     let collected = collect::k8s::collect_k8s(workdir, &options)?;
     warn_older(&collected.node.source);
     emit(args.json, &collected, || {
@@ -795,15 +800,7 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
     let workspace = Workspace::create(root)?;
     let mut staging = Staging::new(&workspace);
     for (node, name) in args.nodes.iter().zip(names) {
-        let options = collect::k8s::K8sOptions {
-            node: node.clone(),
-            openshift: args.openshift,
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            namespace: args.namespace.clone(),
-            idle_timeout: Duration::from_secs(args.idle_timeout),
-            force: false,
-        };
+        let options = k8s_options(&args.kubectl, node, false);
         let from = format!("Kubernetes node {}", quote::shell(node));
         staging.collect(from, name, Some(node.clone()), |workdir| {
             let c = collect::k8s::collect_k8s(workdir, &options)?;

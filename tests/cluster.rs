@@ -8,58 +8,11 @@ mod support;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use support::{give, is_root, make_db, run_ok, Replica, TEST_USER};
-
-/// A workspace driven through the built binary as the test user.
-struct Ws {
-    replica: Replica,
-    root: PathBuf,
-}
+use std::process::Command;
+use support::workspace::{failure, Workspace as Ws};
+use support::{give, is_root, make_db, run_ok, stdout, Replica};
 
 impl Ws {
-    fn new() -> Ws {
-        let replica = Replica::new();
-        let root = replica.base.path().join("ws");
-        Ws { replica, root }
-    }
-
-    /// `ovs-offline args…` without -w or -W.
-    fn bare(&self, args: &[OsString]) -> Command {
-        let binary = self.replica.base.path().join("ovs-offline");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", TEST_USER, "--"]).arg(binary);
-            c
-        } else {
-            Command::new(binary)
-        };
-        cmd.args(args)
-            .current_dir(self.replica.base.path())
-            .env_remove("OVS_DBG_WORKDIR")
-            .env_remove("OVS_OFFLINE_WORKSPACE");
-        cmd
-    }
-
-    /// `ovs-offline -W WS args…`.
-    fn cmd(&self, args: &[OsString]) -> Command {
-        let mut all = vec![OsString::from("-W"), self.root.clone().into()];
-        all.extend(args.iter().cloned());
-        self.bare(&all)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        stdout(run_ok(&mut self.cmd(&os(args))))
-    }
-
-    fn fails(&self, args: &[OsString]) -> String {
-        failure(self.cmd(args).output().unwrap())
-    }
-
-    fn status(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["cluster", "status", "--json"])).unwrap()
-    }
-
     fn node_names(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(&self.root)
             .unwrap()
@@ -71,24 +24,8 @@ impl Ws {
     }
 }
 
-impl Drop for Ws {
-    fn drop(&mut self) {
-        let _ = self.cmd(&os(&["cluster", "stop"])).output();
-    }
-}
-
 fn os(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
-}
-
-fn stdout(out: Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts a failure; its stderr.
-fn failure(out: Output) -> String {
-    assert!(!out.status.success(), "expected a failure, got: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn fixture(name: &str) -> PathBuf {

@@ -80,9 +80,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 use support::cluster::ClusterLab;
+use support::trace_compare::{comparable, datapath_ports, tunnel_values};
 
 const BR: &str = "br-int";
 
@@ -117,39 +117,11 @@ fn of_outputs(trace: &str) -> Vec<u32> {
     trace.lines().filter_map(|l| l.trim().strip_prefix("output:")).map(|n| n.parse().unwrap()).collect()
 }
 
-/// What the flows of table 39 put in the tunnel: (tun_id, tun_metadata0),
-/// the latter composed as the trace's steps leave it.
-fn tunnel_values(trace: &str) -> (u32, u32) {
-    let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-    let mut tun_id = None;
-    let mut egress = None;
-    let mut ingress = None;
-    for line in trace.lines().map(str::trim) {
-        if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("/0xffffff->tun_id")) {
-            tun_id = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("->tun_metadata0")) {
-            egress = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("-> NXM_NX_TUN_METADATA0[16..30] is now ") {
-            ingress = Some(hex(v));
-        }
-    }
-    let (Some(id), Some(egress), Some(ingress)) = (tun_id, egress, ingress) else {
-        panic!("no tunnel values:\n{trace}")
-    };
-    (id, ingress << 16 | egress)
-}
-
 /// The value of `key=` inside the first `name(…)` of the datapath actions.
 fn action_field<'a>(actions: &'a str, name: &str, key: &str) -> Option<&'a str> {
     let inner = actions.split(&format!("{name}(")).nth(1)?;
     let inner = &inner[..inner.find(')')?];
     inner.split(',').find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-}
-
-/// A TCP packet from pod `from` (its MAC and IP) to `dl_dst`, `nw_dst`:`tp_dst`.
-fn tcp(lab: &ClusterLab, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) -> String {
-    let (_, _, mac, ip) = lab.pod(from);
-    format!("tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
 }
 
 /// The flow of `inner` as it arrives on `to` from `from` through their
@@ -166,6 +138,53 @@ fn arrival_flow(lab: &ClusterLab, from: &str, to: &str, (tun_id, md): (u32, u32)
 /// Traces `inner` as it arrives on `to` from `from` through their tunnel.
 fn trace_arrival(lab: &ClusterLab, from: &str, to: &str, values: (u32, u32), inner: &str) -> String {
     lab.live_trace(to, BR, &arrival_flow(lab, from, to, values, inner))
+}
+
+/// The last segment's "Final flow:" line of a trace.
+fn final_flow(trace: &str) -> &str {
+    trace.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap_or_else(|| panic!("{trace}"))
+}
+
+/// pod1 → pod3:8080 as it leaves lr1 for ls2: from lr1-ls2's MAC to pod3's,
+/// ttl 63.
+fn pod1_to_pod3_routed_by_lr1(lab: &ClusterLab) -> String {
+    let (_, _, pod3_mac, pod3_ip) = lab.pod("pod3");
+    lab.tcp("pod1", pod3_mac, pod3_ip, 8080)
+        .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
+        .replace("nw_ttl=64", "nw_ttl=63")
+}
+
+/// `lab.icmp_to_az2_pod1(from)` as lr-az1 routes it onto ts1.
+fn routed_by_lr_az1(lab: &ClusterLab, from: &str) -> String {
+    let (_, _, mac, _) = lab.pod(from);
+    lab.icmp_to_az2_pod1(from)
+        .replace(&format!("dl_src={mac}"), "dl_src=aa:aa:aa:aa:aa:01")
+        .replace("dl_dst=00:00:00:01:ff:01", "dl_dst=aa:aa:aa:aa:aa:02")
+        .replace("nw_ttl=64", "nw_ttl=63")
+}
+
+/// The trace's datapath actions carry lr-az1's rewrites (onto ts1, ttl 63).
+fn assert_routed_by_lr_az1(trace: &str) {
+    let actions = datapath_actions(trace);
+    assert_eq!(action_field(actions, "set(eth", "src"), Some("aa:aa:aa:aa:aa:01"), "{actions}");
+    assert_eq!(action_field(actions, "set(eth", "dst"), Some("aa:aa:aa:aa:aa:02"), "{actions}");
+    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
+}
+
+/// An arrival on az2-node-1 is routed by lr-az2 (ttl 62) to az2-pod1.
+fn assert_delivered_to_az2_pod1(lab: &ClusterLab, arrived: &str) {
+    let (_, az2_port, az2_mac, _) = lab.pod("az2-pod1");
+    assert_eq!(of_outputs(arrived), [az2_port], "{arrived}");
+    let actions = datapath_actions(arrived);
+    assert_eq!(action_field(actions, "set(eth", "dst"), Some(az2_mac), "{actions}");
+    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("62"), "{actions}");
+}
+
+/// ts1's tunnel values from az1's gateway to az2's: (ts1's datapath key,
+/// ts1-az1 << 16 | ts1-az2).
+fn ts1_values(lab: &ClusterLab) -> (u32, u32) {
+    let md = port_key(lab, "az1-node-1", "ts1-az1") << 16 | port_key(lab, "az1-node-1", "ts1-az2");
+    (datapath_key(lab, "az1-node-1", "ts1"), md)
 }
 
 /// The lab as deployed: chassis, encaps, bindings, tunnels, pods' ports.
@@ -233,7 +252,7 @@ fn pod_to_pod_on_one_switch_leaves_node_1_by_geneve_and_reaches_pod2_on_node_2()
     let lab = started("start(3)", || ClusterLab::start(3));
     assert_deployed(&lab, 3);
     let (_, pod2_port, pod2_mac, pod2_ip) = lab.pod("pod2");
-    let packet = tcp(&lab, "pod1", pod2_mac, pod2_ip, 80);
+    let packet = lab.tcp("pod1", pod2_mac, pod2_ip, 80);
     let sent = lab.live_trace("node-1", BR, &format!("in_port=1,{packet}"));
     let tunnel = lab.tunnel_to("node-1", "node-2");
     assert_eq!(of_outputs(&sent), [tunnel.ofport], "{sent}");
@@ -247,7 +266,7 @@ fn pod_to_pod_on_one_switch_leaves_node_1_by_geneve_and_reaches_pod2_on_node_2()
     let actions = datapath_actions(&sent);
     assert!(!actions.contains("set(eth(") && !actions.contains("set(tunnel("), "{actions}");
     // The Final flow shows tun_id (no router came between) but not tun_metadata0.
-    let final_flow = sent.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    let final_flow = final_flow(&sent);
     let tun_id = format!(",tun_id={:#x},", values.0);
     assert!(final_flow.contains(&tun_id) && !final_flow.contains("tun_metadata0"), "{final_flow}");
     let arrived = trace_arrival(&lab, "node-1", "node-2", values, &packet);
@@ -258,7 +277,7 @@ fn pod_to_pod_on_one_switch_leaves_node_1_by_geneve_and_reaches_pod2_on_node_2()
 fn pod_to_pod_through_the_router_carries_its_rewrites_to_node_2() {
     let lab = started("start(3)", || ClusterLab::start(3));
     let (_, pod3_port, pod3_mac, pod3_ip) = lab.pod("pod3");
-    let packet = tcp(&lab, "pod1", "00:00:00:00:ff:01", pod3_ip, 8080);
+    let packet = lab.tcp("pod1", "00:00:00:00:ff:01", pod3_ip, 8080);
     let sent = lab.live_trace("node-1", BR, &format!("in_port=1,{packet}"));
     assert_eq!(of_outputs(&sent), [lab.tunnel_to("node-1", "node-2").ofport], "{sent}");
     let values = tunnel_values(&sent);
@@ -273,12 +292,10 @@ fn pod_to_pod_through_the_router_carries_its_rewrites_to_node_2() {
     assert_eq!(action_field(actions, "set(eth", "dst"), Some(pod3_mac), "{actions}");
     assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
     // The Final flow keeps the packet as it entered.
-    let final_flow = sent.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    let final_flow = final_flow(&sent);
     assert!(final_flow.contains("dl_dst=00:00:00:00:ff:01") && final_flow.contains("nw_ttl=64"), "{final_flow}");
 
-    let rewritten = tcp(&lab, "pod1", pod3_mac, pod3_ip, 8080)
-        .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
-        .replace("nw_ttl=64", "nw_ttl=63");
+    let rewritten = pod1_to_pod3_routed_by_lr1(&lab);
     let arrived = trace_arrival(&lab, "node-1", "node-2", values, &rewritten);
     assert_eq!(of_outputs(&arrived), [pod3_port], "{arrived}");
     // Unrewritten, pod3's port security drops it.
@@ -291,8 +308,8 @@ fn pod_to_pod_through_the_router_carries_its_rewrites_to_node_2() {
 #[test]
 fn pod_to_service_picks_its_bucket_by_dp_hash_and_lands_on_the_backends_node() {
     let lab = started("start(3)", || ClusterLab::start(3));
-    let (_, pod3_port, pod3_mac, pod3_ip) = lab.pod("pod3");
-    let packet = tcp(&lab, "pod1", "00:00:00:00:ff:01", "10.0.0.10", 80);
+    let (_, pod3_port, pod3_mac, _) = lab.pod("pod3");
+    let packet = lab.tcp("pod1", "00:00:00:00:ff:01", "10.0.0.10", 80);
 
     let no_hash = lab.live_trace("node-1", BR, &format!("in_port=1,{packet}"));
     assert!(no_hash.contains(" -> no live bucket"), "{no_hash}");
@@ -311,17 +328,15 @@ fn pod_to_service_picks_its_bucket_by_dp_hash_and_lands_on_the_backends_node() {
     assert_eq!(action_field(actions, "set(eth", "dst"), Some(pod3_mac), "{actions}");
     assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
     // The last segment's Final flow holds the DNAT.
-    let final_flow = sent.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    let final_flow = final_flow(&sent);
     assert!(final_flow.contains("nw_dst=10.0.2.13") && final_flow.contains("tp_dst=8080"), "{final_flow}");
-    let inner = tcp(&lab, "pod1", pod3_mac, pod3_ip, 8080)
-        .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
-        .replace("nw_ttl=64", "nw_ttl=63");
+    let inner = pod1_to_pod3_routed_by_lr1(&lab);
     let arrived = trace_arrival(&lab, "node-1", "node-2", values, &inner);
     assert_eq!(of_outputs(&arrived), [pod3_port], "{arrived}");
 
     // lb2: 10.0.0.11:80 → pod3 (bucket 0, node-2), pod4 (bucket 1, node-3).
     for (dp_hash, bucket, backend) in [(1, 1, "pod4"), (2, 0, "pod3"), (3, 1, "pod4"), (4, 0, "pod3")] {
-        let packet = tcp(&lab, "pod1", "00:00:00:00:ff:01", "10.0.0.11", 80);
+        let packet = lab.tcp("pod1", "00:00:00:00:ff:01", "10.0.0.11", 80);
         let sent = lab.live_trace("node-1", BR, &format!("in_port=1,dp_hash={dp_hash},{packet}"));
         assert!(sent.contains(&format!(" -> using bucket {bucket}")), "dp_hash={dp_hash}: {sent}");
         let (chassis, _, mac, ip) = lab.pod(backend);
@@ -378,64 +393,12 @@ fn each_chassis_lays_out_as_an_sos_report() {
     }
 }
 
-/// Datapath port number → port name, from `ovs-appctl dpctl/show`.
-fn datapath_ports(dpctl_show: &str) -> BTreeMap<String, String> {
-    dpctl_show
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("port "))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap_or(rest).to_string()))
-        .collect()
-}
-
-/// A trace as two runs of it on equivalent nodes can be compared:
-/// recirculation ids are allocated anew by every trace, datapath port
-/// numbers are the node's own (a replica numbers its dummy datapath's ports
-/// as it adds them: named here from `ports`), and OVN's `dec_ttl()` reads
-/// back from dump text as `dec_ttl` (see tests/sosreport.rs).
-fn comparable(trace: &str, ports: &BTreeMap<String, String>) -> String {
-    let mut lines = Vec::new();
-    for line in trace.lines() {
-        let line = match line.strip_prefix("Datapath actions: ") {
-            Some(actions) => format!("Datapath actions: {}", name_outputs(actions, ports)),
-            None => line.to_string(),
-        };
-        lines.push(without_recirc_ids(&line).replace("dec_ttl()", "dec_ttl"));
-    }
-    lines.join("\n")
-}
-
-/// The top-level actions of a datapath actions line, each bare port number
-/// replaced by its name.
-fn name_outputs(actions: &str, ports: &BTreeMap<String, String>) -> String {
-    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&actions[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&actions[start..]);
-    let named: Vec<String> = parts.iter().map(|p| ports.get(*p).cloned().unwrap_or_else(|| p.to_string())).collect();
-    named.join(",")
-}
-
-fn without_recirc_ids(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = ["recirc_id=", "recirc("].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min() {
-        out.push_str(&rest[..at]);
-        let id = rest[at..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x').count();
-        out.push('N');
-        rest = &rest[at + id..];
-    }
-    out.push_str(rest);
-    out
+/// The replica's trace of `flow` equals `live`, the live chassis' own
+/// trace of it (see `trace_compare::comparable`).
+fn assert_replica_traces_like(replica: &support::Replica, lab: &ClusterLab, chassis: &str, flow: &str, live: &str) {
+    let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, flow]);
+    let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
+    assert_eq!(comparable(&replayed, &replica_ports), comparable(live, &lab.datapath_ports(chassis)), "{chassis}");
 }
 
 /// Each chassis collected from its sos layout and started as a replica
@@ -444,14 +407,12 @@ fn without_recirc_ids(line: &str) -> String {
 #[test]
 fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
     let lab = started("start(2)", || ClusterLab::start(2));
-    let (_, _, pod3_mac, pod3_ip) = lab.pod("pod3");
-    let packet = tcp(&lab, "pod1", "00:00:00:00:ff:01", pod3_ip, 8080);
+    let (_, _, _, pod3_ip) = lab.pod("pod3");
+    let packet = lab.tcp("pod1", "00:00:00:00:ff:01", pod3_ip, 8080);
     let sent_flow = format!("in_port=1,{packet}");
     let sent = lab.live_trace("node-1", BR, &sent_flow);
     let values = tunnel_values(&sent);
-    let inner = tcp(&lab, "pod1", pod3_mac, pod3_ip, 8080)
-        .replace("dl_src=0a:00:00:00:01:0b", "dl_src=00:00:00:00:ff:02")
-        .replace("nw_ttl=64", "nw_ttl=63");
+    let inner = pod1_to_pod3_routed_by_lr1(&lab);
     let arrival_flow = arrival_flow(&lab, "node-1", "node-2", values, &inner);
     let arrived = lab.live_trace("node-2", BR, &arrival_flow);
     for (chassis, flow, live) in [("node-1", &sent_flow, &sent), ("node-2", &arrival_flow, &arrived)] {
@@ -464,10 +425,7 @@ fn replicas_of_each_chassis_from_sos_trace_like_the_live_chassis() {
         let start = replica.ok(&["start"]);
         eprintln!("{chassis}: replica started in {:.1} s", began.elapsed().as_secs_f64());
         assert!(!start.contains("rejected") && !start.contains("INCOMPLETE"), "{chassis}: {start}");
-        let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, flow]);
-        let live_ports = datapath_ports(&lab.tool(chassis, "ovs-appctl", &["dpctl/show"]));
-        let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
-        assert_eq!(comparable(&replayed, &replica_ports), comparable(live, &live_ports), "{chassis}");
+        assert_replica_traces_like(&replica, &lab, chassis, flow, live);
     }
 }
 
@@ -490,7 +448,7 @@ fn collect_local_of_a_chassis_replays_its_arrivals() {
     replica.ok(&["start"]);
 
     let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
-    let packet = tcp(&lab, "pod1", pod2_mac, pod2_ip, 80);
+    let packet = lab.tcp("pod1", pod2_mac, pod2_ip, 80);
     let values = tunnel_values(&lab.live_trace("node-1", BR, &format!("in_port=1,{packet}")));
     let flow = arrival_flow(&lab, "node-1", "node-2", values, &packet);
     let live = lab.live_trace("node-2", BR, &flow);
@@ -498,10 +456,7 @@ fn collect_local_of_a_chassis_replays_its_arrivals() {
     // `gtpu_flags`, and it leaves tun_id out (tun_flags=0 there).
     let echoed = live.lines().next().unwrap();
     assert!(echoed.contains("gtpu_flags=0") && !echoed.contains("tun_id="), "{echoed}");
-    let replayed = replica.tool("ovs-appctl", &["ofproto/trace", BR, &flow]);
-    let live_ports = datapath_ports(&lab.tool("node-2", "ovs-appctl", &["dpctl/show"]));
-    let replica_ports = datapath_ports(&replica.tool("ovs-appctl", &["dpctl/show"]));
-    assert_eq!(comparable(&replayed, &replica_ports), comparable(&live, &live_ports));
+    assert_replica_traces_like(&replica, &lab, "node-2", &flow, &live);
 }
 
 /// Interconnect: az1-pod1 → az2-pod1 leaves az1-node-1 through ts1's
@@ -518,30 +473,16 @@ fn cross_zone_packet_traces_on_both_zones() {
     let ts_key = datapath_key(&lab, "az1-node-1", "ts1");
     assert_eq!(ts_key, datapath_key(&lab, "az2-node-1", "ts1"));
 
-    let (_, _, mac, ip) = lab.pod("az1-pod1");
-    let (_, az2_port, az2_mac, az2_ip) = lab.pod("az2-pod1");
-    let packet = format!(
-        "icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let packet = lab.icmp_to_az2_pod1("az1-pod1");
     let sent = lab.live_trace("az1-node-1", BR, &format!("in_port=1,{packet}"));
     assert_eq!(of_outputs(&sent), [lab.tunnel_to("az1-node-1", "az2-node-1").ofport], "{sent}");
     let values = tunnel_values(&sent);
-    let expected_md = port_key(&lab, "az1-node-1", "ts1-az1") << 16 | port_key(&lab, "az1-node-1", "ts1-az2");
-    assert_eq!(values, (ts_key, expected_md), "{sent}");
-    let actions = datapath_actions(&sent);
-    assert_eq!(action_field(actions, "set(eth", "src"), Some("aa:aa:aa:aa:aa:01"), "{actions}");
-    assert_eq!(action_field(actions, "set(eth", "dst"), Some("aa:aa:aa:aa:aa:02"), "{actions}");
-    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
+    assert_eq!(values, ts1_values(&lab), "{sent}");
+    assert_routed_by_lr_az1(&sent);
 
-    let inner = packet
-        .replace(&format!("dl_src={mac}"), "dl_src=aa:aa:aa:aa:aa:01")
-        .replace("dl_dst=00:00:00:01:ff:01", "dl_dst=aa:aa:aa:aa:aa:02")
-        .replace("nw_ttl=64", "nw_ttl=63");
+    let inner = routed_by_lr_az1(&lab, "az1-pod1");
     let arrived = trace_arrival(&lab, "az1-node-1", "az2-node-1", values, &inner);
-    assert_eq!(of_outputs(&arrived), [az2_port], "{arrived}");
-    let actions = datapath_actions(&arrived);
-    assert_eq!(action_field(actions, "set(eth", "dst"), Some(az2_mac), "{actions}");
-    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("62"), "{actions}");
+    assert_delivered_to_az2_pod1(&lab, &arrived);
 }
 
 /// Interconnect, three hops: az1-pod2 on az1-node-2 (not a gateway) →
@@ -557,11 +498,8 @@ fn cross_zone_packet_from_a_non_gateway_chassis_hops_through_the_gateway() {
     assert_eq!(lab.tunnel_to("az1-node-1", "az1-node-2").name, "ovn-az1-no-0");
     assert_eq!(lab.tunnel_to("az1-node-2", "az1-node-1").name, "ovn-az1-no-0");
 
-    let (_, pod2_port, mac, ip) = lab.pod("az1-pod2");
-    let (_, az2_port, az2_mac, az2_ip) = lab.pod("az2-pod1");
-    let packet = format!(
-        "icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let (_, pod2_port, _, _) = lab.pod("az1-pod2");
+    let packet = lab.icmp_to_az2_pod1("az1-pod2");
     // Hop 1: lr-az1 routes on az1-node-2 (rewrites, ttl 63), then sends the
     // packet to the chassisredirect port on the gateway: tun_id = lr-az1's
     // datapath key, egress = cr-lr-az1-ts1.
@@ -571,14 +509,8 @@ fn cross_zone_packet_from_a_non_gateway_chassis_hops_through_the_gateway() {
     let lr = sb_key(&lab, "az1-node-1", "Datapath_Binding", "external_ids:name=lr-az1");
     let md = port_key(&lab, "az1-node-1", "lr-az1-ls") << 16 | port_key(&lab, "az1-node-1", "cr-lr-az1-ts1");
     assert_eq!(hop1, (lr, md), "{sent}");
-    let actions = datapath_actions(&sent);
-    assert_eq!(action_field(actions, "set(eth", "src"), Some("aa:aa:aa:aa:aa:01"), "{actions}");
-    assert_eq!(action_field(actions, "set(eth", "dst"), Some("aa:aa:aa:aa:aa:02"), "{actions}");
-    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("63"), "{actions}");
-    let inner = packet
-        .replace(&format!("dl_src={mac}"), "dl_src=aa:aa:aa:aa:aa:01")
-        .replace("dl_dst=00:00:00:01:ff:01", "dl_dst=aa:aa:aa:aa:aa:02")
-        .replace("nw_ttl=64", "nw_ttl=63");
+    assert_routed_by_lr_az1(&sent);
+    let inner = routed_by_lr_az1(&lab, "az1-pod2");
 
     // Hop 2: the gateway runs lr-az1's egress and ts1, and sends it on to
     // az2 by another tunnel. No rewrite there: the datapath actions are
@@ -586,16 +518,12 @@ fn cross_zone_packet_from_a_non_gateway_chassis_hops_through_the_gateway() {
     let relayed = trace_arrival(&lab, "az1-node-2", "az1-node-1", hop1, &inner);
     assert_eq!(of_outputs(&relayed), [lab.tunnel_to("az1-node-1", "az2-node-1").ofport], "{relayed}");
     let hop2 = tunnel_values(&relayed);
-    let ts1 = datapath_key(&lab, "az1-node-1", "ts1");
-    assert_eq!(hop2, (ts1, port_key(&lab, "az1-node-1", "ts1-az1") << 16 | port_key(&lab, "az1-node-1", "ts1-az2")));
+    assert_eq!(hop2, ts1_values(&lab), "{relayed}");
     assert!(!datapath_actions(&relayed).contains("set("), "{relayed}");
-    let final_flow = relayed.lines().rev().find(|l| l.starts_with("Final flow:")).unwrap();
+    let final_flow = final_flow(&relayed);
     assert!(final_flow.contains(&format!("tun_metadata0={:#x}", hop1.1)), "{final_flow}");
 
     // Hop 3: from the gateway (tun_src = az1-node-1's IP) to az2-pod1.
     let arrived = trace_arrival(&lab, "az1-node-1", "az2-node-1", hop2, &inner);
-    assert_eq!(of_outputs(&arrived), [az2_port], "{arrived}");
-    let actions = datapath_actions(&arrived);
-    assert_eq!(action_field(actions, "set(eth", "dst"), Some(az2_mac), "{actions}");
-    assert_eq!(action_field(actions, "set(ipv4", "ttl"), Some("62"), "{actions}");
+    assert_delivered_to_az2_pod1(&lab, &arrived);
 }

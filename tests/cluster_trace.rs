@@ -11,58 +11,21 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use support::cluster::ClusterLab;
-use support::{is_root, run_ok, Replica, TEST_USER};
+use support::trace_compare::{comparable, datapath_ports, tunnel_settings};
+use support::workspace::Workspace as Ws;
+use support::Replica;
 
 const BR: &str = "br-int";
 
-/// A workspace driven through the built binary as the test user.
-struct Ws {
-    replica: Replica,
-    root: PathBuf,
-}
-
 impl Ws {
-    fn new() -> Ws {
-        let replica = Replica::new();
-        let root = replica.base.path().join("ws");
-        Ws { replica, root }
-    }
-
-    /// `ovs-offline -W WS args…`.
-    fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let binary = self.replica.base.path().join("ovs-offline");
-        let mut cmd = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", TEST_USER, "--"]).arg(binary);
-            c
-        } else {
-            Command::new(binary)
-        };
-        cmd.arg("-W").arg(&self.root).args(args).current_dir(self.replica.base.path());
-        cmd.env_remove("OVS_DBG_WORKDIR").env_remove("OVS_OFFLINE_WORKSPACE");
-        cmd
-    }
-
-    fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
-        String::from_utf8_lossy(&run_ok(&mut self.cmd(args)).stdout).into_owned()
-    }
-
     /// `cluster trace --json --no-detrace --node NODE br-int FLOW extra…`.
     fn trace(&self, node: &str, flow: &str, extra: &[&str]) -> Value {
         let mut args = vec!["cluster", "trace", "--json", "--no-detrace", "--node", node, BR, flow];
         args.extend(extra);
         serde_json::from_str(&self.ok(&args)).unwrap()
-    }
-
-    /// The nodes whose replica runs.
-    fn running(&self) -> Vec<String> {
-        let status: Value = serde_json::from_str(&self.ok(&["cluster", "status", "--json"])).unwrap();
-        let nodes = status["nodes"].as_array().unwrap_or_else(|| panic!("{status}"));
-        nodes.iter().filter(|n| n["running"] == true).map(|n| n["name"].as_str().unwrap().to_string()).collect()
     }
 
     /// The replica's datapath port number → port name.
@@ -95,103 +58,6 @@ impl Ws {
     }
 }
 
-impl Drop for Ws {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["cluster", "stop"]).output();
-    }
-}
-
-/// Datapath port number → port name, from `ovs-appctl dpctl/show`.
-fn datapath_ports(dpctl_show: &str) -> BTreeMap<String, String> {
-    dpctl_show
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("port "))
-        .filter_map(|l| l.split_once(": "))
-        .map(|(n, rest)| (n.to_string(), rest.split(' ').next().unwrap_or(rest).to_string()))
-        .collect()
-}
-
-/// A trace as another run of it on an equivalent node prints it:
-/// recirculation ids and datapath port numbers (named) are each node's own,
-/// and `dec_ttl()` reads back from dump text as `dec_ttl`.
-fn comparable(trace: &str, ports: &BTreeMap<String, String>) -> String {
-    let lines = trace.lines().map(|line| {
-        let line = match line.strip_prefix("Datapath actions: ") {
-            Some(actions) => {
-                let named: Vec<String> = split_top(actions)
-                    .iter()
-                    .map(|p| ports.get(*p).cloned().unwrap_or_else(|| p.to_string()))
-                    .collect();
-                format!("Datapath actions: {}", named.join(","))
-            }
-            None => line.to_string(),
-        };
-        without_recirc_ids(&line).replace("dec_ttl()", "dec_ttl")
-    });
-    lines.collect::<Vec<_>>().join("\n")
-}
-
-fn split_top(actions: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
-    for (i, c) in actions.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&actions[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&actions[start..]);
-    parts
-}
-
-fn without_recirc_ids(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = ["recirc_id=", "recirc("].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min() {
-        out.push_str(&rest[..at]);
-        let id = rest[at..].chars().take_while(|c| c.is_ascii_hexdigit() || *c == 'x').count();
-        out.push('N');
-        rest = &rest[at + id..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// What the live trace's flows put in the tunnel: (tun_id,
-/// tun_metadata0), composed as its steps leave them (OVN's set_field, a
-/// Neutron br-tun's `load:…->NXM_NX_TUN_ID[]` or `set_tunnel:`; no
-/// tun_metadata0 without OVN).
-fn live_tunnel_values(trace: &str) -> (String, Option<String>) {
-    let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
-    let (mut tun_id, mut egress, mut ingress) = (None, None, None);
-    for line in trace.lines().map(str::trim) {
-        let set_tun_id = line.strip_prefix("set_field:").and_then(|s| {
-            s.strip_suffix("/0xffffff->tun_id").or(s.strip_suffix("->tun_id").filter(|v| !v.contains('/')))
-        });
-        let neutron = line
-            .strip_prefix("set_tunnel:")
-            .or(line.strip_prefix("load:").and_then(|s| s.strip_suffix("->NXM_NX_TUN_ID[]")));
-        if let Some(v) = set_tun_id.or(neutron) {
-            tun_id = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("set_field:").and_then(|s| s.strip_suffix("->tun_metadata0")) {
-            egress = Some(hex(v));
-        } else if let Some(v) = line.strip_prefix("-> NXM_NX_TUN_METADATA0[16..30] is now ") {
-            ingress = Some(hex(v));
-        }
-    }
-    let Some(id) = tun_id else { panic!("no tun_id set:\n{trace}") };
-    let metadata = match (egress, ingress) {
-        (Some(egress), Some(ingress)) => Some(format!("{:#x}", ingress << 16 | egress)),
-        (None, None) => None,
-        _ => panic!("half the tun_metadata0 set:\n{trace}"),
-    };
-    (format!("{id:#x}"), metadata)
-}
-
 /// Every hop's steps equal the live chassis' own trace of the hop's flow,
 /// and every tunnel leg carries what the live trace set. Returns the hops.
 fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [Value] {
@@ -199,17 +65,17 @@ fn assert_like_live<'a>(ws: &Ws, lab: &ClusterLab, stitched: &'a Value) -> &'a [
     for hop in hops {
         let (node, flow) = (hop["node"].as_str().unwrap(), hop["flow"].as_str().unwrap());
         let live = lab.live_trace(node, hop["bridge"].as_str().unwrap(), flow);
-        let live_ports = datapath_ports(&lab.tool(node, "ovs-appctl", &["dpctl/show"]));
+        let live_ports = lab.datapath_ports(node);
         let text = hop["text"].as_str().unwrap();
         assert_eq!(comparable(text, &ws.datapath_ports(node)), comparable(&live, &live_ports), "{node}: {flow}");
         for outcome in hop["outcome"].as_array().unwrap().iter().filter(|o| o["kind"] == "tunnel") {
             let next = &hops[outcome["hop"].as_u64().unwrap() as usize];
             assert_eq!(outcome["leg"]["arrival"]["flow"], next["flow"], "{outcome}");
             let carried = &outcome["leg"]["carried"];
-            let (tun_id, metadata) = live_tunnel_values(&live);
+            let (tun_id, metadata) = tunnel_settings(&live);
             assert_eq!(
                 (carried["tun_id"].as_str(), carried["tun_metadata0"].as_str()),
-                (Some(&*tun_id), metadata.as_deref())
+                (Some(&*format!("{tun_id:#x}")), metadata.map(|m| format!("{m:#x}")).as_deref())
             );
         }
     }
@@ -233,9 +99,14 @@ fn hop(node: &str, outcomes: &[&str]) -> (String, Vec<String>) {
     (node.to_string(), outcomes.iter().map(|o| o.to_string()).collect())
 }
 
+/// `ClusterLab::tcp` entering on pod `from`'s port.
 fn tcp(lab: &ClusterLab, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) -> String {
-    let (_, ofport, mac, ip) = lab.pod(from);
-    format!("in_port={ofport},tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
+    format!("in_port={},{}", lab.pod(from).1, lab.tcp(from, dl_dst, nw_dst, tp_dst))
+}
+
+/// `ClusterLab::icmp_to_az2_pod1` entering on pod `from`'s port.
+fn icmp_to_az2_pod1(lab: &ClusterLab, from: &str) -> String {
+    format!("in_port={},{}", lab.pod(from).1, lab.icmp_to_az2_pod1(from))
 }
 
 fn have_ovn_detrace() -> bool {
@@ -353,11 +224,7 @@ fn cross_zone_trace_through_the_transit_switch() {
     let lab = ClusterLab::start_ic();
     let ws = Ws::new();
     ws.collect_local(&lab, "az1-node-1");
-    let (_, ofport, mac, ip) = lab.pod("az1-pod1");
-    let (_, _, _, az2_ip) = lab.pod("az2-pod1");
-    let flow = format!(
-        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let flow = icmp_to_az2_pod1(&lab, "az1-pod1");
     let alone = ws.trace("az1-node-1", &flow, &[]);
     assert_eq!(path(alone["hops"].as_array().unwrap()), [hop("az1-node-1", &["not_collected 192.168.60.2"])]);
     let text = ws.ok(&["cluster", "trace", "--no-detrace", "--node", "az1-node-1", BR, &flow]);
@@ -371,10 +238,7 @@ fn cross_zone_trace_through_the_transit_switch() {
 
     // From az1's other chassis: three hops, through az1's gateway.
     ws.collect_local(&lab, "az1-node-2");
-    let (_, ofport, mac, ip) = lab.pod("az1-pod2");
-    let flow = format!(
-        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
-    );
+    let flow = icmp_to_az2_pod1(&lab, "az1-pod2");
     let stitched = ws.trace("az1-node-2", &flow, &[]);
     let hops = assert_like_live(&ws, &lab, &stitched);
     let expected = [

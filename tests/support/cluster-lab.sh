@@ -203,40 +203,16 @@ start_chassis() {
 # write_chassis_env Z NAME ENCAP_IP [MORE LINES]: Z/NAME/env, with
 # lab-node.sh's variables (tests run the tools against a chassis with them).
 write_chassis_env() {
-    local z=$1 name=$2 ip=$3 extra=${4:-} vpid cpid
+    local z=$1 name=$2 ip=$3 extra=${4:-}
     chassis_env "$z" "$name"
     zone_env "$z"
-    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
-    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
-    cat >"$C/env.tmp" <<EOF
-LAB_DIR="$C"
-LAB_CHASSIS="$name"
-LAB_ENCAP_IP="$ip"
-LAB_OVS_DB="$OVS_DB"
-LAB_NB_DB="$NB_DB"
-LAB_SB_DB="$SB_DB"
-LAB_OVS_RUNDIR="$OVS_DIR"
-LAB_OVN_RUNDIR="$OVN_DIR"
-LAB_LOGDIR="$LOG_DIR"
-LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
-LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
-LAB_NORTHD_CTL="$ZC/ovn/ovn-northd.ctl"
-LAB_OVS_DB_FILE="$OVS_DIR/conf.db"
-LAB_NB_DB_FILE="$ZC/nb/ovnnb_db.db"
-LAB_SB_DB_FILE="$ZC/sb/ovnsb_db.db"
-LAB_BRIDGES="br-int"
-$extra
-EOF
-    mv -f "$C/env.tmp" "$C/env"
+    write_lab_env "$C" "$ZC/ovn/ovn-northd.ctl" "$OVS_DIR/conf.db" "$ZC/nb/ovnnb_db.db" "$ZC/sb/ovnsb_db.db" br-int \
+        "LAB_CHASSIS=\"$name\"
+LAB_ENCAP_IP=\"$ip\"${extra:+
+$extra}"
 }
 
 # --- waiting ----------------------------------------------------------------
-
-lport_bound() {
-    local out
-    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
-    [ -n "$out" ]
-}
 
 # all_bound PORT…: every logical port has a chassis in SB.
 all_bound() {
@@ -500,26 +476,4 @@ LAB_IC_SB_DB=\"$IC_SB_DB\""
     echo "interconnect lab running in $D:$names"
 }
 
-# --- stop -------------------------------------------------------------------
-
-cmd_stop() {
-    [ $# -eq 1 ] || { usage >&2; exit 2; }
-    setup_env "$1"
-    [ -d "$D" ] || die "no such directory: $D"
-    stop_daemons
-}
-
-main() {
-    [ $# -ge 1 ] || { usage >&2; exit 2; }
-    local cmd=$1
-    shift
-    case $cmd in
-        start) cmd_start "$@" ;;
-        start-ic) cmd_start_ic "$@" ;;
-        stop) cmd_stop "$@" ;;
-        -h | --help | help) usage ;;
-        *) usage >&2; exit 2 ;;
-    esac
-}
-
-main "$@"
+lab_main "start start-ic stop" -- "$@"

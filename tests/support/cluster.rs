@@ -188,6 +188,28 @@ impl ClusterLab {
         (&pod.chassis, pod.ofport, &pod.mac, &pod.ip)
     }
 
+    /// The chassis's datapath port number → port name (`dpctl/show`).
+    pub fn datapath_ports(&self, chassis: &str) -> BTreeMap<String, String> {
+        super::trace_compare::datapath_ports(&self.tool(chassis, "ovs-appctl", &["dpctl/show"]))
+    }
+
+    /// A TCP packet from pod `from` (its MAC and IP, port 1234, ttl 64) to
+    /// `dl_dst`, `nw_dst`:`tp_dst`, without an in_port.
+    pub fn tcp(&self, from: &str, dl_dst: &str, nw_dst: &str, tp_dst: u16) -> String {
+        let (_, _, mac, ip) = self.pod(from);
+        format!("tcp,dl_src={mac},dl_dst={dl_dst},nw_src={ip},nw_dst={nw_dst},nw_ttl=64,tp_src=1234,tp_dst={tp_dst}")
+    }
+
+    /// Interconnect lab: an ICMP echo from pod `from` (in az1) to az2-pod1,
+    /// sent to lr-az1, without an in_port.
+    pub fn icmp_to_az2_pod1(&self, from: &str) -> String {
+        let (_, _, mac, ip) = self.pod(from);
+        let (_, _, _, az2_ip) = self.pod("az2-pod1");
+        format!(
+            "icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
+        )
+    }
+
     /// The chassis's geneve ports (ovn-controller names them `ovn-<peer>-0`).
     pub fn tunnels(&self, chassis: &str) -> Vec<Tunnel> {
         let text = self.tool(

@@ -4,6 +4,8 @@
 # Sourced, never run.  The caller sets LAB_TAG (prefix of its messages) and
 # WAIT_SECS, and defines `daemon_table`: one line per daemon, in stop order,
 #   name|pidfile|ctl ("" = derive from pid)|log|exit args
+# and `usage`, `setup_env DIR` (sets D) and a `cmd_NAME` per command, which
+# `lab_main COMMANDS -- ARG…` runs (`stop` is `cmd_stop` here).
 # `on_start_exit` shows the tails of the logs named by `step`, or else of
 # every *.log below the directories in LOG_DIRS.
 
@@ -101,6 +103,32 @@ stop_daemons() {
     return 0
 }
 
+# --- commands ---------------------------------------------------------------
+
+cmd_stop() {
+    [ $# -eq 1 ] || { usage >&2; exit 2; }
+    setup_env "$1"
+    [ -d "$D" ] || die "no such directory: $D"
+    stop_daemons
+}
+
+# lab_main "CMD…" -- ARG…: runs cmd_<ARG 1, dashes as underscores> with the
+# other ARGs when ARG 1 is one of the CMDs; usage otherwise.
+lab_main() {
+    local commands=$1
+    shift 2
+    [ $# -ge 1 ] || { usage >&2; exit 2; }
+    local cmd=$1
+    shift
+    case $cmd in
+        -h | --help | help) usage; return ;;
+    esac
+    case " $commands " in
+        *" $cmd "*) "cmd_${cmd//-/_}" "$@" ;;
+        *) usage >&2; exit 2 ;;
+    esac
+}
+
 # --- start ------------------------------------------------------------------
 
 STEP=""
@@ -136,6 +164,43 @@ on_start_exit() {
         stop_daemons || true
     fi
     exit $rc
+}
+
+# lport_bound PORT: the logical port has a chassis in SB ($SB_DB).
+lport_bound() {
+    local out
+    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
+    [ -n "$out" ]
+}
+
+# write_lab_env DIR NORTHD_CTL OVS_DB_FILE NB_DB_FILE SB_DB_FILE BRIDGES
+#   [MORE LINES]: DIR/env, the LAB_* variables tests run a node's tools with
+#   (also from OVS_DB, NB_DB, SB_DB, OVS_DIR, OVN_DIR, LOG_DIR), then MORE
+#   LINES; written whole or not at all.
+write_lab_env() {
+    local dir=$1 northd_ctl=$2 ovs_db_file=$3 nb_db_file=$4 sb_db_file=$5 bridges=$6 extra=${7:-} vpid cpid
+    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
+    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
+    {
+        cat <<EOF
+LAB_DIR="$dir"
+LAB_OVS_DB="$OVS_DB"
+LAB_NB_DB="$NB_DB"
+LAB_SB_DB="$SB_DB"
+LAB_OVS_RUNDIR="$OVS_DIR"
+LAB_OVN_RUNDIR="$OVN_DIR"
+LAB_LOGDIR="$LOG_DIR"
+LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
+LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
+LAB_NORTHD_CTL="$northd_ctl"
+LAB_OVS_DB_FILE="$ovs_db_file"
+LAB_NB_DB_FILE="$nb_db_file"
+LAB_SB_DB_FILE="$sb_db_file"
+LAB_BRIDGES="$bridges"
+EOF
+        [ -z "$extra" ] || printf '%s\n' "$extra"
+    } >"$dir/env.tmp"
+    mv -f "$dir/env.tmp" "$dir/env"
 }
 
 # wait_for DESCRIPTION FUNCTION [ARGS...]: poll every 0.1 s, at most WAIT_SECS.

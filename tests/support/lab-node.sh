@@ -98,12 +98,6 @@ have_lflows() {
     [[ $out == *"table="* ]]
 }
 
-lport_bound() {
-    local out
-    out=$(ovn-sbctl --db="$SB_DB" --timeout=5 --bare --columns=chassis find Port_Binding "logical_port=$1") || return 1
-    [ -n "$out" ]
-}
-
 all_bound() {
     local v
     for v in $VIFS; do
@@ -205,26 +199,7 @@ EOF
 }
 
 write_env() {
-    local vpid cpid tmp=$D/env.tmp
-    vpid=$(read_pid "$OVS_DIR/ovs-vswitchd.pid")
-    cpid=$(read_pid "$OVN_DIR/ovn-controller.pid")
-    cat >"$tmp" <<EOF
-LAB_DIR="$D"
-LAB_OVS_DB="$OVS_DB"
-LAB_NB_DB="$NB_DB"
-LAB_SB_DB="$SB_DB"
-LAB_OVS_RUNDIR="$OVS_DIR"
-LAB_OVN_RUNDIR="$OVN_DIR"
-LAB_LOGDIR="$LOG_DIR"
-LAB_VSWITCHD_CTL="$OVS_DIR/ovs-vswitchd.$vpid.ctl"
-LAB_CONTROLLER_CTL="$OVN_DIR/ovn-controller.$cpid.ctl"
-LAB_NORTHD_CTL="$OVN_DIR/ovn-northd.ctl"
-LAB_OVS_DB_FILE="$OVS_DB_FILE"
-LAB_NB_DB_FILE="$NB_DB_FILE"
-LAB_SB_DB_FILE="$SB_DB_FILE"
-LAB_BRIDGES="$BRIDGES"
-EOF
-    mv -f "$tmp" "$D/env"
+    write_lab_env "$D" "$OVN_DIR/ovn-northd.ctl" "$OVS_DB_FILE" "$NB_DB_FILE" "$SB_DB_FILE" "$BRIDGES"
 }
 
 cmd_start() {
@@ -324,13 +299,6 @@ cmd_start() {
 
 # --- other commands ---------------------------------------------------------
 
-cmd_stop() {
-    [ $# -eq 1 ] || { usage >&2; exit 2; }
-    setup_env "$1"
-    [ -d "$D" ] || die "no such directory: $D"
-    stop_daemons
-}
-
 cmd_save_flows() {
     [ $# -eq 2 ] || { usage >&2; exit 2; }
     setup_env "$1"
@@ -362,18 +330,4 @@ cmd_clustered() {
     ovsdb-tool db-is-clustered "$out" || die "$out is not clustered"
 }
 
-main() {
-    [ $# -ge 1 ] || { usage >&2; exit 2; }
-    local cmd=$1
-    shift
-    case $cmd in
-        start) cmd_start "$@" ;;
-        stop) cmd_stop "$@" ;;
-        save-flows) cmd_save_flows "$@" ;;
-        clustered) cmd_clustered "$@" ;;
-        -h | --help | help) usage ;;
-        *) usage >&2; exit 2 ;;
-    esac
-}
-
-main "$@"
+lab_main "start stop save-flows clustered" -- "$@"

@@ -3,12 +3,15 @@
 //! `cluster-lab.sh` and plain-OVS (Neutron-like) ones by `vxlan-lab.sh`
 //! (`cluster`), live nodes laid out as sos reports
 //! (`sos_layout`), and the built `ovs-offline` binary run as an
-//! unprivileged user (CI runs as root).
+//! unprivileged user (CI runs as root) on a workdir (`Replica`) or a
+//! workspace (`workspace`).
 
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod sos_layout;
+pub mod trace_compare;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -206,6 +209,13 @@ impl Replica {
 
     /// `ovs-offline -w WORKDIR args…` as the test user.
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut cmd = self.bare(&[OsStr::new("-w"), self.workdir.as_os_str()]);
+        cmd.args(args);
+        cmd
+    }
+
+    /// `ovs-offline args…` (no -w) as the test user, in `base`.
+    pub fn bare<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = if is_root() && !self.as_root {
             let mut c = Command::new("runuser");
             c.args(["-u", TEST_USER, "--"]).arg(&self.binary);
@@ -213,7 +223,7 @@ impl Replica {
         } else {
             Command::new(&self.binary)
         };
-        cmd.arg("-w").arg(&self.workdir).args(args).current_dir(self.base.path()).env_remove("OVS_OFFLINE_ENV");
+        cmd.args(args).current_dir(self.base.path()).env_remove("OVS_OFFLINE_ENV");
         cmd
     }
 
