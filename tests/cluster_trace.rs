@@ -373,3 +373,63 @@ fn cross_zone_trace_through_the_transit_switch() {
     ];
     assert_eq!(path(hops), expected);
 }
+
+/// `cluster collect-k8s` through the emulated Kubernetes API
+/// (`support::k8s`): the lab's three chassis are the nodes of an upstream
+/// interconnect cluster, one ovnkube-node and one ovs-node pod each, their
+/// NB/SB the lab's central ones. The workspace holds the three nodes named
+/// by node, status gives their encap IPs, and pod1 → pod2 crosses from
+/// node-1 to node-2 as the live chassis trace it. A node whose exec is
+/// refused costs that node alone: one line, the others collected, exit 1.
+#[test]
+fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
+    let lab = ClusterLab::start(3);
+    let kube = support::k8s::Cluster::of_lab(&lab);
+    let nodes = ["node-1", "node-2", "node-3"];
+    let collect = |ws: &Ws| {
+        let mut cmd = ws.cmd(&[&["cluster", "collect-k8s"][..], &nodes].concat());
+        kube.reach(&mut cmd).output().unwrap()
+    };
+    let ws = Ws::new();
+    let out = collect(&ws);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("nodes collected: 3"), "{text}");
+    for node in nodes {
+        assert!(text.contains(&format!("Node {node}, from Kubernetes node {node}:")), "{text}");
+        assert!(text.contains(&format!("from pod ovn-kubernetes/ovs-node-{node} container ovs-daemons: ")), "{text}");
+    }
+    let status: Value = serde_json::from_str(&ws.ok(&["cluster", "status", "--json"])).unwrap();
+    let listed: Vec<(&str, &str)> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["encap_ip"].as_str().unwrap_or("-")))
+        .collect();
+    let expected: Vec<(&str, &str)> = nodes.iter().map(|n| (*n, lab.encap_ip(n))).collect();
+    assert_eq!(listed, expected, "{status}");
+    let text = ws.ok(&["cluster", "status"]);
+    for (node, ip) in expected {
+        let line = text.lines().find(|l| l.starts_with(node)).unwrap_or_else(|| panic!("{node} not in:\n{text}"));
+        assert!(line.contains(ip) && line.contains("OVS DB, NB, SB"), "{line}");
+    }
+
+    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    assert_eq!(ws.running(), ["node-1", "node-2"]);
+
+    kube.set("forbidden", "ovs-node-node-2\novnkube-node-node-2\n");
+    let refused = Ws::new();
+    let out = collect(&refused);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Kubernetes node node-2: ") && err.contains("the cluster refused"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nodes collected: 2") && !text.contains("Node node-2"), "{text}");
+    let status: Value = serde_json::from_str(&refused.ok(&["cluster", "status", "--json"])).unwrap();
+    let names: Vec<&str> = status["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["node-1", "node-3"], "{status}");
+}

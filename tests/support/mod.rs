@@ -1,12 +1,14 @@
 //! Shared test support: a live "production" lab node built by
 //! `lab-node.sh` from real OVS/OVN daemons, multi-node labs built by
 //! `cluster-lab.sh` (`cluster`), live nodes laid out as sos reports
-//! (`sos_layout`), and the built `ovs-offline` binary run as an
-//! unprivileged user (CI runs as root).
+//! (`sos_layout`), the emulated Kubernetes API in front of them (`k8s`),
+//! and the built `ovs-offline` binary run as an unprivileged user (CI runs
+//! as root).
 
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod k8s;
 pub mod sos_layout;
 
 use std::collections::BTreeMap;
