@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 use support::cluster::ClusterLab;
+use support::k8s::Interconnect;
 use support::{is_root, run_ok, Replica, TEST_USER};
 
 const BR: &str = "br-int";
@@ -384,7 +385,7 @@ fn cross_zone_trace_through_the_transit_switch() {
 #[test]
 fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
     let lab = ClusterLab::start(3);
-    let kube = support::k8s::Cluster::of_lab(&lab);
+    let kube = support::k8s::Cluster::of_lab(&lab, Interconnect::Upstream);
     let nodes = ["node-1", "node-2", "node-3"];
     let collect = |ws: &Ws| {
         let mut cmd = ws.cmd(&[&["cluster", "collect-k8s"][..], &nodes].concat());
@@ -432,4 +433,41 @@ fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
     let status: Value = serde_json::from_str(&refused.ok(&["cluster", "status", "--json"])).unwrap();
     let names: Vec<&str> = status["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["node-1", "node-3"], "{status}");
+}
+
+/// Interconnect through the emulated Kubernetes API, OpenShift's layout
+/// (`oc`, one ovnkube-node pod per node): each node's NB/SB are its zone's.
+/// From az1's non-gateway chassis the packet takes three hops to az2-pod1,
+/// each as its live chassis traces it.
+#[test]
+fn collect_k8s_openshift_interconnect_zones_trace_across_the_transit_switch() {
+    let lab = ClusterLab::start_ic();
+    let kube = support::k8s::Cluster::of_lab(&lab, Interconnect::OpenShift);
+    let ws = Ws::new();
+    let mut args = vec!["cluster", "collect-k8s", "-o"];
+    args.extend(lab.chassis());
+    let out = run_ok(kube.reach(&mut ws.cmd(&args)));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nodes collected: 3"), "{text}");
+    assert!(kube.calls().lines().all(|l| !l.contains("ovs-node")), "{}", kube.calls());
+    for node in lab.chassis() {
+        let nb = ws.ok(&["--node", node, "exec", "ovn-nbctl", "ls-list"]);
+        let zone = lab.zone(node).unwrap();
+        assert!(nb.contains(&format!("(ls-{zone})")), "{node}: {nb}");
+    }
+    ws.ok(&["cluster", "stop"]);
+
+    let (_, ofport, mac, ip) = lab.pod("az1-pod2");
+    let (_, _, _, az2_ip) = lab.pod("az2-pod1");
+    let flow = format!(
+        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
+    );
+    let stitched = ws.trace("az1-node-2", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    let expected = [
+        hop("az1-node-2", &["tunnel az1-node-1"]),
+        hop("az1-node-1", &["tunnel az2-node-1"]),
+        hop("az2-node-1", &["output az2-pod1"]),
+    ];
+    assert_eq!(path(hops), expected);
 }

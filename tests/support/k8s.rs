@@ -4,7 +4,7 @@
 //! out, and runs `exec` commands for real against live lab nodes, the
 //! containers' socket paths mapped to the lab's. One lab node
 //! ([`super::LabNode`]) or every chassis of a [`ClusterLab`], each a node
-//! with its OVN-Kubernetes pods ([`Cluster::of_lab`]).
+//! with its OVN-Kubernetes interconnect pods ([`Cluster::of_lab`]).
 
 use super::cluster::ClusterLab;
 use serde_json::{json, Value};
@@ -34,6 +34,54 @@ pub const OPENSHIFT_IC_NODE: [&str; 8] = [
     "ovnkube-controller",
 ];
 
+/// The pods of one node of an interconnect cluster (field-notes §6).
+#[derive(Clone, Copy, Debug)]
+pub enum Interconnect {
+    /// `ovnkube-node-<node>` (NB, SB) and `ovs-node-<node>` (OVS).
+    Upstream,
+    /// `ovnkube-node-<node>`, OVS's sockets mounted into its ovn-controller.
+    OpenShift,
+}
+
+/// A container: its pod and name.
+pub type Container = (String, &'static str);
+
+impl Interconnect {
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Interconnect::Upstream => UPSTREAM_NS,
+            Interconnect::OpenShift => OPENSHIFT_NS,
+        }
+    }
+
+    /// The node's pods.
+    pub fn pods(self, node: &str) -> Vec<Value> {
+        let ovnkube = format!("ovnkube-node-{node}");
+        match self {
+            Interconnect::Upstream => vec![
+                pod(UPSTREAM_NS, &ovnkube, node, upstream_node_labels(), &UPSTREAM_IC_NODE),
+                pod(UPSTREAM_NS, &format!("ovs-node-{node}"), node, ovs_node_labels(), &["ovs-daemons"]),
+            ],
+            Interconnect::OpenShift => {
+                vec![pod(OPENSHIFT_NS, &ovnkube, node, openshift_node_labels(), &OPENSHIFT_IC_NODE)]
+            }
+        }
+    }
+
+    /// The node's containers that see OVS, NB and SB.
+    pub fn containers(self, node: &str) -> (Container, Container, Container) {
+        let ovnkube = format!("ovnkube-node-{node}");
+        match self {
+            Interconnect::Upstream => {
+                ((format!("ovs-node-{node}"), "ovs-daemons"), (ovnkube.clone(), "nb-ovsdb"), (ovnkube, "sb-ovsdb"))
+            }
+            Interconnect::OpenShift => {
+                ((ovnkube.clone(), "ovn-controller"), (ovnkube.clone(), "nbdb"), (ovnkube, "sbdb"))
+            }
+        }
+    }
+}
+
 /// Container path → lab path, one mapping of a container.
 pub type Mappings = Vec<(String, String)>;
 
@@ -62,36 +110,20 @@ impl Cluster {
         cluster
     }
 
-    /// Every chassis of `lab` is a node of that name with the upstream
-    /// interconnect pods (`ovnkube-node-<node>`, `ovs-node-<node>`): its
-    /// OVS is the chassis's, its NB and SB sockets are those of the
-    /// chassis's zone (the central ones in a one-zone lab). The lab is
+    /// Every chassis of `lab` is a node of that name running `layout`'s
+    /// pods: its OVS is the chassis's, its NB and SB sockets are those of
+    /// the chassis's zone (the central ones in a one-zone lab). The lab is
     /// opened to the test user, who runs the stand-in.
-    pub fn of_lab(lab: &ClusterLab) -> Cluster {
+    pub fn of_lab(lab: &ClusterLab, layout: Interconnect) -> Cluster {
         open_to_everyone(lab.dir.path());
         let nodes = lab.chassis();
-        let mut pods = Vec::new();
-        for node in &nodes {
-            pods.push(pod(
-                UPSTREAM_NS,
-                &format!("ovnkube-node-{node}"),
-                node,
-                upstream_node_labels(),
-                &UPSTREAM_IC_NODE,
-            ));
-            pods.push(pod(UPSTREAM_NS, &format!("ovs-node-{node}"), node, ovs_node_labels(), &["ovs-daemons"]));
-        }
+        let pods = nodes.iter().flat_map(|node| layout.pods(node)).collect();
         let cluster = Cluster::new(&nodes, Value::Array(pods));
         for node in &nodes {
-            let ovnkube = format!("ovnkube-node-{node}");
-            cluster.container(
-                UPSTREAM_NS,
-                &format!("ovs-node-{node}"),
-                "ovs-daemons",
-                &ovs_map(lab.var(node, "LAB_OVS_RUNDIR")),
-            );
-            cluster.container(UPSTREAM_NS, &ovnkube, "nb-ovsdb", &db_map("nb", lab.var(node, "LAB_NB_DB")));
-            cluster.container(UPSTREAM_NS, &ovnkube, "sb-ovsdb", &db_map("sb", lab.var(node, "LAB_SB_DB")));
+            let (ovs, nb, sb) = layout.containers(node);
+            cluster.container(layout.namespace(), &ovs.0, ovs.1, &ovs_map(lab.var(node, "LAB_OVS_RUNDIR")));
+            cluster.container(layout.namespace(), &nb.0, nb.1, &db_map("nb", lab.var(node, "LAB_NB_DB")));
+            cluster.container(layout.namespace(), &sb.0, sb.1, &db_map("sb", lab.var(node, "LAB_SB_DB")));
         }
         cluster
     }
