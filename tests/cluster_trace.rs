@@ -396,6 +396,8 @@ fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("nodes collected: 3"), "{text}");
+    let layout = "  through kubectl: upstream ovn-kubernetes interconnect (per-node NB/SB in ovnkube-node) layout\n";
+    assert_eq!(text.matches(layout).count(), 3, "{text}");
     for node in nodes {
         assert!(text.contains(&format!("Node {node}, from Kubernetes node {node}:")), "{text}");
         assert!(text.contains(&format!("from pod ovn-kubernetes/ovs-node-{node} container ovs-daemons: ")), "{text}");
@@ -449,6 +451,7 @@ fn collect_k8s_openshift_interconnect_zones_trace_across_the_transit_switch() {
     let out = run_ok(kube.reach(&mut ws.cmd(&args)));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("nodes collected: 3"), "{text}");
+    assert_eq!(text.matches("  through oc: OpenShift interconnect (4.14+").count(), 3, "{text}");
     assert!(kube.calls().lines().all(|l| !l.contains("ovs-node")), "{}", kube.calls());
     for node in lab.chassis() {
         let nb = ws.ok(&["--node", node, "exec", "ovn-nbctl", "ls-list"]);
