@@ -439,32 +439,44 @@ fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
 
 /// Interconnect through the emulated Kubernetes API, OpenShift's layout
 /// (`oc`, one ovnkube-node pod per node): each node's NB/SB are its zone's.
-/// From az1's non-gateway chassis the packet takes three hops to az2-pod1,
-/// each as its live chassis traces it.
+/// With az1's nodes alone the trace leaves to az2 "not collected" and says
+/// to add it as az1's were (collect-k8s, same context); with az2-node-1
+/// added, from az1's non-gateway chassis the packet takes three hops to
+/// az2-pod1, each as its live chassis traces it.
 #[test]
 fn collect_k8s_openshift_interconnect_zones_trace_across_the_transit_switch() {
     let lab = ClusterLab::start_ic();
     let kube = support::k8s::Cluster::of_lab(&lab, Interconnect::OpenShift);
     let ws = Ws::new();
-    let mut args = vec!["cluster", "collect-k8s", "-o"];
-    args.extend(lab.chassis());
-    let out = run_ok(kube.reach(&mut ws.cmd(&args)));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("nodes collected: 3"), "{text}");
-    assert_eq!(text.matches("  through oc: OpenShift interconnect (4.14+").count(), 3, "{text}");
+    let collect = |nodes: &[&str]| {
+        let args = [&["cluster", "collect-k8s", "-o", "--context", "lab"][..], nodes].concat();
+        String::from_utf8_lossy(&run_ok(kube.reach(&mut ws.cmd(&args))).stdout).into_owned()
+    };
+    let text = collect(&["az1-node-1", "az1-node-2"]);
+    assert_eq!(text.matches("  through oc: OpenShift interconnect (4.14+").count(), 2, "{text}");
     assert!(kube.calls().lines().all(|l| !l.contains("ovs-node")), "{}", kube.calls());
-    for node in lab.chassis() {
-        let nb = ws.ok(&["--node", node, "exec", "ovn-nbctl", "ls-list"]);
-        let zone = lab.zone(node).unwrap();
-        assert!(nb.contains(&format!("(ls-{zone})")), "{node}: {nb}");
-    }
-    ws.ok(&["cluster", "stop"]);
 
     let (_, ofport, mac, ip) = lab.pod("az1-pod2");
     let (_, _, _, az2_ip) = lab.pod("az2-pod1");
     let flow = format!(
         "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
     );
+    let alone = ws.trace("az1-node-2", &flow, &[]);
+    let expected = [hop("az1-node-2", &["tunnel az1-node-1"]), hop("az1-node-1", &["not_collected 192.168.60.2"])];
+    assert_eq!(path(alone["hops"].as_array().unwrap()), expected);
+    // Regression: the way to add it was always an sos report.
+    let text = ws.ok(&["cluster", "trace", "--no-detrace", "--node", "az1-node-2", BR, &flow]);
+    let add = " cluster collect-k8s --context lab NODE (the Kubernetes node at 192.168.60.2)";
+    assert!(text.contains("leaves to 192.168.60.2 (not collected); add that node with: ovs-offline -W "), "{text}");
+    assert!(text.contains(add), "{text}");
+
+    collect(&["az2-node-1"]);
+    for node in lab.chassis() {
+        let nb = ws.ok(&["--node", node, "exec", "ovn-nbctl", "ls-list"]);
+        let zone = lab.zone(node).unwrap();
+        assert!(nb.contains(&format!("(ls-{zone})")), "{node}: {nb}");
+    }
+    ws.ok(&["cluster", "stop"]);
     let stitched = ws.trace("az1-node-2", &flow, &[]);
     let hops = assert_like_live(&ws, &lab, &stitched);
     let expected = [
