@@ -791,6 +791,10 @@ fn names_per_input(names: &[String], inputs: usize) -> Result<Vec<Option<String>
 }
 
 fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = args.nodes.iter().find(|node| !seen.insert(*node)) {
+        bail!("node {} is given twice: give each Kubernetes node once", quote::shell(twice));
+    }
     let names = names_per_input(&args.name, args.nodes.len())?;
     let workspace = Workspace::create(root)?;
     let mut staging = Staging::new(&workspace);

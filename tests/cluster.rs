@@ -466,3 +466,15 @@ fn cluster_collect_warns_once_of_older_local_tools() {
     assert_eq!(err.contains(&warning), older, "{err}");
     assert_eq!(err.matches("Open vSwitch").count(), usize::from(older), "{err}");
 }
+
+/// Regression: a Kubernetes node given twice was collected twice, then
+/// refused as two captures naming one node (with `--name` as the way out).
+#[test]
+fn collect_k8s_refuses_a_node_given_twice_before_reading_the_cluster() {
+    let ws = Ws::new();
+    let out = ws.cmd(&os(&["cluster", "collect-k8s", "worker-1", "worker-2", "worker-1"])).output().unwrap();
+    let err = failure(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("node worker-1 is given twice: give each Kubernetes node once"), "{err}");
+    assert!(!ws.root.exists() || ws.node_names().is_empty());
+}
