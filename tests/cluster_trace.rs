@@ -392,7 +392,9 @@ fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
         kube.reach(&mut cmd).output().unwrap()
     };
     let ws = Ws::new();
+    let began = Instant::now();
     let out = collect(&ws);
+    eprintln!("cluster collect-k8s of 3 lab nodes: {:.1} s", began.elapsed().as_secs_f64());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("nodes collected: 3"), "{text}");
