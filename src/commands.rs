@@ -796,6 +796,10 @@ fn names_per_input(names: &[String], inputs: usize) -> Result<Vec<Option<String>
 }
 
 fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = args.nodes.iter().find(|node| !seen.insert(*node)) {
+        bail!("node {} is given twice: give each Kubernetes node once", quote::shell(twice));
+    }
     let names = names_per_input(&args.name, args.nodes.len())?;
     let workspace = Workspace::create(root)?;
     let mut staging = Staging::new(&workspace);
@@ -805,7 +809,9 @@ fn cluster_collect_k8s(root: &Path, args: &cli::ClusterCollectK8s) -> Result<()>
         staging.collect(from, name, Some(node.clone()), |workdir| {
             let c = collect::k8s::collect_k8s(workdir, &options)?;
             let json = json_of(&c);
-            Ok((Summary::new(json, c.node.source, c.node.items, c.node.bridges, c.node.notes), None))
+            let mut items = vec![format!("through {}: {} layout", c.client, c.layout)];
+            items.extend(c.node.items);
+            Ok((Summary::new(json, c.node.source, items, c.node.bridges, c.node.notes), None))
         });
     }
     staging.finish(args.force, args.json)
@@ -948,9 +954,25 @@ fn finish_cluster_collect(
             Err(e) => failed.push(format!("{}: {}", capture.from, crate::one_line(&e.into(), false))),
         }
     }
+    warn_older_nodes(&nodes);
     let report = ClusterCollected { workspace: workspace.root().to_path_buf(), nodes, failed };
     emit(json, &report, || print_cluster_collected(workspace, &report))?;
     fail_with(&report.failed)
+}
+
+/// [`warn_older`] for the nodes collected: each warning once, naming the
+/// nodes it holds for.
+fn warn_older_nodes(nodes: &[CollectedNode]) {
+    let mut warnings: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in nodes {
+        for warning in report::older_locally(&node.collected.source) {
+            warnings.entry(warning).or_default().push(quote::shell(&node.name));
+        }
+    }
+    for (warning, names) in warnings {
+        let nodes = if names.len() == 1 { "node" } else { "nodes" };
+        tell!("warning: {nodes} {}: {warning}", names.join(", "));
+    }
 }
 
 fn print_cluster_collected(workspace: &Workspace, report: &ClusterCollected) {

@@ -73,8 +73,9 @@ fn collect_sos_names_nodes_by_hostname_and_a_bad_report_costs_only_its_node() {
         .output()
         .unwrap();
     let err = failure(out.clone());
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("broken.tar.xz") && !err.contains(SOS_V4_12), "{err}");
+    let err: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning: ")).collect();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("broken.tar.xz") && !err[0].contains(SOS_V4_12), "{err:?}");
     let text = stdout(out);
     assert!(text.contains("Node prod-node-1, from the sos report"), "{text}");
     assert!(text.contains("--node prod-node-1 start"), "{text}");
@@ -387,4 +388,35 @@ fn both_environment_variables_set_leave_the_command_line_in_charge() {
     both(&mut status);
     let err = failure(status.output().unwrap());
     assert!(err.contains("both OVS_DBG_WORKDIR and OVS_OFFLINE_WORKSPACE are set"), "{err}");
+}
+
+/// Regression: a cluster collect said nothing of local tools older than
+/// the nodes' (a single collect warns): each warning once, naming the
+/// nodes it holds for.
+#[test]
+fn cluster_collect_warns_once_of_older_local_tools() {
+    let ws = Ws::new();
+    let sos = give(&fixture(SOS_V4_12), ws.replica.base.path());
+    let sos = sos.to_str().unwrap();
+    let out = run_ok(&mut ws.cmd(&os(&["cluster", "collect-sos", sos, sos, "--name", "a", "--name", "b"])));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let local = stdout(run_ok(Command::new("ovs-vswitchd").arg("--version")));
+    let local = local.lines().next().unwrap().split_whitespace().last().unwrap().to_string();
+    let older = local.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>() < vec![3, 5, 0];
+    let warning =
+        format!("warning: nodes a, b: the local Open vSwitch {local} is older than the source system's 3.5.0:");
+    assert_eq!(err.contains(&warning), older, "{err}");
+    assert_eq!(err.matches("Open vSwitch").count(), usize::from(older), "{err}");
+}
+
+/// Regression: a Kubernetes node given twice was collected twice, then
+/// refused as two captures naming one node (with `--name` as the way out).
+#[test]
+fn collect_k8s_refuses_a_node_given_twice_before_reading_the_cluster() {
+    let ws = Ws::new();
+    let out = ws.cmd(&os(&["cluster", "collect-k8s", "worker-1", "worker-2", "worker-1"])).output().unwrap();
+    let err = failure(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("node worker-1 is given twice: give each Kubernetes node once"), "{err}");
+    assert!(!ws.root.exists() || ws.node_names().is_empty());
 }

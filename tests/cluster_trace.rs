@@ -14,9 +14,10 @@ use std::ffi::OsString;
 use std::process::Command;
 use std::time::Instant;
 use support::cluster::ClusterLab;
+use support::k8s::Interconnect;
 use support::trace_compare::{comparable, datapath_ports, tunnel_settings};
 use support::workspace::Workspace as Ws;
-use support::Replica;
+use support::{run_ok, Replica};
 
 const BR: &str = "br-int";
 
@@ -318,4 +319,118 @@ fn neutron_gre_trace_equals_the_live_nodes() {
     assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output tap-vm2"])]);
     let leg = &hops[0]["outcome"][0]["leg"];
     assert_eq!((leg["kind"].as_str(), leg["arrival"]["port"].as_str()), (Some("gre"), Some("gre-0a0a0001")), "{leg}");
+}
+
+/// `cluster collect-k8s` through the emulated Kubernetes API
+/// (`support::k8s`): the lab's three chassis are the nodes of an upstream
+/// interconnect cluster, one ovnkube-node and one ovs-node pod each, their
+/// NB/SB the lab's central ones. The workspace holds the three nodes named
+/// by node, status gives their encap IPs, and pod1 → pod2 crosses from
+/// node-1 to node-2 as the live chassis trace it. A node whose exec is
+/// refused costs that node alone: one line, the others collected, exit 1.
+#[test]
+fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
+    let lab = ClusterLab::start(3);
+    let kube = support::k8s::Cluster::of_lab(&lab, Interconnect::Upstream);
+    let nodes = ["node-1", "node-2", "node-3"];
+    let collect = |ws: &Ws| {
+        let mut cmd = ws.cmd(&[&["cluster", "collect-k8s"][..], &nodes].concat());
+        kube.reach(&mut cmd).output().unwrap()
+    };
+    let ws = Ws::new();
+    let began = Instant::now();
+    let out = collect(&ws);
+    eprintln!("cluster collect-k8s of 3 lab nodes: {:.1} s", began.elapsed().as_secs_f64());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("nodes collected: 3"), "{text}");
+    let layout = "  through kubectl: upstream ovn-kubernetes interconnect (per-node NB/SB in ovnkube-node) layout\n";
+    assert_eq!(text.matches(layout).count(), 3, "{text}");
+    for node in nodes {
+        assert!(text.contains(&format!("Node {node}, from Kubernetes node {node}:")), "{text}");
+        assert!(text.contains(&format!("from pod ovn-kubernetes/ovs-node-{node} container ovs-daemons: ")), "{text}");
+    }
+    let status: Value = serde_json::from_str(&ws.ok(&["cluster", "status", "--json"])).unwrap();
+    let listed: Vec<(&str, &str)> = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["name"].as_str().unwrap(), n["encap_ip"].as_str().unwrap_or("-")))
+        .collect();
+    let expected: Vec<(&str, &str)> = nodes.iter().map(|n| (*n, lab.encap_ip(n))).collect();
+    assert_eq!(listed, expected, "{status}");
+    let text = ws.ok(&["cluster", "status"]);
+    for (node, ip) in expected {
+        let line = text.lines().find(|l| l.starts_with(node)).unwrap_or_else(|| panic!("{node} not in:\n{text}"));
+        assert!(line.contains(ip) && line.contains("OVS DB, NB, SB"), "{line}");
+    }
+
+    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    assert_eq!(ws.running(), ["node-1", "node-2"]);
+
+    kube.set("forbidden", "ovs-node-node-2\novnkube-node-node-2\n");
+    let refused = Ws::new();
+    let out = collect(&refused);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Kubernetes node node-2: ") && err.contains("the cluster refused"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nodes collected: 2") && !text.contains("Node node-2"), "{text}");
+    let status: Value = serde_json::from_str(&refused.ok(&["cluster", "status", "--json"])).unwrap();
+    let names: Vec<&str> = status["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["node-1", "node-3"], "{status}");
+}
+
+/// Interconnect through the emulated Kubernetes API, OpenShift's layout
+/// (`oc`, one ovnkube-node pod per node): each node's NB/SB are its zone's.
+/// With az1's nodes alone the trace leaves to az2 "not collected" and says
+/// to add it as az1's were (collect-k8s, same context); with az2-node-1
+/// added, from az1's non-gateway chassis the packet takes three hops to
+/// az2-pod1, each as its live chassis traces it.
+#[test]
+fn collect_k8s_openshift_interconnect_zones_trace_across_the_transit_switch() {
+    let lab = ClusterLab::start_ic();
+    let kube = support::k8s::Cluster::of_lab(&lab, Interconnect::OpenShift);
+    let ws = Ws::new();
+    let collect = |nodes: &[&str]| {
+        let args = [&["cluster", "collect-k8s", "-o", "--context", "lab"][..], nodes].concat();
+        String::from_utf8_lossy(&run_ok(kube.reach(&mut ws.cmd(&args))).stdout).into_owned()
+    };
+    let text = collect(&["az1-node-1", "az1-node-2"]);
+    assert_eq!(text.matches("  through oc: OpenShift interconnect (4.14+").count(), 2, "{text}");
+    assert!(kube.calls().lines().all(|l| !l.contains("ovs-node")), "{}", kube.calls());
+
+    let (_, ofport, mac, ip) = lab.pod("az1-pod2");
+    let (_, _, _, az2_ip) = lab.pod("az2-pod1");
+    let flow = format!(
+        "in_port={ofport},icmp,dl_src={mac},dl_dst=00:00:00:01:ff:01,nw_src={ip},nw_dst={az2_ip},nw_ttl=64,icmp_type=8,icmp_code=0"
+    );
+    let alone = ws.trace("az1-node-2", &flow, &[]);
+    let expected = [hop("az1-node-2", &["tunnel az1-node-1"]), hop("az1-node-1", &["not_collected 192.168.60.2"])];
+    assert_eq!(path(alone["hops"].as_array().unwrap()), expected);
+    // Regression: the way to add it was always an sos report.
+    let text = ws.ok(&["cluster", "trace", "--no-detrace", "--node", "az1-node-2", BR, &flow]);
+    let add = " cluster collect-k8s --context lab NODE (the Kubernetes node at 192.168.60.2)";
+    assert!(text.contains("leaves to 192.168.60.2 (not collected); add that node with: ovs-offline -W "), "{text}");
+    assert!(text.contains(add), "{text}");
+
+    collect(&["az2-node-1"]);
+    for node in lab.chassis() {
+        let nb = ws.ok(&["--node", node, "exec", "ovn-nbctl", "ls-list"]);
+        let zone = lab.zone(node).unwrap();
+        assert!(nb.contains(&format!("(ls-{zone})")), "{node}: {nb}");
+    }
+    ws.ok(&["cluster", "stop"]);
+    let stitched = ws.trace("az1-node-2", &flow, &[]);
+    let hops = assert_like_live(&ws, &lab, &stitched);
+    let expected = [
+        hop("az1-node-2", &["tunnel az1-node-1"]),
+        hop("az1-node-1", &["tunnel az2-node-1"]),
+        hop("az2-node-1", &["output az2-pod1"]),
+    ];
+    assert_eq!(path(hops), expected);
 }

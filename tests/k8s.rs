@@ -1,6 +1,6 @@
 //! collect-k8s against the four OVN-Kubernetes layouts. Kubernetes cannot
-//! run here, so only its transport is emulated: a `kubectl`/`oc` stand-in
-//! (`support/kubectl-standin.sh`) first on `PATH` answers `get node`,
+//! run here, so only its transport is emulated (`support::k8s`): a
+//! `kubectl`/`oc` stand-in first on `PATH` answers `get node`,
 //! `get pods -o json` with each layout's pod shapes, and runs `exec`
 //! commands for real against a live lab node, the container's socket paths
 //! mapped to the lab's. The replica started from what was collected must
@@ -11,147 +11,37 @@ mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use support::k8s::{
+    db_map, openshift_node_labels, ovs_map, ovs_node_labels, pod, upstream_node_labels, Cluster, Mappings,
+    OPENSHIFT_IC_NODE, OPENSHIFT_NS, UPSTREAM_IC_NODE, UPSTREAM_NS,
+};
 use support::{run_ok, LabNode, Replica};
 
 const NODE: &str = "worker-1";
-const STANDIN: &str = "tests/support/kubectl-standin.sh";
-
-/// The emulated cluster: the stand-in's configuration directory and a
-/// `bin/` with `kubectl` and `oc`.
-struct Cluster {
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn new(pods: Value) -> Cluster {
-        let dir = support::user_dir("k8s-standin-");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(STANDIN);
-        for tool in ["kubectl", "oc"] {
-            std::fs::copy(&script, bin.join(tool)).unwrap();
-        }
-        std::fs::write(dir.path().join("nodes"), "master-0\nmaster-1\nmaster-2\nworker-1\nworker-2\nworker-3\n")
-            .unwrap();
-        std::fs::write(dir.path().join("pods.json"), json!({ "items": pods }).to_string()).unwrap();
-        std::fs::write(dir.path().join("calls.log"), "").unwrap();
-        let cluster = Cluster { dir };
-        cluster.readable();
-        cluster
-    }
-
-    fn readable(&self) {
-        support::make_readable(self.dir.path());
-        for f in ["bin/kubectl", "bin/oc"] {
-            std::fs::set_permissions(self.dir.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        std::fs::set_permissions(self.dir.path().join("calls.log"), std::fs::Permissions::from_mode(0o666)).unwrap();
-    }
-
-    /// `container` of `namespace/pod` exists and sees `mappings` (container
-    /// path → lab path).
-    fn container(&self, namespace: &str, pod: &str, container: &str, mappings: &[(String, String)]) {
-        let dir = self.dir.path().join("exec").join(namespace).join(pod);
-        std::fs::create_dir_all(&dir).unwrap();
-        let text: String = mappings.iter().map(|(from, to)| format!("{from} {to}\n")).collect();
-        std::fs::write(dir.join(container), text).unwrap();
-        self.readable();
-    }
-
-    fn set(&self, name: &str, content: &str) {
-        std::fs::write(self.dir.path().join(name), content).unwrap();
-        self.readable();
-    }
-
-    fn unset(&self, name: &str) {
-        std::fs::remove_file(self.dir.path().join(name)).unwrap();
-    }
-
-    fn path(&self) -> String {
-        format!("{}:{}", self.dir.path().join("bin").display(), std::env::var("PATH").unwrap_or_default())
-    }
-
-    fn cmd<S: AsRef<OsStr>>(&self, replica: &Replica, args: &[S]) -> Command {
-        let mut cmd = replica.cmd(args);
-        cmd.env("PATH", self.path()).env("KUBECTL_STANDIN_DIR", self.dir.path());
-        cmd
-    }
-
-    fn collect(&self, replica: &Replica, args: &[&str]) -> String {
-        let args: Vec<&str> = ["collect-k8s"].iter().chain(args).copied().collect();
-        support::stdout(run_ok(&mut self.cmd(replica, &args)))
-    }
-
-    /// Runs collect-k8s expecting a failure; returns its stderr, which must
-    /// be one line.
-    fn collect_fails(&self, replica: &Replica, args: &[&str]) -> String {
-        let args: Vec<&str> = ["collect-k8s"].iter().chain(args).copied().collect();
-        let out: Output = self.cmd(replica, &args).output().unwrap();
-        assert!(!out.status.success(), "collect-k8s {args:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr}");
-        stderr
-    }
-
-    fn calls(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("calls.log")).unwrap()
-    }
-}
+const NODES: [&str; 6] = ["master-0", "master-1", "master-2", "worker-1", "worker-2", "worker-3"];
 
 /// The lab node, reachable by the unprivileged test user (who runs
 /// collect-k8s, and so the stand-in and the commands it execs).
 fn lab() -> LabNode {
     let lab = LabNode::start();
-    support::make_readable(lab.dir.path());
-    run_ok(Command::new("chmod").arg("-R").arg("a+rwX").arg(lab.dir.path()));
+    support::k8s::open_to_everyone(lab.dir.path());
     lab
 }
 
-fn ovs_map(lab: &LabNode) -> Vec<(String, String)> {
-    vec![("/var/run/openvswitch".into(), lab.var("LAB_OVS_RUNDIR").into())]
+fn lab_ovs(lab: &LabNode) -> Mappings {
+    ovs_map(lab.var("LAB_OVS_RUNDIR"))
 }
 
 /// The sockets of the lab's NB (`nb`) or SB (`sb`) as a container has them.
-fn db_map(lab: &LabNode, which: &str) -> Vec<(String, String)> {
-    let dir = lab.var("LAB_DIR");
-    let db = if which == "nb" { "ovnnb_db" } else { "ovnsb_db" };
-    vec![
-        (format!("/var/run/ovn/{db}.sock"), format!("{dir}/{which}/db.sock")),
-        (format!("/var/run/ovn/{db}.ctl"), format!("{dir}/{which}/ovsdb-server.ctl")),
-    ]
-}
-
-fn pod(namespace: &str, name: &str, node: &str, labels: Value, containers: &[&str]) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"nodeName": node, "containers": containers.iter().map(|c| json!({"name": c, "image": "quay.io/ovn:x"})).collect::<Vec<_>>()},
-        "status": {"phase": "Running", "hostIP": "10.0.0.1"},
-    })
-}
-
-const UPSTREAM_NS: &str = "ovn-kubernetes";
-const OPENSHIFT_NS: &str = "openshift-ovn-kubernetes";
-
-fn upstream_node_labels() -> Value {
-    json!({"app": "ovnkube-node", "name": "ovnkube-node", "component": "network", "type": "infra", "kubernetes.io/os": "linux", "ovn-db-pod": "true"})
-}
-
-fn openshift_node_labels() -> Value {
-    json!({"app": "ovnkube-node", "component": "network", "type": "infra", "openshift.io/component": "network", "kubernetes.io/os": "linux"})
+fn lab_db(lab: &LabNode, which: &str) -> Mappings {
+    db_map(which, lab.var(if which == "nb" { "LAB_NB_DB" } else { "LAB_SB_DB" }))
 }
 
 fn unrelated() -> Value {
     pod("kube-system", "coredns-7db6d8ff4d-x2x9k", NODE, json!({"k8s-app": "kube-dns"}), &["coredns"])
 }
-
-const UPSTREAM_IC_NODE: [&str; 6] =
-    ["nb-ovsdb", "sb-ovsdb", "ovn-northd", "ovnkube-controller", "ovn-controller", "ovs-metrics-exporter"];
 
 /// Upstream interconnect: ovnkube-node (NB/SB) and ovs-node (OVS) on
 /// worker-1; worker-2 has the same pods (never read).
@@ -159,18 +49,12 @@ fn upstream_interconnect(cluster_lab: &LabNode) -> Cluster {
     let mut pods = vec![unrelated()];
     for (node, suffix) in [("worker-2", "q7b2x"), (NODE, "h4k9s")] {
         pods.push(pod(UPSTREAM_NS, &format!("ovnkube-node-{suffix}"), node, upstream_node_labels(), &UPSTREAM_IC_NODE));
-        pods.push(pod(
-            UPSTREAM_NS,
-            &format!("ovs-node-{suffix}"),
-            node,
-            json!({"app": "ovs-node", "name": "ovs-node", "component": "network", "type": "infra"}),
-            &["ovs-daemons"],
-        ));
+        pods.push(pod(UPSTREAM_NS, &format!("ovs-node-{suffix}"), node, ovs_node_labels(), &["ovs-daemons"]));
     }
-    let cluster = Cluster::new(Value::Array(pods));
-    cluster.container(UPSTREAM_NS, "ovs-node-h4k9s", "ovs-daemons", &ovs_map(cluster_lab));
-    cluster.container(UPSTREAM_NS, "ovnkube-node-h4k9s", "nb-ovsdb", &db_map(cluster_lab, "nb"));
-    cluster.container(UPSTREAM_NS, "ovnkube-node-h4k9s", "sb-ovsdb", &db_map(cluster_lab, "sb"));
+    let cluster = Cluster::new(&NODES, Value::Array(pods));
+    cluster.container(UPSTREAM_NS, "ovs-node-h4k9s", "ovs-daemons", &lab_ovs(cluster_lab));
+    cluster.container(UPSTREAM_NS, "ovnkube-node-h4k9s", "nb-ovsdb", &lab_db(cluster_lab, "nb"));
+    cluster.container(UPSTREAM_NS, "ovnkube-node-h4k9s", "sb-ovsdb", &lab_db(cluster_lab, "sb"));
     cluster
 }
 
@@ -264,20 +148,10 @@ fn upstream_interconnect_node_is_replicated() {
 #[test]
 fn openshift_interconnect_node_is_replicated_with_oc() {
     let lab = lab();
-    let containers = [
-        "ovn-controller",
-        "ovn-acl-logging",
-        "kube-rbac-proxy-node",
-        "kube-rbac-proxy-ovn-metrics",
-        "northd",
-        "nbdb",
-        "sbdb",
-        "ovnkube-controller",
-    ];
     let pods = vec![
         unrelated(),
-        pod(OPENSHIFT_NS, "ovnkube-node-7xq2p", NODE, openshift_node_labels(), &containers),
-        pod(OPENSHIFT_NS, "ovnkube-node-b9d5m", "worker-2", openshift_node_labels(), &containers),
+        pod(OPENSHIFT_NS, "ovnkube-node-7xq2p", NODE, openshift_node_labels(), &OPENSHIFT_IC_NODE),
+        pod(OPENSHIFT_NS, "ovnkube-node-b9d5m", "worker-2", openshift_node_labels(), &OPENSHIFT_IC_NODE),
         pod(
             OPENSHIFT_NS,
             "ovnkube-control-plane-6d8f9-abcde",
@@ -286,10 +160,10 @@ fn openshift_interconnect_node_is_replicated_with_oc() {
             &["kube-rbac-proxy", "ovnkube-cluster-manager"],
         ),
     ];
-    let cluster = Cluster::new(Value::Array(pods));
-    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "ovn-controller", &ovs_map(&lab));
-    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "nbdb", &db_map(&lab, "nb"));
-    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "sbdb", &db_map(&lab, "sb"));
+    let cluster = Cluster::new(&NODES, Value::Array(pods));
+    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "ovn-controller", &lab_ovs(&lab));
+    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "nbdb", &lab_db(&lab, "nb"));
+    cluster.container(OPENSHIFT_NS, "ovnkube-node-7xq2p", "sbdb", &lab_db(&lab, "sb"));
     let replica = Replica::new();
     // -o after NODE, as the tutorial writes it; oc is used.
     std::fs::write(cluster.dir.path().join("bin/kubectl"), "#!/bin/sh\nexit 99\n").unwrap();
@@ -366,8 +240,8 @@ fn openshift_legacy_node_reads_the_raft_leader() {
         pod(OPENSHIFT_NS, "ovnkube-master-9vmt2", "master-1", master_labels.clone(), &master),
         pod(OPENSHIFT_NS, "ovnkube-master-pq7lz", "master-2", master_labels, &master),
     ];
-    let cluster = Cluster::new(Value::Array(pods));
-    cluster.container(OPENSHIFT_NS, "ovnkube-node-zr5wq", "ovn-controller", &ovs_map(&lab));
+    let cluster = Cluster::new(&NODES, Value::Array(pods));
+    cluster.container(OPENSHIFT_NS, "ovnkube-node-zr5wq", "ovn-controller", &lab_ovs(&lab));
     // master-0's nbdb answers nothing (its server is down); master-1's is
     // the clustered NB's leader; SB is standalone on every master.
     let nb_leader = vec![
@@ -376,7 +250,7 @@ fn openshift_legacy_node_reads_the_raft_leader() {
     ];
     let down = vec![("/var/run/ovn/".to_string(), raft.path().join("absent/").display().to_string())];
     for pod in ["ovnkube-master-4kx8c", "ovnkube-master-9vmt2", "ovnkube-master-pq7lz"] {
-        cluster.container(OPENSHIFT_NS, pod, "sbdb", &db_map(&lab, "sb"));
+        cluster.container(OPENSHIFT_NS, pod, "sbdb", &lab_db(&lab, "sb"));
     }
     let replica = Replica::new();
     // No member answers cluster/status: a member's snapshot is read, and
@@ -437,10 +311,10 @@ fn upstream_legacy_node_reads_ovs_on_the_node_and_ovn_from_the_db_pod() {
             &["ovn-northd", "ovnkube-master"],
         ),
     ];
-    let cluster = Cluster::new(Value::Array(pods));
-    cluster.container(UPSTREAM_NS, "ovs-node-w8n2c", "ovs-daemons", &ovs_map(&lab));
-    cluster.container(UPSTREAM_NS, "ovnkube-db-5c6f9d7b8-2kqzt", "nb-ovsdb", &db_map(&lab, "nb"));
-    cluster.container(UPSTREAM_NS, "ovnkube-db-5c6f9d7b8-2kqzt", "sb-ovsdb", &db_map(&lab, "sb"));
+    let cluster = Cluster::new(&NODES, Value::Array(pods));
+    cluster.container(UPSTREAM_NS, "ovs-node-w8n2c", "ovs-daemons", &lab_ovs(&lab));
+    cluster.container(UPSTREAM_NS, "ovnkube-db-5c6f9d7b8-2kqzt", "nb-ovsdb", &lab_db(&lab, "nb"));
+    cluster.container(UPSTREAM_NS, "ovnkube-db-5c6f9d7b8-2kqzt", "sb-ovsdb", &lab_db(&lab, "sb"));
     let replica = Replica::new();
     let out = cluster.collect(&replica, &[NODE, "-n", UPSTREAM_NS]);
     assert!(out.contains("upstream ovn-kubernetes legacy"), "{out}");

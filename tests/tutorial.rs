@@ -11,10 +11,12 @@
 
 mod support;
 
-use serde_json::{json, Value};
-use std::os::unix::fs::PermissionsExt;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::k8s::{
+    db_map, ovs_map, ovs_node_labels, pod, upstream_node_labels, Cluster, UPSTREAM_IC_NODE, UPSTREAM_NS,
+};
 use support::{run_ok, LabNode};
 
 const DOC: &str = "docs/tutorial.md";
@@ -158,53 +160,21 @@ fn normalise(line: &str) -> String {
 /// The emulated cluster of the tutorial (a KIND cluster, upstream
 /// ovn-kubernetes interconnect): its `kubectl` stand-in serves ovn-worker's
 /// pods from the live `lab` node.
-fn cluster(lab: &LabNode, dir: &Path) {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kubectl-standin.sh");
-    for tool in ["kubectl", "oc"] {
-        std::fs::copy(&script, bin.join(tool)).unwrap();
-        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let node_labels =
-        json!({"app": "ovnkube-node", "name": "ovnkube-node", "component": "network", "ovn-db-pod": "true"});
-    let ovs_labels = json!({"app": "ovs-node", "name": "ovs-node", "component": "network"});
-    let node_containers = ["nb-ovsdb", "sb-ovsdb", "ovn-northd", "ovnkube-controller", "ovn-controller"];
+/// The kind cluster the tutorial reads: ovn-control-plane and ovn-worker,
+/// each with its ovnkube-node and ovs-node pods; ovn-worker's are the lab
+/// node's.
+fn cluster(lab: &LabNode) -> Cluster {
     let mut pods: Vec<Value> = Vec::new();
     for (node, ovnkube, ovs) in [("ovn-control-plane", "fs94v", "f74f2"), ("ovn-worker", "gw4nx", "xx9b7")] {
-        pods.push(pod(&format!("ovnkube-node-{ovnkube}"), node, &node_labels, &node_containers));
-        pods.push(pod(&format!("ovs-node-{ovs}"), node, &ovs_labels, &["ovs-daemons"]));
+        let ovnkube = format!("ovnkube-node-{ovnkube}");
+        pods.push(pod(UPSTREAM_NS, &ovnkube, node, upstream_node_labels(), &UPSTREAM_IC_NODE));
+        pods.push(pod(UPSTREAM_NS, &format!("ovs-node-{ovs}"), node, ovs_node_labels(), &["ovs-daemons"]));
     }
-    std::fs::write(dir.join("pods.json"), json!({ "items": pods }).to_string()).unwrap();
-    std::fs::write(dir.join("nodes"), "ovn-control-plane\novn-worker\n").unwrap();
-    std::fs::write(dir.join("calls.log"), "").unwrap();
-    let lab_dir = lab.var("LAB_DIR");
-    let exec = dir.join("exec/ovn-kubernetes");
-    let mappings = [
-        ("ovs-node-xx9b7", "ovs-daemons", format!("/var/run/openvswitch {}\n", lab.var("LAB_OVS_RUNDIR"))),
-        ("ovnkube-node-gw4nx", "nb-ovsdb", db_mapping(lab_dir, "nb", "ovnnb_db")),
-        ("ovnkube-node-gw4nx", "sb-ovsdb", db_mapping(lab_dir, "sb", "ovnsb_db")),
-    ];
-    for (pod, container, mapping) in mappings {
-        std::fs::create_dir_all(exec.join(pod)).unwrap();
-        std::fs::write(exec.join(pod).join(container), mapping).unwrap();
-    }
-}
-
-fn db_mapping(lab_dir: &str, which: &str, db: &str) -> String {
-    format!(
-        "/var/run/ovn/{db}.sock {lab_dir}/{which}/db.sock\n/var/run/ovn/{db}.ctl {lab_dir}/{which}/ovsdb-server.ctl\n"
-    )
-}
-
-fn pod(name: &str, node: &str, labels: &Value, containers: &[&str]) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "ovn-kubernetes", "labels": labels},
-        "spec": {"nodeName": node, "containers": containers.iter().map(|c| json!({"name": c, "image": "quay.io/ovn:x"})).collect::<Vec<_>>()},
-        "status": {"phase": "Running", "hostIP": "172.18.0.4"},
-    })
+    let cluster = Cluster::new(&["ovn-control-plane", "ovn-worker"], Value::Array(pods));
+    cluster.container(UPSTREAM_NS, "ovs-node-xx9b7", "ovs-daemons", &ovs_map(lab.var("LAB_OVS_RUNDIR")));
+    cluster.container(UPSTREAM_NS, "ovnkube-node-gw4nx", "nb-ovsdb", &db_map("nb", lab.var("LAB_NB_DB")));
+    cluster.container(UPSTREAM_NS, "ovnkube-node-gw4nx", "sb-ovsdb", &db_map("sb", lab.var("LAB_SB_DB")));
+    cluster
 }
 
 /// The tutorial's machine, in a scratch directory standing for `/tmp`: its
@@ -217,6 +187,7 @@ struct Session {
     /// node's sockets, below `/tmp`, first).
     paths: Vec<(String, String)>,
     env: Vec<(String, String)>,
+    _kube: Cluster,
     _lab: LabNode,
 }
 
@@ -225,9 +196,9 @@ impl Session {
         let scratch = support::user_dir("tutorial-");
         let root = scratch.path().to_str().unwrap().to_string();
         let lab = LabNode::start();
-        run_ok(Command::new("chmod").arg("-R").arg("a+rwX").arg(lab.dir.path()));
-        let standin = scratch.path().join("cluster");
-        cluster(&lab, &standin);
+        support::k8s::open_to_everyone(lab.dir.path());
+        let kube = cluster(&lab);
+        let standin = kube.dir.path();
         let bin = scratch.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         std::fs::copy(env!("CARGO_BIN_EXE_ovs-offline"), bin.join("ovs-offline")).unwrap();
@@ -253,7 +224,7 @@ impl Session {
         run_ok(
             Command::new("chown").arg("-R").arg(format!("{}:{}", support::test_uid(), support::test_gid())).arg(&root),
         );
-        Session { cwd: scratch.path().to_path_buf(), scratch, paths, env, _lab: lab }
+        Session { cwd: scratch.path().to_path_buf(), scratch, paths, env, _kube: kube, _lab: lab }
     }
 
     /// The sos reports, the must-gather and the case directory, as the

@@ -11,6 +11,8 @@
 
 use super::topology::{self, Key, Remote, Topology, TopologyError, Tunnel, TunnelKind};
 use super::workspace::{Node, Workspace, WorkspaceError};
+use crate::capture::manifest::Manifest;
+use crate::capture::{DbKind, Provenance};
 use crate::quote::{self, shell};
 use crate::trace::parse::{self, Pass};
 use crate::trace::{self as single, Detrace, Running, TraceError, Traced};
@@ -385,13 +387,31 @@ impl Stitcher<'_> {
         Ok(None)
     }
 
-    /// The command that adds the node reached at `ip`.
-    fn add_command(&self, ip: &str) -> String {
-        format!(
-            "ovs-offline -W {} cluster collect-sos SOSREPORT (the sos report of the node at {})",
-            quote::path(self.workspace.root()),
-            shell(ip)
-        )
+    /// The command that adds the node reached at `ip`, collected as `from`
+    /// (the node the packet leaves) was: through Kubernetes (with its
+    /// context), else from its sos report.
+    fn add_command(&self, from: &str, ip: &str) -> String {
+        let w = quote::path(self.workspace.root());
+        match self.kubernetes_context(from) {
+            Some(context) => {
+                let context = context.map(|c| format!("--context {} ", shell(&c))).unwrap_or_default();
+                format!("ovs-offline -W {w} cluster collect-k8s {context}NODE (the Kubernetes node at {})", shell(ip))
+            }
+            None => format!(
+                "ovs-offline -W {w} cluster collect-sos SOSREPORT (the sos report of the node at {})",
+                shell(ip)
+            ),
+        }
+    }
+
+    /// `Some(context)` when `node`'s OVS database was read through
+    /// Kubernetes (a hint only: an unreadable capture manifest says no).
+    fn kubernetes_context(&self, node: &str) -> Option<Option<String>> {
+        let manifest = Manifest::load(&self.node(node).ok()?.workdir).ok()?;
+        match &manifest.collected.get(&DbKind::Ovs)?.source {
+            Provenance::Pod { context, .. } => Some(context.clone()),
+            _ => None,
+        }
     }
 
     /// Traces one hop and works out where the packet goes from there.
@@ -414,7 +434,7 @@ impl Stitcher<'_> {
         let topology = self.topology(node)?.clone();
         let mut outcome = Vec::new();
         for (pass, departures) in traced.trace.passes.iter().zip(tunnel_outputs(&traced.trace, &topology)) {
-            outcome.extend(self.pass_outcome(pass, departures, &traced, &topology)?);
+            outcome.extend(self.pass_outcome(node, pass, departures, &traced, &topology)?);
         }
         let controller =
             traced.trace.passes.iter().filter_map(|p| p.datapath_actions.as_deref()).any(|a| a.contains("userspace("));
@@ -445,6 +465,7 @@ impl Stitcher<'_> {
     /// order with the OpenFlow outputs to the same tunnel port.
     fn pass_outcome(
         &mut self,
+        node: &str,
         pass: &Pass,
         mut departures: Vec<Departure>,
         traced: &Traced,
@@ -462,15 +483,16 @@ impl Stitcher<'_> {
             };
             let at = departures.iter().position(|d| d.tunnel == tunnel.name);
             let tun = at.map(|i| departures.remove(i).tun).unwrap_or_default();
-            outcome.push(self.leave(pass, tunnel, tun, rewrites, topology)?);
+            outcome.push(self.leave(node, pass, tunnel, tun, rewrites, topology)?);
         }
         Ok(outcome)
     }
 
-    /// The packet leaving through `tunnel`: where it arrives, and the flow
-    /// it is traced with there.
+    /// The packet leaving `from` through `tunnel`: where it arrives, and
+    /// the flow it is traced with there.
     fn leave(
         &mut self,
+        from: &str,
         pass: &Pass,
         tunnel: &Tunnel,
         tun: TunState,
@@ -501,7 +523,7 @@ impl Stitcher<'_> {
             return Ok(Outcome::NoArrival { leg });
         }
         let Some(node) = self.node_at(&remote_ip)? else {
-            return Ok(Outcome::NotCollected { command: self.add_command(&remote_ip), leg });
+            return Ok(Outcome::NotCollected { command: self.add_command(from, &remote_ip), leg });
         };
         leg.node = Some(node.clone());
         let Some(local_ip) = local_ip else { return Ok(Outcome::NoArrival { leg }) };

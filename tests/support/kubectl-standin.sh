@@ -9,7 +9,8 @@
 #   pods.json              {"items":[…]}: every pod of the "cluster"
 #   exec/NS/POD/CONTAINER  the container's path mappings, "FROM TO" a line
 #                          (a container without this file does not exist)
-#   forbidden              when present: every exec is refused (RBAC)
+#   forbidden              when present: an exec is refused (RBAC) in every pod,
+#                          or, when it lists pods (one a line), in those
 #   cut                    PATTERN on its first line: an exec whose command
 #                          line contains PATTERN streams only half its
 #                          output, then fails as a broken stream (or, when
@@ -77,7 +78,7 @@ do_exec() {
         esac
     done
     [ -n "$namespace" ] && [ -n "$pod" ] && [ -n "$container" ] || fail "stand-in: exec needs -n, a pod and -c"
-    if [ -e "$dir/forbidden" ]; then
+    if [ -e "$dir/forbidden" ] && { [ ! -s "$dir/forbidden" ] || grep -qxF -- "$pod" "$dir/forbidden"; }; then
         fail "Error from server (Forbidden): pods \"$pod\" is forbidden: User \"system:serviceaccount:support:reader\" cannot create resource \"pods/exec\" in API group \"\" in the namespace \"$namespace\""
     fi
     jq -e --arg ns "$namespace" --arg pod "$pod" \

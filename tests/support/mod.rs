@@ -1,14 +1,15 @@
 //! Shared test support: a live "production" lab node built by
 //! `lab-node.sh` from real OVS/OVN daemons, multi-node labs built by
 //! `cluster-lab.sh` and plain-OVS (Neutron-like) ones by `vxlan-lab.sh`
-//! (`cluster`), live nodes laid out as sos reports
-//! (`sos_layout`), and the built `ovs-offline` binary run as an
-//! unprivileged user (CI runs as root) on a workdir (`Replica`) or a
-//! workspace (`workspace`).
+//! (`cluster`), live nodes laid out as sos reports (`sos_layout`), the
+//! emulated Kubernetes API in front of them (`k8s`), and the built
+//! `ovs-offline` binary run as an unprivileged user (CI runs as root) on a
+//! workdir (`Replica`) or a workspace (`workspace`).
 
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod k8s;
 pub mod sos_layout;
 pub mod trace_compare;
 pub mod workspace;
