@@ -198,6 +198,18 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     assert_eq!(local.running(), ["node-1", "node-2"]);
 }
 
+/// pod1 (node-1) → pod2 (node-2) in a workspace where nothing runs: two
+/// hops, each as the live chassis traces it, and only those two replicas
+/// started.
+fn assert_pod1_to_pod2_starts_two_nodes(ws: &Ws, lab: &ClusterLab) {
+    assert!(ws.running().is_empty());
+    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
+    let stitched = ws.trace("node-1", &tcp(lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
+    let hops = assert_like_live(ws, lab, &stitched);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    assert_eq!(ws.running(), ["node-1", "node-2"]);
+}
+
 /// Twenty chassis collected, none running: a trace from pod1 (node-1) to
 /// pod2 (node-2) starts those two replicas and no other.
 #[test]
@@ -206,12 +218,7 @@ fn twenty_nodes_start_only_the_nodes_a_trace_reaches() {
     let ws = Ws::new();
     let chassis: Vec<String> = lab.chassis().iter().map(|c| c.to_string()).collect();
     ws.collect_sos(&lab, &chassis.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(ws.running().is_empty());
-    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
-    let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
-    let hops = assert_like_live(&ws, &lab, &stitched);
-    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
-    assert_eq!(ws.running(), ["node-1", "node-2"]);
+    assert_pod1_to_pod2_starts_two_nodes(&ws, &lab);
 }
 
 /// Interconnect: a workspace of az1's gateway chassis alone ends the trace
@@ -365,11 +372,7 @@ fn collect_k8s_nodes_trace_across_like_the_live_chassis() {
         assert!(line.contains(ip) && line.contains("OVS DB, NB, SB"), "{line}");
     }
 
-    let (_, _, pod2_mac, pod2_ip) = lab.pod("pod2");
-    let stitched = ws.trace("node-1", &tcp(&lab, "pod1", pod2_mac, pod2_ip, 80), &[]);
-    let hops = assert_like_live(&ws, &lab, &stitched);
-    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
-    assert_eq!(ws.running(), ["node-1", "node-2"]);
+    assert_pod1_to_pod2_starts_two_nodes(&ws, &lab);
 
     kube.set("forbidden", "ovs-node-node-2\novnkube-node-node-2\n");
     let refused = Ws::new();
