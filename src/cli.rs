@@ -426,6 +426,16 @@ pub struct Trace {
     /// Print the plain trace, without ovn-detrace's annotations
     #[arg(long)]
     pub no_detrace: bool,
+    #[command(flatten)]
+    pub packet: CapturedPacket,
+    /// Machine-readable output: the trace as steps
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A captured packet to trace instead of a flow.
+#[derive(Debug, Args)]
+pub struct CapturedPacket {
     /// Trace a packet of this capture (pcap or pcapng) instead of a flow
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
@@ -435,9 +445,6 @@ pub struct Trace {
     /// The port the captured packet came in on [default: the interface a pcapng capture names, when the bridge has it]
     #[arg(long, value_name = "PORT", requires = "pcap")]
     pub in_port: Option<String>,
-    /// Machine-readable output: the trace as steps
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -447,8 +454,11 @@ pub struct ClusterTrace {
     pub node: String,
     /// The bridge there (as ofproto/trace accepts it)
     pub bridge: String,
-    /// The flow, as ovs-ofctl reads one, e.g. in_port=pod1,icmp,dl_src=…,dl_dst=…,nw_src=…,nw_dst=…
-    pub flow: String,
+    /// The flow, as ovs-ofctl reads one, e.g. in_port=pod1,icmp,dl_src=…,dl_dst=…,nw_src=…,nw_dst=…,nw_ttl=64
+    #[arg(required_unless_present = "pcap", conflicts_with = "pcap")]
+    pub flow: Option<String>,
+    #[command(flatten)]
+    pub packet: CapturedPacket,
     /// The dp_hash the packet carries, on every node: picks a select group's bucket (a load balancer's backend); not 0, which OVS reads as no hash
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub dp_hash: Option<u32>,

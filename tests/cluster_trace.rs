@@ -17,7 +17,7 @@ use support::cluster::ClusterLab;
 use support::k8s::Interconnect;
 use support::trace_compare::{comparable, datapath_ports, tunnel_settings};
 use support::workspace::Workspace as Ws;
-use support::{run_ok, Replica};
+use support::{packets, run_ok, Replica};
 
 const BR: &str = "br-int";
 
@@ -139,6 +139,17 @@ fn stitched_traces_equal_the_live_chassis_traces() {
     eprintln!("pod1 → pod2, replicas running: {:.1} s", began.elapsed().as_secs_f64());
     let hops = assert_like_live(&ws, &lab, &stitched);
     assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    // A captured frame (a pcap names no interface: --in-port) crosses as
+    // its flow does.
+    let (_, ofport, mac, ip) = lab.pod("pod1");
+    let frame = packets::icmp_echo(mac, pod2_mac, ip, pod2_ip);
+    let pcap = packets::write_pcap(&ws.replica.base.path().join("pod1.pcap"), &[&frame]);
+    let args = ["cluster", "trace", "--json", "--no-detrace", "--node", "node-1", BR, "--pcap"];
+    let out = ws.ok(&[&args[..], &[pcap.to_str().unwrap(), "--in-port", &ofport.to_string()]].concat());
+    let captured: Value = serde_json::from_str(&out).unwrap();
+    let hops = assert_like_live(&ws, &lab, &captured);
+    assert_eq!(path(hops), [hop("node-1", &["tunnel node-2"]), hop("node-2", &["output pod2"])]);
+    assert!(hops[0]["flow"].as_str().unwrap().contains(",icmp_type=8,"), "{captured}");
     if have_ovn_detrace() {
         let flow = tcp(&lab, "pod1", pod2_mac, pod2_ip, 80);
         let text = ws.ok(&["cluster", "trace", "--node", "node-1", BR, &flow]);

@@ -6,7 +6,6 @@
 
 mod support;
 
-use pcap_file::pcap::{PcapPacket, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption};
 use pcap_file::pcapng::PcapNgWriter;
@@ -15,7 +14,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use support::{LabNode, Replica};
+use support::{packets, LabNode, Replica};
 
 /// web1 → web2 on the lab's ls-web, an ICMP echo request.
 const FLOW: &str =
@@ -145,41 +144,12 @@ fn json_steps_chain_the_tables() {
 
 /// The Ethernet frame of the ICMP echo request [`FLOW`] describes.
 fn echo_request() -> Vec<u8> {
-    let mut ip = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 1, 10, 10, 0, 1, 11];
-    let sum = checksum(&ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    let mut icmp = vec![8, 0, 0, 0, 0, 7, 0, 1];
-    let sum = checksum(&icmp);
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut frame = vec![0, 0, 0, 0, 1, 0x0b, 0, 0, 0, 0, 1, 0x0a, 0x08, 0x00];
-    frame.extend(ip);
-    frame.extend(icmp);
-    frame
-}
-
-fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = bytes.chunks(2).map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Writes `data` to `path`, readable by the test user.
-fn readable(path: &Path, data: Vec<u8>) -> PathBuf {
-    std::fs::write(path, data).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    path.to_path_buf()
+    packets::icmp_echo("00:00:00:00:01:0a", "00:00:00:00:01:0b", "10.0.1.10", "10.0.1.11")
 }
 
 /// A pcap of two frames, the echo request second.
 fn write_pcap(dir: &Path) -> PathBuf {
-    let path = dir.join("capture.pcap");
-    let mut writer = PcapWriter::new(Vec::new()).unwrap();
-    for data in [&[0xffu8; 60][..], &echo_request()] {
-        writer.write_packet(&PcapPacket::new(Duration::ZERO, data.len() as u32, data)).unwrap();
-    }
-    readable(&path, writer.into_writer())
+    packets::write_pcap(&dir.join("capture.pcap"), &[&[0xffu8; 60][..], &echo_request()])
 }
 
 /// A pcapng of the echo request, captured on an interface named `vif1`.
@@ -197,7 +167,7 @@ fn write_pcapng(dir: &Path) -> PathBuf {
         options: vec![],
     };
     writer.write_pcapng_block(packet).unwrap();
-    readable(&path, writer.into_inner())
+    packets::readable(&path, writer.into_inner())
 }
 
 #[test]

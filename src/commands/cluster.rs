@@ -5,7 +5,7 @@
 use super::{detrace_note, emit, k8s_options, print_collected};
 use crate::cli;
 use crate::output::{inform, say, tell};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ovs_offline::capture::DbKind;
 use ovs_offline::capture::SourceSystem;
 use ovs_offline::cluster::status::{ClusterStatus, NodeStatus};
@@ -558,10 +558,17 @@ fn cluster_show(workspace: &Workspace, args: &cli::JsonFlag) -> Result<()> {
 /// `cluster trace`: the stitched trace on stdout (text or JSON); the
 /// replicas it started, and why a hop is not annotated, on stderr.
 fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> {
+    let mut notes = Vec::new();
+    let flow = match (&args.packet.pcap, &args.flow) {
+        (Some(pcap), _) => packet_as_flow(workspace, args, pcap, &mut notes)?,
+        (None, Some(flow)) => flow.clone(),
+        (None, None) => bail!("give a flow to trace, or a capture with --pcap FILE"),
+    };
+    notes.extend(trace::ttl_note(&flow).map(str::to_string));
     let request = ovs_offline::cluster::trace::Request {
         node: args.node.clone(),
         bridge: args.bridge.clone(),
-        flow: args.flow.clone(),
+        flow,
         dp_hash: args.dp_hash,
         ct_next: args.ct_next.clone(),
         detrace: !args.no_detrace,
@@ -580,13 +587,43 @@ fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> 
             quote::shell(node)
         );
     }
-    if let Some(note) = trace::ttl_note(&args.flow) {
-        tell!("note: {note}");
-    }
-    let notes: std::collections::BTreeSet<String> =
+    let detrace: std::collections::BTreeSet<String> =
         stitched.hops.iter().filter_map(|h| detrace_note(&h.detrace)).collect();
-    for note in notes {
+    for note in notes.into_iter().chain(detrace) {
         tell!("note: {note}");
     }
     Ok(())
+}
+
+/// The flow of a captured frame as its first node reads it: the frame is
+/// traced there once (its replica started first when it does not run), and
+/// the `Flow:` line OVS printed (every header field of the packet) is what
+/// the cross-node trace follows.
+fn packet_as_flow(
+    workspace: &Workspace,
+    args: &cli::ClusterTrace,
+    pcap: &Path,
+    notes: &mut Vec<String>,
+) -> Result<String> {
+    let node = workspace.node(&args.node)?;
+    if workspace.ensure_running(&node)? {
+        notes.push(format!(
+            "{} (stop it with 'ovs-offline -W {} cluster stop {}')",
+            node.started_note(),
+            quote::path(workspace.root()),
+            quote::shell(&node.name)
+        ));
+    }
+    let running = trace::Running::of(&node.workdir)?;
+    let (metadata, frame, note) = super::captured_packet(&running, &args.bridge, pcap, &args.packet)?;
+    notes.extend(note);
+    let request =
+        trace::Request { bridge: args.bridge.clone(), flow: metadata, packet: Some(frame), ..Default::default() };
+    let traced = trace::trace(&running, &request)?;
+    let flow = traced.trace.passes.first().and_then(|pass| pass.flow.clone());
+    let flow = flow.with_context(|| {
+        format!("ofproto/trace printed no Flow: line for frame {} of {}", args.packet.frame, quote::path(pcap))
+    })?;
+    notes.push(format!("frame {} of {} traced as the flow {flow}", args.packet.frame, quote::path(pcap)));
+    Ok(flow)
 }

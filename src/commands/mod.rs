@@ -478,21 +478,10 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
         ..Default::default()
     };
     let mut frame_note = None;
-    match (&args.pcap, &args.flow) {
+    match (&args.packet.pcap, &args.flow) {
         (Some(pcap), _) => {
-            let frame_number = usize::try_from(args.frame).unwrap_or(usize::MAX);
-            let frame = trace::pcap::read_frame(pcap, frame_number)?;
-            request.flow = trace::packet_flow(&running, &args.bridge, &frame, args.in_port.as_deref())?;
-            frame_note = frame.truncated().then(|| {
-                format!(
-                    "frame {} of {} was captured cut to {} of its {} bytes: the trace sees only those",
-                    args.frame,
-                    quote::path(pcap),
-                    frame.data.len(),
-                    frame.original_len
-                )
-            });
-            request.packet = Some(frame.data);
+            let (flow, frame, note) = captured_packet(&running, &args.bridge, pcap, &args.packet)?;
+            (request.flow, request.packet, frame_note) = (flow, Some(frame), note);
         }
         (None, Some(flow)) => request.flow = flow.clone(),
         (None, None) => bail!("give a flow to trace, or a capture with --pcap FILE"),
@@ -515,6 +504,29 @@ pub fn trace(workdir: &Workdir, args: &cli::Trace) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The frame `packet` names, read from `pcap`: the flow giving its
+/// metadata (the port it came in on), its bytes, and a note when the
+/// capture cut it.
+fn captured_packet(
+    running: &trace::Running,
+    bridge: &str,
+    pcap: &std::path::Path,
+    packet: &cli::CapturedPacket,
+) -> Result<(String, Vec<u8>, Option<String>)> {
+    let frame = trace::pcap::read_frame(pcap, usize::try_from(packet.frame).unwrap_or(usize::MAX))?;
+    let flow = trace::packet_flow(running, bridge, &frame, packet.in_port.as_deref())?;
+    let note = frame.truncated().then(|| {
+        format!(
+            "frame {} of {} was captured cut to {} of its {} bytes: the trace sees only those",
+            packet.frame,
+            quote::path(pcap),
+            frame.data.len(),
+            frame.original_len
+        )
+    });
+    Ok((flow, frame.data, note))
 }
 
 /// `2 = vif2 (production 5)`.

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod k8s;
+pub mod packets;
 pub mod sos_layout;
 pub mod trace_compare;
 pub mod workspace;
