@@ -232,6 +232,19 @@ fn twenty_nodes_start_only_the_nodes_a_trace_reaches() {
     assert_pod1_to_pod2_starts_two_nodes(&ws, &lab);
 }
 
+/// `flow` from az1's non-gateway chassis: three hops to az2-pod1, through
+/// az1's gateway, each as its live chassis traces it.
+fn assert_three_hops_through_the_gateway(ws: &Ws, lab: &ClusterLab, flow: &str) {
+    let stitched = ws.trace("az1-node-2", flow, &[]);
+    let hops = assert_like_live(ws, lab, &stitched);
+    let expected = [
+        hop("az1-node-2", &["tunnel az1-node-1"]),
+        hop("az1-node-1", &["tunnel az2-node-1"]),
+        hop("az2-node-1", &["output az2-pod1"]),
+    ];
+    assert_eq!(path(hops), expected);
+}
+
 /// Interconnect: a workspace of az1's gateway chassis alone ends the trace
 /// at the tunnel to az2 ("not collected", with the command to add it); with
 /// az2's chassis collected too (all by collect-local → cluster
@@ -258,14 +271,7 @@ fn cross_zone_trace_through_the_transit_switch() {
     // From az1's other chassis: three hops, through az1's gateway.
     ws.collect_local(&lab, "az1-node-2");
     let flow = icmp_to_az2_pod1(&lab, "az1-pod2");
-    let stitched = ws.trace("az1-node-2", &flow, &[]);
-    let hops = assert_like_live(&ws, &lab, &stitched);
-    let expected = [
-        hop("az1-node-2", &["tunnel az1-node-1"]),
-        hop("az1-node-1", &["tunnel az2-node-1"]),
-        hop("az2-node-1", &["output az2-pod1"]),
-    ];
-    assert_eq!(path(hops), expected);
+    assert_three_hops_through_the_gateway(&ws, &lab, &flow);
 }
 
 /// Plain OVS without OVN (a Neutron OVS agent's br-int + br-tun, one vxlan
@@ -439,12 +445,5 @@ fn collect_k8s_openshift_interconnect_zones_trace_across_the_transit_switch() {
         assert!(nb.contains(&format!("(ls-{zone})")), "{node}: {nb}");
     }
     ws.ok(&["cluster", "stop"]);
-    let stitched = ws.trace("az1-node-2", &flow, &[]);
-    let hops = assert_like_live(&ws, &lab, &stitched);
-    let expected = [
-        hop("az1-node-2", &["tunnel az1-node-1"]),
-        hop("az1-node-1", &["tunnel az2-node-1"]),
-        hop("az2-node-1", &["output az2-pod1"]),
-    ];
-    assert_eq!(path(hops), expected);
+    assert_three_hops_through_the_gateway(&ws, &lab, &flow);
 }
