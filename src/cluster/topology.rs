@@ -85,10 +85,7 @@ impl Key {
         let value = interface.map("options", name).or_else(|| interface.map("options", "key"));
         match value.map(str::trim) {
             Some("flow") => Some(Key::Flow),
-            Some(value) => match value.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok().map(Key::Fixed),
-                None => value.parse().ok().map(Key::Fixed),
-            },
+            Some(value) => crate::ofp_text::number(value).map(Key::Fixed),
             None => Some(Key::Fixed(0)),
         }
     }

@@ -13,6 +13,7 @@ use super::topology::{self, Key, Remote, Topology, TopologyError, Tunnel, Tunnel
 use super::workspace::{Node, Workspace, WorkspaceError};
 use crate::capture::manifest::Manifest;
 use crate::capture::{DbKind, Provenance};
+use crate::ofp_text;
 use crate::quote::{self, shell};
 use crate::trace::parse::{self, Pass};
 use crate::trace::{self as single, Detrace, Running, TraceError, Traced};
@@ -744,13 +745,10 @@ fn bit_range(bits: &str) -> Option<(u32, u32)> {
     (low <= high && high < 128).then_some((low, high))
 }
 
-/// A number as OVS prints one: hex with `0x`, else decimal.
+/// A number as OVS prints one ([`ofp_text::number`]), spaces around it
+/// left out.
 fn number(text: &str) -> Option<u128> {
-    let text = text.trim();
-    match text.strip_prefix("0x") {
-        Some(hex) => u128::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
-    }
+    ofp_text::number(text.trim())
 }
 
 #[cfg(test)]

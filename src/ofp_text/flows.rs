@@ -156,7 +156,7 @@ fn masked_load(arg: &str) -> Option<String> {
         return None;
     }
     let (value, mask) = value.split_once('/')?;
-    let (value, mut mask) = (parse_u64(value)?, parse_u64(mask)?);
+    let (value, mut mask) = (super::number::<u64>(value)?, super::number::<u64>(mask)?);
     let mut loads = Vec::new();
     while mask != 0 {
         let low = mask.trailing_zeros();
@@ -166,14 +166,6 @@ fn masked_load(arg: &str) -> Option<String> {
         mask &= !run;
     }
     (!loads.is_empty()).then(|| loads.join(","))
-}
-
-/// A decimal or `0x` hexadecimal number, as OVS prints integer fields.
-fn parse_u64(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 /// Streams a `dump-flows` output from `reader` to `writer`, one normalised

@@ -19,11 +19,7 @@ pub fn is_group_header(line: &str) -> bool {
 /// The group id of a dumped or normalised group line (`group_id=7,type=…`).
 pub fn group_id(line: &str) -> Option<u32> {
     let rest = line.trim_start().strip_prefix("group_id=")?;
-    let value = rest.split(',').next()?;
-    match value.strip_prefix("0x") {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => value.parse().ok(),
-    }
+    super::number(rest.split(',').next()?)
 }
 
 /// Streams a `dump-groups` output from `reader` to `writer`, one trimmed

@@ -33,6 +33,16 @@ pub use version::OfVersion;
 
 use std::io::{self, BufRead, Write};
 
+/// A decimal or `0x` hexadecimal number, as OVS prints integer fields
+/// (`0x1f` or `31`); `None` when it is neither or does not fit `T`.
+pub fn number<T: TryFrom<u128>>(text: &str) -> Option<T> {
+    let value = match text.strip_prefix("0x") {
+        Some(hex) => u128::from_str_radix(hex, 16).ok()?,
+        None => text.parse().ok()?,
+    };
+    T::try_from(value).ok()
+}
+
 /// Which per-bridge OpenFlow dump a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DumpKind {

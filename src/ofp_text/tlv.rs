@@ -95,9 +95,9 @@ pub(crate) fn parse_tlv_arg(arg: &str) -> Result<Vec<TlvMapping>, TlvError> {
             return Err(bad());
         }
         mappings.push(TlvMapping {
-            class: parse_number(class).ok_or_else(bad)?,
-            option_type: parse_number(option_type).ok_or_else(bad)?,
-            len: parse_number(len).ok_or_else(bad)?,
+            class: super::number(class).ok_or_else(bad)?,
+            option_type: super::number(option_type).ok_or_else(bad)?,
+            len: super::number(len).ok_or_else(bad)?,
             field: format!("tun_metadata{index}"),
         });
         rest = body[end..].strip_prefix(',').unwrap_or(&body[end..]);
@@ -106,15 +106,6 @@ pub(crate) fn parse_tlv_arg(arg: &str) -> Result<Vec<TlvMapping>, TlvError> {
         }
     }
     Ok(mappings)
-}
-
-/// `0x1f` or `31`.
-fn parse_number<T: TryFrom<u64>>(text: &str) -> Option<T> {
-    let value = match text.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
-        None => text.parse().ok()?,
-    };
-    T::try_from(value).ok()
 }
 
 /// The single `add-tlv-map` argument for `mappings`: each mapping, joined
