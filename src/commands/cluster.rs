@@ -558,9 +558,9 @@ fn cluster_show(workspace: &Workspace, args: &cli::JsonFlag) -> Result<()> {
 /// `cluster trace`: the stitched trace on stdout (text or JSON); the
 /// replicas it started, and why a hop is not annotated, on stderr.
 fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> {
-    let mut notes = Vec::new();
+    let (mut notes, mut started) = (Vec::new(), Vec::new());
     let flow = match (&args.packet.pcap, &args.flow) {
-        (Some(pcap), _) => packet_as_flow(workspace, args, pcap, &mut notes)?,
+        (Some(pcap), _) => packet_as_flow(workspace, args, pcap, &mut notes, &mut started)?,
         (None, Some(flow)) => flow.clone(),
         (None, None) => bail!("give a flow to trace, or a capture with --pcap FILE"),
     };
@@ -579,7 +579,8 @@ fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> 
     } else {
         say!("{}", stitched.text());
     }
-    for node in &stitched.started {
+    started.extend(stitched.started.iter().cloned());
+    for node in &started {
         tell!(
             "note: started the replica of {} (stop it with 'ovs-offline -W {} cluster stop {}')",
             quote::shell(node),
@@ -598,21 +599,18 @@ fn cluster_trace(workspace: &Workspace, args: &cli::ClusterTrace) -> Result<()> 
 /// The flow of a captured frame as its first node reads it: the frame is
 /// traced there once (its replica started first when it does not run), and
 /// the `Flow:` line OVS printed (every header field of the packet) is what
-/// the cross-node trace follows.
+/// the cross-node trace follows. The node is added to `started` when this
+/// started its replica.
 fn packet_as_flow(
     workspace: &Workspace,
     args: &cli::ClusterTrace,
     pcap: &Path,
     notes: &mut Vec<String>,
+    started: &mut Vec<String>,
 ) -> Result<String> {
     let node = workspace.node(&args.node)?;
     if workspace.ensure_running(&node)? {
-        notes.push(format!(
-            "{} (stop it with 'ovs-offline -W {} cluster stop {}')",
-            node.started_note(),
-            quote::path(workspace.root()),
-            quote::shell(&node.name)
-        ));
+        started.push(node.name.clone());
     }
     let running = trace::Running::of(&node.workdir)?;
     let (metadata, frame, note) = super::captured_packet(&running, &args.bridge, pcap, &args.packet)?;
