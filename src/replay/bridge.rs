@@ -149,7 +149,7 @@ pub fn restore(workdir: &Workdir, dumps: &BridgeDumps, db: &Bridge, ovn_geneve: 
             ));
         }
     }
-    count_restored(&target, version, &mut report)?;
+    count_restored(&target, &mut report)?;
     if let Some(dump) = &dumps.fdb {
         // The flows stand whatever happens to the MAC table.
         match super::fdb::restore(workdir, &target, dump, &mut rejected, &mut report.notes) {
@@ -411,10 +411,11 @@ fn note_refused_placeholders(placeholders: &[u32], rejected: &[Rejected], notes:
     }
 }
 
-/// Counts flows, groups and meters the bridge holds now; `version` is the
-/// bridge's most expressive one.
-/// The three dumps are independent round trips, made concurrently.
-fn count_restored(target: &Target, version: OfVersion, report: &mut BridgeRestore) -> Result<()> {
+/// Counts flows, groups and meters the bridge holds now, in the bridge's
+/// most expressive OpenFlow version; the three dumps are independent round
+/// trips, made concurrently.
+fn count_restored(target: &Target, report: &mut BridgeRestore) -> Result<()> {
+    let version = target.version;
     let with_groups = report.groups.expected > 0 || !report.placeholder_groups.is_empty();
     let with_meters =
         version >= OfVersion::OpenFlow13 && (report.meters.expected > 0 || !report.placeholder_meters.is_empty());
